@@ -1,0 +1,418 @@
+//! The desired-state file's types: what *should* run.
+//!
+//! These types are the contract of `desired.yaml`. Their doc comments become the
+//! descriptions in `schema/desired-state.schema.json` (via schemars), so they are
+//! written for the person editing the file. This module owns the shape only: no IO,
+//! no clock, no validation beyond what serde enforces (see `validate` for meaning).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The whole desired state of the cluster: `desired.yaml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Desired {
+    /// Format version of this file. Always `1`.
+    pub version: u32,
+    /// The machines spark-control manages, by name (e.g. `spark1`, `spark2`). Any number.
+    /// Use IPv4 addresses: vLLM binds IPv4 only, and mDNS `.local` names resolve to IPv6 first.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, Host>,
+    /// Where vLLM runs: the head host that runs the launcher, and the workers it drives for
+    /// tensor-parallel "cluster" models. Omit until hosts are configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Cluster>,
+    /// The model that should be serving, by catalog name (bundled or custom), or `null` for
+    /// none. Changing it swaps models: the old one is stopped before the new one launches.
+    #[serde(default)]
+    pub active_model: Option<String>,
+    /// Custom catalog entries, merged with the five bundled models (`qwen3-vl`, `gemma4`,
+    /// `qwen36`, `qwen3-235b-fp8`, `qwen2.5-72b`). An entry with a bundled name replaces it.
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelSpec>,
+    /// Per-model launch settings, for bundled or custom models. Changing the settings of the
+    /// active model relaunches it; settings of other models take effect when they are activated.
+    #[serde(default)]
+    pub overrides: BTreeMap<String, Overrides>,
+    /// Side services (speech-to-text, text-to-speech, ...): which host runs each, on which
+    /// port, and whether it should be running. Each is a docker container on its host.
+    #[serde(default)]
+    pub services: BTreeMap<String, Service>,
+    /// Update policy for the launcher checkout (spark-vllm-docker) on the head.
+    #[serde(default)]
+    pub updates: Updates,
+    /// Settings of the OpenAI-compatible passthrough proxy served at `/v1`.
+    #[serde(default)]
+    pub proxy: ProxySettings,
+    /// SSH settings shared by every host.
+    #[serde(default)]
+    pub ssh: SshSettings,
+}
+
+/// One machine spark-control reaches over SSH.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    /// IPv4 address (preferred) or DNS name. Also used for HTTP health checks and the proxy.
+    pub address: String,
+    /// SSH user.
+    #[serde(default = "default_user")]
+    pub user: String,
+    /// SSH port.
+    #[serde(default = "default_ssh_port")]
+    pub port: u16,
+    /// Pinned SSH host key, either a public key line (`ssh-ed25519 AAAA...`) or a
+    /// fingerprint (`SHA256:...`). Without it, the key seen on first contact is remembered
+    /// in `<data dir>/known_hosts` and a later change is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<String>,
+    /// How commands reach the host: `ssh` (default) or `local` (run on this machine, when
+    /// spark-control runs on that Spark itself).
+    #[serde(default)]
+    pub transport: TransportKind,
+}
+
+/// How commands reach a host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// Over SSH (russh), one persistent connection per host.
+    #[default]
+    Ssh,
+    /// On this machine, with `sh -c`.
+    Local,
+}
+
+/// The vLLM cluster: head, workers, port, launcher.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// Host that runs the launcher and serves the OpenAI API (Spark 1).
+    pub head: String,
+    /// Hosts driven by the head for tensor-parallel "cluster" models (Spark 2, ...).
+    #[serde(default)]
+    pub workers: Vec<String>,
+    /// Port vLLM serves on, on the head.
+    #[serde(default = "default_vllm_port")]
+    pub port: u16,
+    /// The spark-vllm-docker checkout on the head (`~/` means the SSH user's home).
+    #[serde(default = "default_launcher")]
+    pub launcher: String,
+    /// Name of the vLLM container the launcher runs.
+    #[serde(default = "default_container")]
+    pub container: String,
+    /// How the launch is detached from the SSH session: `flag` passes `-d` to the launcher;
+    /// `nohup` (older launchers without `-d`) runs it under `setsid nohup` with every fd
+    /// redirected, so the model does not die with the session.
+    #[serde(default)]
+    pub detach: DetachMode,
+    /// Launch command template, as argv. Placeholders: `{solo}` (`--solo` or nothing),
+    /// `{nodes}` (head and worker IPs, comma-separated), `{detach}` (`-d` or nothing),
+    /// `{repo}`, `{port}`, `{tp}` (`-tp N` or nothing), `{flags}` (settings + extra args).
+    /// An element that is exactly a list placeholder expands to zero or more arguments.
+    #[serde(default = "default_launch_template")]
+    pub launch_template: Vec<String>,
+    /// Stop command template, as argv, run in the launcher directory.
+    #[serde(default = "default_stop_template")]
+    pub stop_template: Vec<String>,
+    /// Seconds to wait for a model to become ready unless the model says otherwise.
+    #[serde(default = "default_start_timeout")]
+    pub start_timeout_secs: u64,
+    /// After a stop, wait until each GPU's used memory is below this many MiB (or
+    /// `settle_timeout_secs` passed) before launching the next model.
+    #[serde(default = "default_settle_mib")]
+    pub settle_below_mib: u64,
+    /// Upper bound of the wait for GPU memory to settle after a stop.
+    #[serde(default = "default_settle_timeout")]
+    pub settle_timeout_secs: u64,
+}
+
+/// How a launch is detached from the SSH session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DetachMode {
+    /// The launcher's own `-d` flag.
+    #[default]
+    Flag,
+    /// `setsid nohup <launch> </dev/null >log 2>&1 &` (launchers without `-d`).
+    Nohup,
+}
+
+/// A catalog entry: which Hugging Face repo, launched how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Hugging Face repository, `org/name`.
+    pub repo: String,
+    /// `solo`: on the head only. `cluster`: tensor-parallel across the head and every worker.
+    #[serde(default)]
+    pub mode: Mode,
+    /// A short note shown in the UI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Seconds this model may take to become ready (large models load slowly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_timeout_secs: Option<u64>,
+}
+
+/// Where a model runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// On the head only (`--solo`).
+    #[default]
+    Solo,
+    /// Tensor-parallel across the head and all workers (`-tp <hosts>`).
+    Cluster,
+}
+
+/// Launch settings of one model. Unset fields keep the bundled default (or vLLM's).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Overrides {
+    /// Maximum context length in tokens (`--max-model-len`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_context: Option<u64>,
+    /// Fraction of GPU memory vLLM may use, in (0, 1] (`--gpu-memory-utilization`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_memory: Option<f64>,
+    /// Load weights with fastsafetensors (`--load-format fastsafetensors`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fastsafetensors: Option<bool>,
+    /// Automatic prefix caching (`--enable-prefix-caching`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_caching: Option<bool>,
+    /// FP8 KV cache (`--kv-cache-dtype fp8`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp8_kv_cache: Option<bool>,
+    /// Extra arguments passed to `vllm serve` verbatim, one list element per argument.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_args: Vec<String>,
+    /// Extra environment variables for the launcher.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+/// A side service: a docker container on one host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// What it is: `stt` (speech-to-text), `tts` (text-to-speech) or `other`.
+    pub kind: ServiceKind,
+    /// The host that runs it. Moving it stops it on the old host and starts it on the new.
+    pub host: String,
+    /// The port it serves on.
+    pub port: u16,
+    /// Whether it should be running.
+    #[serde(default = "default_true")]
+    pub running: bool,
+    /// Docker container name, if different from the service's name. The container must
+    /// exist on every host the service may be placed on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// HTTP path answering 200 when healthy.
+    #[serde(default = "default_health_path")]
+    pub health_path: String,
+    /// The model it serves, shown in `/api/endpoints` (e.g. `nvidia/parakeet-tdt-0.6b-v3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+impl Service {
+    /// The docker container name: `container`, or the service's own name.
+    pub fn container_name<'a>(&'a self, service_name: &'a str) -> &'a str {
+        self.container.as_deref().unwrap_or(service_name)
+    }
+}
+
+/// What a side service is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKind {
+    /// Speech-to-text (Parakeet): `/v1/audio/transcriptions` is proxied to it.
+    Stt,
+    /// Text-to-speech (Magpie): `/v1/audio/speech` is proxied to it.
+    Tts,
+    /// Anything else; shown and steered, not proxied.
+    Other,
+}
+
+/// Update policies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Updates {
+    /// Launcher checkout policy: `manual` (check on request), `notify` (check periodically,
+    /// show commits behind), `auto` (apply when no model operation is in flight), or
+    /// `{pin: <commit>}` (keep the checkout at that commit).
+    #[serde(default)]
+    pub launcher: UpdatePolicy,
+    /// Seconds between periodic checks (`notify`, `auto`).
+    #[serde(default = "default_check_interval")]
+    pub check_interval_secs: u64,
+}
+
+/// Update policy for the launcher checkout.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UpdatePolicy {
+    /// Check only when asked.
+    Manual,
+    /// Check periodically and show what is new.
+    #[default]
+    Notify,
+    /// Check periodically and apply when no model operation is in flight.
+    Auto,
+    /// Keep the checkout at this commit (full or abbreviated hash).
+    Pin(String),
+}
+
+/// OpenAI passthrough proxy settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySettings {
+    /// Overall limit of one proxied request, in seconds (big-context completions are slow).
+    #[serde(default = "default_overall_timeout")]
+    pub timeout_secs: u64,
+    /// Connect timeout to the upstream, in milliseconds.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_ms: u64,
+    /// Largest JSON request body, in bytes.
+    #[serde(default = "default_max_json")]
+    pub max_json_body: u64,
+    /// Largest audio request body, in bytes.
+    #[serde(default = "default_max_audio")]
+    pub max_audio_body: u64,
+    /// While a model is loading, hold requests up to this many seconds instead of answering
+    /// 503 at once. 0: answer 503 with Retry-After.
+    #[serde(default)]
+    pub wait_for_ready_secs: u64,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        Self {
+            timeout_secs: default_overall_timeout(),
+            connect_timeout_ms: default_connect_timeout(),
+            max_json_body: default_max_json(),
+            max_audio_body: default_max_audio(),
+            wait_for_ready_secs: 0,
+        }
+    }
+}
+
+/// SSH settings shared by every host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SshSettings {
+    /// Connect timeout, in seconds.
+    #[serde(default = "default_ssh_connect")]
+    pub connect_timeout_secs: u64,
+    /// Default timeout of one remote command, in seconds.
+    #[serde(default = "default_ssh_command")]
+    pub command_timeout_secs: u64,
+    /// Seconds between polls of every host.
+    #[serde(default = "default_poll")]
+    pub poll_interval_secs: u64,
+}
+
+impl Default for SshSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout_secs: default_ssh_connect(),
+            command_timeout_secs: default_ssh_command(),
+            poll_interval_secs: default_poll(),
+        }
+    }
+}
+
+fn default_user() -> String {
+    "nvidia".into()
+}
+fn default_ssh_port() -> u16 {
+    22
+}
+fn default_vllm_port() -> u16 {
+    8888
+}
+fn default_launcher() -> String {
+    "~/spark-vllm-docker".into()
+}
+fn default_container() -> String {
+    "vllm_node".into()
+}
+/// The spark-vllm-docker launch command (DESIGN §4), as an argv template.
+pub fn default_launch_template() -> Vec<String> {
+    [
+        "./launch-cluster.sh",
+        "{solo}",
+        "-n",
+        "{nodes}",
+        "{detach}",
+        "exec",
+        "vllm",
+        "serve",
+        "{repo}",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "{port}",
+        "{tp}",
+        "{flags}",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+/// The spark-vllm-docker stop command, as an argv template.
+pub fn default_stop_template() -> Vec<String> {
+    vec!["./launch-cluster.sh".into(), "stop".into()]
+}
+fn default_start_timeout() -> u64 {
+    30 * 60
+}
+fn default_settle_mib() -> u64 {
+    8 * 1024
+}
+fn default_settle_timeout() -> u64 {
+    60
+}
+fn default_true() -> bool {
+    true
+}
+fn default_health_path() -> String {
+    "/health".into()
+}
+fn default_check_interval() -> u64 {
+    6 * 3600
+}
+fn default_overall_timeout() -> u64 {
+    30 * 60
+}
+fn default_connect_timeout() -> u64 {
+    2000
+}
+fn default_max_json() -> u64 {
+    16 * 1024 * 1024
+}
+fn default_max_audio() -> u64 {
+    100 * 1024 * 1024
+}
+fn default_ssh_connect() -> u64 {
+    5
+}
+fn default_ssh_command() -> u64 {
+    60
+}
+fn default_poll() -> u64 {
+    5
+}
+
+impl Default for Updates {
+    fn default() -> Self {
+        Self {
+            launcher: UpdatePolicy::default(),
+            check_interval_secs: default_check_interval(),
+        }
+    }
+}

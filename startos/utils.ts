@@ -16,7 +16,7 @@ export const imageId = 'spark-control'
 /** The image's non-root user (uid 1000), see container/Dockerfile. */
 export const runUser = 'spark'
 /** Grace period on stop: spark-control stops at a safe point on SIGTERM. */
-export const stopTimeoutMs = 120_000
+export const stopTimeoutMs = 180_000
 
 export const mainMounts = sdk.Mounts.of().mountVolume({
   volumeId: 'main',

@@ -3,6 +3,7 @@
  * runs a spark-control subcommand in a temporary container. Paths and the
  * command line here must match container/Dockerfile and the CLI contract.
  */
+import { T } from '@start9labs/start-sdk'
 import { sdk } from './sdk'
 
 /** Port spark-control listens on inside the container. */
@@ -55,7 +56,7 @@ const text = (b: string | Buffer): string =>
  * first, so this also works before the service has ever started.
  */
 export async function runSparkControl(
-  effects: Parameters<typeof sdk.SubContainer.withTemp>[0],
+  effects: T.Effects,
   name: string,
   args: string[],
   timeoutMs = 60_000,

@@ -66,15 +66,17 @@ export const inputSpec = InputSpec.of({
   magpieHost: placement('Magpie (text-to-speech, port 9000)'),
 })
 
-/** The argv for `spark-control configure`, without the program name. */
-export function configureArgs(input: {
+type Form = {
   spark1Address: string
   spark1User: string
   spark2Address: string
   spark2User: string
   parakeetHost: Spark
   magpieHost: Spark
-}): string[] {
+}
+
+/** The argv for `spark-control configure`, without the program name. */
+export function configureArgs(input: Form): string[] {
   return [
     'configure',
     '--desired',
@@ -96,7 +98,7 @@ export function configureArgs(input: {
 
 // Best-effort read of the current values for the form. Any surprise in the
 // file (missing, invalid, a shape this code does not know) means no pre-fill.
-async function currentValues(): Promise<Record<string, string>> {
+async function currentValues(): Promise<Partial<Form>> {
   try {
     const doc: unknown = YAML.parse(
       await readFile(sdk.volumes.main.subpath('desired.yaml'), 'utf-8'),
@@ -109,19 +111,20 @@ async function currentValues(): Promise<Record<string, string>> {
       }
       return typeof v === 'string' && v.length > 0 ? v : undefined
     }
-    const isSpark = (v: string | undefined) => v === 'spark1' || v === 'spark2'
-    const out: Record<string, string> = {}
-    const set = (key: string, v: string | undefined) => {
-      if (v !== undefined) out[key] = v
+    const spark = (v: string | undefined): Spark | undefined =>
+      v === 'spark1' || v === 'spark2' ? v : undefined
+    const out: Partial<Form> = {
+      spark1Address: get('hosts', 'spark1', 'address'),
+      spark1User: get('hosts', 'spark1', 'user'),
+      spark2Address: get('hosts', 'spark2', 'address'),
+      spark2User: get('hosts', 'spark2', 'user'),
+      parakeetHost: spark(get('services', 'parakeet', 'host')),
+      magpieHost: spark(get('services', 'magpie', 'host')),
     }
-    set('spark1Address', get('hosts', 'spark1', 'address'))
-    set('spark1User', get('hosts', 'spark1', 'user'))
-    set('spark2Address', get('hosts', 'spark2', 'address'))
-    set('spark2User', get('hosts', 'spark2', 'user'))
-    const p = get('services', 'parakeet', 'host')
-    if (isSpark(p)) set('parakeetHost', p)
-    const m = get('services', 'magpie', 'host')
-    if (isSpark(m)) set('magpieHost', m)
+    // Leave unknown fields out, so the form keeps its defaults for them.
+    for (const k of Object.keys(out) as (keyof Form)[]) {
+      if (out[k] === undefined) delete out[k]
+    }
     return out
   } catch {
     return {}

@@ -1,0 +1,101 @@
+/**
+ * The service's daemons: a oneshot that hands the data volume to the image's
+ * user, then `spark-control serve` on /data. Health: `/healthz` must answer
+ * 200 (the process serves); `/readyz` is shown as a second, informational
+ * check so an unconfigured or unreachable cluster is visible on the service
+ * page without marking the service itself as failed.
+ */
+import { sdk } from './sdk'
+import {
+  chownDataCommand,
+  imageId,
+  mainMounts,
+  runUser,
+  serveCommand,
+  stopTimeoutMs,
+  uiPort,
+} from './utils'
+
+type Probe = { status: number; body: string } | { error: string }
+
+async function probe(path: string): Promise<Probe> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${uiPort}${path}`, {
+      signal: AbortSignal.timeout(3_000),
+    })
+    return { status: res.status, body: (await res.text()).trim() }
+  } catch (e) {
+    return { error: e instanceof Error ? e.message : String(e) }
+  }
+}
+
+const firstLine = (s: string): string => s.split('\n')[0].slice(0, 200)
+
+export const main = sdk.setupMain(async ({ effects }) => {
+  console.info('Starting spark-control')
+
+  const sub = sdk.SubContainer.of(
+    effects,
+    { imageId },
+    mainMounts,
+    'spark-control',
+  )
+
+  return sdk.Daemons.of(effects)
+    .addOneshot('data-owner', {
+      subcontainer: sub,
+      exec: { command: chownDataCommand, user: 'root' },
+      requires: [],
+    })
+    .addDaemon('primary', {
+      subcontainer: sub,
+      exec: {
+        command: serveCommand,
+        user: runUser,
+        env: { RUST_LOG: 'info' },
+        sigtermTimeout: stopTimeoutMs,
+      },
+      ready: {
+        display: 'Web interface',
+        gracePeriod: 30_000,
+        fn: async () => {
+          const r = await probe('/healthz')
+          if ('status' in r && r.status === 200) {
+            return {
+              result: 'success',
+              message: 'spark-control is serving the web interface',
+            }
+          }
+          return {
+            result: 'failure',
+            message:
+              'status' in r
+                ? `/healthz answered HTTP ${r.status}`
+                : `spark-control is not answering on port ${uiPort}`,
+          }
+        },
+      },
+      requires: ['data-owner'],
+    })
+    .addHealthCheck('cluster', {
+      ready: {
+        display: 'Sparks',
+        fn: async () => {
+          const r = await probe('/readyz')
+          if (!('status' in r)) {
+            return { result: 'starting', message: 'Waiting for spark-control' }
+          }
+          if (r.status === 200) {
+            return { result: 'success', message: firstLine(r.body) || 'Ready' }
+          }
+          return {
+            result: 'loading',
+            message:
+              firstLine(r.body) ||
+              'Not ready. If this is a new install, run the "Show Public Key" and "Configure Sparks" actions.',
+          }
+        },
+      },
+      requires: ['primary'],
+    })
+})

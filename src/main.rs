@@ -2,7 +2,7 @@
 //!
 //! Owns argument parsing, exit codes and printing. Everything else lives in the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -89,11 +89,7 @@ fn validate(files: &[PathBuf]) -> ExitCode {
             }
         } else {
             ok = false;
-            println!(
-                "{}: invalid ({} error(s))",
-                f.display(),
-                v.errors().count()
-            );
+            println!("{}: invalid ({} error(s))", f.display(), v.errors().count());
         }
     }
     if ok {
@@ -103,7 +99,7 @@ fn validate(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn plan_cmd(desired: &PathBuf, observed: &PathBuf, json: bool) -> anyhow::Result<ExitCode> {
+fn plan_cmd(desired: &Path, observed: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let v = model::validate_file(desired);
     for d in &v.diagnostics {
         eprintln!("{d}");
@@ -113,13 +109,13 @@ fn plan_cmd(desired: &PathBuf, observed: &PathBuf, json: bool) -> anyhow::Result
     };
     let text = std::fs::read_to_string(observed)
         .with_context(|| format!("reading {}", observed.display()))?;
-    let o: Observed = if observed
-        .extension()
-        .is_some_and(|e| e == "json")
-    {
+    let o: Observed = if observed.extension().is_some_and(|e| e == "json") {
         serde_json::from_str(&text).with_context(|| format!("parsing {}", observed.display()))?
     } else {
-        serde_yaml::from_str(&text).with_context(|| format!("parsing {}", observed.display()))?
+        // Through a JSON value, so enums are written as maps (`known: {...}`) in YAML too.
+        let v: serde_json::Value = serde_yaml::from_str(&text)
+            .with_context(|| format!("parsing {}", observed.display()))?;
+        serde_json::from_value(v).with_context(|| format!("reading {}", observed.display()))?
     };
     let p = plan::plan(&d, &o);
     if json {

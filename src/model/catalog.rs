@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::desired::{Cluster, DetachMode, Desired, Mode, ModelSpec, Overrides};
+use super::desired::{Cluster, Desired, DetachMode, Mode, ModelSpec, Overrides};
 
 /// A bundled catalog entry.
 struct Bundled {
@@ -334,7 +334,11 @@ pub fn settings_diff(old: &Overrides, new: &Overrides) -> Vec<String> {
         ));
     }
     for (name, a, b) in [
-        ("fastsafetensors", &old.fastsafetensors, &new.fastsafetensors),
+        (
+            "fastsafetensors",
+            &old.fastsafetensors,
+            &new.fastsafetensors,
+        ),
         ("prefix_caching", &old.prefix_caching, &new.prefix_caching),
         ("fp8_kv_cache", &old.fp8_kv_cache, &new.fp8_kv_cache),
     ] {

@@ -12,7 +12,10 @@ pub fn schema_value() -> Value {
     if let Value::Object(m) = &mut v {
         m.insert(
             "$id".into(),
-            Value::String("https://github.com/spark-control/spark-control/schema/desired-state.schema.json".into()),
+            Value::String(
+                "https://github.com/spark-control/spark-control/schema/desired-state.schema.json"
+                    .into(),
+            ),
         );
     }
     v
@@ -39,9 +42,10 @@ fn resolve<'a>(root: &'a Value, mut node: &'a Value) -> &'a Value {
             .and_then(Value::as_array)
         {
             // Option<T>: take the non-null branch that describes an object.
-            match branches.iter().find(|b| {
-                b.get("$ref").is_some() || b.get("properties").is_some()
-            }) {
+            match branches
+                .iter()
+                .find(|b| b.get("$ref").is_some() || b.get("properties").is_some())
+            {
                 Some(b) => node = b,
                 None => return node,
             }
@@ -79,7 +83,11 @@ pub fn known_keys(root: &Value, pointer: &str) -> Vec<String> {
         }
     };
     collect(node);
-    if let Some(bs) = node.get("oneOf").or_else(|| node.get("anyOf")).and_then(Value::as_array) {
+    if let Some(bs) = node
+        .get("oneOf")
+        .or_else(|| node.get("anyOf"))
+        .and_then(Value::as_array)
+    {
         for b in bs {
             collect(resolve(root, b));
         }

@@ -15,9 +15,9 @@ pub fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.as_bytes()[0].is_ascii_lowercase() | s.as_bytes()[0].is_ascii_digit()
-        && s
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
 }
 
 /// A Hugging Face repo id: `org/name`, each part `[A-Za-z0-9][A-Za-z0-9._-]*`, at most 96
@@ -26,7 +26,8 @@ pub fn valid_repo(s: &str) -> bool {
     let part = |p: &str| {
         !p.is_empty()
             && p.as_bytes()[0].is_ascii_alphanumeric()
-            && p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
             && !p.contains("..")
     };
     s.len() <= 96 && matches!(s.split_once('/'), Some((o, n)) if part(o) && part(n))
@@ -41,19 +42,31 @@ fn valid_env_name(s: &str) -> bool {
 fn valid_container(s: &str) -> bool {
     !s.is_empty()
         && s.as_bytes()[0].is_ascii_alphanumeric()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 fn p(parts: &[&str]) -> String {
-    parts.iter().map(|s| format!("/{}", escape_segment(s))).collect()
+    parts
+        .iter()
+        .map(|s| format!("/{}", escape_segment(s)))
+        .collect()
 }
 
-const NAME_RULE: &str = "names use lowercase letters, digits, `.`, `_` and `-`, start with a letter or digit";
+const NAME_RULE: &str =
+    "names use lowercase letters, digits, `.`, `_` and `-`, start with a letter or digit";
 
 /// Runs every meaning check.
 pub(crate) fn check(d: &Desired, s: &mut Sink<'_>) {
     if d.version != 1 {
-        s.at_value(Error, "/version", format!("unsupported version {}; this spark-control reads `version: 1`", d.version));
+        s.at_value(
+            Error,
+            "/version",
+            format!(
+                "unsupported version {}; this spark-control reads `version: 1`",
+                d.version
+            ),
+        );
     }
     let host_names: Vec<String> = d.hosts.keys().cloned().collect();
     hosts(d, s);
@@ -67,26 +80,53 @@ pub(crate) fn check(d: &Desired, s: &mut Sink<'_>) {
 fn hosts(d: &Desired, s: &mut Sink<'_>) {
     for (name, h) in &d.hosts {
         if !valid_name(name) {
-            s.at_key(Error, &p(&["hosts", name]), format!("host name `{name}` is not allowed: {NAME_RULE}"));
+            s.at_key(
+                Error,
+                &p(&["hosts", name]),
+                format!("host name `{name}` is not allowed: {NAME_RULE}"),
+            );
         }
         let a = h.address.trim();
         if a.is_empty() || a.contains(char::is_whitespace) || a.starts_with('-') {
-            s.at_value(Error, &p(&["hosts", name, "address"]), format!("`{}` is not a host address; write an IPv4 address such as 192.168.1.101", h.address));
+            s.at_value(
+                Error,
+                &p(&["hosts", name, "address"]),
+                format!(
+                    "`{}` is not a host address; write an IPv4 address such as 192.168.1.101",
+                    h.address
+                ),
+            );
         } else if a.ends_with(".local") || a.ends_with(".local.") {
             s.at_value(Warning, &p(&["hosts", name, "address"]), format!("`{a}` is an mDNS name: it often resolves to IPv6 first while vLLM binds IPv4 only; use the host's IPv4 address"));
         }
         let u = h.user.as_str();
-        if u.is_empty() || u.starts_with('-') || !u.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
-            s.at_value(Error, &p(&["hosts", name, "user"]), format!("`{u}` is not a valid user name"));
+        if u.is_empty()
+            || u.starts_with('-')
+            || !u
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        {
+            s.at_value(
+                Error,
+                &p(&["hosts", name, "user"]),
+                format!("`{u}` is not a valid user name"),
+            );
         }
         if h.port == 0 {
-            s.at_value(Error, &p(&["hosts", name, "port"]), "port 0 is not a valid SSH port");
+            s.at_value(
+                Error,
+                &p(&["hosts", name, "port"]),
+                "port 0 is not a valid SSH port",
+            );
         }
         if let Some(k) = &h.host_key {
             let k = k.trim();
             if k.starts_with("ssh-rsa") {
                 s.at_value(Error, &p(&["hosts", name, "host_key"]), "RSA host keys are not supported (the rsa feature is off, RUSTSEC-2023-0071); pin the host's ed25519 key: `ssh-keyscan -t ed25519 <address>`");
-            } else if !(k.starts_with("ssh-ed25519 ") || k.starts_with("ecdsa-sha2-") || k.starts_with("SHA256:")) {
+            } else if !(k.starts_with("ssh-ed25519 ")
+                || k.starts_with("ecdsa-sha2-")
+                || k.starts_with("SHA256:"))
+            {
                 s.at_value(Error, &p(&["hosts", name, "host_key"]), "expected a public key line (`ssh-ed25519 AAAA…`) or a fingerprint (`SHA256:…`)");
             }
         }
@@ -96,7 +136,9 @@ fn hosts(d: &Desired, s: &mut Sink<'_>) {
 fn unknown_host(s: &mut Sink<'_>, pointer: &str, got: &str, known: &[String]) {
     let hint = match suggest(got, known) {
         Some(k) => format!("; did you mean `{k}`?"),
-        None if known.is_empty() => "; no hosts are configured yet (add them under `hosts:`)".into(),
+        None if known.is_empty() => {
+            "; no hosts are configured yet (add them under `hosts:`)".into()
+        }
         None => format!("; configured hosts: {}", known.join(", ")),
     };
     s.at_value(Error, pointer, format!("unknown host `{got}`{hint}"));
@@ -119,7 +161,11 @@ fn cluster(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
             unknown_host(s, &ptr, w, known);
         }
         if *w == c.head {
-            s.at_value(Error, &ptr, format!("`{w}` is the head; a host cannot be its own worker"));
+            s.at_value(
+                Error,
+                &ptr,
+                format!("`{w}` is the head; a host cannot be its own worker"),
+            );
         }
         if seen.insert(w.clone(), i).is_some() {
             s.at_value(Error, &ptr, format!("worker `{w}` is listed twice"));
@@ -129,16 +175,32 @@ fn cluster(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
         s.at_value(Error, "/cluster/port", "port 0 is not a valid vLLM port");
     }
     if c.launcher.trim().is_empty() {
-        s.at_value(Error, "/cluster/launcher", "the launcher directory is empty; the default is ~/spark-vllm-docker");
+        s.at_value(
+            Error,
+            "/cluster/launcher",
+            "the launcher directory is empty; the default is ~/spark-vllm-docker",
+        );
     }
     if !valid_container(&c.container) {
-        s.at_value(Error, "/cluster/container", format!("`{}` is not a docker container name", c.container));
+        s.at_value(
+            Error,
+            "/cluster/container",
+            format!("`{}` is not a docker container name", c.container),
+        );
     }
     if !c.launch_template.iter().any(|a| a.contains("{repo}")) {
-        s.at_value(Error, "/cluster/launch_template", "the launch template never mentions `{repo}`, so it cannot launch the chosen model");
+        s.at_value(
+            Error,
+            "/cluster/launch_template",
+            "the launch template never mentions `{repo}`, so it cannot launch the chosen model",
+        );
     }
     if c.launch_template.is_empty() || c.stop_template.is_empty() {
-        s.at_value(Error, "/cluster", "launch_template and stop_template must not be empty");
+        s.at_value(
+            Error,
+            "/cluster",
+            "launch_template and stop_template must not be empty",
+        );
     }
 }
 
@@ -149,13 +211,21 @@ fn models(d: &Desired, s: &mut Sink<'_>) {
     for (name, m) in &d.models {
         let base = p(&["models", name]);
         if !valid_name(name) {
-            s.at_key(Error, &base, format!("model name `{name}` is not allowed: {NAME_RULE}"));
+            s.at_key(
+                Error,
+                &base,
+                format!("model name `{name}` is not allowed: {NAME_RULE}"),
+            );
         }
         if !valid_repo(&m.repo) {
             s.at_value(Error, &format!("{base}/repo"), format!("`{}` is not a Hugging Face repo; write `org/name`, e.g. RedHatAI/Qwen3.6-35B-A3B-NVFP4", m.repo));
         }
         if m.start_timeout_secs == Some(0) {
-            s.at_value(Error, &format!("{base}/start_timeout_secs"), "must be more than 0 seconds");
+            s.at_value(
+                Error,
+                &format!("{base}/start_timeout_secs"),
+                "must be more than 0 seconds",
+            );
         }
         if m.mode == Mode::Cluster && workers == 0 && d.active_model.as_deref() != Some(name) {
             s.at_value(Warning, &format!("{base}/mode"), "a cluster model needs workers, and `cluster.workers` is empty: it cannot be activated yet");
@@ -179,17 +249,30 @@ fn models(d: &Desired, s: &mut Sink<'_>) {
     for (name, o) in &d.overrides {
         let base = p(&["overrides", name]);
         if !cat.contains_key(name) {
-            let hint = suggest(name, &names).map_or(String::new(), |k| format!("; did you mean `{k}`?"));
-            s.at_key(Error, &base, format!("overrides for `{name}`, which is not in the model catalog{hint}"));
+            let hint =
+                suggest(name, &names).map_or(String::new(), |k| format!("; did you mean `{k}`?"));
+            s.at_key(
+                Error,
+                &base,
+                format!("overrides for `{name}`, which is not in the model catalog{hint}"),
+            );
         }
         if let Some(g) = o.gpu_memory {
             if !(g > 0.0 && g <= 1.0) {
-                s.at_value(Error, &format!("{base}/gpu_memory"), format!("{g} is outside (0, 1]: it is a fraction of GPU memory, e.g. 0.80"));
+                s.at_value(
+                    Error,
+                    &format!("{base}/gpu_memory"),
+                    format!("{g} is outside (0, 1]: it is a fraction of GPU memory, e.g. 0.80"),
+                );
             }
         }
         if let Some(n) = o.max_context {
             if n == 0 || n > 16 * 1024 * 1024 {
-                s.at_value(Error, &format!("{base}/max_context"), format!("{n} tokens is not a usable context length (1 … 16777216)"));
+                s.at_value(
+                    Error,
+                    &format!("{base}/max_context"),
+                    format!("{n} tokens is not a usable context length (1 … 16777216)"),
+                );
             }
         }
         for (i, a) in o.extra_args.iter().enumerate() {
@@ -197,7 +280,10 @@ fn models(d: &Desired, s: &mut Sink<'_>) {
             if a.is_empty() {
                 s.at_value(Error, &ptr, "empty argument");
             }
-            if matches!(a.as_str(), "--port" | "--host") || a.starts_with("--port=") || a.starts_with("--host=") {
+            if matches!(a.as_str(), "--port" | "--host")
+                || a.starts_with("--port=")
+                || a.starts_with("--host=")
+            {
                 s.at_value(Error, &ptr, format!("`{a}` is managed by spark-control (cluster.port; vLLM listens on 0.0.0.0); remove it"));
             }
             if a.contains('\n') || a.contains('\0') {
@@ -206,7 +292,11 @@ fn models(d: &Desired, s: &mut Sink<'_>) {
         }
         for k in o.env.keys() {
             if !valid_env_name(k) {
-                s.at_key(Error, &format!("{base}/env/{}", escape_segment(k)), format!("`{k}` is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)"));
+                s.at_key(
+                    Error,
+                    &format!("{base}/env/{}", escape_segment(k)),
+                    format!("`{k}` is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)"),
+                );
             }
         }
     }
@@ -221,21 +311,45 @@ fn services(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
     for (name, svc) in &d.services {
         let base = p(&["services", name]);
         if !valid_name(name) {
-            s.at_key(Error, &base, format!("service name `{name}` is not allowed: {NAME_RULE}"));
+            s.at_key(
+                Error,
+                &base,
+                format!("service name `{name}` is not allowed: {NAME_RULE}"),
+            );
         }
         if !d.hosts.contains_key(&svc.host) {
             unknown_host(s, &format!("{base}/host"), &svc.host, known);
         }
         if svc.port == 0 {
             s.at_value(Error, &format!("{base}/port"), "port 0 is not a valid port");
-        } else if let Some(other) = ports.insert((svc.host.clone(), svc.port), format!("service `{name}`")) {
-            s.at_value(Error, &format!("{base}/port"), format!("port {} on `{}` is already used by {other}; pick another port or host", svc.port, svc.host));
+        } else if let Some(other) =
+            ports.insert((svc.host.clone(), svc.port), format!("service `{name}`"))
+        {
+            s.at_value(
+                Error,
+                &format!("{base}/port"),
+                format!(
+                    "port {} on `{}` is already used by {other}; pick another port or host",
+                    svc.port, svc.host
+                ),
+            );
         }
         if !valid_container(svc.container_name(name)) {
-            s.at_value(Error, &format!("{base}/container"), format!("`{}` is not a docker container name", svc.container_name(name)));
+            s.at_value(
+                Error,
+                &format!("{base}/container"),
+                format!(
+                    "`{}` is not a docker container name",
+                    svc.container_name(name)
+                ),
+            );
         }
         if !svc.health_path.starts_with('/') {
-            s.at_value(Error, &format!("{base}/health_path"), "the health path starts with `/`, e.g. /health");
+            s.at_value(
+                Error,
+                &format!("{base}/health_path"),
+                "the health path starts with `/`, e.g. /health",
+            );
         }
     }
 }
@@ -243,11 +357,19 @@ fn services(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
 fn updates(d: &Desired, s: &mut Sink<'_>) {
     if let UpdatePolicy::Pin(c) = &d.updates.launcher {
         if c.len() < 7 || c.len() > 40 || !c.bytes().all(|b| b.is_ascii_hexdigit()) {
-            s.at_value(Error, "/updates/launcher/pin", format!("`{c}` is not a commit hash (7 to 40 hex digits)"));
+            s.at_value(
+                Error,
+                "/updates/launcher/pin",
+                format!("`{c}` is not a commit hash (7 to 40 hex digits)"),
+            );
         }
     }
     if d.updates.check_interval_secs < 60 {
-        s.at_value(Error, "/updates/check_interval_secs", "check at most once a minute (60 or more)");
+        s.at_value(
+            Error,
+            "/updates/check_interval_secs",
+            "check at most once a minute (60 or more)",
+        );
     }
 }
 

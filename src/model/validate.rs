@@ -59,7 +59,14 @@ impl Sink<'_> {
         let pos = self.parsed.span_of(pointer).key;
         self.push(sev, pos.line, pos.col, pointer, msg);
     }
-    fn push(&mut self, sev: Severity, line: usize, col: usize, pointer: &str, msg: impl Into<String>) {
+    fn push(
+        &mut self,
+        sev: Severity,
+        line: usize,
+        col: usize,
+        pointer: &str,
+        msg: impl Into<String>,
+    ) {
         self.out.push(Diagnostic {
             severity: sev,
             file: self.file.to_string(),
@@ -141,7 +148,10 @@ pub fn validate_text(file: &str, text: &str) -> Validated {
         return whole_file(file, too_big(text.len()));
     }
     if text.contains('\0') {
-        return whole_file(file, "the file contains NUL bytes (binary data?); desired.yaml must be a YAML text file");
+        return whole_file(
+            file,
+            "the file contains NUL bytes (binary data?); desired.yaml must be a YAML text file",
+        );
     }
     let parsed = yamlpos::parse(text);
     let mut sink = Sink {
@@ -152,10 +162,12 @@ pub fn validate_text(file: &str, text: &str) -> Validated {
     // Stage 1: YAML.
     for p in &parsed.problems {
         let mut msg = p.message.clone();
-        if msg.contains("tab") || text.lines().nth(p.pos.line.saturating_sub(1)).is_some_and(|l| l.starts_with('\t') || l.trim_start_matches(' ').starts_with('\t')) {
-            if !msg.contains("indent with spaces") {
-                msg.push_str(" (YAML does not allow tabs for indentation; indent with spaces)");
-            }
+        let tab_line = text
+            .lines()
+            .nth(p.pos.line.saturating_sub(1))
+            .is_some_and(|l| l.trim_start_matches(' ').starts_with('\t'));
+        if (msg.contains("tab") || tab_line) && !msg.contains("indent with spaces") {
+            msg.push_str(" (YAML does not allow tabs for indentation; indent with spaces)");
         }
         sink.out.push(Diagnostic {
             severity: Severity::Error,
@@ -167,7 +179,7 @@ pub fn validate_text(file: &str, text: &str) -> Validated {
         });
     }
     let finish = |mut out: Vec<Diagnostic>, desired: Option<Desired>| {
-        out.sort_by(|a, b| (a.line, a.col, a.severity).cmp(&(b.line, b.col, b.severity)));
+        out.sort_by_key(|d| (d.line, d.col, d.severity));
         out.dedup();
         let has_error = out.iter().any(|d| d.severity == Severity::Error);
         Validated {
@@ -212,7 +224,11 @@ pub fn validate_text(file: &str, text: &str) -> Validated {
     let desired: Desired = match serde_json::from_value(value) {
         Ok(d) => d,
         Err(e) => {
-            sink.at_value(Severity::Error, "", format!("does not match the format: {e}"));
+            sink.at_value(
+                Severity::Error,
+                "",
+                format!("does not match the format: {e}"),
+            );
             return finish(sink.out, None);
         }
     };
@@ -223,26 +239,40 @@ pub fn validate_text(file: &str, text: &str) -> Validated {
 
 fn validator() -> &'static Result<jsonschema::Validator, String> {
     static V: OnceLock<Result<jsonschema::Validator, String>> = OnceLock::new();
-    V.get_or_init(|| {
-        jsonschema::validator_for(&schema::schema_value()).map_err(|e| e.to_string())
-    })
+    V.get_or_init(|| jsonschema::validator_for(&schema::schema_value()).map_err(|e| e.to_string()))
 }
 
 fn schema_stage(value: &Value, sink: &mut Sink<'_>) {
     let v = match validator() {
         Ok(v) => v,
         Err(e) => {
-            sink.at_value(Severity::Error, "", format!("internal error: the schema does not compile: {e}"));
+            sink.at_value(
+                Severity::Error,
+                "",
+                format!("internal error: the schema does not compile: {e}"),
+            );
             return;
         }
     };
     let root = schema::schema_value();
+    report(v, value, "", &root, sink, 0);
+}
+
+/// Reports the errors of `value` (found at `prefix`) against validator `v`.
+fn report(
+    v: &jsonschema::Validator,
+    value: &Value,
+    prefix: &str,
+    root: &Value,
+    sink: &mut Sink<'_>,
+    depth: u32,
+) {
     for err in v.iter_errors(value) {
-        let pointer = err.instance_path.to_string();
+        let pointer = format!("{prefix}{}", err.instance_path);
         use jsonschema::error::ValidationErrorKind as K;
         match &err.kind {
             K::AdditionalProperties { unexpected } => {
-                let known = schema::known_keys(&root, &pointer);
+                let known = schema::known_keys(root, &pointer);
                 for key in unexpected {
                     let child = format!("{pointer}/{}", yamlpos::escape_segment(key));
                     let hint = match suggest(key, &known) {
@@ -250,47 +280,93 @@ fn schema_stage(value: &Value, sink: &mut Sink<'_>) {
                         None if !known.is_empty() => format!("; known keys: {}", known.join(", ")),
                         None => String::new(),
                     };
-                    sink.at_key(Severity::Error, &child, format!("unknown key `{key}`{hint}"));
+                    sink.at_key(
+                        Severity::Error,
+                        &child,
+                        format!("unknown key `{key}`{hint}"),
+                    );
                 }
             }
             K::Required { property } => {
                 let name = property.as_str().unwrap_or("?");
-                sink.at_value(Severity::Error, &pointer, format!("missing required key `{name}`"));
+                sink.at_key(
+                    Severity::Error,
+                    &pointer,
+                    format!("missing required key `{name}`"),
+                );
             }
             K::Type { kind } => {
                 let expected = match kind {
                     jsonschema::error::TypeKind::Single(t) => t.to_string(),
-                    jsonschema::error::TypeKind::Multiple(ts) => {
-                        ts.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" or ")
-                    }
+                    jsonschema::error::TypeKind::Multiple(ts) => ts
+                        .iter()
+                        .map(|t| t.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" or "),
                 };
                 sink.at_value(
                     Severity::Error,
                     &pointer,
-                    format!("expected {}, found {}", article(&expected), describe(&err.instance)),
+                    format!(
+                        "expected {}, found {}",
+                        article(&expected),
+                        describe(&err.instance)
+                    ),
                 );
             }
             K::Enum { options } => {
                 sink.at_value(
                     Severity::Error,
                     &pointer,
-                    format!("{} is not one of {}", describe(&err.instance), list_options(options)),
+                    format!(
+                        "{} is not one of {}",
+                        describe(&err.instance),
+                        list_options(options)
+                    ),
                 );
             }
             K::OneOfNotValid { .. } | K::AnyOf { .. } => {
-                let forms = schema::accepted_forms(&root, &pointer);
+                // An optional mapping (`cluster:`) that is present: report what is wrong
+                // inside it rather than "matches none of the alternatives".
+                if err.instance.is_object() && depth < 4 {
+                    if let Some(sub) =
+                        schema::schema_at(root, &pointer).filter(|n| n.get("properties").is_some())
+                    {
+                        let mut s = sub.clone();
+                        if let (Value::Object(m), Some(defs)) = (&mut s, root.get("$defs")) {
+                            m.insert("$defs".into(), defs.clone());
+                        }
+                        if let Ok(subv) = jsonschema::validator_for(&s) {
+                            report(&subv, &err.instance, &pointer, root, sink, depth + 1);
+                            continue;
+                        }
+                    }
+                }
+                let forms = schema::accepted_forms(root, &pointer);
                 let msg = if forms.is_empty() {
                     format!("{} is not an accepted value", describe(&err.instance))
                 } else {
-                    format!("{} is not one of: {}", describe(&err.instance), forms.join(", "))
+                    format!(
+                        "{} is not one of: {}",
+                        describe(&err.instance),
+                        forms.join(", ")
+                    )
                 };
                 sink.at_value(Severity::Error, &pointer, msg);
             }
             K::Minimum { limit } | K::ExclusiveMinimum { limit } => {
-                sink.at_value(Severity::Error, &pointer, format!("{} is too small (minimum {limit})", describe(&err.instance)));
+                sink.at_value(
+                    Severity::Error,
+                    &pointer,
+                    format!("{} is too small (minimum {limit})", describe(&err.instance)),
+                );
             }
             K::Maximum { limit } | K::ExclusiveMaximum { limit } => {
-                sink.at_value(Severity::Error, &pointer, format!("{} is too large (maximum {limit})", describe(&err.instance)));
+                sink.at_value(
+                    Severity::Error,
+                    &pointer,
+                    format!("{} is too large (maximum {limit})", describe(&err.instance)),
+                );
             }
             _ => sink.at_value(Severity::Error, &pointer, err.to_string()),
         }
@@ -306,7 +382,9 @@ fn article(t: &str) -> String {
         "string" => "a string".into(),
         "boolean" => "true or false".into(),
         "null" => "null".into(),
-        other => other.replace("object", "a mapping").replace("array", "a list"),
+        other => other
+            .replace("object", "a mapping")
+            .replace("array", "a list"),
     }
 }
 
@@ -316,7 +394,9 @@ pub fn describe(v: &Value) -> String {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
-        Value::String(s) if s.chars().count() > 40 => format!("\"{}…\"", s.chars().take(40).collect::<String>()),
+        Value::String(s) if s.chars().count() > 40 => {
+            format!("\"{}…\"", s.chars().take(40).collect::<String>())
+        }
         Value::String(s) => format!("{s:?}"),
         Value::Array(_) => "a list".into(),
         Value::Object(_) => "a mapping".into(),

@@ -133,7 +133,9 @@ impl Builder {
             }) => pending_key
                 .as_ref()
                 .map(|(k, p)| (format!("{pointer}/{}", escape_segment(k)), Some(*p))),
-            Some(Frame::Seq { items, pointer }) => Some((format!("{pointer}/{}", items.len()), None)),
+            Some(Frame::Seq { items, pointer }) => {
+                Some((format!("{pointer}/{}", items.len()), None))
+            }
         }
     }
 
@@ -203,7 +205,13 @@ impl MarkedEventReceiver for Builder {
                     &pointer,
                     "YAML aliases (`*name`) are not supported in desired.yaml; write the value out",
                 );
-                if matches!(self.stack.last(), Some(Frame::Map { pending_key: None, .. })) {
+                if matches!(
+                    self.stack.last(),
+                    Some(Frame::Map {
+                        pending_key: None,
+                        ..
+                    })
+                ) {
                     // An alias used as a key: give it a placeholder so parsing goes on.
                     if let Some(Frame::Map { pending_key, .. }) = self.stack.last_mut() {
                         *pending_key = Some(("*alias".into(), pos));
@@ -214,7 +222,11 @@ impl MarkedEventReceiver for Builder {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 if anchor > 0 {
-                    self.problem(pos, "", "YAML anchors (`&name`) are not supported in desired.yaml");
+                    self.problem(
+                        pos,
+                        "",
+                        "YAML anchors (`&name`) are not supported in desired.yaml",
+                    );
                 }
                 // A key?
                 if let Some(Frame::Map {
@@ -254,13 +266,21 @@ impl MarkedEventReceiver for Builder {
             }
             Event::MappingStart(anchor, tag) => {
                 if self.pending_is_key() {
-                    self.problem(pos, "", "complex (non-scalar) keys are not supported; keys are plain names");
+                    self.problem(
+                        pos,
+                        "",
+                        "complex (non-scalar) keys are not supported; keys are plain names",
+                    );
                     if let Some(Frame::Map { pending_key, .. }) = self.stack.last_mut() {
                         *pending_key = Some(("?complex".into(), pos));
                     }
                 }
                 if anchor > 0 {
-                    self.problem(pos, "", "YAML anchors (`&name`) are not supported in desired.yaml");
+                    self.problem(
+                        pos,
+                        "",
+                        "YAML anchors (`&name`) are not supported in desired.yaml",
+                    );
                 }
                 let pointer = self.start_value(pos);
                 self.check_tag(&tag, pos, &pointer);
@@ -272,13 +292,21 @@ impl MarkedEventReceiver for Builder {
             }
             Event::SequenceStart(anchor, tag) => {
                 if self.pending_is_key() {
-                    self.problem(pos, "", "complex (non-scalar) keys are not supported; keys are plain names");
+                    self.problem(
+                        pos,
+                        "",
+                        "complex (non-scalar) keys are not supported; keys are plain names",
+                    );
                     if let Some(Frame::Map { pending_key, .. }) = self.stack.last_mut() {
                         *pending_key = Some(("?complex".into(), pos));
                     }
                 }
                 if anchor > 0 {
-                    self.problem(pos, "", "YAML anchors (`&name`) are not supported in desired.yaml");
+                    self.problem(
+                        pos,
+                        "",
+                        "YAML anchors (`&name`) are not supported in desired.yaml",
+                    );
                 }
                 let pointer = self.start_value(pos);
                 self.check_tag(&tag, pos, &pointer);
@@ -304,7 +332,13 @@ impl MarkedEventReceiver for Builder {
 
 impl Builder {
     fn pending_is_key(&self) -> bool {
-        matches!(self.stack.last(), Some(Frame::Map { pending_key: None, .. }))
+        matches!(
+            self.stack.last(),
+            Some(Frame::Map {
+                pending_key: None,
+                ..
+            })
+        )
     }
 }
 
@@ -374,6 +408,22 @@ pub fn parse(text: &str) -> Parsed {
             problems,
         };
     }
+    // The document itself is reported at its first line of content.
+    let first = text
+        .lines()
+        .position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#') && l.trim() != "---")
+        .map_or(1, |i| i + 1);
+    let root = Pos {
+        line: first,
+        col: 1,
+    };
+    b.spans.insert(
+        String::new(),
+        Span {
+            key: root,
+            value: root,
+        },
+    );
     Parsed {
         value: b.root,
         spans: b.spans,

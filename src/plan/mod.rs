@@ -235,10 +235,7 @@ fn containers_of<'a>(
             (_, Some(c)) => Ok(c),
             (r, None) => Err(format!(
                 "{host}: containers unknown ({})",
-                h.containers
-                    .why()
-                    .or(r.why())
-                    .unwrap_or("host unreachable")
+                h.containers.why().or(r.why()).unwrap_or("host unreachable")
             )),
         },
     }
@@ -282,7 +279,9 @@ fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
             }
             Err(why) => {
                 if want.as_ref().is_some_and(|s| s.mode == Mode::Cluster) {
-                    cx.unknown(format!("{why}: the cluster model is not launched until it can be seen"));
+                    cx.unknown(format!(
+                        "{why}: the cluster model is not launched until it can be seen"
+                    ));
                     return;
                 }
             }
@@ -327,9 +326,13 @@ fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
     if head_running {
         // What runs?
         let identity = match &record {
-            Some(r) => Some((r.model.clone(), Some(r.fingerprint.clone()), r.settings.clone())),
+            Some(r) => Some((
+                r.model.clone(),
+                Some(r.fingerprint.clone()),
+                r.settings.clone(),
+            )),
             None => match &served {
-                Some(list) if list.iter().any(|m| *m == want.repo) => {
+                Some(list) if list.contains(&want.repo) => {
                     // Launched outside spark-control, serving the desired repo: adopt it.
                     Some((want.model.clone(), None, want.settings.clone()))
                 }
@@ -417,9 +420,7 @@ fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
     }
 
     if !need_launch {
-        let ready = served
-            .as_ref()
-            .is_some_and(|l| l.iter().any(|m| *m == want.repo));
+        let ready = served.as_ref().is_some_and(|l| l.contains(&want.repo));
         if !ready {
             cx.push(
                 Action::WaitReady {
@@ -452,7 +453,10 @@ fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
                 }
             },
             None => {
-                cx.unknown(format!("{h}: not observed yet: {} is not launched", want.model));
+                cx.unknown(format!(
+                    "{h}: not observed yet: {} is not launched",
+                    want.model
+                ));
                 return;
             }
         }
@@ -527,9 +531,13 @@ fn service_stops(d: &Desired, cx: &mut Ctx<'_>) -> Vec<(Action, String)> {
                 }
                 Err(why) => {
                     if *host == svc.host {
-                        cx.unknown(format!("{why}: service {name} is not started or stopped there"));
+                        cx.unknown(format!(
+                            "{why}: service {name} is not started or stopped there"
+                        ));
                     } else if d.hosts.len() > 1 {
-                        cx.unknown(format!("{why}: whether a stray {name} runs there is unknown"));
+                        cx.unknown(format!(
+                            "{why}: whether a stray {name} runs there is unknown"
+                        ));
                     }
                 }
             }
@@ -593,7 +601,10 @@ fn launcher_steps(d: &Desired, cx: &mut Ctx<'_>) {
                     return;
                 }
                 cx.push(
-                    Action::UpdateLauncher { host: head, behind: n },
+                    Action::UpdateLauncher {
+                        host: head,
+                        behind: n,
+                    },
                     format!("{n} commits behind upstream; policy auto"),
                 );
             }

@@ -10,9 +10,9 @@ use super::{Action, Plan, Step, StopReason};
 use crate::model::desired::Mode;
 
 fn duration(secs: u64) -> String {
-    if secs >= 3600 && secs % 3600 == 0 {
+    if secs >= 3600 && secs.is_multiple_of(3600) {
         format!("{}h", secs / 3600)
-    } else if secs >= 60 && secs % 60 == 0 {
+    } else if secs >= 60 && secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")
@@ -37,8 +37,12 @@ pub fn step_line(step: &Step) -> String {
                 }
                 StopReason::Swap { to } => format!("- stop {what} on {host} (swap to {to})"),
                 StopReason::NoneDesired => format!("- stop {what} on {host} (no model desired)"),
-                StopReason::Cleanup => format!("- stop {what} on {host} (leftover worker containers)"),
-                StopReason::Unidentified => format!("- stop {what} on {host} (unidentified launch)"),
+                StopReason::Cleanup => {
+                    format!("- stop {what} on {host} (leftover worker containers)")
+                }
+                StopReason::Unidentified => {
+                    format!("- stop {what} on {host} (unidentified launch)")
+                }
             }
         }
         Action::SettleGpu {

@@ -8,7 +8,9 @@ use rand::{Rng, SeedableRng};
 
 use super::*;
 use crate::model::catalog::catalog;
-use crate::model::observed::{ContainerObserved, Fact, LaunchRecord, LauncherObserved, VllmObserved};
+use crate::model::observed::{
+    ContainerObserved, Fact, LaunchRecord, LauncherObserved, VllmObserved,
+};
 use crate::model::validate_text;
 
 const BASE: &str = r#"
@@ -30,7 +32,9 @@ fn desired(patch: &[(&str, &str)]) -> Desired {
     for (key, value) in patch {
         let prefix = format!("\n{key}:");
         if let Some(start) = text.find(&prefix) {
-            let end = text[start + 1..].find('\n').map_or(text.len(), |e| start + 1 + e);
+            let end = text[start + 1..]
+                .find('\n')
+                .map_or(text.len(), |e| start + 1 + e);
             text.replace_range(start..end, &format!("\n{key}: {value}"));
         } else {
             text.push_str(&format!("{key}: {value}\n"));
@@ -79,7 +83,13 @@ fn idle(d: &Desired) -> Observed {
 
 fn set_container(o: &mut Observed, host: &str, name: &str, running: bool) {
     if let Some(c) = o.hosts.get_mut(host).and_then(|h| h.containers.get_mut()) {
-        c.insert(name.into(), ContainerObserved { running, image: String::new() });
+        c.insert(
+            name.into(),
+            ContainerObserved {
+                running,
+                image: String::new(),
+            },
+        );
     }
 }
 
@@ -89,7 +99,11 @@ fn running(o: &mut Observed, d: &Desired, model: &str) {
     let cat = catalog(d);
     let e = &cat[model];
     let c = d.cluster.as_ref().expect("fixture has a cluster");
-    let addrs = d.hosts.iter().map(|(k, h)| (k.clone(), h.address.clone())).collect();
+    let addrs = d
+        .hosts
+        .iter()
+        .map(|(k, h)| (k.clone(), h.address.clone()))
+        .collect();
     let spec = launch_spec(e, c, &addrs).expect("fixture hosts have addresses");
     set_container(o, "spark1", "vllm_node", true);
     if spec.mode == Mode::Cluster {
@@ -104,7 +118,9 @@ fn running(o: &mut Observed, d: &Desired, model: &str) {
             launched_at: None,
         }));
     }
-    o.vllm = Fact::known_now(VllmObserved { models: vec![spec.repo] });
+    o.vllm = Fact::known_now(VllmObserved {
+        models: vec![spec.repo],
+    });
 }
 
 fn unreachable(o: &mut Observed, host: &str) {
@@ -130,7 +146,10 @@ fn check(name: &str, d: &Desired, o: &Observed, expected: &str) {
         .filter(|l| !l.is_empty())
         .map(|l| format!("{}\n", l.replace("\\s", " ")))
         .collect::<String>();
-    let got_norm: String = got.lines().map(|l| format!("{}\n", l.trim_start())).collect();
+    let got_norm: String = got
+        .lines()
+        .map(|l| format!("{}\n", l.trim_start()))
+        .collect();
     assert_eq!(got_norm, expected, "case `{name}`: plan was\n{got}");
 }
 
@@ -161,9 +180,14 @@ fn planner_cases() {
     "));
     // 4. none desired
     let d3 = desired(&[("active_model", "null")]);
-    cases.push(("none desired", d3.clone(), converged.clone(), "
+    cases.push((
+        "none desired",
+        d3.clone(),
+        converged.clone(),
+        "
         - stop qwen36 on spark1 (no model desired)  # no model is desired (active_model: null)
-    "));
+    ",
+    ));
     // 5. none desired, nothing runs
     let mut o = idle(&d3);
     set_container(&mut o, "spark2", "parakeet", true);
@@ -177,10 +201,21 @@ fn planner_cases() {
         wait until qwen36 is ready on spark1:8888 (up to 30m)  # a launch is done when the model answers
     "));
     // 7. unrelated edit → no relaunch
-    let d5 = desired(&[("overrides", "{ qwen36: { gpu_memory: 0.8 }, gemma4: { max_context: 8192 } }")]);
-    cases.push(("unrelated override", d5.clone(), converged.clone(), "(nothing to do)"));
+    let d5 = desired(&[(
+        "overrides",
+        "{ qwen36: { gpu_memory: 0.8 }, gemma4: { max_context: 8192 } }",
+    )]);
+    cases.push((
+        "unrelated override",
+        d5.clone(),
+        converged.clone(),
+        "(nothing to do)",
+    ));
     // 8. prefix caching toggled
-    let d6 = desired(&[("overrides", "{ qwen36: { gpu_memory: 0.8, prefix_caching: true } }")]);
+    let d6 = desired(&[(
+        "overrides",
+        "{ qwen36: { gpu_memory: 0.8, prefix_caching: true } }",
+    )]);
     cases.push(("relaunch on flag", d6.clone(), converged.clone(), "
         ~ relaunch qwen36 on spark1 (prefix_caching unset → on)  # settings changed: prefix_caching unset → on
         wait for GPU memory to settle on spark1 (< 8192 MiB, up to 1m)  # let GPU memory be released before the next launch
@@ -262,21 +297,39 @@ fn planner_cases() {
     "));
     // 16. service moved spark2 → spark1
     let d8 = desired(&[("services", "{ parakeet: { kind: stt, host: spark1, port: 8000 }, magpie: { kind: tts, host: spark2, port: 9000, running: false } }")]);
-    cases.push(("service moved", d8.clone(), converged.clone(), "
+    cases.push((
+        "service moved",
+        d8.clone(),
+        converged.clone(),
+        "
         - stop service parakeet on spark2  # parakeet is placed on spark1
         + start service parakeet on spark1:8000  # parakeet should run on spark1
-    "));
+    ",
+    ));
     // 17. service set not running
-    let d9 = desired(&[("services", "{ parakeet: { kind: stt, host: spark2, port: 8000, running: false } }")]);
-    cases.push(("service stopped", d9.clone(), converged.clone(), "
+    let d9 = desired(&[(
+        "services",
+        "{ parakeet: { kind: stt, host: spark2, port: 8000, running: false } }",
+    )]);
+    cases.push((
+        "service stopped",
+        d9.clone(),
+        converged.clone(),
+        "
         - stop service parakeet on spark2  # parakeet should not run (running: false)
-    "));
+    ",
+    ));
     // 18. a service running where it should not and also where it should: only the stray stops
     let mut o = converged.clone();
     set_container(&mut o, "spark1", "parakeet", true);
-    cases.push(("stray service", d.clone(), o, "
+    cases.push((
+        "stray service",
+        d.clone(),
+        o,
+        "
         - stop service parakeet on spark1  # parakeet is placed on spark2
-    "));
+    ",
+    ));
     // 19. launched by hand without a record, serving the desired repo → adopted
     let mut o = converged.clone();
     if let Some(h) = o.hosts.get_mut("spark1") {
@@ -285,7 +338,9 @@ fn planner_cases() {
     cases.push(("adopt hand launch", d.clone(), o.clone(), "(nothing to do)"));
     // 20. hand launch of something else → swap
     let mut o2 = o.clone();
-    o2.vllm = Fact::known_now(VllmObserved { models: vec!["someone/else".into()] });
+    o2.vllm = Fact::known_now(VllmObserved {
+        models: vec!["someone/else".into()],
+    });
     cases.push(("hand launch other", d.clone(), o2, "
         - stop unknown (someone/else) on spark1 (swap to qwen36)  # qwen36 is desired instead of unknown (someone/else)
         wait for GPU memory to settle on spark1 (< 8192 MiB, up to 1m)  # let GPU memory be released before the next launch
@@ -313,11 +368,19 @@ fn planner_cases() {
     if let Some(l) = o.hosts.get_mut("spark1").and_then(|h| h.launcher.get_mut()) {
         l.behind = Some(3);
     }
-    cases.push(("auto update", d10.clone(), o.clone(), "
+    cases.push((
+        "auto update",
+        d10.clone(),
+        o.clone(),
+        "
         ~ update launcher on spark1 (3 commits behind)  # 3 commits behind upstream; policy auto
-    "));
+    ",
+    ));
     // 24. auto update waits for a model operation
-    let d11 = desired(&[("updates", "{ launcher: auto }"), ("active_model", "gemma4")]);
+    let d11 = desired(&[
+        ("updates", "{ launcher: auto }"),
+        ("active_model", "gemma4"),
+    ]);
     cases.push(("auto update waits", d11, o.clone(), "
         - stop qwen36 on spark1 (swap to gemma4)  # gemma4 is desired instead of qwen36
         wait for GPU memory to settle on spark1 (< 8192 MiB, up to 1m)  # let GPU memory be released before the next launch
@@ -328,14 +391,21 @@ fn planner_cases() {
     cases.push(("notify", d.clone(), o, "(nothing to do)"));
     // 26. pin
     let d12 = desired(&[("updates", "{ launcher: { pin: bbbbbbb2222 } }")]);
-    cases.push(("pin", d12, converged.clone(), "
+    cases.push((
+        "pin",
+        d12,
+        converged.clone(),
+        "
         ~ checkout launcher on spark1 at bbbbbbb2222 (from aaaaaaaa1111)  # pinned to bbbbbbb2222
-    "));
+    ",
+    ));
     // 27. pin already satisfied (abbreviated)
     let d13 = desired(&[("updates", "{ launcher: { pin: aaaaaaaa } }")]);
     cases.push(("pin satisfied", d13, converged.clone(), "(nothing to do)"));
     // 28. no cluster configured → nothing
-    let d14 = validate_text("t.yaml", "version: 1\n").desired.expect("minimal is valid");
+    let d14 = validate_text("t.yaml", "version: 1\n")
+        .desired
+        .expect("minimal is valid");
     cases.push(("unconfigured", d14.clone(), idle(&d14), "(nothing to do)"));
 
     assert!(cases.len() >= 20);
@@ -348,7 +418,10 @@ fn planner_cases() {
 
 /// Applies one step to a simulated world, as a perfect executor would.
 fn apply(o: &mut Observed, d: &Desired, step: &Step) {
-    let container = d.cluster.as_ref().map_or("vllm_node".to_string(), |c| c.container.clone());
+    let container = d
+        .cluster
+        .as_ref()
+        .map_or("vllm_node".to_string(), |c| c.container.clone());
     match &step.action {
         Action::StopModel { .. } => {
             for h in o.hosts.values_mut() {
@@ -385,10 +458,16 @@ fn apply(o: &mut Observed, d: &Desired, step: &Step) {
             o.vllm = Fact::known_now(VllmObserved::default());
         }
         Action::WaitReady { repo, .. } => {
-            o.vllm = Fact::known_now(VllmObserved { models: vec![repo.clone()] });
+            o.vllm = Fact::known_now(VllmObserved {
+                models: vec![repo.clone()],
+            });
         }
-        Action::StopService { host, container, .. } => set_container(o, host, container, false),
-        Action::StartService { host, container, .. } => set_container(o, host, container, true),
+        Action::StopService {
+            host, container, ..
+        } => set_container(o, host, container, false),
+        Action::StartService {
+            host, container, ..
+        } => set_container(o, host, container, true),
         Action::UpdateLauncher { host, .. } => {
             if let Some(l) = o.hosts.get_mut(host).and_then(|h| h.launcher.get_mut()) {
                 l.behind = Some(0);
@@ -404,7 +483,14 @@ fn apply(o: &mut Observed, d: &Desired, step: &Step) {
 }
 
 fn random_desired(rng: &mut StdRng) -> Desired {
-    let models = ["null", "qwen36", "gemma4", "qwen3-235b-fp8", "tiny", "qwen2.5-72b"];
+    let models = [
+        "null",
+        "qwen36",
+        "gemma4",
+        "qwen3-235b-fp8",
+        "tiny",
+        "qwen2.5-72b",
+    ];
     let hosts = ["spark1", "spark2"];
     let active = models[rng.gen_range(0..models.len())];
     let gpu = [0.7, 0.8, 0.9][rng.gen_range(0..3)];
@@ -452,7 +538,9 @@ fn random_observed(rng: &mut StdRng, d: &Desired) -> Observed {
             o.vllm = tmp.vllm;
         }
     } else if rng.gen_bool(0.5) {
-        o.vllm = Fact::known_now(VllmObserved { models: vec!["someone/else".into()] });
+        o.vllm = Fact::known_now(VllmObserved {
+            models: vec!["someone/else".into()],
+        });
     }
     o
 }
@@ -467,7 +555,11 @@ fn plans_converge() {
         let mut rounds = 0;
         loop {
             let p = plan(&d, &o);
-            assert!(p.complete, "case {case}: everything is known, yet {:?}", p.unknown);
+            assert!(
+                p.complete,
+                "case {case}: everything is known, yet {:?}",
+                p.unknown
+            );
             if p.is_empty() {
                 break;
             }
@@ -481,7 +573,11 @@ fn plans_converge() {
                 match &s.action {
                     Action::StopModel { .. } => up = false,
                     Action::LaunchModel { .. } => {
-                        assert!(!up, "case {case}: launch while a model runs\n{}", render(&p));
+                        assert!(
+                            !up,
+                            "case {case}: launch while a model runs\n{}",
+                            render(&p)
+                        );
                         up = true;
                     }
                     _ => {}
@@ -489,7 +585,11 @@ fn plans_converge() {
                 apply(&mut o, &d, s);
             }
             rounds += 1;
-            assert!(rounds <= 2, "case {case}: no convergence after 2 rounds from {start:?}\nlast plan:\n{}", render(&p));
+            assert!(
+                rounds <= 2,
+                "case {case}: no convergence after 2 rounds from {start:?}\nlast plan:\n{}",
+                render(&p)
+            );
         }
         // Idempotence: the converged world plans nothing, twice.
         assert!(plan(&d, &o).is_empty());
@@ -505,17 +605,38 @@ fn unknown_facts_never_stop_or_launch() {
         let blind = ["spark1", "spark2"][rng.gen_range(0..2)];
         unreachable(&mut o, blind);
         let p = plan(&d, &o);
-        assert!(!p.complete || blind == "spark2" && !p.unknown.is_empty(), "case {case}");
+        assert!(
+            !p.complete || blind == "spark2" && !p.unknown.is_empty(),
+            "case {case}"
+        );
         for s in &p.steps {
             match &s.action {
-                Action::StopModel { .. } | Action::LaunchModel { .. } | Action::WaitReady { .. } | Action::SettleGpu { .. } => {
-                    assert_ne!(blind, "spark1", "case {case}: model action with the head unseen:\n{}", render(&p));
+                Action::StopModel { .. }
+                | Action::LaunchModel { .. }
+                | Action::WaitReady { .. }
+                | Action::SettleGpu { .. } => {
+                    assert_ne!(
+                        blind,
+                        "spark1",
+                        "case {case}: model action with the head unseen:\n{}",
+                        render(&p)
+                    );
                     if let Action::LaunchModel { spec, .. } = &s.action {
-                        assert!(!spec.hosts.iter().any(|h| h == blind), "case {case}: launch on an unseen host");
+                        assert!(
+                            !spec.hosts.iter().any(|h| h == blind),
+                            "case {case}: launch on an unseen host"
+                        );
                     }
                 }
-                Action::StartService { host, .. } | Action::StopService { host, .. } | Action::Download { host, .. } => {
-                    assert_ne!(host, blind, "case {case}: acted on an unseen host:\n{}", render(&p));
+                Action::StartService { host, .. }
+                | Action::StopService { host, .. }
+                | Action::Download { host, .. } => {
+                    assert_ne!(
+                        host,
+                        blind,
+                        "case {case}: acted on an unseen host:\n{}",
+                        render(&p)
+                    );
                 }
                 Action::UpdateLauncher { host, .. } | Action::CheckoutLauncher { host, .. } => {
                     assert_ne!(host, blind);

@@ -1,0 +1,231 @@
+//! The desired file: examples valid, broken files give FILE:LINE:COL errors (never a
+//! panic), the checked-in schema is current, and the CLI's exit codes.
+
+use std::path::Path;
+use std::process::Command;
+
+use spark_control::model::{schema, validate_bytes, validate_text, Severity};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `text` must produce exactly these rendered diagnostics (file `t.yaml`).
+fn check(name: &str, text: &str, expected: &[&str]) {
+    let v = validate_text("t.yaml", text);
+    let got: Vec<String> = v.diagnostics.iter().map(|d| d.to_string()).collect();
+    assert_eq!(got, expected, "case `{name}`");
+    let has_err = v.diagnostics.iter().any(|d| d.severity == Severity::Error);
+    assert_eq!(
+        v.desired.is_none(),
+        has_err,
+        "case `{name}`: desired present iff no error"
+    );
+}
+
+const HOSTS: &str =
+    "version: 1\nhosts:\n  spark1: { address: 10.0.0.1 }\n  spark2: { address: 10.0.0.2 }\n";
+
+#[test]
+fn broken_files() {
+    let with = |rest: &str| format!("{HOSTS}{rest}");
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        ("empty", "".into(), vec!["t.yaml:1:1: the file is empty; it needs at least `version: 1` (see examples/minimal.yaml)"]),
+        ("only comments", "# nothing\n".into(), vec!["t.yaml:1:1: the file is empty; it needs at least `version: 1` (see examples/minimal.yaml)"]),
+        ("list at top", "- a\n- b\n".into(), vec!["t.yaml:1:1: the top level is a list; it must be a mapping of keys such as `version: 1`, `hosts:`, `active_model:`"]),
+        ("scalar at top", "hello\n".into(), vec!["t.yaml:1:1: the top level is a single string; it must be a mapping of keys such as `version: 1`, `hosts:`, `active_model:`"]),
+        ("syntax", "version: [1\n".into(), vec!["t.yaml:2:1: YAML syntax error: while parsing a flow sequence, expected ',' or ']'"]),
+        ("truncated", "version: 1\nhosts:\n  spark1: { address: 10.0.0.1\n".into(), vec!["t.yaml:4:1: YAML syntax error: while parsing a flow mapping, did not find expected ',' or '}'"]),
+        ("tabs", "version: 1\nhosts:\n\tspark1: {}\n".into(), vec!["t.yaml:3:2: YAML syntax error: tabs disallowed within this context (block indentation) (YAML does not allow tabs for indentation; indent with spaces)"]),
+        ("duplicate key", "version: 1\nhosts:\n  a: { address: x }\n  a: { address: y }\n".into(), vec!["t.yaml:4:3: hosts: duplicate key `a` (first defined on line 3); remove one of them"]),
+        ("duplicate top key", "version: 1\nversion: 1\n".into(), vec!["t.yaml:2:1: duplicate key `version` (first defined on line 1); remove one of them"]),
+        ("unknown key", with("activ_model: qwen36\n"), vec!["t.yaml:5:1: activ_model: unknown key `activ_model`; did you mean `active_model`?"]),
+        ("unknown nested key", "version: 1\nhosts:\n  s1: { address: 10.0.0.1, usr: x }\n".into(), vec!["t.yaml:3:28: hosts.s1.usr: unknown key `usr`; did you mean `user`?"]),
+        ("unknown key in optional map", with("cluster: { head: spark1, workerz: [spark2] }\n"), vec!["t.yaml:5:26: cluster.workerz: unknown key `workerz`; did you mean `workers`?"]),
+        ("missing version", "hosts: {}\n".into(), vec!["t.yaml:1:1: missing required key `version`"]),
+        ("wrong type", "version: one\n".into(), vec!["t.yaml:1:10: version: expected a whole number, found \"one\""]),
+        ("bad policy", with("updates: { launcher: sometimes }\n"), vec!["t.yaml:5:22: updates.launcher: \"sometimes\" is not one of: manual, notify, auto, {pin: …}"]),
+        ("unknown host in cluster", with("cluster: { head: spark3 }\n"), vec!["t.yaml:5:18: cluster.head: unknown host `spark3`; did you mean `spark1`?"]),
+        ("unknown worker", with("cluster: { head: spark1, workers: [nuc] }\n"), vec!["t.yaml:5:36: cluster.workers[0]: unknown host `nuc`; configured hosts: spark1, spark2"]),
+        ("unknown model", with("cluster: { head: spark1 }\nactive_model: qwen37\n"), vec!["t.yaml:6:15: active_model: `qwen37` is not in the model catalog; did you mean `qwen36`? (add custom models under `models:`)"]),
+        ("active without cluster", "version: 1\nactive_model: qwen36\n".into(), vec!["t.yaml:2:15: active_model: `qwen36` is active but no `cluster:` is configured (set cluster.head to the host that runs the launcher), or set `active_model: null`"]),
+        ("cluster model without workers", with("cluster: { head: spark1 }\nactive_model: qwen3-235b-fp8\n"), vec!["t.yaml:6:15: active_model: `qwen3-235b-fp8` is a cluster model but `cluster.workers` is empty; add a worker host or pick a solo model"]),
+        ("service unknown host", with("services:\n  parakeet: { kind: stt, host: spark9, port: 8000 }\n"), vec!["t.yaml:6:32: services.parakeet.host: unknown host `spark9`; did you mean `spark1`?"]),
+        ("two services one port", with("services:\n  a: { kind: stt, host: spark2, port: 8000 }\n  b: { kind: tts, host: spark2, port: 8000 }\n"), vec!["t.yaml:7:39: services.b.port: port 8000 on `spark2` is already used by service `a`; pick another port or host"]),
+        ("service on vllm port", with("cluster: { head: spark1 }\nservices:\n  a: { kind: stt, host: spark1, port: 8888 }\n"), vec!["t.yaml:7:39: services.a.port: port 8888 on `spark1` is already used by vLLM (cluster.port); pick another port or host"]),
+        ("bad names", "version: 1\nhosts:\n  Spark_1: { address: 10.0.0.1 }\n".into(), vec!["t.yaml:3:3: hosts.Spark_1: host name `Spark_1` is not allowed: names use lowercase letters, digits, `.`, `_` and `-`, start with a letter or digit"]),
+        ("hostile model name", with("models:\n  \"x; rm -rf ~\": { repo: org/x }\n"), vec!["t.yaml:6:3: models.x; rm -rf ~: model name `x; rm -rf ~` is not allowed: names use lowercase letters, digits, `.`, `_` and `-`, start with a letter or digit"]),
+        ("bad repo", with("models:\n  m: { repo: \"$(id)\" }\n"), vec!["t.yaml:6:14: models.m.repo: `$(id)` is not a Hugging Face repo; write `org/name`, e.g. RedHatAI/Qwen3.6-35B-A3B-NVFP4"]),
+        ("gpu memory range", with("overrides:\n  qwen36: { gpu_memory: 1.5 }\n"), vec!["t.yaml:6:25: overrides.qwen36.gpu_memory: 1.5 is outside (0, 1]: it is a fraction of GPU memory, e.g. 0.80"]),
+        ("gpu memory zero", with("overrides:\n  qwen36: { gpu_memory: 0 }\n"), vec!["t.yaml:6:25: overrides.qwen36.gpu_memory: 0 is outside (0, 1]: it is a fraction of GPU memory, e.g. 0.80"]),
+        ("override unknown model", with("overrides:\n  qwen35: { max_context: 4096 }\n"), vec!["t.yaml:6:3: overrides.qwen35: overrides for `qwen35`, which is not in the model catalog; did you mean `qwen36`?"]),
+        ("managed flag", with("overrides:\n  qwen36: { extra_args: [--port, \"9\"] }\n"), vec!["t.yaml:6:26: overrides.qwen36.extra_args[0]: `--port` is managed by spark-control (cluster.port; vLLM listens on 0.0.0.0); remove it"]),
+        ("bad pin", with("updates: { launcher: { pin: main } }\n"), vec!["t.yaml:5:29: updates.launcher.pin: `main` is not a commit hash (7 to 40 hex digits)"]),
+        ("alias", "version: &v 1\nx: *v\n".into(), vec!["t.yaml:1:13: YAML anchors (`&name`) are not supported in desired.yaml", "t.yaml:2:4: x: YAML aliases (`*name`) are not supported in desired.yaml; write the value out"]),
+        ("two documents", "version: 1\n---\nversion: 1\n".into(), vec!["t.yaml:2:1: several YAML documents in one file; desired.yaml holds exactly one (remove the extra `---`)"]),
+        ("mdns warning", "version: 1\nhosts:\n  s: { address: spark-1.local }\n".into(), vec!["t.yaml:3:17: warning: hosts.s.address: `spark-1.local` is an mDNS name: it often resolves to IPv6 first while vLLM binds IPv4 only; use the host's IPv4 address"]),
+        ("every error of a stage at once", with("cluster: { head: spark9 }\nservices:\n  a: { kind: stt, host: nope, port: 8000 }\n"), vec![
+            "t.yaml:5:18: cluster.head: unknown host `spark9`; did you mean `spark1`?",
+            "t.yaml:7:25: services.a.host: unknown host `nope`; configured hosts: spark1, spark2",
+        ]),
+    ];
+    assert!(cases.len() >= 30);
+    let mut failures = Vec::new();
+    for (name, text, expected) in &cases {
+        if let Err(e) = std::panic::catch_unwind(|| check(name, text, expected)) {
+            failures.push(format!("{name}: {e:?}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed (see above)",
+        failures.len()
+    );
+}
+
+#[test]
+fn hostile_bytes_never_panic() {
+    // Binary junk, a NUL, invalid UTF-8 mid-file, deep nesting, a huge file.
+    let mut junk = Vec::new();
+    let mut x: u32 = 12345;
+    for _ in 0..5000 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        junk.push((x >> 16) as u8);
+    }
+    for (name, bytes, expect) in [
+        ("junk", junk.clone(), "not UTF-8"),
+        ("nul", b"version: 1\0\n".to_vec(), "NUL"),
+        (
+            "latin1",
+            b"version: 1\nhosts:\n  caf\xe9: {}\n".to_vec(),
+            "t.yaml:3:6: the file is not UTF-8",
+        ),
+        (
+            "deep",
+            format!("{}1{}", "[".repeat(5000), "]".repeat(5000)).into_bytes(),
+            "t.yaml:",
+        ),
+        (
+            "huge",
+            vec![b'a'; 100 * 1024 * 1024],
+            "at most 1048576 bytes",
+        ),
+    ] {
+        let v = validate_bytes("t.yaml", &bytes);
+        assert!(v.desired.is_none(), "{name}");
+        let all: String = v.diagnostics.iter().map(|d| d.to_string()).collect();
+        assert!(all.contains(expect), "{name}: {all}");
+    }
+}
+
+#[test]
+fn examples_and_state_are_valid() {
+    for f in [
+        "examples/desired.yaml",
+        "examples/minimal.yaml",
+        "examples/cluster.yaml",
+        "state/desired.yaml",
+    ] {
+        let path = root().join(f);
+        let v = spark_control::model::validate_file(&path);
+        assert!(v.is_ok(), "{f}: {:?}", v.diagnostics);
+        let text = std::fs::read_to_string(&path).expect("example readable");
+        assert!(
+            text.starts_with("# yaml-language-server: $schema=../schema/desired-state.schema.json"),
+            "{f} must start with the yaml-language-server schema line"
+        );
+    }
+    // The unconfigured starting point contacts nobody.
+    let d = spark_control::model::validate_file(&root().join("state/desired.yaml"))
+        .desired
+        .expect("valid");
+    assert!(d.hosts.is_empty() && d.cluster.is_none() && d.active_model.is_none());
+}
+
+#[test]
+fn checked_in_schema_is_current() {
+    let file = std::fs::read_to_string(root().join("schema/desired-state.schema.json"))
+        .expect("schema file");
+    assert!(
+        file == schema::schema_text(),
+        "schema/desired-state.schema.json is stale: run `cargo run -- schema > schema/desired-state.schema.json`"
+    );
+}
+
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_spark-control"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run spark-control");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_validate_schema_plan() {
+    let (code, out, _) = cli(&[
+        "validate",
+        "examples/desired.yaml",
+        "examples/minimal.yaml",
+        "examples/cluster.yaml",
+        "state/desired.yaml",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = cli(&["schema"]);
+    assert_eq!(code, 0);
+    let file = std::fs::read_to_string(root().join("schema/desired-state.schema.json"))
+        .expect("schema file");
+    assert_eq!(
+        out, file,
+        "`spark-control schema` must print the checked-in schema byte for byte"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "version: 1\nhosts:\n  s1: { address: 10.0.0.1, usr: x }\n",
+    )
+    .expect("write");
+    let (code, _, err) = cli(&["validate", bad.to_str().expect("utf8 path")]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("bad.yaml:3:28: hosts.s1.usr: unknown key `usr`; did you mean `user`?"),
+        "{err}"
+    );
+
+    // A git-ops preview: desired + observed → plan text.
+    let obs = dir.path().join("observed.yaml");
+    std::fs::write(
+        &obs,
+        "generation: 1\nhosts:\n  spark1:\n    reachable: { known: { value: true } }\n    containers: { known: { value: {} } }\n    launch: { known: { value: null } }\n    hf_cache: { known: { value: [RedHatAI/Qwen3.6-35B-A3B-NVFP4] } }\nvllm: { known: { value: { models: [] } } }\n",
+    )
+    .expect("write");
+    let (code, out, err) = cli(&[
+        "plan",
+        "--desired",
+        "examples/minimal.yaml",
+        "--observed",
+        obs.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("+ launch qwen36 on spark1 (RedHatAI/Qwen3.6-35B-A3B-NVFP4, solo)"),
+        "{out}"
+    );
+    let (code, out, _) = cli(&[
+        "plan",
+        "--json",
+        "--desired",
+        "examples/minimal.yaml",
+        "--observed",
+        obs.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("plan JSON");
+    assert_eq!(v["steps"][0]["action"], "launch_model");
+}

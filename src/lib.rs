@@ -3,6 +3,9 @@
 //! The library holds all the logic; `main.rs` is a thin CLI over it. See
 //! `ARCHITECTURE.md` for the bird's-eye view, the code map and the invariants.
 
+pub mod events;
+pub mod logs;
 pub mod model;
 pub mod plan;
 pub mod remote;
+pub mod status;

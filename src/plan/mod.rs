@@ -11,7 +11,7 @@
 //!
 //! No IO, no tokio, no clock.
 
-mod render;
+pub mod render;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,204 @@
+//! The observer: polls every host concurrently into an `Observed` snapshot.
+//!
+//! Per host one SSH command (a script of marked sections: containers, launch record, HF
+//! cache, GPUs, and on the head the launcher checkout), plus a round-trip probe; over HTTP,
+//! vLLM's `/v1/models` on the head and each service's health path. Every call has a
+//! timeout; a host that cannot be reached yields unknown facts with the reason, never
+//! guesses. Never changes a host.
+
+pub mod parse;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::hosts::Hosts;
+use crate::model::desired::Desired;
+use crate::model::observed::{Fact, HostObserved, LaunchRecord, Observed, VllmObserved};
+use crate::remote::{Cmd, ExecOpts, Script, Transport};
+
+/// Where spark-control keeps its launch record on the head (fixed, not user text).
+pub const LAUNCH_RECORD: &str = "$HOME/.spark-control/launch.json";
+
+const CONTAINERS: &str = "echo @@containers; docker ps -a --format '{{.Names}}\t{{.State}}\t{{.Image}}' 2>&1; echo \"@@rc $?\"";
+const RECORD: &str = "echo @@launch; cat \"$HOME/.spark-control/launch.json\" 2>/dev/null || echo null; echo \"@@rc 0\"";
+const HF: &str = "echo @@hf; for d in \"${HF_HOME:-$HOME/.cache/huggingface}\"/hub/models--*; do [ -d \"$d/snapshots\" ] || continue; [ -n \"$(ls -A \"$d/snapshots\" 2>/dev/null)\" ] || continue; if [ -n \"$(find \"$d\" -name '*.incomplete' 2>/dev/null | head -n 1)\" ]; then echo \"partial ${d##*/}\"; else echo \"complete ${d##*/}\"; fi; done; echo \"@@rc 0\"";
+const GPUS: &str = "echo @@gpus; nvidia-smi --query-gpu=index,name,utilization.gpu,memory.used,memory.total,temperature.gpu,power.draw --format=csv,noheader,nounits 2>&1; echo \"@@rc $?\"";
+const LAUNCHER_SCRIPT: &str = "git rev-parse HEAD || exit 1; n=$(git rev-list --count 'HEAD..@{u}' 2>/dev/null) && { echo \"behind $n\"; git log -n 20 --format='subject %s' 'HEAD..@{u}'; }; exit 0";
+
+/// The poll script of one host.
+pub fn poll_script(d: &Desired, host: &str) -> Script {
+    let mut parts = vec![
+        Script::Raw(CONTAINERS),
+        Script::Raw(RECORD),
+        Script::Raw(HF),
+        Script::Raw(GPUS),
+    ];
+    if let Some(c) = d.cluster.as_ref().filter(|c| c.head == host) {
+        parts.push(Script::Raw("echo @@launcher"));
+        parts.push(Script::One(
+            Cmd::new("sh")
+                .arg("-c")
+                .arg(LAUNCHER_SCRIPT)
+                .cwd(c.launcher.clone()),
+        ));
+        parts.push(Script::Raw("echo \"@@rc $?\""));
+    }
+    Script::Seq(parts)
+}
+
+/// Polls hosts and services.
+#[derive(Clone)]
+pub struct Observer {
+    http: reqwest::Client,
+}
+
+impl Default for Observer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Observer {
+    /// An observer with its own HTTP client (short timeouts, no proxy).
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(4))
+            .no_proxy()
+            .build()
+            .unwrap_or_default();
+        Observer { http }
+    }
+
+    /// One full observation of every host and service.
+    pub async fn observe(&self, d: &Desired, hosts: &Hosts, generation: u64) -> Observed {
+        let timeout = Duration::from_secs(d.ssh.command_timeout_secs.clamp(5, 30));
+        let host_polls = d.hosts.keys().map(|name| {
+            let t = hosts.get(name);
+            let name = name.clone();
+            async move {
+                let obs = match t {
+                    Some(t) => observe_host(d, &name, &t, timeout).await,
+                    None => unreachable_host(format!("{name}: no transport (configuration error)")),
+                };
+                (name, obs)
+            }
+        });
+        let (host_results, vllm, services) = tokio::join!(
+            futures::future::join_all(host_polls),
+            self.probe_vllm(d),
+            self.probe_services(d)
+        );
+        Observed {
+            generation,
+            hosts: host_results.into_iter().collect(),
+            vllm,
+            services,
+        }
+    }
+
+    /// `GET http://<head>:<port>/v1/models`: refused → known empty; timeout → unknown.
+    pub async fn probe_vllm(&self, d: &Desired) -> Fact<VllmObserved> {
+        let Some(c) = &d.cluster else {
+            return Fact::known(VllmObserved::default(), Utc::now());
+        };
+        let Some(h) = d.hosts.get(&c.head) else {
+            return Fact::unknown("the head is not a configured host");
+        };
+        let url = format!("http://{}:{}/v1/models", h.address, c.port);
+        match self.http.get(&url).send().await {
+            Ok(r) if r.status().is_success() => match r.text().await {
+                Ok(body) => match parse::v1_models(&body) {
+                    Ok(models) => Fact::known(VllmObserved { models }, Utc::now()),
+                    Err(e) => Fact::unknown(e),
+                },
+                Err(e) => Fact::unknown(format!("{url}: {e}")),
+            },
+            // Up but not serving a model (loading, or an error page): nothing listed.
+            Ok(_) => Fact::known(VllmObserved::default(), Utc::now()),
+            Err(e) if e.is_connect() && !e.is_timeout() => {
+                Fact::known(VllmObserved::default(), Utc::now())
+            }
+            Err(e) => Fact::unknown(format!("{url}: {e}")),
+        }
+    }
+
+    /// Each service's health path on its placed host: 2xx → healthy.
+    pub async fn probe_services(&self, d: &Desired) -> BTreeMap<String, Fact<bool>> {
+        let probes = d.services.iter().map(|(name, s)| {
+            let addr = d.hosts.get(&s.host).map(|h| h.address.clone());
+            let url = addr.map(|a| format!("http://{a}:{}{}", s.port, s.health_path));
+            let http = self.http.clone();
+            let name = name.clone();
+            async move {
+                let f = match url {
+                    None => Fact::unknown(format!("host {} is not configured", name)),
+                    Some(url) => match http.get(&url).send().await {
+                        Ok(r) => Fact::known(r.status().is_success(), Utc::now()),
+                        Err(_) => Fact::known(false, Utc::now()),
+                    },
+                };
+                (name, f)
+            }
+        });
+        futures::future::join_all(probes).await.into_iter().collect()
+    }
+}
+
+fn unreachable_host(why: String) -> HostObserved {
+    HostObserved {
+        reachable: Fact::known(false, Utc::now()),
+        rtt_ms: None,
+        containers: Fact::unknown(why.clone()),
+        launch: Fact::unknown(why.clone()),
+        hf_cache: Fact::unknown(why.clone()),
+        launcher: Fact::unknown(why.clone()),
+        gpus: Fact::unknown(why),
+    }
+}
+
+/// Polls one host.
+pub async fn observe_host(d: &Desired, name: &str, t: &Transport, timeout: Duration) -> HostObserved {
+    let script = poll_script(d, name);
+    let out = match t.exec(&script, ExecOpts::new(timeout)).await {
+        Ok(o) => o,
+        Err(e) => return unreachable_host(format!("host unreachable: {e}")),
+    };
+    let now = Utc::now();
+    let rtt_ms = t.round_trip().await.ok().map(|d| d.as_secs_f64() * 1000.0);
+    let s = parse::sections(&out.stdout);
+    let get = |k: &str| s.get(k).cloned().unwrap_or_default();
+    let fact = |r: Result<_, String>| match r {
+        Ok(v) => Fact::known(v, now),
+        Err(e) => Fact::unknown(e),
+    };
+    let containers = fact(get("containers").ok("docker ps").map(|l| l.to_vec()).and_then(|l| parse::docker_ps(&l)));
+    let launch = fact(get("launch").ok("launch record").and_then(|l| {
+        let text = l.join("\n");
+        if text.trim() == "null" || text.trim().is_empty() {
+            Ok(None)
+        } else {
+            serde_json::from_str::<LaunchRecord>(&text)
+                .map(Some)
+                .map_err(|e| format!("the launch record ~/.spark-control/launch.json is unreadable ({e}); delete it if nothing runs"))
+        }
+    }));
+    let hf_cache = fact(get("hf").ok("HF cache listing").map(parse::hf_cache));
+    let gpus = fact(get("gpus").ok("nvidia-smi").map(|l| l.to_vec()).and_then(|l| parse::nvidia_smi(&l)));
+    let launcher = if d.cluster.as_ref().is_some_and(|c| c.head == name) {
+        fact(get("launcher").ok("launcher checkout").map(|l| l.to_vec()).and_then(|l| parse::launcher(&l)))
+    } else {
+        Fact::unknown("not the head")
+    };
+    HostObserved {
+        reachable: Fact::known(true, now),
+        rtt_ms,
+        containers,
+        launch,
+        hf_cache,
+        launcher,
+        gpus,
+    }
+}

@@ -5,14 +5,14 @@
 //! Must not: validate the desired state's meaning (the caller passes `model::validate`),
 //! re-serialize documents, or act on hosts.
 
-// pub mod ops;
+pub mod ops;
 mod render;
 mod scan;
 mod semantic;
-// pub mod store;
+pub mod store;
 mod tree;
 pub mod yaml;
 
-// pub use ops::{apply, DesiredEdit, OverridesPatch};
-// pub use store::{DesiredStore, Etag, StoreError};
+pub use ops::{apply, DesiredEdit, OverridesPatch};
+pub use store::{DesiredStore, Etag, StoreError};
 pub use yaml::{EditError, EditValue, PathSeg};

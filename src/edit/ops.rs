@@ -14,8 +14,11 @@ use super::yaml::{self, EditError, EditValue};
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DesiredEdit {
-    /// Set `active_model` (null: nothing loaded).
-    Activate { model: Option<String> },
+    /// Set `active_model` (null: nothing loaded). `model` must be present, even as null.
+    Activate {
+        #[serde(deserialize_with = "required_nullable")]
+        model: Option<String>,
+    },
     /// Patch `overrides.<model>`; an entry left empty is removed.
     SetOverrides {
         model: String,
@@ -79,6 +82,13 @@ fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// No `default`: the field must be present, `null` allowed.
+fn required_nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    Option::<T>::deserialize(d)
 }
 
 fn str_v(s: &str) -> EditValue {

@@ -211,6 +211,12 @@ impl<'a> Ed<'a> {
                         parent = Some((node, j));
                         node = &entries[j].value;
                     }
+                    None if entries.is_empty()
+                        && parent.is_some_and(|(c, _)| !c.is_flow_collection()) =>
+                    {
+                        let v = nest(&path[i..], value, p, node, self.t)?;
+                        return self.replace(parent, node, &v, p);
+                    }
                     None => {
                         let v = nest(&path[i + 1..], value, p, node, self.t)?;
                         return Ok(self.insert_entry(node, &seg_key(seg), &v));
@@ -280,8 +286,10 @@ impl<'a> Ed<'a> {
             return Err(unsupported(p, line, "cannot locate the `:` of this entry"));
         };
         let l = self.layout;
-        let inline =
-            render::inline(new).or_else(|| old.is_flow_collection().then(|| render::flow(new)));
+        // A non-empty flow collection keeps its style; an empty `{}`/`[]` in block context
+        // grows into block style like a null would.
+        let keep_flow = old.is_flow_collection() && !entries_of(old).is_empty();
+        let inline = render::inline(new).or_else(|| keep_flow.then(|| render::flow(new)));
         let is_seq = matches!(container.kind, Kind::Seq { .. });
         let old_end_le = line_end(t, old.end);
         if old.is_block_collection() {

@@ -118,7 +118,25 @@ fn set_creates_missing_parents() {
         EditValue::Int(2),
         "a: 1 # c\nb: 2\n# trailer\n",
     );
-    check_set("h: {}\n", &["h", "k"], s("v"), "h: { k: v }\n");
+    check_set("h: {}\n", &["h", "k"], s("v"), "h:\n  k: v\n");
+    check_set(
+        "h: {}  # c\n",
+        &["h", "k", "j"],
+        s("v"),
+        "h:  # c\n  k:\n    j: v\n",
+    );
+    check_set(
+        "f: { h: {} }\n",
+        &["f", "h", "k"],
+        s("v"),
+        "f: { h: { k: v } }\n",
+    );
+    check_set(
+        "w: []  # c\n",
+        &["w"],
+        EditValue::List(vec![s("a")]),
+        "w:  # c\n  - a\n",
+    );
     check_set(
         "h: { a: 1 }\n",
         &["h", "k", "j"],

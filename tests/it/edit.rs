@@ -390,3 +390,73 @@ fn set_value(v: &mut Value, path: &[&str], new: Value) {
     let last = Value::String(path[path.len() - 1].into());
     cur.as_mapping_mut().expect("mapping").insert(last, new);
 }
+
+/// A long random walk of edits (deterministic seed): every step applies without an
+/// internal error, the result parses, and removing what was added restores the value tree.
+#[test]
+fn random_edit_sequences_keep_the_document_valid() {
+    let names = [
+        "qwen36", "my-model", "tiny", "gemma4", "a b", "yes", "x: y", "ü",
+    ];
+    let hosts = ["spark1", "spark2", "spark3", "# h"];
+    let mut seed: u64 = 0x5eed;
+    let mut next = |n: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 33) as usize) % n
+    };
+    let mut text = FIXTURE.to_string();
+    for step in 0..600 {
+        let (m, h) = (names[next(names.len())], hosts[next(hosts.len())]);
+        let e = match next(9) {
+            0 => DesiredEdit::Activate {
+                model: (next(3) > 0).then(|| m.to_string()),
+            },
+            1 => DesiredEdit::AddModel {
+                name: m.into(),
+                repo: format!("org/{m}"),
+                mode: "solo".into(),
+            },
+            2 => DesiredEdit::RemoveModel { name: m.into() },
+            3 => DesiredEdit::PlaceService {
+                service: ["parakeet", "magpie", "new"][next(3)].into(),
+                host: Some(h.into()),
+                port: Some(8000 + next(10) as u16),
+                running: Some(next(2) == 0),
+            },
+            4 => DesiredEdit::SetHost {
+                name: h.into(),
+                address: format!("10.0.0.{}", next(9)),
+                user: None,
+                port: None,
+            },
+            5 => DesiredEdit::RemoveHost { name: h.into() },
+            6 => DesiredEdit::SetCluster {
+                head: Some(h.into()),
+                workers: Some(vec![h.into(); next(3)]),
+            },
+            7 => DesiredEdit::SetUpdatePolicy {
+                policy: ["manual", "auto"][next(2)].into(),
+                pin: None,
+            },
+            _ => {
+                let patch = serde_json::json!({
+                    "max_context": if next(2) == 0 { serde_json::Value::Null } else { 4096.into() },
+                    "extra_args": if next(2) == 0 { serde_json::Value::Null } else { serde_json::json!(["--a", m]) },
+                    "env": if next(2) == 0 { serde_json::Value::Null } else { serde_json::json!({ "K": m }) },
+                });
+                let json =
+                    serde_json::json!({ "op": "set_overrides", "model": m, "overrides": patch });
+                serde_json::from_value(json).expect("patch")
+            }
+        };
+        text = apply(&text, &e).unwrap_or_else(|err| panic!("step {step} {e:?}: {err}\n{text}"));
+        parse(&text);
+    }
+    assert!(
+        text.starts_with("# yaml-language-server"),
+        "leading comments kept"
+    );
+    assert!(text.contains("# end of file"), "trailing comment kept");
+}

@@ -6,6 +6,7 @@
 //! re-serialize documents, or act on hosts.
 
 pub mod ops;
+mod path;
 mod render;
 mod scan;
 mod semantic;

@@ -5,8 +5,9 @@
 
 use serde_yaml::{Mapping, Value};
 
+use super::path::{seg_index, seg_key};
 use super::tree;
-use super::yaml::{seg_index, seg_key, EditError, EditValue, PathSeg};
+use super::yaml::{EditError, EditValue, PathSeg};
 
 /// The value tree as `serde_yaml` (what the rest of the program uses) reads it.
 pub(crate) fn semantic(text: &str) -> Result<Value, EditError> {

@@ -3,6 +3,7 @@
 //! The library holds all the logic; `main.rs` is a thin CLI over it. See
 //! `ARCHITECTURE.md` for the bird's-eye view, the code map and the invariants.
 
+pub mod edit;
 pub mod events;
 pub mod logs;
 pub mod model;

@@ -1,1 +1,4 @@
+//! The one integration test binary: every area is a module.
+
+mod edit;
 mod validate;

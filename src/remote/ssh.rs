@@ -1,0 +1,458 @@
+//! The SSH transport: one persistent russh connection per host, many channels on it.
+//!
+//! - The connection is opened lazily by the first command and reused by every later
+//!   one; commands run concurrently as separate `exec` channels, at most
+//!   [`SshConfig::max_sessions`] at a time (OpenSSH's `MaxSessions` defaults to 10; the
+//!   rest wait their turn).
+//! - Connecting retries with exponential backoff and jitter (0.5 s doubling to 30 s)
+//!   until [`SshConfig::connect_timeout`] has passed, then fails `Unreachable`. Host-key
+//!   and authentication failures are not retried. A dropped connection (keepalives
+//!   unanswered, server gone) is noticed on the next command, which reconnects.
+//! - Connecting is single-flight: concurrent commands wait for one attempt instead of
+//!   each opening a connection. No lock is held across an await: a small state machine
+//!   behind a std mutex hands out a `watch` receiver for the attempt in flight.
+//! - Every command has a timeout; on timeout/cancel the remote process group is sent
+//!   TERM (OpenSSH delivers channel signals with `killpg`), then KILL, then the channel
+//!   is closed. stdin gets EOF at once.
+//!
+//! It must not know about models or parse command output.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder as _, ExponentialBuilder};
+use russh::client::{self, Handle};
+use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::{ChannelMsg, Sig};
+use tokio::sync::{watch, Semaphore};
+
+use super::keys::{HostKeyPolicy, HostKeyVerdict};
+use super::output::{Collector, Stream};
+use super::{cmd, ExecOpts, Output, RemoteError, Script};
+
+/// Grace between TERM and KILL when stopping a remote command.
+const KILL_GRACE: Duration = Duration::from_secs(2);
+
+/// How to reach one host.
+#[derive(Debug, Clone)]
+pub struct SshConfig {
+    /// Name used in errors and logs (e.g. `spark1`).
+    pub label: String,
+    /// IP address or host name (also the known_hosts name).
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    pub key: Arc<PrivateKey>,
+    pub host_key_policy: HostKeyPolicy,
+    /// Send a keepalive after this much silence; 3 unanswered ones drop the connection.
+    pub keepalive: Duration,
+    /// Give up connecting (all retries included) after this long.
+    pub connect_timeout: Duration,
+    /// Concurrent channels on the connection (keep at or below the server's MaxSessions).
+    pub max_sessions: usize,
+}
+
+impl SshConfig {
+    /// A config with defaults: port 22, keepalive 15 s, connect timeout 10 s, 8 sessions.
+    pub fn new(
+        label: impl Into<String>,
+        address: impl Into<String>,
+        user: impl Into<String>,
+        key: Arc<PrivateKey>,
+        host_key_policy: HostKeyPolicy,
+    ) -> Self {
+        SshConfig {
+            label: label.into(),
+            address: address.into(),
+            port: 22,
+            user: user.into(),
+            key,
+            host_key_policy,
+            keepalive: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(10),
+            max_sessions: 8,
+        }
+    }
+}
+
+/// A host reached over SSH. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct SshHost {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SshHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshHost")
+            .field("label", &self.inner.cfg.label)
+            .field("address", &self.inner.cfg.address)
+            .field("port", &self.inner.cfg.port)
+            .finish()
+    }
+}
+
+type Conn = Arc<Handle<Client>>;
+/// Outcome of one connect attempt, shared with everyone waiting for it.
+type Attempt = Option<Result<Conn, Arc<RemoteError>>>;
+
+enum State {
+    Idle,
+    Connecting(watch::Receiver<Attempt>),
+    Connected(Conn),
+}
+
+struct Inner {
+    cfg: SshConfig,
+    state: Mutex<State>,
+    sessions: Semaphore,
+    opened: AtomicU64,
+}
+
+impl SshHost {
+    pub fn new(cfg: SshConfig) -> Self {
+        let sessions = Semaphore::new(cfg.max_sessions.max(1));
+        SshHost {
+            inner: Arc::new(Inner {
+                cfg,
+                state: Mutex::new(State::Idle),
+                sessions,
+                opened: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub fn label(&self) -> &str {
+        &self.inner.cfg.label
+    }
+
+    /// Connections opened so far (1 for a healthy host, however many commands ran).
+    pub fn connections_opened(&self) -> u64 {
+        self.inner.opened.load(Ordering::Relaxed)
+    }
+
+    /// Close the connection (if any). The next command reconnects.
+    pub async fn disconnect(&self) {
+        let old = {
+            let mut st = self.lock();
+            std::mem::replace(&mut *st, State::Idle)
+        };
+        if let State::Connected(h) = old {
+            let _ = h
+                .disconnect(russh::Disconnect::ByApplication, "bye", "en")
+                .await;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A poisoned lock only means another thread panicked mid-update of a plain enum.
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub async fn exec(&self, script: &Script, opts: ExecOpts) -> Result<Output, RemoteError> {
+        let start = Instant::now();
+        let deadline = tokio::time::Instant::from_std(start + opts.timeout);
+        let text = cmd::render(script)?;
+        let host = self.label().to_string();
+        let cancel = opts.cancel.clone().unwrap_or_default();
+        let timeout = || RemoteError::Timeout {
+            host: host.clone(),
+            after: opts.timeout,
+        };
+        let guarded = async {
+            let permit = self.inner.sessions.acquire().await;
+            let channel = self.open_channel().await?;
+            Ok::<_, RemoteError>((permit, channel))
+        };
+        let (_permit, mut channel) = tokio::select! {
+            r = guarded => r?,
+            _ = tokio::time::sleep_until(deadline) => return Err(timeout()),
+            _ = cancel.cancelled() => return Err(RemoteError::Cancelled),
+        };
+        let proto = |e: russh::Error| RemoteError::Protocol {
+            host: host.clone(),
+            detail: e.to_string(),
+        };
+        channel.exec(true, text.as_bytes()).await.map_err(proto)?;
+        channel.eof().await.map_err(proto)?;
+        let mut collector = Collector::new(opts.lines.clone());
+        let mut status = None;
+        let stopped = loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break Some(timeout()),
+                _ = cancel.cancelled() => break Some(RemoteError::Cancelled),
+                msg = channel.wait() => match msg {
+                    None => break None,
+                    Some(ChannelMsg::Data { data }) => collector.feed(Stream::Out, &data).await,
+                    Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                        collector.feed(Stream::Err, &data).await
+                    }
+                    Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(exit_status),
+                    Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                        tracing::debug!(host = %host, signal = ?signal_name, "remote command killed by signal");
+                    }
+                    Some(_) => {}
+                }
+            }
+        };
+        if let Some(e) = stopped {
+            // killpg on the server side: the command and its children (not detached ones).
+            let _ = channel.signal(Sig::TERM).await;
+            let ended = tokio::time::timeout(KILL_GRACE, async {
+                while let Some(m) = channel.wait().await {
+                    if matches!(
+                        m,
+                        ChannelMsg::ExitStatus { .. } | ChannelMsg::ExitSignal { .. }
+                    ) {
+                        return;
+                    }
+                }
+            })
+            .await;
+            if ended.is_err() {
+                let _ = channel.signal(Sig::KILL).await;
+            }
+            let _ = channel.close().await;
+            return Err(e);
+        }
+        Ok(collector.finish(status, start.elapsed()).await)
+    }
+
+    /// Open a session channel, reconnecting once if the cached connection is dead.
+    async fn open_channel(&self) -> Result<russh::Channel<client::Msg>, RemoteError> {
+        let conn = self.connection().await?;
+        match conn.channel_open_session().await {
+            Ok(ch) => Ok(ch),
+            Err(e) => {
+                tracing::info!(host = %self.label(), error = %e, "connection lost; reconnecting");
+                self.forget(&conn);
+                let conn = self.connection().await?;
+                conn.channel_open_session()
+                    .await
+                    .map_err(|e| RemoteError::Protocol {
+                        host: self.label().to_string(),
+                        detail: format!("cannot open a channel: {e}"),
+                    })
+            }
+        }
+    }
+
+    /// Drop `conn` from the cache if it is still the current one.
+    fn forget(&self, conn: &Conn) {
+        let mut st = self.lock();
+        if matches!(&*st, State::Connected(c) if Arc::ptr_eq(c, conn)) {
+            *st = State::Idle;
+        }
+    }
+
+    /// The live connection, connecting (single-flight) if needed.
+    async fn connection(&self) -> Result<Conn, RemoteError> {
+        loop {
+            let (mut rx, leader) = {
+                let mut st = self.lock();
+                match &*st {
+                    State::Connected(c) if !c.is_closed() => return Ok(c.clone()),
+                    State::Connecting(rx) => (rx.clone(), None),
+                    _ => {
+                        let (tx, rx) = watch::channel(None);
+                        *st = State::Connecting(rx.clone());
+                        (rx, Some(tx))
+                    }
+                }
+            };
+            if let Some(tx) = leader {
+                // We lead this attempt. Run it in its own task so that a caller that
+                // times out or is cancelled does not abandon the others.
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let r = this.connect_with_retries().await;
+                    {
+                        let mut st = this.lock();
+                        *st = match &r {
+                            Ok(c) => State::Connected(c.clone()),
+                            Err(_) => State::Idle,
+                        };
+                    }
+                    let _ = tx.send(Some(r.map_err(Arc::new)));
+                });
+            }
+            let outcome = match rx.wait_for(Option::is_some).await {
+                Ok(v) => v.clone(),
+                Err(_) => None, // the attempt's task died; try again
+            };
+            match outcome {
+                Some(Ok(c)) => return Ok(c),
+                Some(Err(e)) => return Err(clone_err(&e, self.label())),
+                None => continue,
+            }
+        }
+    }
+
+    async fn connect_with_retries(&self) -> Result<Conn, RemoteError> {
+        let cfg = &self.inner.cfg;
+        let give_up = tokio::time::Instant::now() + cfg.connect_timeout;
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_delay(Duration::from_secs(30))
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times()
+            .build();
+        loop {
+            let left = give_up.saturating_duration_since(tokio::time::Instant::now());
+            let err = match tokio::time::timeout(left, self.connect_once()).await {
+                Ok(Ok(conn)) => {
+                    self.inner.opened.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(host = %cfg.label, "SSH connection opened");
+                    return Ok(conn);
+                }
+                Ok(Err(e)) => e,
+                Err(_) => RemoteError::Unreachable {
+                    host: cfg.label.clone(),
+                    detail: format!(
+                        "no SSH session with {}:{} within {:?}",
+                        cfg.address, cfg.port, cfg.connect_timeout
+                    ),
+                },
+            };
+            if !matches!(err, RemoteError::Unreachable { .. }) {
+                return Err(err);
+            }
+            let delay = delays.next().unwrap_or(Duration::from_secs(30));
+            if tokio::time::Instant::now() + delay >= give_up {
+                return Err(err);
+            }
+            tracing::debug!(host = %cfg.label, error = %err, ?delay, "connect failed; retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn connect_once(&self) -> Result<Conn, RemoteError> {
+        let cfg = &self.inner.cfg;
+        let config = Arc::new(client::Config {
+            keepalive_interval: Some(cfg.keepalive),
+            keepalive_max: 3,
+            inactivity_timeout: None,
+            nodelay: true,
+            ..Default::default()
+        });
+        let client = Client {
+            host: cfg.label.clone(),
+            address: cfg.address.clone(),
+            port: cfg.port,
+            policy: cfg.host_key_policy.clone(),
+        };
+        let unreachable = |detail: String| RemoteError::Unreachable {
+            host: cfg.label.clone(),
+            detail,
+        };
+        let mut handle = client::connect(config, (cfg.address.as_str(), cfg.port), client)
+            .await
+            .map_err(|e| match e {
+                ClientError::HostKey(e) => e,
+                ClientError::Ssh(e) => unreachable(format!("{}:{}: {e}", cfg.address, cfg.port)),
+            })?;
+        let auth = handle
+            .authenticate_publickey(
+                cfg.user.clone(),
+                PrivateKeyWithHashAlg::new(cfg.key.clone(), None),
+            )
+            .await
+            .map_err(|e| RemoteError::Auth {
+                host: cfg.label.clone(),
+                detail: e.to_string(),
+            })?;
+        if !auth.success() {
+            return Err(RemoteError::Auth {
+                host: cfg.label.clone(),
+                detail: format!("public key refused for user {:?}", cfg.user),
+            });
+        }
+        Ok(Arc::new(handle))
+    }
+}
+
+/// Errors cannot be cloned (they wrap foreign types); waiters get a copy of the text.
+fn clone_err(e: &RemoteError, label: &str) -> RemoteError {
+    match e {
+        RemoteError::Unreachable { host, detail } => RemoteError::Unreachable {
+            host: host.clone(),
+            detail: detail.clone(),
+        },
+        RemoteError::HostKeyChanged {
+            host,
+            expected_fp,
+            got_fp,
+            fix,
+        } => RemoteError::HostKeyChanged {
+            host: host.clone(),
+            expected_fp: expected_fp.clone(),
+            got_fp: got_fp.clone(),
+            fix: fix.clone(),
+        },
+        RemoteError::Auth { host, detail } => RemoteError::Auth {
+            host: host.clone(),
+            detail: detail.clone(),
+        },
+        other => RemoteError::Protocol {
+            host: label.to_string(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// The russh event handler: checks the host key.
+struct Client {
+    host: String,
+    address: String,
+    port: u16,
+    policy: HostKeyPolicy,
+}
+
+#[derive(Debug)]
+enum ClientError {
+    Ssh(russh::Error),
+    HostKey(RemoteError),
+}
+
+impl From<russh::Error> for ClientError {
+    fn from(e: russh::Error) -> Self {
+        ClientError::Ssh(e)
+    }
+}
+
+impl client::Handler for Client {
+    type Error = ClientError;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            return Err(ClientError::HostKey(RemoteError::Protocol {
+                host: self.host.clone(),
+                detail:
+                    "the server presented a host certificate; only plain host keys are supported"
+                        .into(),
+            }));
+        };
+        match self.policy.check(&self.address, self.port, key) {
+            Ok(HostKeyVerdict::Trusted) => Ok(true),
+            Ok(HostKeyVerdict::Learned) => {
+                tracing::info!(host = %self.host, fingerprint = %super::keys::fingerprint(key), "new host key recorded");
+                Ok(true)
+            }
+            Ok(HostKeyVerdict::Changed {
+                expected_fp,
+                got_fp,
+                fix,
+            }) => Err(ClientError::HostKey(RemoteError::HostKeyChanged {
+                host: self.host.clone(),
+                expected_fp,
+                got_fp,
+                fix,
+            })),
+            Err(e) => Err(ClientError::HostKey(RemoteError::Key(e))),
+        }
+    }
+}

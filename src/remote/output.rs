@@ -141,6 +141,12 @@ impl Collector {
             if !half.partial.is_empty() {
                 let l = to_line(&std::mem::take(&mut half.partial));
                 self.emit(stream, l).await;
+                // The output had no final newline: do not invent one.
+                let half = match stream {
+                    Stream::Out => &mut self.out,
+                    Stream::Err => &mut self.err,
+                };
+                half.tail.pop();
             }
         }
         Output {
@@ -215,7 +221,7 @@ mod tests {
                 Line::Out("d\u{e9}".into()),
             ]
         );
-        assert_eq!(out.stdout, "a\nbc\n\nd\u{e9}\n");
+        assert_eq!(out.stdout, "a\nbc\n\nd\u{e9}");
         assert_eq!(out.stderr, "e1\n");
         assert!(!out.truncated);
     }

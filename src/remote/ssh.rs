@@ -33,6 +33,55 @@ use super::{cmd, ExecOpts, Output, RemoteError, Script};
 
 /// Grace between TERM and KILL when stopping a remote command.
 const KILL_GRACE: Duration = Duration::from_secs(2);
+/// Prepended to every command: reports the shell's pid as stderr's first line.
+const PID_PREAMBLE: &str = "printf 'spark-control-pid:%s\\n' \"$$\" >&2; ";
+const PID_MARK: &[u8] = b"spark-control-pid:";
+
+/// Takes the preamble's pid line off the front of stderr.
+#[derive(Default)]
+struct PidLine {
+    buf: Vec<u8>,
+    done: bool,
+    pid: Option<u32>,
+}
+
+impl PidLine {
+    /// Feed stderr bytes; returns what belongs to the command's own stderr.
+    fn feed(&mut self, data: &[u8]) -> Option<Vec<u8>> {
+        if self.done {
+            return Some(data.to_vec());
+        }
+        self.buf.extend_from_slice(data);
+        let nl = self.buf.iter().position(|b| *b == b'\n');
+        let Some(nl) = nl else {
+            // Not a pid line after all (or absurdly long): give it back.
+            if self.buf.len() > 64
+                || !PID_MARK.starts_with(&self.buf[..self.buf.len().min(PID_MARK.len())])
+            {
+                self.done = true;
+                return Some(std::mem::take(&mut self.buf));
+            }
+            return None;
+        };
+        self.done = true;
+        let line = &self.buf[..nl];
+        if let Some(num) = line.strip_prefix(PID_MARK) {
+            self.pid = std::str::from_utf8(num)
+                .ok()
+                .and_then(|n| n.trim().parse().ok());
+            let rest = self.buf[nl + 1..].to_vec();
+            self.buf.clear();
+            return (!rest.is_empty()).then_some(rest);
+        }
+        Some(std::mem::take(&mut self.buf))
+    }
+
+    /// At the end: anything still held back belongs to stderr.
+    fn finish(&mut self) -> Option<Vec<u8>> {
+        self.done = true;
+        (!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf))
+    }
+}
 
 /// How to reach one host.
 #[derive(Debug, Clone)]
@@ -173,9 +222,14 @@ impl SshHost {
             host: host.clone(),
             detail: e.to_string(),
         };
-        channel.exec(true, text.as_bytes()).await.map_err(proto)?;
+        // The preamble reports the shell's pid on stderr's first line: sshd starts each
+        // command as a session leader, so that pid is the process group to kill on
+        // timeout (OpenSSH refuses channel signals in some setups, e.g. root logins).
+        let full = format!("{PID_PREAMBLE}{text}");
+        channel.exec(true, full.as_bytes()).await.map_err(proto)?;
         channel.eof().await.map_err(proto)?;
         let mut collector = Collector::new(opts.lines.clone());
+        let mut pid = PidLine::default();
         let mut status = None;
         let stopped = loop {
             tokio::select! {
@@ -185,7 +239,9 @@ impl SshHost {
                     None => break None,
                     Some(ChannelMsg::Data { data }) => collector.feed(Stream::Out, &data).await,
                     Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
-                        collector.feed(Stream::Err, &data).await
+                        if let Some(rest) = pid.feed(&data) {
+                            collector.feed(Stream::Err, &rest).await
+                        }
                     }
                     Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(exit_status),
                     Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
@@ -196,43 +252,94 @@ impl SshHost {
             }
         };
         if let Some(e) = stopped {
-            // killpg on the server side: the command and its children (not detached ones).
-            let _ = channel.signal(Sig::TERM).await;
-            let ended = tokio::time::timeout(KILL_GRACE, async {
-                while let Some(m) = channel.wait().await {
-                    if matches!(
-                        m,
-                        ChannelMsg::ExitStatus { .. } | ChannelMsg::ExitSignal { .. }
-                    ) {
-                        return;
-                    }
-                }
-            })
-            .await;
-            if ended.is_err() {
-                let _ = channel.signal(Sig::KILL).await;
-            }
-            let _ = channel.close().await;
+            self.stop_remote(&mut channel, pid.pid).await;
             return Err(e);
+        }
+        if let Some(rest) = pid.finish() {
+            collector.feed(Stream::Err, &rest).await;
         }
         Ok(collector.finish(status, start.elapsed()).await)
     }
 
-    /// Open a session channel, reconnecting once if the cached connection is dead.
+    /// Stop a command: TERM to its process group, KILL after a grace period, close.
+    async fn stop_remote(&self, channel: &mut russh::Channel<client::Msg>, pid: Option<u32>) {
+        // Servers that allow channel signals deliver them with killpg.
+        let _ = channel.signal(Sig::TERM).await;
+        if let Some(pid) = pid {
+            self.kill_group(pid, "TERM").await;
+        }
+        let ended = tokio::time::timeout(KILL_GRACE, async {
+            while let Some(m) = channel.wait().await {
+                if matches!(
+                    m,
+                    ChannelMsg::ExitStatus { .. } | ChannelMsg::ExitSignal { .. }
+                ) {
+                    return;
+                }
+            }
+        })
+        .await;
+        if ended.is_err() {
+            let _ = channel.signal(Sig::KILL).await;
+        }
+        if let Some(pid) = pid {
+            // Also reaches children that outlived the shell.
+            self.kill_group(pid, "KILL").await;
+        }
+        let _ = channel.close().await;
+    }
+
+    /// Run `kill -s SIG -- -PGID` on the host over a fresh channel (bounded, best effort).
+    async fn kill_group(&self, pgid: u32, sig: &str) {
+        let kill = cmd::Cmd::new("kill")
+            .args(["-s", sig, "--", &format!("-{pgid}")])
+            .into();
+        let Ok(text) = cmd::render(&kill) else {
+            return;
+        };
+        let run = async {
+            let mut ch = self.open_channel().await.ok()?;
+            ch.exec(true, format!("{text} 2>/dev/null").as_bytes())
+                .await
+                .ok()?;
+            ch.eof().await.ok()?;
+            while ch.wait().await.is_some() {}
+            Some(())
+        };
+        if tokio::time::timeout(Duration::from_secs(5), run)
+            .await
+            .is_err()
+        {
+            tracing::warn!(host = %self.label(), pgid, sig, "could not signal the remote command");
+        }
+    }
+
+    /// Open a session channel. A refused open (the server's MaxSessions is reached while
+    /// it frees finished sessions) is retried after a short pause; a dead connection is
+    /// replaced. The caller bounds the whole thing with its deadline.
     async fn open_channel(&self) -> Result<russh::Channel<client::Msg>, RemoteError> {
-        let conn = self.connection().await?;
-        match conn.channel_open_session().await {
-            Ok(ch) => Ok(ch),
-            Err(e) => {
-                tracing::info!(host = %self.label(), error = %e, "connection lost; reconnecting");
-                self.forget(&conn);
-                let conn = self.connection().await?;
-                conn.channel_open_session()
-                    .await
-                    .map_err(|e| RemoteError::Protocol {
+        let mut pause = Duration::from_millis(20);
+        let mut reconnected = false;
+        loop {
+            let conn = self.connection().await?;
+            match conn.channel_open_session().await {
+                Ok(ch) => return Ok(ch),
+                Err(russh::Error::ChannelOpenFailure(why)) => {
+                    tracing::debug!(host = %self.label(), ?why, "channel refused; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                Err(e) if !reconnected => {
+                    tracing::info!(host = %self.label(), error = %e, "connection lost; reconnecting");
+                    self.forget(&conn);
+                    reconnected = true;
+                }
+                Err(e) => {
+                    return Err(RemoteError::Protocol {
                         host: self.label().to_string(),
                         detail: format!("cannot open a channel: {e}"),
                     })
+                }
             }
         }
     }

@@ -11,9 +11,15 @@
 //! - Connecting is single-flight: concurrent commands wait for one attempt instead of
 //!   each opening a connection. No lock is held across an await: a small state machine
 //!   behind a std mutex hands out a `watch` receiver for the attempt in flight.
-//! - Every command has a timeout; on timeout/cancel the remote process group is sent
-//!   TERM (OpenSSH delivers channel signals with `killpg`), then KILL, then the channel
-//!   is closed. stdin gets EOF at once.
+//! - Every command has a timeout; on timeout/cancel the remote process group gets TERM,
+//!   then KILL after 2 s, then the channel is closed. OpenSSH refuses channel signals in
+//!   some setups (root logins: "session signalling requires privilege separation"), so
+//!   every command is prefixed with a preamble that prints the shell's pid (sshd makes it
+//!   a session and group leader) as stderr's first line, stripped again here
+//!   ([`pid`]); the kill is `kill -s SIG -- -PID` over a second channel. Processes the
+//!   command detached with `setsid` are not touched. stdin gets EOF at once.
+//! - Commands run under the user's login shell (`$SHELL -c`), which must be POSIX-like
+//!   (sh, bash, dash, zsh).
 //!
 //! It must not know about models or parse command output.
 
@@ -23,66 +29,21 @@ use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder as _, ExponentialBuilder};
 use russh::client::{self, Handle};
-use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
 use russh::{ChannelMsg, Sig};
 use tokio::sync::{watch, Semaphore};
 
-use super::keys::{HostKeyPolicy, HostKeyVerdict};
+use super::keys::HostKeyPolicy;
 use super::output::{Collector, Stream};
 use super::{cmd, ExecOpts, Output, RemoteError, Script};
+use handler::{Client, ClientError};
+use pid::{PidLine, PID_PREAMBLE};
+
+mod handler;
+mod pid;
 
 /// Grace between TERM and KILL when stopping a remote command.
 const KILL_GRACE: Duration = Duration::from_secs(2);
-/// Prepended to every command: reports the shell's pid as stderr's first line.
-const PID_PREAMBLE: &str = "printf 'spark-control-pid:%s\\n' \"$$\" >&2; ";
-const PID_MARK: &[u8] = b"spark-control-pid:";
-
-/// Takes the preamble's pid line off the front of stderr.
-#[derive(Default)]
-struct PidLine {
-    buf: Vec<u8>,
-    done: bool,
-    pid: Option<u32>,
-}
-
-impl PidLine {
-    /// Feed stderr bytes; returns what belongs to the command's own stderr.
-    fn feed(&mut self, data: &[u8]) -> Option<Vec<u8>> {
-        if self.done {
-            return Some(data.to_vec());
-        }
-        self.buf.extend_from_slice(data);
-        let nl = self.buf.iter().position(|b| *b == b'\n');
-        let Some(nl) = nl else {
-            // Not a pid line after all (or absurdly long): give it back.
-            if self.buf.len() > 64
-                || !PID_MARK.starts_with(&self.buf[..self.buf.len().min(PID_MARK.len())])
-            {
-                self.done = true;
-                return Some(std::mem::take(&mut self.buf));
-            }
-            return None;
-        };
-        self.done = true;
-        let line = &self.buf[..nl];
-        if let Some(num) = line.strip_prefix(PID_MARK) {
-            self.pid = std::str::from_utf8(num)
-                .ok()
-                .and_then(|n| n.trim().parse().ok());
-            let rest = self.buf[nl + 1..].to_vec();
-            self.buf.clear();
-            return (!rest.is_empty()).then_some(rest);
-        }
-        Some(std::mem::take(&mut self.buf))
-    }
-
-    /// At the end: anything still held back belongs to stderr.
-    fn finish(&mut self) -> Option<Vec<u8>> {
-        self.done = true;
-        (!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf))
-    }
-}
-
 /// How to reach one host.
 #[derive(Debug, Clone)]
 pub struct SshConfig {
@@ -505,61 +466,5 @@ fn clone_err(e: &RemoteError, label: &str) -> RemoteError {
             host: label.to_string(),
             detail: other.to_string(),
         },
-    }
-}
-
-/// The russh event handler: checks the host key.
-struct Client {
-    host: String,
-    address: String,
-    port: u16,
-    policy: HostKeyPolicy,
-}
-
-#[derive(Debug)]
-enum ClientError {
-    Ssh(russh::Error),
-    HostKey(RemoteError),
-}
-
-impl From<russh::Error> for ClientError {
-    fn from(e: russh::Error) -> Self {
-        ClientError::Ssh(e)
-    }
-}
-
-impl client::Handler for Client {
-    type Error = ClientError;
-
-    async fn check_server_key(
-        &mut self,
-        key: &PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
-            return Err(ClientError::HostKey(RemoteError::Protocol {
-                host: self.host.clone(),
-                detail:
-                    "the server presented a host certificate; only plain host keys are supported"
-                        .into(),
-            }));
-        };
-        match self.policy.check(&self.address, self.port, key) {
-            Ok(HostKeyVerdict::Trusted) => Ok(true),
-            Ok(HostKeyVerdict::Learned) => {
-                tracing::info!(host = %self.host, fingerprint = %super::keys::fingerprint(key), "new host key recorded");
-                Ok(true)
-            }
-            Ok(HostKeyVerdict::Changed {
-                expected_fp,
-                got_fp,
-                fix,
-            }) => Err(ClientError::HostKey(RemoteError::HostKeyChanged {
-                host: self.host.clone(),
-                expected_fp,
-                got_fp,
-                fix,
-            })),
-            Err(e) => Err(ClientError::HostKey(RemoteError::Key(e))),
-        }
     }
 }

@@ -199,6 +199,17 @@ async fn fifty_concurrent_commands_share_one_connection() {
 }
 
 #[tokio::test]
+async fn idle_connection_is_kept_alive_and_reused() {
+    let h = SshdHost::start("127.0.0.3", &[]);
+    let (t, _d) = ssh(&h, "spark2");
+    assert!(run(&t, Cmd::new("true")).await.success());
+    // Keepalive is 2 s with 3 allowed misses: idle well past that.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(run(&t, Cmd::new("true")).await.success());
+    assert_eq!(t.connections_opened(), 1);
+}
+
+#[tokio::test]
 async fn unreachable_while_down_then_reconnects() {
     let mut h = SshdHost::start("127.0.0.3", &[]);
     let (t, _d) = ssh(&h, "spark2");

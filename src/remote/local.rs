@@ -128,10 +128,11 @@ async fn read_some<R: tokio::io::AsyncRead + Unpin>(
     }
 }
 
-/// Signal a whole process group with the system `kill` (no unsafe libc here).
+/// Signal a whole process group with `sh -c kill` (no unsafe libc here).
 async fn kill_group(pgid: u32, sig: &str) {
-    let r = Command::new("kill")
-        .args(["-s", sig, "--", &format!("-{pgid}")])
+    // The shell's builtin kill: no dependency on a `kill` binary (procps).
+    let r = Command::new("sh")
+        .args(["-c", "kill -s \"$0\" -- \"-$1\"", sig, &pgid.to_string()])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -324,8 +324,8 @@ fn kill9(pids: &[u32]) {
     if pids.is_empty() {
         return;
     }
-    let _ = Command::new("kill")
-        .arg("-9")
+    let _ = Command::new("sh")
+        .args(["-c", "kill -9 \"$@\"", "kill"])
         .args(pids.iter().map(|p| p.to_string()))
         .stderr(Stdio::null())
         .status();

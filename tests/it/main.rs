@@ -1,4 +1,6 @@
-//! The one integration test binary: every area is a module.
+//! The one integration test binary: every area is a module; shared harness in `harness/`.
 
 mod edit;
+mod harness;
+mod remote;
 mod validate;

@@ -1,0 +1,16 @@
+//! Shared test harness: real processes standing in for the Sparks.
+//!
+//! - [`sshd::SshdHost`]: a real OpenSSH `sshd` on a loopback address (127.0.0.2, ...)
+//!   with its own host key, client key, home directory and per-host environment.
+
+#![allow(dead_code)] // each test module uses a different part of the harness
+
+pub mod sshd;
+
+/// Log `tracing` output into the test's captured output (filter with `RUST_LOG`).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}

@@ -10,3 +10,6 @@ pub mod model;
 pub mod plan;
 pub mod remote;
 pub mod status;
+pub mod execute;
+pub mod hosts;
+pub mod observe;

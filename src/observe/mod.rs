@@ -170,11 +170,13 @@ pub async fn observe_host(d: &Desired, name: &str, t: &Transport, timeout: Durat
     let rtt_ms = t.round_trip().await.ok().map(|d| d.as_secs_f64() * 1000.0);
     let s = parse::sections(&out.stdout);
     let get = |k: &str| s.get(k).cloned().unwrap_or_default();
-    let fact = |r: Result<_, String>| match r {
-        Ok(v) => Fact::known(v, now),
-        Err(e) => Fact::unknown(e),
-    };
-    let containers = fact(get("containers").ok("docker ps").map(|l| l.to_vec()).and_then(|l| parse::docker_ps(&l)));
+    fn fact<T>(r: Result<T, String>, now: chrono::DateTime<Utc>) -> Fact<T> {
+        match r {
+            Ok(v) => Fact::known(v, now),
+            Err(e) => Fact::unknown(e),
+        }
+    }
+    let containers = fact(get("containers").ok("docker ps").map(|l| l.to_vec()).and_then(|l| parse::docker_ps(&l)), now);
     let launch = fact(get("launch").ok("launch record").and_then(|l| {
         let text = l.join("\n");
         if text.trim() == "null" || text.trim().is_empty() {
@@ -184,11 +186,11 @@ pub async fn observe_host(d: &Desired, name: &str, t: &Transport, timeout: Durat
                 .map(Some)
                 .map_err(|e| format!("the launch record ~/.spark-control/launch.json is unreadable ({e}); delete it if nothing runs"))
         }
-    }));
-    let hf_cache = fact(get("hf").ok("HF cache listing").map(parse::hf_cache));
-    let gpus = fact(get("gpus").ok("nvidia-smi").map(|l| l.to_vec()).and_then(|l| parse::nvidia_smi(&l)));
+    }), now);
+    let hf_cache = fact(get("hf").ok("HF cache listing").map(parse::hf_cache), now);
+    let gpus = fact(get("gpus").ok("nvidia-smi").map(|l| l.to_vec()).and_then(|l| parse::nvidia_smi(&l)), now);
     let launcher = if d.cluster.as_ref().is_some_and(|c| c.head == name) {
-        fact(get("launcher").ok("launcher checkout").map(|l| l.to_vec()).and_then(|l| parse::launcher(&l)))
+        fact(get("launcher").ok("launcher checkout").map(|l| l.to_vec()).and_then(|l| parse::launcher(&l)), now)
     } else {
         Fact::unknown("not the head")
     };

@@ -5,11 +5,12 @@
 
 pub mod edit;
 pub mod events;
-pub mod logs;
-pub mod model;
-pub mod plan;
-pub mod remote;
-pub mod status;
 pub mod execute;
 pub mod hosts;
+pub mod logs;
+pub mod model;
 pub mod observe;
+pub mod plan;
+pub mod reconcile;
+pub mod remote;
+pub mod status;

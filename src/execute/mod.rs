@@ -108,13 +108,23 @@ impl Executor {
         let _ = forward.await;
         let out = match res {
             Ok(o) => o,
-            Err(RemoteError::Cancelled) => return Err(ExecError::Cancelled(format!("{step} interrupted"))),
-            Err(e) => return Err(ExecError::Remote { step: step.into(), source: e }),
+            Err(RemoteError::Cancelled) => {
+                return Err(ExecError::Cancelled(format!("{step} interrupted")))
+            }
+            Err(e) => {
+                return Err(ExecError::Remote {
+                    step: step.into(),
+                    source: e,
+                })
+            }
         };
         if !allow_fail && !out.success() {
             let out_status = out.status;
             return Err(match out.check(host) {
-                Err(e) => ExecError::Remote { step: step.into(), source: e },
+                Err(e) => ExecError::Remote {
+                    step: step.into(),
+                    source: e,
+                },
                 Ok(_) => ExecError::Verify {
                     step: step.into(),
                     message: format!("exit status {out_status:?}"),
@@ -137,7 +147,10 @@ impl Executor {
                 ExecOpts::new(Duration::from_secs(20)),
             )
             .await
-            .map_err(|e| ExecError::Remote { step: step.into(), source: e })?;
+            .map_err(|e| ExecError::Remote {
+                step: step.into(),
+                source: e,
+            })?;
         let lines: Vec<String> = out.stdout.lines().map(String::from).collect();
         if !out.success() {
             return Err(ExecError::Verify {
@@ -145,7 +158,10 @@ impl Executor {
                 message: format!("docker ps failed on {host}: {}", out.stderr.trim()),
             });
         }
-        parse::docker_ps(&lines).map_err(|m| ExecError::Verify { step: step.into(), message: m })
+        parse::docker_ps(&lines).map_err(|m| ExecError::Verify {
+            step: step.into(),
+            message: m,
+        })
     }
 
     /// Sleeps, or returns Cancelled when the operation is cancelled.

@@ -21,7 +21,8 @@ use crate::remote::{Cmd, ExecOpts, Line, Script};
 const WRITE_RECORD: &str = "mkdir -p \"$HOME/.spark-control\" && printf '%s\\n' \"$1\" > \"$HOME/.spark-control/launch.json.tmp\" && mv \"$HOME/.spark-control/launch.json.tmp\" \"$HOME/.spark-control/launch.json\"";
 const REMOVE_RECORD: &str = "rm -f \"$HOME/.spark-control/launch.json\"";
 const UPDATE: &str = "old=$(git rev-parse HEAD) || exit 1; git pull --ff-only || exit 1; if ! ./build-and-copy.sh -c; then git reset --hard \"$old\" >/dev/null; echo \"build-and-copy.sh failed: the launcher checkout is back at $old and keeps working\" >&2; exit 1; fi";
-const CHECKOUT: &str = "git fetch --quiet 2>/dev/null; git -c advice.detachedHead=false checkout --quiet \"$1\"";
+const CHECKOUT: &str =
+    "git fetch --quiet 2>/dev/null; git -c advice.detachedHead=false checkout --quiet \"$1\"";
 
 pub(super) async fn run(x: &Executor, step: &Step) -> Result<(), ExecError> {
     let line = step_line(step).trim().to_string();
@@ -29,17 +30,48 @@ pub(super) async fn run(x: &Executor, step: &Step) -> Result<(), ExecError> {
     let started = Instant::now();
     let r = match &step.action {
         Action::StopModel { host, .. } => stop_model(x, &line, host).await,
-        Action::SettleGpu { hosts, below_mib, timeout_secs } => settle(x, &line, hosts, *below_mib, *timeout_secs).await,
+        Action::SettleGpu {
+            hosts,
+            below_mib,
+            timeout_secs,
+        } => settle(x, &line, hosts, *below_mib, *timeout_secs).await,
         Action::Download { host, repo, .. } => download(x, &line, host, repo).await,
         Action::LaunchModel { spec, host } => launch(x, &line, host, spec).await,
-        Action::WaitReady { repo, host, timeout_secs, .. } => wait_ready(x, &line, host, repo, *timeout_secs).await,
-        Action::StopService { host, container, .. } => service(x, &line, host, container, false).await,
-        Action::StartService { host, container, .. } => service(x, &line, host, container, true).await,
+        Action::WaitReady {
+            repo,
+            host,
+            timeout_secs,
+            ..
+        } => wait_ready(x, &line, host, repo, *timeout_secs).await,
+        Action::StopService {
+            host, container, ..
+        } => service(x, &line, host, container, false).await,
+        Action::StartService {
+            host, container, ..
+        } => service(x, &line, host, container, true).await,
+        Action::RestartService {
+            host, container, ..
+        } => {
+            let cmd = Script::One(Cmd::new("docker").arg("restart").arg(container.clone()));
+            match x
+                .run(&line, host, &cmd, Duration::from_secs(180), false, false)
+                .await
+            {
+                Ok(_) => service(x, &line, host, container, true).await,
+                Err(e) => Err(e),
+            }
+        }
+        Action::FetchLauncher { host } => fetch_launcher(x, &line, host).await,
         Action::UpdateLauncher { host, .. } => update_launcher(x, &line, host).await,
-        Action::CheckoutLauncher { host, commit, .. } => checkout_launcher(x, &line, host, commit).await,
+        Action::CheckoutLauncher { host, commit, .. } => {
+            checkout_launcher(x, &line, host, commit).await
+        }
     };
     match &r {
-        Ok(()) => x.say(None, format!("✓ {line} ({:.1}s)", started.elapsed().as_secs_f64())),
+        Ok(()) => x.say(
+            None,
+            format!("✓ {line} ({:.1}s)", started.elapsed().as_secs_f64()),
+        ),
         Err(e) => x.say(None, format!("✗ {e}")),
     }
     r
@@ -55,10 +87,29 @@ fn cluster(x: &Executor) -> Result<&crate::model::desired::Cluster, ExecError> {
 async fn stop_model(x: &Executor, line: &str, head: &str) -> Result<(), ExecError> {
     let c = cluster(x)?;
     let mut argv = c.stop_template.iter();
-    let prog = argv.next().cloned().unwrap_or_else(|| "./launch-cluster.sh".into());
+    let prog = argv
+        .next()
+        .cloned()
+        .unwrap_or_else(|| "./launch-cluster.sh".into());
     let cmd = Cmd::new(prog).args(argv.cloned()).cwd(c.launcher.clone());
-    x.run(line, head, &Script::One(cmd), Duration::from_secs(300), false, false).await?;
-    x.run(line, head, &Script::Raw(REMOVE_RECORD), Duration::from_secs(30), false, false).await?;
+    x.run(
+        line,
+        head,
+        &Script::One(cmd),
+        Duration::from_secs(300),
+        false,
+        false,
+    )
+    .await?;
+    x.run(
+        line,
+        head,
+        &Script::Raw(REMOVE_RECORD),
+        Duration::from_secs(30),
+        false,
+        false,
+    )
+    .await?;
     // Verify: the container is down on the head and every worker.
     let mut hosts = vec![head.to_string()];
     hosts.extend(c.workers.iter().cloned());
@@ -77,7 +128,10 @@ async fn stop_model(x: &Executor, line: &str, head: &str) -> Result<(), ExecErro
                 Ok(true) => {
                     return Err(ExecError::Verify {
                         step: line.into(),
-                        message: format!("{} still runs on {h} a minute after the stop command", c.container),
+                        message: format!(
+                            "{} still runs on {h} a minute after the stop command",
+                            c.container
+                        ),
                     })
                 }
                 // A worker that cannot be reached cannot be verified; the head must be.
@@ -92,7 +146,13 @@ async fn stop_model(x: &Executor, line: &str, head: &str) -> Result<(), ExecErro
     Ok(())
 }
 
-async fn settle(x: &Executor, line: &str, hosts: &[String], below: u64, timeout: u64) -> Result<(), ExecError> {
+async fn settle(
+    x: &Executor,
+    line: &str,
+    hosts: &[String],
+    below: u64,
+    timeout: u64,
+) -> Result<(), ExecError> {
     let deadline = Instant::now() + Duration::from_secs(timeout);
     loop {
         let mut worst = 0u64;
@@ -109,7 +169,10 @@ async fn settle(x: &Executor, line: &str, hosts: &[String], below: u64, timeout:
             return Ok(());
         }
         if Instant::now() >= deadline {
-            x.say(None, format!("GPU memory still at {worst} MiB after {timeout}s; going on"));
+            x.say(
+                None,
+                format!("GPU memory still at {worst} MiB after {timeout}s; going on"),
+            );
             return Ok(());
         }
         x.pause(Duration::from_secs(1), line).await?;
@@ -121,7 +184,10 @@ async fn download(x: &Executor, line: &str, host: &str, repo: &str) -> Result<()
     let hf = Script::One(Cmd::new("hf").arg("download").arg(repo));
     let out = x.run(line, host, &hf, timeout, true, true).await?;
     let out = if out.status == Some(127) {
-        x.say(Some(host), "`hf` not found; trying `huggingface-cli download`");
+        x.say(
+            Some(host),
+            "`hf` not found; trying `huggingface-cli download`",
+        );
         let legacy = Script::One(Cmd::new("huggingface-cli").arg("download").arg(repo));
         x.run(line, host, &legacy, timeout, true, true).await?
     } else {
@@ -154,8 +220,20 @@ async fn launch(x: &Executor, line: &str, head: &str, spec: &LaunchSpec) -> Resu
         launched_at: Some(Utc::now()),
     };
     let json = serde_json::to_string(&record).unwrap_or_default();
-    let write = Cmd::new("sh").arg("-c").arg(WRITE_RECORD).arg("sh").arg(json);
-    x.run(line, head, &Script::One(write), Duration::from_secs(30), false, false).await?;
+    let write = Cmd::new("sh")
+        .arg("-c")
+        .arg(WRITE_RECORD)
+        .arg("sh")
+        .arg(json);
+    x.run(
+        line,
+        head,
+        &Script::One(write),
+        Duration::from_secs(30),
+        false,
+        false,
+    )
+    .await?;
 
     let mut argv = spec.argv.iter();
     let prog = argv.next().cloned().unwrap_or_default();
@@ -164,11 +242,15 @@ async fn launch(x: &Executor, line: &str, head: &str, spec: &LaunchSpec) -> Resu
         cmd = cmd.env(k.clone(), v.clone());
     }
     let script = if spec.nohup {
-        Script::Detached { cmd, log: "~/.spark-control/launch.log".into() }
+        Script::Detached {
+            cmd,
+            log: "~/.spark-control/launch.log".into(),
+        }
     } else {
         Script::One(cmd)
     };
-    x.run(line, head, &script, Duration::from_secs(900), false, false).await?;
+    x.run(line, head, &script, Duration::from_secs(900), false, false)
+        .await?;
     // Verify: the container appears on the head.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -179,14 +261,23 @@ async fn launch(x: &Executor, line: &str, head: &str, spec: &LaunchSpec) -> Resu
         if Instant::now() >= deadline {
             return Err(ExecError::Verify {
                 step: line.into(),
-                message: format!("the launcher returned but {} is not running on {head} after 2 minutes", c.container),
+                message: format!(
+                    "the launcher returned but {} is not running on {head} after 2 minutes",
+                    c.container
+                ),
             });
         }
         x.pause(Duration::from_millis(500), line).await?;
     }
 }
 
-async fn wait_ready(x: &Executor, line: &str, head: &str, repo: &str, timeout: u64) -> Result<(), ExecError> {
+async fn wait_ready(
+    x: &Executor,
+    line: &str,
+    head: &str,
+    repo: &str,
+    timeout: u64,
+) -> Result<(), ExecError> {
     let c = cluster(x)?;
     let deadline = Instant::now() + Duration::from_secs(timeout);
     // Follow the container's log for "Application startup complete.".
@@ -200,7 +291,11 @@ async fn wait_ready(x: &Executor, line: &str, head: &str, repo: &str, timeout: u
         let seen = seen.clone();
         let failed = follow_failed.clone();
         let h = head.to_string();
-        let cmd = Script::One(Cmd::new("docker").args(["logs", "-f", "--tail", "200"]).arg(c.container.clone()));
+        let cmd = Script::One(
+            Cmd::new("docker")
+                .args(["logs", "-f", "--tail", "200"])
+                .arg(c.container.clone()),
+        );
         let token = stop_follow.clone();
         tokio::spawn(async move {
             let Some(t) = t else { return };
@@ -218,7 +313,12 @@ async fn wait_ready(x: &Executor, line: &str, head: &str, repo: &str, timeout: u
                 }
             });
             let r = t
-                .exec(&cmd, ExecOpts::new(Duration::from_secs(timeout + 60)).lines(tx).cancel(token))
+                .exec(
+                    &cmd,
+                    ExecOpts::new(Duration::from_secs(timeout + 60))
+                        .lines(tx)
+                        .cancel(token),
+                )
                 .await;
             if !matches!(r, Ok(ref o) if o.success()) {
                 failed.store(true, Ordering::SeqCst);
@@ -275,10 +375,17 @@ async fn wait_ready(x: &Executor, line: &str, head: &str, repo: &str, timeout: u
     result
 }
 
-async fn service(x: &Executor, line: &str, host: &str, container: &str, start: bool) -> Result<(), ExecError> {
+async fn service(
+    x: &Executor,
+    line: &str,
+    host: &str,
+    container: &str,
+    start: bool,
+) -> Result<(), ExecError> {
     let verb = if start { "start" } else { "stop" };
     let cmd = Script::One(Cmd::new("docker").arg(verb).arg(container));
-    x.run(line, host, &cmd, Duration::from_secs(120), false, false).await?;
+    x.run(line, host, &cmd, Duration::from_secs(120), false, false)
+        .await?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let m = x.containers(line, host).await?;
@@ -289,7 +396,14 @@ async fn service(x: &Executor, line: &str, host: &str, container: &str, start: b
         if Instant::now() >= deadline {
             return Err(ExecError::Verify {
                 step: line.into(),
-                message: format!("docker {verb} {container} returned but the container is {} on {host}", if running { "still running" } else { "not running" }),
+                message: format!(
+                    "docker {verb} {container} returned but the container is {} on {host}",
+                    if running {
+                        "still running"
+                    } else {
+                        "not running"
+                    }
+                ),
             });
         }
         x.pause(Duration::from_millis(300), line).await?;
@@ -299,14 +413,56 @@ async fn service(x: &Executor, line: &str, host: &str, container: &str, start: b
 async fn update_launcher(x: &Executor, line: &str, head: &str) -> Result<(), ExecError> {
     let c = cluster(x)?;
     let cmd = Cmd::new("sh").arg("-c").arg(UPDATE).cwd(c.launcher.clone());
-    x.run(line, head, &Script::One(cmd), Duration::from_secs(4 * 3600), false, false).await?;
+    x.run(
+        line,
+        head,
+        &Script::One(cmd),
+        Duration::from_secs(4 * 3600),
+        false,
+        false,
+    )
+    .await?;
     Ok(())
 }
 
-async fn checkout_launcher(x: &Executor, line: &str, head: &str, commit: &str) -> Result<(), ExecError> {
+async fn fetch_launcher(x: &Executor, line: &str, head: &str) -> Result<(), ExecError> {
     let c = cluster(x)?;
-    let cmd = Cmd::new("sh").arg("-c").arg(CHECKOUT).arg("sh").arg(commit).cwd(c.launcher.clone());
-    x.run(line, head, &Script::One(cmd), Duration::from_secs(600), false, false).await?;
+    let cmd = Cmd::new("git")
+        .args(["fetch", "--quiet"])
+        .cwd(c.launcher.clone());
+    x.run(
+        line,
+        head,
+        &Script::One(cmd),
+        Duration::from_secs(300),
+        true,
+        false,
+    )
+    .await?;
     Ok(())
 }
 
+async fn checkout_launcher(
+    x: &Executor,
+    line: &str,
+    head: &str,
+    commit: &str,
+) -> Result<(), ExecError> {
+    let c = cluster(x)?;
+    let cmd = Cmd::new("sh")
+        .arg("-c")
+        .arg(CHECKOUT)
+        .arg("sh")
+        .arg(commit)
+        .cwd(c.launcher.clone());
+    x.run(
+        line,
+        head,
+        &Script::One(cmd),
+        Duration::from_secs(600),
+        false,
+        false,
+    )
+    .await?;
+    Ok(())
+}

@@ -143,7 +143,10 @@ impl Observer {
                 (name, f)
             }
         });
-        futures::future::join_all(probes).await.into_iter().collect()
+        futures::future::join_all(probes)
+            .await
+            .into_iter()
+            .collect()
     }
 }
 
@@ -160,7 +163,12 @@ fn unreachable_host(why: String) -> HostObserved {
 }
 
 /// Polls one host.
-pub async fn observe_host(d: &Desired, name: &str, t: &Transport, timeout: Duration) -> HostObserved {
+pub async fn observe_host(
+    d: &Desired,
+    name: &str,
+    t: &Transport,
+    timeout: Duration,
+) -> HostObserved {
     let script = poll_script(d, name);
     let out = match t.exec(&script, ExecOpts::new(timeout)).await {
         Ok(o) => o,
@@ -176,7 +184,13 @@ pub async fn observe_host(d: &Desired, name: &str, t: &Transport, timeout: Durat
             Err(e) => Fact::unknown(e),
         }
     }
-    let containers = fact(get("containers").ok("docker ps").map(|l| l.to_vec()).and_then(|l| parse::docker_ps(&l)), now);
+    let containers = fact(
+        get("containers")
+            .ok("docker ps")
+            .map(|l| l.to_vec())
+            .and_then(|l| parse::docker_ps(&l)),
+        now,
+    );
     let launch = fact(get("launch").ok("launch record").and_then(|l| {
         let text = l.join("\n");
         if text.trim() == "null" || text.trim().is_empty() {
@@ -188,9 +202,21 @@ pub async fn observe_host(d: &Desired, name: &str, t: &Transport, timeout: Durat
         }
     }), now);
     let hf_cache = fact(get("hf").ok("HF cache listing").map(parse::hf_cache), now);
-    let gpus = fact(get("gpus").ok("nvidia-smi").map(|l| l.to_vec()).and_then(|l| parse::nvidia_smi(&l)), now);
+    let gpus = fact(
+        get("gpus")
+            .ok("nvidia-smi")
+            .map(|l| l.to_vec())
+            .and_then(|l| parse::nvidia_smi(&l)),
+        now,
+    );
     let launcher = if d.cluster.as_ref().is_some_and(|c| c.head == name) {
-        fact(get("launcher").ok("launcher checkout").map(|l| l.to_vec()).and_then(|l| parse::launcher(&l)), now)
+        fact(
+            get("launcher")
+                .ok("launcher checkout")
+                .map(|l| l.to_vec())
+                .and_then(|l| parse::launcher(&l)),
+            now,
+        )
     } else {
         Fact::unknown("not the head")
     };

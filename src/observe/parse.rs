@@ -51,7 +51,10 @@ pub fn sections(stdout: &str) -> BTreeMap<String, Section> {
                 current = Some(name);
             }
         } else if let Some(name) = &current {
-            out.entry(name.clone()).or_default().lines.push(line.to_string());
+            out.entry(name.clone())
+                .or_default()
+                .lines
+                .push(line.to_string());
         }
     }
     out
@@ -135,7 +138,9 @@ pub fn nvidia_smi(lines: &[String]) -> Result<Vec<GpuObserved>, String> {
             return Err(format!("unexpected nvidia-smi line: {l:?}"));
         }
         out.push(GpuObserved {
-            index: f[0].parse().map_err(|_| format!("bad GPU index in {l:?}"))?,
+            index: f[0]
+                .parse()
+                .map_err(|_| format!("bad GPU index in {l:?}"))?,
             name: f[1].to_string(),
             util_pct: num(f[2]).unwrap_or(0.0),
             mem_used_mib: num(f[3]).unwrap_or(0.0) as u64,
@@ -174,7 +179,10 @@ mod tests {
         let s = sections("@@containers\nvllm_node\trunning\tvllm\n@@rc 0\n@@gpus\n@@rc 127\n@@hf\ncomplete models--a--b\n");
         assert_eq!(s["containers"].rc, Some(0));
         assert_eq!(s["containers"].lines, ["vllm_node\trunning\tvllm"]);
-        assert_eq!(s["gpus"].ok("nvidia-smi"), Err("nvidia-smi: command not found".into()));
+        assert_eq!(
+            s["gpus"].ok("nvidia-smi"),
+            Err("nvidia-smi: command not found".into())
+        );
         assert_eq!(s["hf"].rc, None);
     }
 
@@ -193,7 +201,10 @@ mod tests {
     #[test]
     fn hf_cache_cases() {
         let got = hf_cache(&lines("complete models--RedHatAI--Qwen3.6-35B-A3B-NVFP4\npartial models--google--gemma-4-26B-A4B-it\ncomplete models--org--name--with--dashes\ncomplete datasets--x--y\n"));
-        let want: BTreeSet<String> = ["RedHatAI/Qwen3.6-35B-A3B-NVFP4", "org/name--with--dashes"].iter().map(|s| s.to_string()).collect();
+        let want: BTreeSet<String> = ["RedHatAI/Qwen3.6-35B-A3B-NVFP4", "org/name--with--dashes"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(got, want);
     }
 
@@ -223,7 +234,10 @@ mod tests {
     #[test]
     fn v1_models_cases() {
         let body = r#"{"object":"list","data":[{"id":"RedHatAI/Qwen3.6-35B-A3B-NVFP4","object":"model","created":1,"owned_by":"vllm","root":"RedHatAI/Qwen3.6-35B-A3B-NVFP4","parent":null,"max_model_len":131072}]}"#;
-        assert_eq!(v1_models(body).expect("ok"), ["RedHatAI/Qwen3.6-35B-A3B-NVFP4"]);
+        assert_eq!(
+            v1_models(body).expect("ok"),
+            ["RedHatAI/Qwen3.6-35B-A3B-NVFP4"]
+        );
         assert!(v1_models("<html>").is_err());
         assert!(v1_models("{}").is_err());
     }

@@ -116,6 +116,20 @@ pub enum Action {
         /// Port it serves on.
         port: u16,
     },
+    /// Restart a service's container (an imperative one-shot; the planner never emits it).
+    RestartService {
+        /// Service name.
+        service: String,
+        /// Host.
+        host: String,
+        /// Container name.
+        container: String,
+    },
+    /// `git fetch` in the launcher checkout, to learn what is new upstream (one-shot).
+    FetchLauncher {
+        /// The head.
+        host: String,
+    },
     /// `git pull && ./build-and-copy.sh -c` in the launcher checkout.
     UpdateLauncher {
         /// The head.

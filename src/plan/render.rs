@@ -79,6 +79,10 @@ pub fn step_line(step: &Step) -> String {
             port,
             ..
         } => format!("+ start service {service} on {host}:{port}"),
+        Action::RestartService { service, host, .. } => {
+            format!("~ restart service {service} on {host}")
+        }
+        Action::FetchLauncher { host } => format!("  check the launcher on {host} for updates"),
         Action::UpdateLauncher { host, behind } => {
             format!("~ update launcher on {host} ({behind} commits behind)")
         }

@@ -436,7 +436,8 @@ fn apply(o: &mut Observed, d: &Desired, step: &Step) {
             }
             o.vllm = Fact::known_now(VllmObserved::default());
         }
-        Action::SettleGpu { .. } => {}
+        Action::SettleGpu { .. } | Action::RestartService { .. } | Action::FetchLauncher { .. } => {
+        }
         Action::Download { host, repo, .. } => {
             if let Some(s) = o.hosts.get_mut(host).and_then(|h| h.hf_cache.get_mut()) {
                 s.insert(repo.clone());
@@ -638,7 +639,10 @@ fn unknown_facts_never_stop_or_launch() {
                         render(&p)
                     );
                 }
-                Action::UpdateLauncher { host, .. } | Action::CheckoutLauncher { host, .. } => {
+                Action::UpdateLauncher { host, .. }
+                | Action::CheckoutLauncher { host, .. }
+                | Action::RestartService { host, .. }
+                | Action::FetchLauncher { host } => {
                     assert_ne!(host, blind);
                 }
             }

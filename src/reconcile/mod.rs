@@ -1,0 +1,675 @@
+//! The control loop: one task that owns the desired state, the latest observation, the
+//! plan and the running operation, and publishes a `Status` snapshot for readers.
+//!
+//! Triggers are merged: a change of the desired file (directory watch, debounced), the
+//! periodic poll, a manual command. Observation and operations run in their own tasks and
+//! report back over channels, so the loop always answers quickly (a file edit reaches the
+//! executor within milliseconds when nothing runs). Rules it keeps (ARCHITECTURE.md):
+//! one operation at a time; an invalid file is never acted on (the last good one stays in
+//! force); a desired change that alters the plan cancels the running operation at its next
+//! safe point; after an operation, nothing new starts until a fresh observation arrives;
+//! a failing plan backs off 10 s → 5 min and after 5 failures waits for a change or a
+//! retry. It never parses HTTP and never renders HTML.
+
+mod op;
+pub mod watch;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::{mpsc, watch as tw};
+use tokio_util::sync::CancellationToken;
+
+use crate::edit::DesiredStore;
+use crate::events::{Event, EventKind, EventLog};
+use crate::hosts::{Connector, HostPool, Hosts};
+use crate::logs::{LogHub, Stream};
+use crate::model::desired::{Desired, UpdatePolicy};
+use crate::model::observed::Observed;
+use crate::model::{validate_file, Diagnostic};
+use crate::observe::Observer;
+use crate::plan::{plan, render, Action, Plan, Step};
+use crate::status::{resources, Backoff, Operation, Outcome, Status};
+
+/// An imperative request; none of them changes the desired state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Observe now and run the plan if there is one.
+    Reconcile,
+    /// Forget the failure backoff and try again now.
+    Retry,
+    /// Restart a service's container where it is placed.
+    RestartService(String),
+    /// `git fetch` the launcher checkout now.
+    CheckUpdates,
+}
+
+/// Counters for `/metrics`.
+#[derive(Default, Debug)]
+pub struct LoopMetrics {
+    /// Completed observations.
+    pub polls: AtomicU64,
+    /// Total observation time, ms.
+    pub poll_ms_total: AtomicU64,
+    /// Operations that succeeded.
+    pub ops_succeeded: AtomicU64,
+    /// Operations that failed.
+    pub ops_failed: AtomicU64,
+    /// Operations cancelled.
+    pub ops_cancelled: AtomicU64,
+    /// Total operation time, ms.
+    pub op_ms_total: AtomicU64,
+    /// Plans computed.
+    pub plans: AtomicU64,
+}
+
+/// How the loop is set up.
+pub struct LoopConfig {
+    /// The desired file to watch.
+    pub desired_path: PathBuf,
+    /// Data dir (events, keys).
+    pub data_dir: PathBuf,
+    /// How hosts are reached.
+    pub connector: Connector,
+    /// Overrides `ssh.poll_interval_secs` (tests, demo).
+    pub poll_interval: Option<Duration>,
+}
+
+/// What other parts of the program hold.
+#[derive(Clone)]
+pub struct Handle {
+    /// The latest status.
+    pub status: tw::Receiver<Arc<Status>>,
+    /// Send commands to the loop.
+    pub commands: mpsc::Sender<Command>,
+    /// Operation logs.
+    pub logs: Arc<LogHub>,
+    /// Connectivity/event log.
+    pub events: Arc<EventLog>,
+    /// The desired file (reads, conflict-checked writes).
+    pub store: DesiredStore,
+    /// Counters.
+    pub metrics: Arc<LoopMetrics>,
+    /// The transports (for SSH connection counts).
+    pub hosts: tw::Receiver<Hosts>,
+}
+
+enum Msg {
+    Observed(u64, Box<Observed>, Duration),
+    Op(op::OpEvent),
+}
+
+struct Running {
+    id: u64,
+    steps: Vec<Step>,
+    cancel: CancellationToken,
+    op: Operation,
+    desired: Arc<Desired>,
+    started: Instant,
+}
+
+struct Loop {
+    cfg: LoopConfig,
+    status_tx: tw::Sender<Arc<Status>>,
+    hosts_tx: tw::Sender<Hosts>,
+    logs: Arc<LogHub>,
+    events: Arc<EventLog>,
+    metrics: Arc<LoopMetrics>,
+    observer: Observer,
+    pool: HostPool,
+    hosts: Hosts,
+    desired: Option<Arc<Desired>>,
+    desired_bytes: Option<Vec<u8>>,
+    diagnostics: Vec<Diagnostic>,
+    observed: Arc<Observed>,
+    generation: u64,
+    obs_seq: u64,
+    obs_in_flight: bool,
+    /// An operation ended: nothing starts until an observation requested after it arrives.
+    need_seq: u64,
+    plan: Arc<Plan>,
+    running: Option<Running>,
+    last_op: Option<Operation>,
+    next_op: u64,
+    backoff: Option<(u32, Option<Instant>, String)>,
+    queued: VecDeque<Vec<Step>>,
+    last_error: Option<String>,
+    last_update_check: Option<Instant>,
+    msg_tx: mpsc::Sender<Msg>,
+    started_at: chrono::DateTime<Utc>,
+}
+
+/// Starts the control loop. It runs until `shutdown` is cancelled; then the running
+/// operation is cancelled and awaited to its safe point.
+pub fn spawn(
+    cfg: LoopConfig,
+    shutdown: CancellationToken,
+) -> (Handle, tokio::task::JoinHandle<()>) {
+    let logs = Arc::new(LogHub::new(5000));
+    let events = Arc::new(EventLog::open(
+        Some(cfg.data_dir.join("events.jsonl")),
+        2000,
+    ));
+    let metrics = Arc::new(LoopMetrics::default());
+    let (status_tx, status_rx) = tw::channel(Arc::new(Status::initial(cfg.desired_path.clone())));
+    let (hosts_tx, hosts_rx) = tw::channel(Hosts::default());
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let (msg_tx, msg_rx) = mpsc::channel(256);
+    let store = DesiredStore::new(cfg.desired_path.clone());
+    let handle = Handle {
+        status: status_rx,
+        commands: cmd_tx,
+        logs: logs.clone(),
+        events: events.clone(),
+        store,
+        metrics: metrics.clone(),
+        hosts: hosts_rx,
+    };
+    let pool = HostPool::new(cfg.connector.clone());
+    let lp = Loop {
+        cfg,
+        status_tx,
+        hosts_tx,
+        logs,
+        events,
+        metrics,
+        observer: Observer::new(),
+        pool,
+        hosts: Hosts::default(),
+        desired: None,
+        desired_bytes: None,
+        diagnostics: Vec::new(),
+        observed: Arc::new(Observed::default()),
+        generation: 0,
+        obs_seq: 0,
+        obs_in_flight: false,
+        need_seq: 1,
+        plan: Arc::new(Plan::default()),
+        running: None,
+        last_op: None,
+        next_op: 1,
+        backoff: None,
+        queued: VecDeque::new(),
+        last_error: None,
+        last_update_check: None,
+        msg_tx,
+        started_at: Utc::now(),
+    };
+    let task = tokio::spawn(lp.run(cmd_rx, msg_rx, shutdown));
+    (handle, task)
+}
+
+fn backoff_delay(failures: u32) -> Duration {
+    let secs = 10u64.saturating_mul(1 << failures.saturating_sub(1).min(5));
+    Duration::from_secs(secs.min(300))
+}
+
+/// Failures after which the loop stops retrying on its own.
+pub const MAX_FAILURES: u32 = 5;
+
+impl Loop {
+    async fn run(
+        mut self,
+        mut cmd_rx: mpsc::Receiver<Command>,
+        mut msg_rx: mpsc::Receiver<Msg>,
+        shutdown: CancellationToken,
+    ) {
+        let (file_tx, mut file_rx) = mpsc::channel(1);
+        let _watch = match watch::watch(&self.cfg.desired_path, file_tx) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                self.last_error = Some(format!(
+                    "cannot watch {}: {e}; changes are picked up at each poll",
+                    self.cfg.desired_path.display()
+                ));
+                None
+            }
+        };
+        self.reload_desired();
+        self.observe();
+        self.publish();
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let mut last_poll = Instant::now();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(()) = file_rx.recv() => {
+                    // Debounce: editors write in bursts.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    while file_rx.try_recv().is_ok() {}
+                    self.reload_desired();
+                }
+                Some(c) = cmd_rx.recv() => self.command(c),
+                Some(m) = msg_rx.recv() => self.message(m),
+                _ = tick.tick() => {
+                    let every = self.poll_interval();
+                    if last_poll.elapsed() >= every {
+                        last_poll = Instant::now();
+                        // The file watch can miss events (network filesystems): re-read.
+                        self.reload_desired();
+                        self.observe();
+                        self.periodic_update_check();
+                    }
+                }
+            }
+            self.replan();
+            self.maybe_start();
+            self.publish();
+        }
+        // Shutdown: cancel and await the running operation's safe point.
+        if let Some(r) = &self.running {
+            r.cancel.cancel();
+            self.logs.push(
+                Some(r.id),
+                None,
+                Stream::Control,
+                "shutting down: stopping at the next safe point",
+            );
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(170);
+            while self.running.is_some() {
+                match tokio::time::timeout_at(deadline, msg_rx.recv()).await {
+                    Ok(Some(m)) => self.message(m),
+                    _ => break,
+                }
+            }
+            self.publish();
+        }
+    }
+
+    fn poll_interval(&self) -> Duration {
+        self.cfg.poll_interval.unwrap_or_else(|| {
+            Duration::from_secs(
+                self.desired
+                    .as_ref()
+                    .map_or(5, |d| d.ssh.poll_interval_secs.max(1)),
+            )
+        })
+    }
+
+    fn reload_desired(&mut self) {
+        let bytes = std::fs::read(&self.cfg.desired_path).ok();
+        if bytes.is_some() && bytes == self.desired_bytes {
+            return;
+        }
+        let v = validate_file(&self.cfg.desired_path);
+        self.desired_bytes = bytes;
+        self.diagnostics = v.diagnostics.clone();
+        let Some(new) = v.desired else {
+            let first = v.errors().next().map(|d| d.to_string()).unwrap_or_default();
+            self.last_error = Some(format!(
+                "the desired file is invalid; the last valid one stays in force: {first}"
+            ));
+            self.logs.push(
+                None,
+                None,
+                Stream::Control,
+                format!("desired file rejected: {first}"),
+            );
+            return;
+        };
+        if self.desired.as_deref() == Some(&new) {
+            return;
+        }
+        let new = Arc::new(new);
+        self.desired = Some(new.clone());
+        self.last_error = None;
+        self.backoff = None;
+        self.hosts = self.pool.sync(&new);
+        let _ = self.hosts_tx.send(self.hosts.clone());
+        self.logs
+            .push(None, None, Stream::Control, "desired state changed");
+        // Cancel a stale operation: one whose steps the new desired state no longer wants.
+        if let Some(r) = &self.running {
+            let fresh = plan(&new, &self.observed);
+            let remaining: Vec<&Step> = r.steps.iter().skip(r.op.step).collect();
+            let same = fresh.steps.iter().collect::<Vec<_>>() == remaining;
+            if !same && !r.cancel.is_cancelled() {
+                self.logs.push(
+                    Some(r.id),
+                    None,
+                    Stream::Control,
+                    "the desired state changed: cancelling this operation at its next safe point",
+                );
+                r.cancel.cancel();
+            }
+        }
+    }
+
+    fn observe(&mut self) {
+        if self.obs_in_flight {
+            return;
+        }
+        let Some(d) = self.desired.clone() else {
+            return;
+        };
+        self.obs_in_flight = true;
+        self.obs_seq += 1;
+        let seq = self.obs_seq;
+        self.generation += 1;
+        let generation = self.generation;
+        let observer = self.observer.clone();
+        let hosts = self.hosts.clone();
+        let tx = self.msg_tx.clone();
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let o = observer.observe(&d, &hosts, generation).await;
+            let _ = tx.send(Msg::Observed(seq, Box::new(o), t.elapsed())).await;
+        });
+    }
+
+    fn command(&mut self, c: Command) {
+        match c {
+            Command::Reconcile => {
+                self.backoff = None;
+                self.observe();
+            }
+            Command::Retry => {
+                self.backoff = None;
+                self.logs
+                    .push(None, None, Stream::Control, "retry requested");
+                self.observe();
+            }
+            Command::RestartService(name) => {
+                let Some(d) = &self.desired else { return };
+                let Some(s) = d.services.get(&name) else {
+                    return;
+                };
+                self.queued.push_back(vec![Step {
+                    action: Action::RestartService {
+                        service: name.clone(),
+                        host: s.host.clone(),
+                        container: s.container_name(&name).to_string(),
+                    },
+                    why: "restart requested".into(),
+                }]);
+            }
+            Command::CheckUpdates => self.queue_fetch(),
+        }
+    }
+
+    fn queue_fetch(&mut self) {
+        let Some(c) = self.desired.as_ref().and_then(|d| d.cluster.clone()) else {
+            return;
+        };
+        self.last_update_check = Some(Instant::now());
+        self.queued.push_back(vec![Step {
+            action: Action::FetchLauncher { host: c.head },
+            why: "check for launcher updates".into(),
+        }]);
+    }
+
+    fn periodic_update_check(&mut self) {
+        let Some(d) = &self.desired else { return };
+        if matches!(d.updates.launcher, UpdatePolicy::Manual) || d.cluster.is_none() {
+            return;
+        }
+        let every = Duration::from_secs(d.updates.check_interval_secs);
+        if self.last_update_check.is_none_or(|t| t.elapsed() >= every) {
+            self.queue_fetch();
+        }
+    }
+
+    fn message(&mut self, m: Msg) {
+        match m {
+            Msg::Observed(seq, o, took) => {
+                self.obs_in_flight = false;
+                self.metrics.polls.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .poll_ms_total
+                    .fetch_add(took.as_millis() as u64, Ordering::Relaxed);
+                self.transitions(&o);
+                self.observed = Arc::new(*o);
+                if seq >= self.need_seq {
+                    self.need_seq = 0;
+                }
+            }
+            Msg::Op(ev) => self.op_event(ev),
+        }
+    }
+
+    fn transitions(&self, new: &Observed) {
+        let old = &self.observed;
+        let emit = |service: &str, ok: bool, error: Option<String>| {
+            self.events.append(Event {
+                at: Utc::now(),
+                kind: EventKind::Transition,
+                service: service.into(),
+                ok,
+                source: "poller".into(),
+                error,
+                ms: None,
+            });
+        };
+        for (name, h) in &new.hosts {
+            let now = h.reachable.get().copied();
+            let before = old.hosts.get(name).and_then(|h| h.reachable.get().copied());
+            if now.is_some() && now != before {
+                emit(
+                    name,
+                    now == Some(true),
+                    h.containers.why().map(String::from),
+                );
+            }
+        }
+        if let Some(d) = &self.desired {
+            let repo = d.active_model.as_ref().and_then(|m| {
+                crate::model::catalog::catalog(d)
+                    .get(m)
+                    .map(|e| e.spec.repo.clone())
+            });
+            let ready = |o: &Observed| {
+                o.vllm
+                    .get()
+                    .map(|v| repo.as_ref().is_some_and(|r| v.models.contains(r)))
+            };
+            let (a, b) = (ready(old), ready(new));
+            if b.is_some() && a != b {
+                emit("vllm", b == Some(true), None);
+            }
+        }
+        for (name, f) in &new.services {
+            let now = f.get().copied();
+            let before = old.services.get(name).and_then(|f| f.get().copied());
+            if now.is_some() && now != before {
+                emit(name, now == Some(true), None);
+            }
+        }
+    }
+
+    fn op_event(&mut self, ev: op::OpEvent) {
+        match ev {
+            op::OpEvent::Step { id, index, phase } => {
+                if let Some(r) = self.running.as_mut().filter(|r| r.id == id) {
+                    r.op.step = index;
+                    r.op.phase = phase.clone();
+                    self.events.append(Event {
+                        at: Utc::now(),
+                        kind: EventKind::Action,
+                        service: "controller".into(),
+                        ok: true,
+                        source: "controller".into(),
+                        error: Some(phase),
+                        ms: None,
+                    });
+                }
+            }
+            op::OpEvent::StepDone { id } => {
+                if self.running.as_ref().is_some_and(|r| r.id == id) {
+                    self.observe();
+                }
+            }
+            op::OpEvent::Done { id, outcome } => {
+                let Some(mut r) = self.running.take().filter(|r| r.id == id) else {
+                    return;
+                };
+                let took = r.started.elapsed();
+                self.metrics
+                    .op_ms_total
+                    .fetch_add(took.as_millis() as u64, Ordering::Relaxed);
+                r.op.finished_at = Some(Utc::now());
+                let (ok, err) = match &outcome {
+                    Outcome::Succeeded => {
+                        self.metrics.ops_succeeded.fetch_add(1, Ordering::Relaxed);
+                        self.backoff = None;
+                        (true, None)
+                    }
+                    Outcome::Failed(e) => {
+                        self.metrics.ops_failed.fetch_add(1, Ordering::Relaxed);
+                        let n = self.backoff.as_ref().map_or(0, |b| b.0) + 1;
+                        let next = (n < MAX_FAILURES).then(|| Instant::now() + backoff_delay(n));
+                        self.backoff = Some((n, next, e.clone()));
+                        self.last_error = Some(e.clone());
+                        (false, Some(e.clone()))
+                    }
+                    Outcome::Cancelled(why) => {
+                        self.metrics.ops_cancelled.fetch_add(1, Ordering::Relaxed);
+                        (true, Some(why.clone()))
+                    }
+                    Outcome::Running => (true, None),
+                };
+                r.op.outcome = outcome;
+                self.events.append(Event {
+                    at: Utc::now(),
+                    kind: EventKind::Result,
+                    service: "controller".into(),
+                    ok,
+                    source: "controller".into(),
+                    error: err,
+                    ms: Some(took.as_secs_f64() * 1000.0),
+                });
+                self.last_op = Some(r.op);
+                // Nothing new starts from an observation made before this operation ended.
+                self.need_seq = self.obs_seq + 1;
+                self.observe();
+            }
+        }
+    }
+
+    fn replan(&mut self) {
+        let Some(d) = &self.desired else {
+            self.plan = Arc::new(Plan::default());
+            return;
+        };
+        self.metrics.plans.fetch_add(1, Ordering::Relaxed);
+        self.plan = Arc::new(plan(d, &self.observed));
+    }
+
+    fn maybe_start(&mut self) {
+        if self.running.is_some()
+            || self.need_seq != 0
+            || self.obs_in_flight && self.observed.generation == 0
+        {
+            return;
+        }
+        let Some(d) = self.desired.clone() else {
+            return;
+        };
+        if self.observed.generation == 0 {
+            return;
+        }
+        let steps = if !self.plan.steps.is_empty() {
+            if let Some((n, next, _)) = &self.backoff {
+                match next {
+                    None => return,
+                    Some(t) if Instant::now() < *t => return,
+                    Some(_) => self.logs.push(
+                        None,
+                        None,
+                        Stream::Control,
+                        format!("retrying after {n} failure(s)"),
+                    ),
+                }
+            }
+            self.plan.steps.clone()
+        } else if let Some(q) = self.queued.pop_front() {
+            q
+        } else {
+            return;
+        };
+        let id = self.next_op;
+        self.next_op += 1;
+        let plan_text = render(&Plan {
+            steps: steps.clone(),
+            complete: true,
+            ..Plan::default()
+        });
+        let op = Operation {
+            id,
+            plan_text: plan_text.clone(),
+            step: 0,
+            steps: steps.len(),
+            phase: "starting".into(),
+            progress: None,
+            started_at: Utc::now(),
+            finished_at: None,
+            outcome: Outcome::Running,
+        };
+        self.logs.push(
+            Some(id),
+            None,
+            Stream::Control,
+            format!("operation {id}:\n{}", plan_text.trim_end()),
+        );
+        let cancel = CancellationToken::new();
+        let exec = crate::execute::Executor {
+            hosts: self.hosts.clone(),
+            desired: d.clone(),
+            logs: self.logs.clone(),
+            observer: self.observer.clone(),
+            op: id,
+            cancel: cancel.clone(),
+        };
+        let tx = self.msg_tx.clone();
+        tokio::spawn(op::run(exec, steps.clone(), tx));
+        self.running = Some(Running {
+            id,
+            steps,
+            cancel,
+            op,
+            desired: d,
+            started: Instant::now(),
+        });
+    }
+
+    fn publish(&self) {
+        let d = self.desired.clone();
+        let op = self
+            .running
+            .as_ref()
+            .map(|r| r.op.clone())
+            .or_else(|| self.last_op.clone());
+        let resources = d
+            .as_ref()
+            .map(|d| resources(d, &self.observed, &self.plan, op.as_ref()))
+            .unwrap_or_default();
+        let backoff = self.backoff.as_ref().map(|(n, next, e)| Backoff {
+            failures: *n,
+            next_attempt: next.map(|t| {
+                Utc::now()
+                    + chrono::Duration::from_std(t.saturating_duration_since(Instant::now()))
+                        .unwrap_or_default()
+            }),
+            error: e.clone(),
+        });
+        let _ = self.running.as_ref().map(|r| &r.desired);
+        let status = Status {
+            desired_file: self.cfg.desired_path.clone(),
+            desired: d,
+            desired_diagnostics: self.diagnostics.clone(),
+            observed: self.observed.clone(),
+            plan: self.plan.clone(),
+            plan_text: render(&self.plan),
+            resources,
+            operation: op,
+            backoff,
+            last_error: self.last_error.clone(),
+            started_at: self.started_at,
+            updated_at: Utc::now(),
+        };
+        self.status_tx.send_replace(Arc::new(status));
+    }
+}

@@ -5,8 +5,7 @@
 mod fake_vllm;
 mod shims;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -219,14 +218,4 @@ impl World {
             .find(|(n, _, _)| n == container)
             .map(|(_, s, _)| s)
     }
-}
-
-/// Appends a line to a file (test fixtures).
-pub fn append(path: &Path, line: &str) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .expect("open for append");
-    writeln!(f, "{line}").expect("append");
 }

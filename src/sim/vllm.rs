@@ -82,6 +82,8 @@ pub struct VllmArgs {
 
 /// Default "model loading" time.
 const DEFAULT_STARTUP_DELAY_MS: u64 = 1000;
+/// How often the engine stats line is logged.
+const STATS_INTERVAL: Duration = Duration::from_secs(5);
 /// Default delay between streamed tokens.
 const DEFAULT_TOKEN_DELAY_MS: u64 = 20;
 
@@ -414,8 +416,32 @@ pub async fn serve(args: VllmArgs) -> Result<(), SimError> {
             _ => std::future::pending().await,
         }
     };
+    // Like vLLM's periodic stats line; it also makes a foreground launcher whose
+    // terminal went away notice (its next write fails), as the real one does.
+    let stats_state = state.clone();
+    let stats = async move {
+        let mut tick = tokio::time::interval(STATS_INTERVAL);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let m = &stats_state.metrics;
+            log.info(
+                "loggers.py:123",
+                &format!(
+                    "Engine 000: Avg prompt throughput: 0.0 tokens/s, Avg generation throughput: 0.0 tokens/s, Running: {} reqs, Waiting: 0 reqs, GPU KV cache usage: 0.0%, Prefix cache hit rate: 0.0% (totals: prompt {} gen {})",
+                    m.running.load(Ordering::Relaxed).max(0),
+                    m.prompt_tokens.load(Ordering::Relaxed),
+                    m.generation_tokens.load(Ordering::Relaxed)
+                ),
+            );
+        }
+    };
     let server = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal());
+    let log = Logger {
+        file: args.log.clone(),
+    };
     tokio::select! {
+        _ = stats => Ok(()),
         res = server => {
             log.line("INFO:     Shutting down");
             log.line("INFO:     Application shutdown complete.");

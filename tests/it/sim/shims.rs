@@ -321,3 +321,53 @@ fn dropping_the_sim_kills_everything_it_started() {
     );
     assert!(!port_open(HEAD, port));
 }
+
+#[test]
+fn foreground_launch_survives_under_nohup_and_dies_with_its_terminal_otherwise() {
+    use std::io::{BufRead, BufReader};
+    let w = World::new();
+    w.download("spark1", REPO);
+    let port = free_port(HEAD);
+    let fg = launch_cmd("--solo", port).replace(" -d ", " ");
+    let out = w.sh("spark1", &format!("nohup {fg} > launch.log 2>&1 &"));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(ready(&w, port), "nohup'd foreground launch never served");
+    assert_eq!(w.sh("spark1", "./launch-cluster.sh stop").code, Some(0));
+    assert!(wait_until(Duration::from_secs(5), || !port_open(
+        HEAD, port
+    )));
+
+    // Without nohup, the launcher streams to its terminal; when that goes away (the SSH
+    // session closes) its next write fails and it stops the model, like the real one.
+    let h = w.host("spark1");
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&fg)
+        .current_dir(h.launcher_dir(w.sim.base()))
+        .envs(w.sim.env(&h, &super::sim_bin()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn launcher");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let started = lines
+        .by_ref()
+        .take(200)
+        .map_while(Result::ok)
+        .any(|l| l.contains("Application startup complete."));
+    assert!(
+        started,
+        "foreground launcher did not stream the startup log"
+    );
+    assert!(port_open(HEAD, port));
+    drop(lines);
+    let stopped = wait_until(Duration::from_secs(10), || !port_open(HEAD, port));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        stopped,
+        "model survived the loss of the launcher's terminal"
+    );
+    assert_eq!(w.state_of("spark1", "vllm_node").as_deref(), Some("exited"));
+}

@@ -13,4 +13,5 @@ pub mod observe;
 pub mod plan;
 pub mod reconcile;
 pub mod remote;
+pub mod sim;
 pub mod status;

@@ -3,4 +3,5 @@
 mod edit;
 mod harness;
 mod remote;
+mod sim;
 mod validate;

@@ -5,4 +5,5 @@
 
 pub mod model;
 pub mod plan;
+pub mod proxy;
 pub mod remote;

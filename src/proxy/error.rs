@@ -139,7 +139,7 @@ pub fn sse_error_event(status: StatusCode, upstream_body: &[u8]) -> Bytes {
             Some(inner @ Value::Object(_)) => inner,
             Some(Value::String(message)) => error_object(status, message),
             _ if map.contains_key("message") => {
-                map.remove("object");
+                map.shift_remove("object");
                 Value::Object(map)
             }
             _ => error_object(status, String::from_utf8_lossy(upstream_body).into_owned()),

@@ -42,7 +42,7 @@ pub async fn start() -> FakeUpstream {
     let app = axum::Router::new()
         .fallback(handle)
         .with_state(Arc::clone(&seen));
-    let addr = super::serve(app).await;
+    let addr = super::harness::serve(app).await;
     FakeUpstream { addr, seen }
 }
 

@@ -106,6 +106,8 @@ async fn forward(
     })?;
     parts.version = Version::HTTP_11;
     parts.headers.remove(header::HOST);
+    // Our server already answered any `Expect: 100-continue`; the body is on its way.
+    parts.headers.remove(header::EXPECT);
     strip_hop_by_hop(&mut parts.headers);
     parts.extensions = Default::default();
 

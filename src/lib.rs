@@ -11,6 +11,7 @@ pub mod logs;
 pub mod model;
 pub mod observe;
 pub mod plan;
+pub mod proxy;
 pub mod reconcile;
 pub mod remote;
 pub mod sim;

@@ -269,32 +269,56 @@ fn recorded_pids(base: &Path) -> Vec<(u32, bool)> {
     out
 }
 
-/// Kills every live process recorded under `base` (SIGTERM, then SIGKILL after 3 s).
-/// Returns how many were signalled.
+/// Every live process (other than this one) whose environment points into `base`.
+fn processes_in(base: &Path) -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid > 1 && *pid != me && ours(*pid, base))
+        .collect()
+}
+
+/// Kills every live process of the simulation under `base`: the recorded ones
+/// (container process groups, registered shim processes) and any other process whose
+/// environment points into `base` (e.g. a launcher's cleanup racing the shutdown).
+/// SIGTERM first, SIGKILL after 3 s. Returns how many recorded processes were signalled.
 pub fn kill_all(base: &Path) -> usize {
-    let targets: Vec<(u32, bool)> = recorded_pids(base)
+    let recorded: Vec<(u32, bool)> = recorded_pids(base)
         .into_iter()
         .filter(|(pid, _)| ours(*pid, base))
         .collect();
-    for (pid, leader) in &targets {
+    for (pid, leader) in &recorded {
         if *leader {
             signal("-TERM", &format!("-{pid}"));
         }
         signal("-TERM", &pid.to_string());
     }
     let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline && targets.iter().any(|(p, _)| ours(*p, base)) {
+    for round in 0.. {
+        let left = processes_in(base);
+        if left.is_empty() {
+            break;
+        }
+        let sig = if Instant::now() < deadline {
+            "-TERM"
+        } else {
+            "-KILL"
+        };
+        if round % 10 == 0 || sig == "-KILL" {
+            for pid in &left {
+                signal(sig, &pid.to_string());
+            }
+        }
+        if Instant::now() > deadline + Duration::from_secs(2) {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
-    for (pid, leader) in &targets {
-        if ours(*pid, base) {
-            if *leader {
-                signal("-KILL", &format!("-{pid}"));
-            }
-            signal("-KILL", &pid.to_string());
-        }
-    }
-    targets.len()
+    recorded.len()
 }
 
 /// An installed simulation. Dropping it (or [`Sim::shutdown`]) kills every process the

@@ -382,7 +382,10 @@ pub(crate) async fn embeddings(
     }
     let inputs: Vec<String> = match v.get("input") {
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a.iter().map(|x| x.to_string()).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+            .collect(),
         _ => {
             return Err(error(
                 StatusCode::BAD_REQUEST,
@@ -403,7 +406,10 @@ pub(crate) async fn embeddings(
                 .bytes()
                 .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
             let vec: Vec<f32> = (0..16u32)
-                .map(|k| ((seed.wrapping_add(k * 2654435761) % 2000) as f32 / 1000.0) - 1.0)
+                .map(|k| {
+                    ((seed.wrapping_add(k.wrapping_mul(2_654_435_761)) % 2000) as f32 / 1000.0)
+                        - 1.0
+                })
                 .collect();
             let embedding = if b64 {
                 let raw: Vec<u8> = vec.iter().flat_map(|f| f.to_le_bytes()).collect();

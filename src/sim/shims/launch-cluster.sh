@@ -217,8 +217,9 @@ tail -n +1 -f "$d/log" &
 TP_PID=$!
 cleanup() {
 	kill "$TP_PID" 2>/dev/null || true
-	rm -f "$SPARK_SIM_ROOT/run/launcher-$$.pid"
+	echo "launch-cluster.sh (pid $$) exiting (${WHY:-signal}) at $(date +%s%3N): stopping the cluster" >>"$d/log"
 	stop_cluster >/dev/null 2>&1 || true
+	rm -f "$SPARK_SIM_ROOT/run/launcher-$$.pid"
 }
 trap cleanup EXIT
 trap 'exit 129' HUP
@@ -226,5 +227,6 @@ trap 'exit 143' INT TERM
 while docker ps --format '{{.Names}}' | grep -qx "$NAME" && kill -0 "$TP_PID" 2>/dev/null; do
 	sleep 0.5
 done
+if kill -0 "$TP_PID" 2>/dev/null; then WHY='container exited'; else WHY='log stream broke'; fi
 sleep 0.3
 exit 0

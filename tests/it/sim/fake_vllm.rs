@@ -390,3 +390,57 @@ async fn fail_startup_knob_exits_1_after_an_engine_error() {
     );
     assert!(!f.log().contains("Application startup complete."));
 }
+
+/// The official `openai` Python SDK against the fake. Skipped (loudly) when python3 or
+/// the SDK is missing, unless `SPARK_SIM_REQUIRE_OPENAI=1` makes it mandatory.
+#[tokio::test]
+async fn the_official_openai_python_sdk_works_against_it() {
+    let have_sdk = Command::new("python3")
+        .args(["-c", "import openai"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_sdk {
+        assert!(
+            std::env::var("SPARK_SIM_REQUIRE_OPENAI").as_deref() != Ok("1"),
+            "SPARK_SIM_REQUIRE_OPENAI=1 but `import openai` fails (pip install openai)"
+        );
+        eprintln!("SKIPPED: python3 with the openai SDK is not installed");
+        return;
+    }
+    let f = Fake::start(&["--startup-delay-ms", "50", "--token-delay-ms", "5"])
+        .ready()
+        .await;
+    let script = r#"
+import sys, openai
+c = openai.OpenAI(base_url=sys.argv[1], api_key="none", timeout=10, max_retries=0)
+m = sys.argv[2]
+assert [x.id for x in c.models.list().data] == [m]
+r = c.chat.completions.create(model=m, messages=[{"role": "user", "content": "hi"}], max_tokens=3)
+assert r.choices[0].message.content == "Hello from the", r
+assert r.usage.completion_tokens == 3
+parts = [ch.choices[0].delta.content or "" for ch in
+         c.chat.completions.create(model=m, messages=[{"role": "user", "content": "hi"}],
+                                   stream=True) if ch.choices]
+assert "".join(parts) == "Hello from the simulated DGX Spark; this is a test.", parts
+t = c.completions.create(model=m, prompt="x", max_tokens=2)
+assert t.choices[0].text == "Hello from"
+e = c.embeddings.create(model=m, input=["a b", "c"])
+assert len(e.data) == 2 and len(e.data[0].embedding) == 16
+try:
+    c.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+    raise SystemExit("expected NotFoundError")
+except openai.NotFoundError as err:
+    assert "does not exist" in str(err)
+print("SDK OK")
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &f.url("/v1"), MODEL])
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("SDK OK"),
+        "openai SDK run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -336,6 +336,16 @@ fn foreground_launch_survives_under_nohup_and_dies_with_its_terminal_otherwise()
     assert!(wait_until(Duration::from_secs(5), || !port_open(
         HEAD, port
     )));
+    // The old launcher notices and exits, running its stop-the-cluster trap; a launch
+    // before that would be stopped by it, as with the real launcher's EXIT trap.
+    let run = w.root("spark1").join("run");
+    let launcher_gone = || {
+        std::fs::read_dir(&run)
+            .expect("run dir")
+            .flatten()
+            .all(|e| !e.file_name().to_string_lossy().starts_with("launcher-"))
+    };
+    assert!(wait_until(Duration::from_secs(5), launcher_gone));
 
     // Without nohup, the launcher streams to its terminal; when that goes away (the SSH
     // session closes) its next write fails and it stops the model, like the real one.
@@ -351,14 +361,23 @@ fn foreground_launch_survives_under_nohup_and_dies_with_its_terminal_otherwise()
         .spawn()
         .expect("spawn launcher");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let started = lines
-        .by_ref()
-        .take(200)
-        .map_while(Result::ok)
-        .any(|l| l.contains("Application startup complete."));
+    let mut seen = Vec::new();
+    for line in lines.by_ref().take(200) {
+        let line = line.unwrap_or_else(|e| format!("<read error: {e}>"));
+        seen.push(line);
+        if seen
+            .last()
+            .is_some_and(|l| l.contains("Application startup complete."))
+        {
+            break;
+        }
+    }
     assert!(
-        started,
-        "foreground launcher did not stream the startup log"
+        seen.last()
+            .is_some_and(|l| l.contains("Application startup complete.")),
+        "foreground launcher did not stream the startup log:\n{}\n--- container log:\n{}",
+        seen.join("\n"),
+        w.sh("spark1", "docker logs vllm_node; docker ps -a").stdout
     );
     assert!(port_open(HEAD, port));
     drop(lines);

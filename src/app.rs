@@ -94,26 +94,44 @@ fn io(what: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error)
 
 /// Starts the loop and the server; they run until `shutdown` is cancelled.
 pub async fn start(opts: ServeOptions, shutdown: CancellationToken) -> Result<Running, AppError> {
-    std::fs::create_dir_all(&opts.data_dir).map_err(io("cannot create the data dir", &opts.data_dir))?;
+    std::fs::create_dir_all(&opts.data_dir)
+        .map_err(io("cannot create the data dir", &opts.data_dir))?;
     if let Some(parent) = opts.desired.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io("cannot create", parent))?;
     }
     DesiredStore::new(opts.desired.clone())
         .create_if_missing(STARTING_DESIRED)
         .await
-        .map_err(|e| AppError::Desired { path: opts.desired.clone(), detail: e.to_string() })?;
+        .map_err(|e| AppError::Desired {
+            path: opts.desired.clone(),
+            detail: e.to_string(),
+        })?;
     let connector = match opts.connector {
         Some(c) => c,
         None => {
-            let key = crate::remote::keys::load_or_create_identity(&opts.data_dir)
-                .map_err(|e| AppError::Identity { path: opts.data_dir.clone(), detail: e.to_string() })?;
-            Connector::Ssh { key: Arc::new(key), known_hosts: opts.data_dir.join("known_hosts") }
+            let key =
+                crate::remote::keys::load_or_create_identity(&opts.data_dir).map_err(|e| {
+                    AppError::Identity {
+                        path: opts.data_dir.clone(),
+                        detail: e.to_string(),
+                    }
+                })?;
+            Connector::Ssh {
+                key: Arc::new(key),
+                known_hosts: opts.data_dir.join("known_hosts"),
+            }
         }
     };
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
-        .map_err(|source| AppError::Listen { addr: opts.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| AppError::Listen { addr: opts.listen, source })?;
+        .map_err(|source| AppError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| AppError::Listen {
+        addr: opts.listen,
+        source,
+    })?;
     let loop_stop = CancellationToken::new();
     let (handle, loop_task) = reconcile::spawn(
         LoopConfig {
@@ -125,7 +143,14 @@ pub async fn start(opts: ServeOptions, shutdown: CancellationToken) -> Result<Ru
         loop_stop.clone(),
     );
     let routes = crate::routes::spawn(handle.status.clone(), shutdown.clone());
-    let server = start_server(listener, &handle, routes, opts.admin_token, opts.inference_keys, shutdown.clone());
+    let server = start_server(
+        listener,
+        &handle,
+        routes,
+        opts.admin_token,
+        opts.inference_keys,
+        shutdown.clone(),
+    );
     let done = tokio::spawn(async move {
         shutdown.cancelled().await;
         // The server stops accepting and ends its streams; then the loop brings the
@@ -147,7 +172,7 @@ fn start_server(
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     // Proxy settings are read once at start (a change needs a restart; said in the README).
-    let desired = crate::model::validate_file(&handle.store.path().to_path_buf()).desired;
+    let desired = crate::model::validate_file(handle.store.path()).desired;
     let proxy_cfg = proxy_config(desired.as_ref(), inference_keys);
     let metrics = Arc::new(crate::proxy::ProxyMetrics::new());
     let app = axum::Router::new()
@@ -164,7 +189,10 @@ fn start_server(
 }
 
 /// Proxy settings from the desired file's `proxy:` section (defaults when none yet).
-pub fn proxy_config(d: Option<&crate::model::Desired>, inference_keys: Vec<String>) -> crate::proxy::ProxyConfig {
+pub fn proxy_config(
+    d: Option<&crate::model::Desired>,
+    inference_keys: Vec<String>,
+) -> crate::proxy::ProxyConfig {
     let p = d.map(|d| d.proxy.clone()).unwrap_or_default();
     crate::proxy::ProxyConfig {
         connect_timeout: Duration::from_millis(p.connect_timeout_ms),
@@ -172,6 +200,7 @@ pub fn proxy_config(d: Option<&crate::model::Desired>, inference_keys: Vec<Strin
         max_json_body: usize::try_from(p.max_json_body).unwrap_or(usize::MAX),
         max_audio_body: usize::try_from(p.max_audio_body).unwrap_or(usize::MAX),
         inference_keys,
-        wait_for_ready: (p.wait_for_ready_secs > 0).then(|| Duration::from_secs(p.wait_for_ready_secs)),
+        wait_for_ready: (p.wait_for_ready_secs > 0)
+            .then(|| Duration::from_secs(p.wait_for_ready_secs)),
     }
 }

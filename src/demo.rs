@@ -51,12 +51,30 @@ pub struct Demo {
 
 fn hosts(o: &DemoOptions) -> Vec<SimHost> {
     let services = vec![
-        SimService { name: "parakeet".into(), kind: SpeechKind::Stt, port: o.stt_port },
-        SimService { name: "magpie".into(), kind: SpeechKind::Tts, port: o.tts_port },
+        SimService {
+            name: "parakeet".into(),
+            kind: SpeechKind::Stt,
+            port: o.stt_port,
+        },
+        SimService {
+            name: "magpie".into(),
+            kind: SpeechKind::Tts,
+            port: o.tts_port,
+        },
     ];
     vec![
-        SimHost { name: "spark1".into(), ip: "127.0.0.2".into(), head: true, services: services.clone() },
-        SimHost { name: "spark2".into(), ip: "127.0.0.3".into(), head: false, services },
+        SimHost {
+            name: "spark1".into(),
+            ip: "127.0.0.2".into(),
+            head: true,
+            services: services.clone(),
+        },
+        SimHost {
+            name: "spark2".into(),
+            ip: "127.0.0.3".into(),
+            head: false,
+            services,
+        },
     ]
 }
 
@@ -97,7 +115,9 @@ pub fn desired_text(launcher: &Path, o: &DemoOptions) -> String {
 /// servers (`spark-control` itself).
 pub fn prepare(dir: &Path, bin: &Path, o: &DemoOptions, keep: bool) -> Result<Demo, SimError> {
     std::fs::create_dir_all(dir).map_err(|e| SimError::io("cannot create", dir, e))?;
-    let dir = dir.canonicalize().map_err(|e| SimError::io("cannot resolve", dir, e))?;
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| SimError::io("cannot resolve", dir, e))?;
     let base = dir.join("sim");
     let hosts = hosts(o);
     // Processes of an earlier demo in this directory would hold the ports.
@@ -107,12 +127,14 @@ pub fn prepare(dir: &Path, bin: &Path, o: &DemoOptions, keep: bool) -> Result<De
         let knobs = h.root(&base).join("knobs");
         std::fs::create_dir_all(&knobs).map_err(|e| SimError::io("cannot create", &knobs, e))?;
         let f = knobs.join("startup-delay-ms");
-        std::fs::write(&f, o.startup_delay_ms.to_string()).map_err(|e| SimError::io("cannot write", &f, e))?;
+        std::fs::write(&f, o.startup_delay_ms.to_string())
+            .map_err(|e| SimError::io("cannot write", &f, e))?;
     }
     let desired = dir.join("desired.yaml");
     if !(keep && desired.exists()) {
         let launcher = hosts[0].launcher_dir(&base);
-        std::fs::write(&desired, desired_text(&launcher, o)).map_err(|e| SimError::io("cannot write", &desired, e))?;
+        std::fs::write(&desired, desired_text(&launcher, o))
+            .map_err(|e| SimError::io("cannot write", &desired, e))?;
     }
     let mut env = BTreeMap::new();
     for h in &hosts {
@@ -120,5 +142,10 @@ pub fn prepare(dir: &Path, bin: &Path, o: &DemoOptions, keep: bool) -> Result<De
     }
     let data_dir = dir.join("data");
     std::fs::create_dir_all(&data_dir).map_err(|e| SimError::io("cannot create", &data_dir, e))?;
-    Ok(Demo { sim, desired, data_dir, connector: Connector::Sim { env } })
+    Ok(Demo {
+        sim,
+        desired,
+        data_dir,
+        connector: Connector::Sim { env },
+    })
 }

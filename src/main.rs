@@ -50,7 +50,11 @@ enum Command {
     /// Run the controller: watch the desired file, converge the Sparks, serve the UI/API.
     Serve {
         /// The desired-state file (created, unconfigured, if missing).
-        #[arg(long, env = "SPARK_CONTROL_DESIRED", default_value = "state/desired.yaml")]
+        #[arg(
+            long,
+            env = "SPARK_CONTROL_DESIRED",
+            default_value = "state/desired.yaml"
+        )]
         desired: PathBuf,
         /// Data dir: SSH identity, known_hosts, event log, download jobs.
         #[arg(long, env = "SPARK_CONTROL_DATA_DIR", default_value = "state")]
@@ -91,7 +95,11 @@ enum Command {
     /// comment-preserving edit, validated before it is written).
     Configure {
         /// The desired-state file (created if missing).
-        #[arg(long, env = "SPARK_CONTROL_DESIRED", default_value = "state/desired.yaml")]
+        #[arg(
+            long,
+            env = "SPARK_CONTROL_DESIRED",
+            default_value = "state/desired.yaml"
+        )]
         desired: PathBuf,
         /// NAME=ADDRESS[,user=USER][,port=PORT], repeatable.
         #[arg(long = "host")]
@@ -136,7 +144,9 @@ impl AuthArgs {
                 }
                 Some(t)
             }
-            None => std::env::var("SPARK_CONTROL_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
+            None => std::env::var("SPARK_CONTROL_ADMIN_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
         };
         let keys = match &self.inference_keys_file {
             Some(p) => std::fs::read_to_string(p)
@@ -317,9 +327,9 @@ async fn configure(
     store.create_if_missing(app::STARTING_DESIRED).await?;
     let (mut text, etag) = store.read().await?;
     for h in &hosts {
-        let (name, rest) = h
-            .split_once('=')
-            .with_context(|| format!("--host {h}: expected NAME=ADDRESS[,user=USER][,port=PORT]"))?;
+        let (name, rest) = h.split_once('=').with_context(|| {
+            format!("--host {h}: expected NAME=ADDRESS[,user=USER][,port=PORT]")
+        })?;
         let mut parts = rest.split(',');
         let address = parts.next().unwrap_or_default().to_string();
         let (mut user, mut port) = (None, None);
@@ -327,12 +337,23 @@ async fn configure(
             match p.split_once('=') {
                 Some(("user", u)) => user = Some(u.to_string()),
                 Some(("port", n)) => {
-                    port = Some(n.parse().with_context(|| format!("--host {h}: bad port {n}"))?)
+                    port = Some(
+                        n.parse()
+                            .with_context(|| format!("--host {h}: bad port {n}"))?,
+                    )
                 }
                 _ => bail!("--host {h}: unknown part `{p}` (expected user=... or port=...)"),
             }
         }
-        text = edit::apply(&text, &DesiredEdit::SetHost { name: name.into(), address, user, port })?;
+        text = edit::apply(
+            &text,
+            &DesiredEdit::SetHost {
+                name: name.into(),
+                address,
+                user,
+                port,
+            },
+        )?;
     }
     if head.is_some() || workers.is_some() {
         text = edit::apply(&text, &DesiredEdit::SetCluster { head, workers })?;
@@ -345,7 +366,12 @@ async fn configure(
         if exists {
             text = edit::apply(
                 &text,
-                &DesiredEdit::PlaceService { service: name.into(), host: Some(host.into()), port: None, running: None },
+                &DesiredEdit::PlaceService {
+                    service: name.into(),
+                    host: Some(host.into()),
+                    port: None,
+                    running: None,
+                },
             )?;
         } else {
             let Some((kind, port, model)) = service_defaults(name) else {

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)] // each test module uses a different part of the harness
 
+pub mod cluster;
 pub mod sshd;
 
 /// Log `tracing` output into the test's captured output (filter with `RUST_LOG`).

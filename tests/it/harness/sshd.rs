@@ -277,13 +277,13 @@ fn keygen(path: &Path) {
     assert!(out.status.success(), "ssh-keygen failed: {out:?}");
 }
 
-fn whoami() -> String {
+pub fn whoami() -> String {
     let out = Command::new("id").arg("-un").output().expect("id -un");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// A port that is free on `ip` right now.
-fn free_port(ip: &str) -> u16 {
+pub fn free_port(ip: &str) -> u16 {
     let l = std::net::TcpListener::bind((ip, 0)).expect("bind a free port on loopback");
     l.local_addr().expect("local addr").port()
 }

@@ -1,0 +1,433 @@
+//! Two simulated Sparks behind two real OpenSSH sshd (127.0.0.2 head, 127.0.0.3 worker),
+//! and the real control loop driving them over SSH.
+//!
+//! The simulator's shims (docker, launcher, hf, nvidia-smi) reach each sshd session through
+//! `SetEnv`, so every remote command the product runs goes through real SSH. Tests look at
+//! the world: what answers on the head's vLLM port, which fake vLLM processes exist, which
+//! containers run where — never at which commands were sent.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use spark_control::hosts::Connector;
+use spark_control::reconcile::{self, Handle, LoopConfig};
+use spark_control::sim::{Sim, SimHost, SimService, SpeechKind};
+use spark_control::status::Status;
+use tokio_util::sync::CancellationToken;
+
+use super::sshd::{free_port, whoami, SshdHost};
+
+/// The controller, in its own runtime so a test can kill it like a crashed process.
+pub struct Controller {
+    rt: Option<tokio::runtime::Runtime>,
+    pub handle: Handle,
+    shutdown: CancellationToken,
+}
+
+impl Controller {
+    /// Kills it abruptly: every task (loop, operation, SSH connections) just stops.
+    pub fn kill(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        self.kill();
+    }
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub sim: Sim,
+    pub spark1: SshdHost,
+    pub spark2: SshdHost,
+    pub desired_path: PathBuf,
+    pub data_dir: PathBuf,
+    pub vllm_port: u16,
+    pub stt_port: u16,
+    pub tts_port: u16,
+    pub launcher: PathBuf,
+    pub controller: Option<Controller>,
+}
+
+pub const HEAD: &str = "127.0.0.2";
+pub const WORKER: &str = "127.0.0.3";
+
+impl Cluster {
+    /// Sets up hosts and simulation; no controller yet (see `start_controller`).
+    pub fn new(startup_delay_ms: u64) -> Cluster {
+        super::init_tracing();
+        let dir = tempfile::Builder::new()
+            .prefix("cluster-")
+            .tempdir()
+            .expect("tempdir");
+        let base = dir.path().join("sim");
+        let vllm_port = free_port(HEAD);
+        let stt_port = free_port(WORKER);
+        let mut tts_port = free_port(WORKER);
+        while tts_port == stt_port {
+            tts_port = free_port(WORKER);
+        }
+        let services = vec![
+            SimService {
+                name: "parakeet".into(),
+                kind: SpeechKind::Stt,
+                port: stt_port,
+            },
+            SimService {
+                name: "magpie".into(),
+                kind: SpeechKind::Tts,
+                port: tts_port,
+            },
+        ];
+        let hosts = vec![
+            SimHost {
+                name: "spark1".into(),
+                ip: HEAD.into(),
+                head: true,
+                services: services.clone(),
+            },
+            SimHost {
+                name: "spark2".into(),
+                ip: WORKER.into(),
+                head: false,
+                services,
+            },
+        ];
+        let sim = Sim::install(&base, hosts.clone()).expect("install the simulator");
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_spark-control"));
+        for h in &hosts {
+            let knobs = h.root(&base).join("knobs");
+            std::fs::create_dir_all(&knobs).expect("knobs dir");
+            std::fs::write(knobs.join("startup-delay-ms"), startup_delay_ms.to_string())
+                .expect("knob");
+            std::fs::write(knobs.join("smi-settle-ms"), "300").expect("knob");
+            std::fs::write(knobs.join("hf-speed"), "4194304").expect("knob");
+        }
+        let env = |h: &SimHost| sim.env(h, &bin);
+        let e1 = env(&hosts[0]);
+        let e2 = env(&hosts[1]);
+        let as_ref = |e: &Vec<(String, String)>| {
+            e.iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<Vec<_>>()
+        };
+        let e1 = as_ref(&e1);
+        let e2 = as_ref(&e2);
+        let spark1 = SshdHost::start(
+            HEAD,
+            &e1.iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect::<Vec<_>>(),
+        );
+        let spark2 = SshdHost::start(
+            WORKER,
+            &e2.iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect::<Vec<_>>(),
+        );
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir_all(&data_dir).expect("data dir");
+        // The controller's own identity, authorized on both hosts.
+        let key =
+            spark_control::remote::keys::load_or_create_identity(&data_dir).expect("identity");
+        let line = spark_control::remote::keys::public_line(&key);
+        for s in [&spark1, &spark2] {
+            let ak = s.dir().join("authorized_keys");
+            let mut text = std::fs::read_to_string(&ak).expect("authorized_keys");
+            text.push_str(&line);
+            text.push('\n');
+            std::fs::write(&ak, text).expect("authorize the controller key");
+        }
+        let launcher = hosts[0].launcher_dir(&base);
+        let desired_path = dir.path().join("desired.yaml");
+        let c = Cluster {
+            dir,
+            sim,
+            spark1,
+            spark2,
+            desired_path,
+            data_dir,
+            vllm_port,
+            stt_port,
+            tts_port,
+            launcher,
+            controller: None,
+        };
+        c.write(&c.desired("qwen36", ""));
+        c
+    }
+
+    /// A desired file for this cluster with `active` and extra top-level YAML appended.
+    pub fn desired(&self, active: &str, extra: &str) -> String {
+        format!(
+            "# test cluster\nversion: 1\nhosts:\n  spark1: {{ address: {HEAD}, port: {p1}, user: {u} }}\n  spark2: {{ address: {WORKER}, port: {p2}, user: {u} }}\n\
+             cluster:\n  head: spark1\n  workers: [spark2]\n  port: {vp}\n  launcher: {l}\n  settle_timeout_secs: 5\n  start_timeout_secs: 60\n\
+             active_model: {active}\n\
+             services:\n  parakeet: {{ kind: stt, host: spark2, port: {sp}, running: true }}\n  magpie: {{ kind: tts, host: spark2, port: {tp}, running: true }}\n\
+             ssh: {{ poll_interval_secs: 1, connect_timeout_secs: 3 }}\n{extra}",
+            p1 = self.spark1.port(),
+            p2 = self.spark2.port(),
+            u = whoami(),
+            vp = self.vllm_port,
+            l = self.launcher.display(),
+            sp = self.stt_port,
+            tp = self.tts_port,
+        )
+    }
+
+    /// Writes the desired file the way an editor does: a temp file renamed over it.
+    pub fn write(&self, text: &str) {
+        let tmp = self.desired_path.with_extension("swp");
+        std::fs::write(&tmp, text).expect("write desired");
+        std::fs::rename(&tmp, &self.desired_path).expect("rename desired");
+    }
+
+    pub fn start_controller(&mut self) -> Handle {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("controller runtime");
+        let key =
+            spark_control::remote::keys::load_or_create_identity(&self.data_dir).expect("identity");
+        let shutdown = CancellationToken::new();
+        let cfg = LoopConfig {
+            desired_path: self.desired_path.clone(),
+            data_dir: self.data_dir.clone(),
+            connector: Connector::Ssh {
+                key: Arc::new(key),
+                known_hosts: self.data_dir.join("known_hosts"),
+            },
+            poll_interval: Some(Duration::from_millis(700)),
+        };
+        let _guard = rt.enter();
+        let (handle, _task) = reconcile::spawn(cfg, shutdown.clone());
+        drop(_guard);
+        self.controller = Some(Controller {
+            rt: Some(rt),
+            handle: handle.clone(),
+            shutdown,
+        });
+        handle
+    }
+
+    pub fn handle(&self) -> &Handle {
+        &self.controller.as_ref().expect("controller started").handle
+    }
+
+    pub fn status(&self) -> Arc<Status> {
+        self.handle().status.borrow().clone()
+    }
+
+    /// Waits until `pred` holds for the status, or panics with `what` and the status.
+    pub async fn wait_status(
+        &self,
+        what: &str,
+        secs: u64,
+        pred: impl Fn(&Status) -> bool,
+    ) -> Arc<Status> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.status();
+            if pred(&s) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out after {secs}s waiting for {what}\nplan:\n{}\noperation: {:?}\nlast error: {:?}\nlog tail:\n{}", s.plan_text, s.operation, s.last_error, self.log_tail(30));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn log_tail(&self, n: usize) -> String {
+        let Some(c) = &self.controller else {
+            return String::new();
+        };
+        let (lines, _) = c.handle.logs.subscribe(None);
+        lines
+            .iter()
+            .rev()
+            .take(n)
+            .rev()
+            .map(|l| format!("[{}] {}", l.host.as_deref().unwrap_or("-"), l.text))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// What the head's vLLM serves now (the state of the world), None if nothing answers.
+    pub async fn served(&self) -> Option<Vec<String>> {
+        let url = format!("http://{HEAD}:{}/v1/models", self.vllm_port);
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .no_proxy()
+            .build()
+            .ok()?;
+        let body = client.get(url).send().await.ok()?.text().await.ok()?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        Some(
+            v["data"]
+                .as_array()?
+                .iter()
+                .filter_map(|m| m["id"].as_str().map(String::from))
+                .collect(),
+        )
+    }
+
+    /// Waits until the head serves exactly `repo`.
+    pub async fn wait_serving(&self, repo: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if self.served().await.is_some_and(|m| m == [repo.to_string()]) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let s = self.status();
+                panic!("{repo} not serving after {secs}s; serving {:?}\nplan:\n{}\nop: {:?}\nerror: {:?}\nlog:\n{}", self.served().await, s.plan_text, s.operation, s.last_error, self.log_tail(40));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Fake vLLM processes serving on this cluster's port: (pid, model).
+    pub fn vllm_processes(&self) -> Vec<(u32, String)> {
+        vllm_processes(self.vllm_port)
+    }
+
+    /// Whether a container runs on a host, from the simulator's own files.
+    pub fn container_running(&self, ip: &str, name: &str) -> bool {
+        let pid_file = self
+            .dir
+            .path()
+            .join("sim")
+            .join(ip)
+            .join("containers")
+            .join(name)
+            .join("pid");
+        let Ok(pid) = std::fs::read_to_string(pid_file) else {
+            return false;
+        };
+        let Ok(pid) = pid.trim().parse::<u32>() else {
+            return false;
+        };
+        alive(pid)
+    }
+
+    /// The argv the head's launcher was last given.
+    pub fn launch_argv(&self) -> Vec<String> {
+        let f = self
+            .dir
+            .path()
+            .join("sim")
+            .join(HEAD)
+            .join("containers/vllm_node/argv");
+        std::fs::read_to_string(f)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    pub fn sim_root(&self, ip: &str) -> PathBuf {
+        self.dir.path().join("sim").join(ip)
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => {
+            let state = s.rsplit(") ").next().unwrap_or("");
+            !(state.starts_with('Z') || state.starts_with('X'))
+        }
+        Err(_) => false,
+    }
+}
+
+/// Every live fake vLLM process listening on `port`: (pid, model).
+pub fn vllm_processes(port: u16) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = raw
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_vllm = args.windows(2).any(|w| w[0] == "sim" && w[1] == "vllm");
+        let on_port = args
+            .windows(2)
+            .any(|w| w[0] == "--port" && w[1] == port.to_string());
+        if is_vllm && on_port && alive(pid) {
+            let model = args
+                .windows(2)
+                .find(|w| w[0] == "--model")
+                .map(|w| w[1].clone())
+                .unwrap_or_default();
+            out.push((pid, model));
+        }
+    }
+    out
+}
+
+/// Samples the fake vLLM processes on a port in the background: the most ever alive at
+/// once, and every (pid, model) seen.
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    pub max_alive: Arc<AtomicUsize>,
+    pub seen: Arc<Mutex<BTreeSet<(u32, String)>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sampler {
+    pub fn start(port: u16) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let max_alive = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(Mutex::new(BTreeSet::new()));
+        let (s, m, v) = (stop.clone(), max_alive.clone(), seen.clone());
+        let thread = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while !s.load(Ordering::SeqCst) && Instant::now() < deadline {
+                let now = vllm_processes(port);
+                m.fetch_max(now.len(), Ordering::SeqCst);
+                if let Ok(mut g) = v.lock() {
+                    g.extend(now);
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        });
+        Sampler {
+            stop,
+            max_alive,
+            seen,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn finish(mut self) -> (usize, BTreeSet<(u32, String)>) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let seen = self.seen.lock().map(|g| g.clone()).unwrap_or_default();
+        (self.max_alive.load(Ordering::SeqCst), seen)
+    }
+}
+
+/// Launches of `repo` among the seen processes (distinct pids).
+pub fn launches(seen: &BTreeSet<(u32, String)>, repo: &str) -> usize {
+    seen.iter().filter(|(_, m)| m == repo).count()
+}

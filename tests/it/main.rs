@@ -2,5 +2,6 @@
 
 mod edit;
 mod harness;
+mod http;
 mod remote;
 mod validate;

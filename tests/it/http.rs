@@ -12,6 +12,7 @@
 //! ```
 
 mod concurrency;
+mod discovery;
 mod edits;
 mod openapi;
 mod routes;

@@ -19,7 +19,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use harness::cluster::Cluster;
 
 fn now_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 fn arg(name: &str, default: u64) -> u64 {
@@ -33,7 +36,10 @@ fn arg(name: &str, default: u64) -> u64 {
 fn main() {
     let swaps = arg("--swaps", 10);
     let minutes = arg("--minutes", 10);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async move {
         let mut c = Cluster::new(300);
         let stamp = c.dir.path().join("stop-started");

@@ -1,6 +1,7 @@
 //! The one integration test binary: every area is a module; shared harness in `harness/`.
 
 mod control;
+mod demo;
 mod edit;
 mod harness;
 mod http;

@@ -11,7 +11,7 @@
 //! Prints a table and a JSON line. Bounded: N swaps (default 10) and M minutes.
 
 #[path = "../tests/it/harness/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod harness;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -1235,8 +1235,9 @@ async function saveDesired(etagOverride) {
     const r = await api('PUT', '/api/desired', text, { headers: etag ? { 'If-Match': etag } : {}, accept: [409, 412, 422] });
     if (r.status === 409 || r.status === 412) {
       const b = r.data && typeof r.data === 'object' ? r.data : {};
-      let current = b.current ?? b.text ?? (b.error && b.error.current);
-      let cetag = b.etag || (b.error && b.error.etag) || r.headers.get('etag');
+      const err = b.error && typeof b.error === 'object' ? b.error : {};
+      let current = err.current_text ?? b.current ?? b.text;
+      let cetag = r.headers.get('etag') || err.current_etag || b.etag;
       if (current === undefined || !cetag) {
         const g = readDesired(await api('GET', '/api/desired', undefined, { noAuthRetry: true }));
         current = g.text; cetag = g.etag;

@@ -3,6 +3,8 @@
 //! The library holds all the logic; `main.rs` is a thin CLI over it. See
 //! `ARCHITECTURE.md` for the bird's-eye view, the code map and the invariants.
 
+pub mod app;
+pub mod demo;
 pub mod edit;
 pub mod events;
 pub mod execute;
@@ -11,6 +13,9 @@ pub mod logs;
 pub mod model;
 pub mod observe;
 pub mod plan;
+pub mod proxy;
 pub mod reconcile;
 pub mod remote;
+pub mod routes;
+pub mod sim;
 pub mod status;

@@ -5,11 +5,17 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
 
+use spark_control::app::{self, ServeOptions};
+use spark_control::edit::{self, DesiredEdit, DesiredStore, EditValue};
 use spark_control::model::{self, Observed, Severity};
-use spark_control::plan;
+use spark_control::{demo, plan, sim};
 
 /// The control plane for a small vLLM cluster of NVIDIA DGX Spark boxes.
 #[derive(Parser)]
@@ -41,10 +47,120 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the controller: watch the desired file, converge the Sparks, serve the UI/API.
+    Serve {
+        /// The desired-state file (created, unconfigured, if missing).
+        #[arg(long, env = "SPARK_CONTROL_DESIRED", default_value = "state/desired.yaml")]
+        desired: PathBuf,
+        /// Data dir: SSH identity, known_hosts, event log, download jobs.
+        #[arg(long, env = "SPARK_CONTROL_DATA_DIR", default_value = "state")]
+        data_dir: PathBuf,
+        /// Address to listen on (the container and StartOS use 0.0.0.0:9999).
+        #[arg(long, env = "SPARK_CONTROL_LISTEN", default_value = "127.0.0.1:9999")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        auth: AuthArgs,
+    },
+    /// Run everything on two simulated Sparks on this machine (no hardware needed).
+    Demo {
+        /// Scratch directory for the simulation and its desired file.
+        #[arg(long, default_value = "state/demo")]
+        dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9999")]
+        listen: SocketAddr,
+        /// vLLM port on the simulated head.
+        #[arg(long, default_value_t = 8888)]
+        vllm_port: u16,
+        /// Keep the demo's desired.yaml from an earlier run instead of starting fresh.
+        #[arg(long)]
+        keep: bool,
+        /// Simulated model start-up time, in milliseconds.
+        #[arg(long, default_value_t = 4000)]
+        startup_delay_ms: u64,
+        #[command(flatten)]
+        auth: AuthArgs,
+    },
+    /// Print the controller's SSH public key (creating it if missing), for authorized_keys.
+    Pubkey {
+        /// Data dir holding id_ed25519.
+        #[arg(long, env = "SPARK_CONTROL_DATA_DIR", default_value = "state")]
+        data_dir: PathBuf,
+    },
+    /// Set hosts, cluster and service placement in the desired file (a minimal,
+    /// comment-preserving edit, validated before it is written).
+    Configure {
+        /// The desired-state file (created if missing).
+        #[arg(long, env = "SPARK_CONTROL_DESIRED", default_value = "state/desired.yaml")]
+        desired: PathBuf,
+        /// NAME=ADDRESS[,user=USER][,port=PORT], repeatable.
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        /// The cluster head.
+        #[arg(long)]
+        head: Option<String>,
+        /// Cluster workers, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        workers: Option<Vec<String>>,
+        /// SERVICE=HOST, repeatable (parakeet and magpie get their usual kind and port).
+        #[arg(long = "service")]
+        services: Vec<String>,
+    },
+    /// Simulator processes used by the demo and the tests.
+    #[command(hide = true)]
+    Sim {
+        #[command(subcommand)]
+        cmd: sim::SimCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct AuthArgs {
+    /// File holding the admin token required by every mutating API route.
+    #[arg(long, env = "SPARK_CONTROL_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// File with inference keys for /v1 (one per line).
+    #[arg(long, env = "SPARK_CONTROL_INFERENCE_KEYS_FILE")]
+    inference_keys_file: Option<PathBuf>,
+}
+
+impl AuthArgs {
+    fn load(&self) -> anyhow::Result<(Option<String>, Vec<String>)> {
+        let token = match &self.admin_token_file {
+            Some(p) => {
+                let t = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading the admin token file {}", p.display()))?;
+                let t = t.trim().to_string();
+                if t.len() < 16 {
+                    bail!("the admin token in {} is shorter than 16 characters; use a long random token (e.g. `openssl rand -hex 24`)", p.display());
+                }
+                Some(t)
+            }
+            None => std::env::var("SPARK_CONTROL_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
+        };
+        let keys = match &self.inference_keys_file {
+            Some(p) => std::fs::read_to_string(p)
+                .with_context(|| format!("reading the inference keys file {}", p.display()))?
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from)
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok((token, keys))
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -66,7 +182,207 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             observed,
             json,
         } => plan_cmd(&desired, &observed, json),
+        Command::Pubkey { data_dir } => {
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
+            let key = spark_control::remote::keys::load_or_create_identity(&data_dir)?;
+            println!("{}", spark_control::remote::keys::public_line(&key));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Configure {
+            desired,
+            hosts,
+            head,
+            workers,
+            services,
+        } => runtime()?.block_on(configure(desired, hosts, head, workers, services)),
+        Command::Sim { cmd } => {
+            runtime()?.block_on(sim::run(cmd))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve {
+            desired,
+            data_dir,
+            listen,
+            auth,
+        } => {
+            let (admin_token, inference_keys) = auth.load()?;
+            runtime()?.block_on(serve(ServeOptions {
+                desired,
+                data_dir,
+                listen,
+                admin_token,
+                inference_keys,
+                connector: None,
+                poll_interval: None,
+            }))
+        }
+        Command::Demo {
+            dir,
+            listen,
+            vllm_port,
+            keep,
+            startup_delay_ms,
+            auth,
+        } => {
+            let (admin_token, inference_keys) = auth.load()?;
+            let bin = std::env::current_exe().context("finding this program's path")?;
+            let opts = demo::DemoOptions {
+                vllm_port,
+                startup_delay_ms,
+                ..demo::DemoOptions::default()
+            };
+            let d = demo::prepare(&dir, &bin, &opts, keep)?;
+            eprintln!(
+                "demo: two simulated Sparks (127.0.0.2 head, 127.0.0.3 worker) under {}",
+                dir.display()
+            );
+            eprintln!("demo: desired file {}", d.desired.display());
+            let code = runtime()?.block_on(serve(ServeOptions {
+                desired: d.desired.clone(),
+                data_dir: d.data_dir.clone(),
+                listen,
+                admin_token,
+                inference_keys,
+                connector: Some(d.connector.clone()),
+                poll_interval: Some(Duration::from_secs(1)),
+            }));
+            let killed = d.sim.shutdown();
+            eprintln!("demo: stopped {killed} simulated process(es)");
+            code
+        }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn serve(opts: ServeOptions) -> anyhow::Result<ExitCode> {
+    let shutdown = CancellationToken::new();
+    let running = app::start(opts, shutdown.clone()).await?;
+    eprintln!("spark-control: open http://{}/ in a browser", running.addr);
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("spark-control: shutting down (the running operation stops at a safe point)");
+        stop.cancel();
+    });
+    let _ = running.done.await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// parakeet and magpie get their usual kind, port and model when configure adds them.
+fn service_defaults(name: &str) -> Option<(&'static str, i64, Option<&'static str>)> {
+    match name {
+        "parakeet" => Some(("stt", 8000, Some("nvidia/parakeet-tdt-0.6b-v3"))),
+        "magpie" => Some(("tts", 9000, None)),
+        _ => None,
+    }
+}
+
+async fn configure(
+    desired: PathBuf,
+    hosts: Vec<String>,
+    head: Option<String>,
+    workers: Option<Vec<String>>,
+    services: Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    let store = DesiredStore::new(desired.clone());
+    store.create_if_missing(app::STARTING_DESIRED).await?;
+    let (mut text, etag) = store.read().await?;
+    for h in &hosts {
+        let (name, rest) = h
+            .split_once('=')
+            .with_context(|| format!("--host {h}: expected NAME=ADDRESS[,user=USER][,port=PORT]"))?;
+        let mut parts = rest.split(',');
+        let address = parts.next().unwrap_or_default().to_string();
+        let (mut user, mut port) = (None, None);
+        for p in parts {
+            match p.split_once('=') {
+                Some(("user", u)) => user = Some(u.to_string()),
+                Some(("port", n)) => {
+                    port = Some(n.parse().with_context(|| format!("--host {h}: bad port {n}"))?)
+                }
+                _ => bail!("--host {h}: unknown part `{p}` (expected user=... or port=...)"),
+            }
+        }
+        text = edit::apply(&text, &DesiredEdit::SetHost { name: name.into(), address, user, port })?;
+    }
+    if head.is_some() || workers.is_some() {
+        text = edit::apply(&text, &DesiredEdit::SetCluster { head, workers })?;
+    }
+    for s in &services {
+        let (name, host) = s
+            .split_once('=')
+            .with_context(|| format!("--service {s}: expected SERVICE=HOST"))?;
+        let exists = edit::yaml::get(&text, &["services", name])?.is_some();
+        if exists {
+            text = edit::apply(
+                &text,
+                &DesiredEdit::PlaceService { service: name.into(), host: Some(host.into()), port: None, running: None },
+            )?;
+        } else {
+            let Some((kind, port, model)) = service_defaults(name) else {
+                bail!("--service {s}: `{name}` is not in the file yet and has no defaults; add it under `services:` first (kind, host, port)");
+            };
+            let mut fields = vec![
+                ("kind".to_string(), EditValue::Str(kind.into())),
+                ("host".to_string(), EditValue::Str(host.into())),
+                ("port".to_string(), EditValue::Int(port)),
+                ("running".to_string(), EditValue::Bool(true)),
+            ];
+            if let Some(m) = model {
+                fields.push(("model".to_string(), EditValue::Str(m.into())));
+            }
+            text = edit::yaml::set(&text, &["services", name], &EditValue::Map(fields))?;
+        }
+    }
+    let label = desired.display().to_string();
+    let v = model::validate_text(&label, &text);
+    for d in &v.diagnostics {
+        eprintln!("{d}");
+    }
+    if !v.is_ok() {
+        eprintln!("{label}: not changed (the result would be invalid)");
+        return Ok(ExitCode::from(1));
+    }
+    let validate = |t: &str| {
+        let v = model::validate_text(&label, t);
+        if v.is_ok() {
+            Ok(())
+        } else {
+            Err(v.errors().map(|d| d.to_string()).collect())
+        }
+    };
+    store.write_if(&etag, &text, validate).await?;
+    println!("{label}: updated");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn validate(files: &[PathBuf]) -> ExitCode {

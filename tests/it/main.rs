@@ -2,5 +2,7 @@
 
 mod edit;
 mod harness;
+mod proxy;
 mod remote;
+mod sim;
 mod validate;

@@ -1,0 +1,177 @@
+//! The composition root of `serve` and `demo`: the control loop, the proxy routes and the
+//! HTTP server, started together and stopped together.
+//!
+//! Owns start-up checks (data dir, identity, a starting desired file) and shutdown order
+//! (stop accepting, end streams, let the running operation reach a safe point).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::edit::DesiredStore;
+use crate::hosts::Connector;
+use crate::reconcile::{self, Handle, LoopConfig};
+
+/// The unconfigured starting desired file (also `state/desired.yaml`).
+pub const STARTING_DESIRED: &str = include_str!("../state/desired.yaml");
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A file or directory problem.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The SSH identity could not be loaded or made.
+    #[error("SSH identity in {path}: {detail}")]
+    Identity {
+        /// The data dir.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source} (is another spark-control or the demo running?)")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The desired file could not be created.
+    #[error("cannot create the starting desired file {path}: {detail}")]
+    Desired {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+/// How to serve.
+pub struct ServeOptions {
+    /// The desired file.
+    pub desired: PathBuf,
+    /// The data dir (identity, known_hosts, events).
+    pub data_dir: PathBuf,
+    /// Where the HTTP server listens.
+    pub listen: SocketAddr,
+    /// Admin token for mutating routes (None: open, said loudly).
+    pub admin_token: Option<String>,
+    /// Keys for `/v1` (empty: open).
+    pub inference_keys: Vec<String>,
+    /// How hosts are reached; None: SSH with the identity in the data dir.
+    pub connector: Option<Connector>,
+    /// Poll interval override.
+    pub poll_interval: Option<Duration>,
+}
+
+/// The running parts, for callers that want to look (tests, demo).
+pub struct Running {
+    /// The control loop's handle.
+    pub handle: Handle,
+    /// The address the HTTP server listens on.
+    pub addr: SocketAddr,
+    /// Finishes when everything has stopped.
+    pub done: tokio::task::JoinHandle<()>,
+}
+
+fn io(what: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> AppError {
+    let path = path.to_path_buf();
+    move |source| AppError::Io { what, path, source }
+}
+
+/// Starts the loop and the server; they run until `shutdown` is cancelled.
+pub async fn start(opts: ServeOptions, shutdown: CancellationToken) -> Result<Running, AppError> {
+    std::fs::create_dir_all(&opts.data_dir).map_err(io("cannot create the data dir", &opts.data_dir))?;
+    if let Some(parent) = opts.desired.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io("cannot create", parent))?;
+    }
+    DesiredStore::new(opts.desired.clone())
+        .create_if_missing(STARTING_DESIRED)
+        .await
+        .map_err(|e| AppError::Desired { path: opts.desired.clone(), detail: e.to_string() })?;
+    let connector = match opts.connector {
+        Some(c) => c,
+        None => {
+            let key = crate::remote::keys::load_or_create_identity(&opts.data_dir)
+                .map_err(|e| AppError::Identity { path: opts.data_dir.clone(), detail: e.to_string() })?;
+            Connector::Ssh { key: Arc::new(key), known_hosts: opts.data_dir.join("known_hosts") }
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| AppError::Listen { addr: opts.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| AppError::Listen { addr: opts.listen, source })?;
+    let loop_stop = CancellationToken::new();
+    let (handle, loop_task) = reconcile::spawn(
+        LoopConfig {
+            desired_path: opts.desired.clone(),
+            data_dir: opts.data_dir.clone(),
+            connector,
+            poll_interval: opts.poll_interval,
+        },
+        loop_stop.clone(),
+    );
+    let routes = crate::routes::spawn(handle.status.clone(), shutdown.clone());
+    let server = start_server(listener, &handle, routes, opts.admin_token, opts.inference_keys, shutdown.clone());
+    let done = tokio::spawn(async move {
+        shutdown.cancelled().await;
+        // The server stops accepting and ends its streams; then the loop brings the
+        // running operation to a safe point.
+        let _ = server.await;
+        loop_stop.cancel();
+        let _ = loop_task.await;
+    });
+    Ok(Running { handle, addr, done })
+}
+
+/// The HTTP side: the API/UI router with the `/v1` proxy merged in.
+fn start_server(
+    listener: tokio::net::TcpListener,
+    handle: &Handle,
+    routes: tokio::sync::watch::Receiver<crate::proxy::Routes>,
+    _admin_token: Option<String>,
+    inference_keys: Vec<String>,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    // Proxy settings are read once at start (a change needs a restart; said in the README).
+    let desired = crate::model::validate_file(&handle.store.path().to_path_buf()).desired;
+    let proxy_cfg = proxy_config(desired.as_ref(), inference_keys);
+    let metrics = Arc::new(crate::proxy::ProxyMetrics::new());
+    let app = axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .merge(crate::proxy::router(routes, proxy_cfg, metrics));
+    tokio::spawn(async move {
+        let listener = axum::serve::ListenerExt::tap_io(listener, |t| {
+            let _ = t.set_nodelay(true);
+        });
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+    })
+}
+
+/// Proxy settings from the desired file's `proxy:` section (defaults when none yet).
+pub fn proxy_config(d: Option<&crate::model::Desired>, inference_keys: Vec<String>) -> crate::proxy::ProxyConfig {
+    let p = d.map(|d| d.proxy.clone()).unwrap_or_default();
+    crate::proxy::ProxyConfig {
+        connect_timeout: Duration::from_millis(p.connect_timeout_ms),
+        overall_timeout: Duration::from_secs(p.timeout_secs),
+        max_json_body: usize::try_from(p.max_json_body).unwrap_or(usize::MAX),
+        max_audio_body: usize::try_from(p.max_audio_body).unwrap_or(usize::MAX),
+        inference_keys,
+        wait_for_ready: (p.wait_for_ready_secs > 0).then(|| Duration::from_secs(p.wait_for_ready_secs)),
+    }
+}

@@ -1,0 +1,418 @@
+//! `proxy-bench`: what the `/v1` proxy costs, measured side by side against going direct.
+//!
+//! Starts a fast fake upstream and the real proxy as two child processes of this binary
+//! (so the proxy's RSS and CPU time can be read from `/proc/<pid>`), then drives both with
+//! an in-process load generator: direct vs through the proxy, streaming and not, at 1, 16
+//! and 64 concurrent clients, interleaved in halves so drift hits both sides alike. Prints
+//! a table and a JSON summary. Owns nothing the product uses; must stay bounded in time.
+//!
+//! Run: `cargo run --release --bin proxy-bench -- [--requests N] [--soak N] [--quick]`.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use axum::body::Body;
+use axum::serve::ListenerExt as _;
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+use spark_control::proxy::{self, ProxyConfig, ProxyMetrics, Routes, Upstream};
+
+#[derive(Parser)]
+#[command(about = "Benchmark the /v1 proxy against going direct to a fast fake upstream")]
+struct Args {
+    /// Requests per cell and side (direct, proxy) of the matrix.
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Requests through the proxy between the two RSS readings.
+    #[arg(long, default_value_t = 100_000)]
+    soak: usize,
+    /// A smoke run under 30 s: 2,000 requests per cell, 10,000 in the soak.
+    #[arg(long)]
+    quick: bool,
+    /// Internal: run as the fake upstream or the proxy child.
+    #[arg(long, hide = true)]
+    role: Option<String>,
+    /// Internal: the proxy child's upstream base URL.
+    #[arg(long, hide = true)]
+    upstream: Option<String>,
+}
+
+const CHAT_BODY: &str =
+    r#"{"model":"fake","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16}"#;
+const CHAT_BODY_STREAM: &str = r#"{"model":"fake","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16,"stream":true}"#;
+const JSON_ANSWER: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"fake","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21}}"#;
+const SSE_CHUNKS: [&str; 4] = [
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"}}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" there\"}}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+    "data: [DONE]\n\n",
+];
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
+    match args.role.as_deref() {
+        Some("upstream") => runtime.block_on(serve_upstream()),
+        Some("proxy") => {
+            let base = args
+                .upstream
+                .clone()
+                .context("--role proxy needs --upstream")?;
+            runtime.block_on(serve_proxy(base))
+        }
+        Some(other) => bail!("unknown role {other}"),
+        None => runtime.block_on(run(args)),
+    }
+}
+
+async fn listen_and_announce(app: axum::Router) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("PORT {}", listener.local_addr()?.port());
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+/// The fast fake upstream: a fixed JSON answer, or four SSE chunks when `"stream":true`.
+async fn serve_upstream() -> anyhow::Result<()> {
+    async fn chat(body: Bytes) -> axum::response::Response {
+        let streaming = body.windows(13).any(|w| w == b"\"stream\":true");
+        let builder = axum::response::Response::builder().status(200);
+        let response = if streaming {
+            let chunks =
+                SSE_CHUNKS.map(|c| Ok::<_, std::io::Error>(Bytes::from_static(c.as_bytes())));
+            builder
+                .header("content-type", "text/event-stream")
+                .body(Body::from_stream(futures::stream::iter(chunks)))
+        } else {
+            builder
+                .header("content-type", "application/json")
+                .body(Body::from(JSON_ANSWER))
+        };
+        response.unwrap_or_default()
+    }
+    let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(chat));
+    listen_and_announce(app).await
+}
+
+async fn serve_proxy(base: String) -> anyhow::Result<()> {
+    let upstream = Upstream::Ready {
+        base,
+        model: Some("fake".into()),
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(Routes {
+        vllm: upstream,
+        ..Routes::default()
+    });
+    let app = proxy::router(rx, ProxyConfig::default(), Arc::new(ProxyMetrics::new()));
+    listen_and_announce(app).await
+}
+
+/// A child process of this binary, killed (by its own handle) when dropped.
+struct ChildProc {
+    child: Child,
+    port: u16,
+}
+
+impl ChildProc {
+    fn spawn(role: &str, upstream: Option<&str>) -> anyhow::Result<Self> {
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.args(["--role", role])
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null());
+        if let Some(u) = upstream {
+            cmd.args(["--upstream", u]);
+        }
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("spawning the {role} child"))?;
+        let stdout = child.stdout.take().context("child stdout is piped")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .with_context(|| format!("{role} child said {line:?}, not PORT <n>"))?;
+        Ok(ChildProc { child, port })
+    }
+
+    fn status_field_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// User + system CPU time so far, assuming USER_HZ = 100 (Linux default).
+    fn cpu_time(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after_comm.split_whitespace().collect();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+            .sum();
+        Duration::from_millis(ticks * 10)
+    }
+}
+
+impl Drop for ChildProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type LoadClient = Client<HttpConnector, Full<Bytes>>;
+
+/// Latencies of one run, microseconds: whole exchange and time to the first body chunk.
+struct Sample {
+    total: Vec<u32>,
+    first_chunk: Vec<u32>,
+    wall: Duration,
+    errors: usize,
+}
+
+/// `requests` requests from `concurrency` clients against `url`; `stream` picks the body.
+async fn drive(
+    client: &LoadClient,
+    url: &hyper::Uri,
+    stream: Option<bool>,
+    concurrency: usize,
+    requests: usize,
+) -> Sample {
+    let tickets = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, url, tickets) = (client.clone(), url.clone(), Arc::clone(&tickets));
+            tokio::spawn(async move {
+                let mut total = Vec::with_capacity(requests / concurrency + 1);
+                let mut first_chunk = Vec::with_capacity(requests / concurrency + 1);
+                let mut errors = 0;
+                loop {
+                    let ticket = tickets.fetch_add(1, Ordering::Relaxed);
+                    if ticket >= requests {
+                        break;
+                    }
+                    // `None` alternates, for the soak.
+                    let body = match stream.unwrap_or(ticket % 2 == 0) {
+                        true => CHAT_BODY_STREAM,
+                        false => CHAT_BODY,
+                    };
+                    let t0 = Instant::now();
+                    match exchange(&client, &url, body).await {
+                        Some(first) => {
+                            total.push(micros(t0.elapsed()));
+                            first_chunk.push(micros(first - t0));
+                        }
+                        None => errors += 1,
+                    }
+                }
+                (total, first_chunk, errors)
+            })
+        })
+        .collect();
+    let mut sample = Sample {
+        total: Vec::new(),
+        first_chunk: Vec::new(),
+        wall: Duration::ZERO,
+        errors: 0,
+    };
+    for task in tasks {
+        if let Ok((total, first, errors)) = task.await {
+            sample.total.extend(total);
+            sample.first_chunk.extend(first);
+            sample.errors += errors;
+        }
+    }
+    sample.wall = start.elapsed();
+    sample
+}
+
+/// One request, body read to the end; returns when the first body chunk arrived.
+async fn exchange(client: &LoadClient, url: &hyper::Uri, body: &'static str) -> Option<Instant> {
+    let request = hyper::Request::post(url.clone())
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .ok()?;
+    let response = tokio::time::timeout(Duration::from_secs(30), client.request(request))
+        .await
+        .ok()?
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    let mut body = response.into_body();
+    let mut first = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.ok()?;
+        if first.is_none() && frame.is_data() {
+            first = Some(Instant::now());
+        }
+    }
+    first
+}
+
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    f64::from(sorted[rank.min(sorted.len() - 1)])
+}
+
+struct Stats {
+    p50: f64,
+    p99: f64,
+    ttfc_p50: f64,
+    ttfc_p99: f64,
+    rps: f64,
+    errors: usize,
+}
+
+fn merge_stats(runs: Vec<Sample>) -> Stats {
+    let (mut total, mut first, mut wall, mut errors) = (Vec::new(), Vec::new(), Duration::ZERO, 0);
+    for s in runs {
+        total.extend(s.total);
+        first.extend(s.first_chunk);
+        wall += s.wall;
+        errors += s.errors;
+    }
+    total.sort_unstable();
+    first.sort_unstable();
+    Stats {
+        p50: percentile(&total, 50.0),
+        p99: percentile(&total, 99.0),
+        ttfc_p50: percentile(&first, 50.0),
+        ttfc_p99: percentile(&first, 99.0),
+        rps: total.len() as f64 / wall.as_secs_f64(),
+        errors,
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let (requests, soak) = if args.quick {
+        (2_000, 10_000)
+    } else {
+        (args.requests, args.soak)
+    };
+    let upstream = ChildProc::spawn("upstream", None)?;
+    let upstream_base = format!("http://127.0.0.1:{}", upstream.port);
+    let proxy = ChildProc::spawn("proxy", Some(&upstream_base))?;
+    let direct_url: hyper::Uri = format!("{upstream_base}/v1/chat/completions").parse()?;
+    let proxy_url: hyper::Uri =
+        format!("http://127.0.0.1:{}/v1/chat/completions", proxy.port).parse()?;
+
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: LoadClient = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(256)
+        .build(connector);
+
+    let rss_start = proxy.status_field_kib("VmRSS:");
+    for url in [&direct_url, &proxy_url] {
+        let warm = drive(&client, url, None, 16, 2_000).await;
+        if warm.errors > 0 || warm.total.is_empty() {
+            bail!("warm-up against {url} failed ({} errors)", warm.errors);
+        }
+    }
+    let rss_warm = proxy.status_field_kib("VmRSS:");
+    eprintln!("proxy-bench: {requests} requests per cell and side, soak {soak}; 2 cores shared by load generator, proxy and upstream");
+
+    let mut rows = Vec::new();
+    let proxy_cpu_before = proxy.cpu_time();
+    let mut proxied = 0usize;
+    println!(
+        "{:<10} {:>4} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>9} {:>9} | {:>9} {:>9} {:>6}",
+        "mode",
+        "conc",
+        "p50 dir",
+        "p50 prx",
+        "added",
+        "p99 dir",
+        "p99 prx",
+        "added",
+        "ttfc dir",
+        "ttfc add",
+        "rps dir",
+        "rps prx",
+        "ratio"
+    );
+    for stream in [false, true] {
+        for concurrency in [1usize, 16, 64] {
+            let (mut direct, mut proxied_runs) = (Vec::new(), Vec::new());
+            for _half in 0..2 {
+                direct.push(
+                    drive(
+                        &client,
+                        &direct_url,
+                        Some(stream),
+                        concurrency,
+                        requests / 2,
+                    )
+                    .await,
+                );
+                proxied_runs.push(
+                    drive(&client, &proxy_url, Some(stream), concurrency, requests / 2).await,
+                );
+                proxied += requests / 2;
+            }
+            let (d, p) = (merge_stats(direct), merge_stats(proxied_runs));
+            let mode = if stream { "stream" } else { "non-stream" };
+            println!(
+                "{mode:<10} {concurrency:>4} | {:>7.0}us {:>7.0}us {:>7.0}us | {:>7.0}us {:>7.0}us {:>7.0}us | {:>7.0}us {:>7.0}us | {:>9.0} {:>9.0} {:>6.3}",
+                d.p50, p.p50, p.p50 - d.p50, d.p99, p.p99, p.p99 - d.p99, d.ttfc_p50, p.ttfc_p50 - d.ttfc_p50, d.rps, p.rps, p.rps / d.rps
+            );
+            rows.push(json!({
+                "mode": mode, "concurrency": concurrency, "requests_per_side": requests,
+                "direct": {"p50_us": d.p50, "p99_us": d.p99, "ttfc_p50_us": d.ttfc_p50, "ttfc_p99_us": d.ttfc_p99, "rps": d.rps, "errors": d.errors},
+                "proxy": {"p50_us": p.p50, "p99_us": p.p99, "ttfc_p50_us": p.ttfc_p50, "ttfc_p99_us": p.ttfc_p99, "rps": p.rps, "errors": p.errors},
+                "added_p50_us": p.p50 - d.p50, "added_p99_us": p.p99 - d.p99,
+                "added_ttfc_p50_us": p.ttfc_p50 - d.ttfc_p50, "added_ttfc_p99_us": p.ttfc_p99 - d.ttfc_p99,
+                "throughput_ratio": p.rps / d.rps,
+            }));
+        }
+    }
+    let proxy_cpu = proxy.cpu_time().saturating_sub(proxy_cpu_before);
+    let cpu_per_request_us = proxy_cpu.as_secs_f64() * 1e6 / proxied.max(1) as f64;
+
+    let rss_before_soak = proxy.status_field_kib("VmRSS:");
+    let soak_run = drive(&client, &proxy_url, None, 64, soak).await;
+    let rss_after_soak = proxy.status_field_kib("VmRSS:");
+    let soak_rps = soak_run.total.len() as f64 / soak_run.wall.as_secs_f64();
+    println!("proxy CPU per proxied request (matrix): {cpu_per_request_us:.1} us (user+sys, 10 ms tick resolution)");
+    println!(
+        "proxy RSS: start {rss_start} KiB, after warm-up {rss_warm} KiB, before soak {rss_before_soak} KiB, after {soak} soak requests {rss_after_soak} KiB (soak: {soak_rps:.0} rps, {} errors)",
+        soak_run.errors
+    );
+    let summary = json!({
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "requests_per_cell_and_side": requests,
+        "matrix": rows,
+        "proxy_cpu_us_per_request": cpu_per_request_us,
+        "proxy_rss_kib": {"start": rss_start, "after_warmup": rss_warm, "before_soak": rss_before_soak, "after_soak": rss_after_soak, "soak_requests": soak},
+        "soak": {"rps": soak_rps, "errors": soak_run.errors},
+    });
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! The built-in demo: two simulated Sparks on this machine (127.0.0.2 head, 127.0.0.3
+//! worker) with the local transport and the simulator's shims, and a desired file that
+//! points at them. Used by `spark-control demo` and by tests that want the whole product
+//! without sshd. Never touches anything outside its directory, never a non-loopback host.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::hosts::Connector;
+use crate::sim::{Sim, SimError, SimHost, SimService, SpeechKind};
+
+/// Ports and knobs of a demo.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// vLLM port on the simulated head.
+    pub vllm_port: u16,
+    /// Parakeet (STT) port.
+    pub stt_port: u16,
+    /// Magpie (TTS) port.
+    pub tts_port: u16,
+    /// Simulated model startup time.
+    pub startup_delay_ms: u64,
+    /// The model active at start.
+    pub active_model: String,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            vllm_port: 8888,
+            stt_port: 8000,
+            tts_port: 9000,
+            startup_delay_ms: 4000,
+            active_model: "qwen36".into(),
+        }
+    }
+}
+
+/// A prepared demo: the simulation (kills its processes on drop), the desired file and
+/// how to reach the simulated hosts.
+pub struct Demo {
+    /// The simulation.
+    pub sim: Sim,
+    /// The desired file.
+    pub desired: PathBuf,
+    /// The data dir.
+    pub data_dir: PathBuf,
+    /// Transports for the simulated hosts.
+    pub connector: Connector,
+}
+
+fn hosts(o: &DemoOptions) -> Vec<SimHost> {
+    let services = vec![
+        SimService { name: "parakeet".into(), kind: SpeechKind::Stt, port: o.stt_port },
+        SimService { name: "magpie".into(), kind: SpeechKind::Tts, port: o.tts_port },
+    ];
+    vec![
+        SimHost { name: "spark1".into(), ip: "127.0.0.2".into(), head: true, services: services.clone() },
+        SimHost { name: "spark2".into(), ip: "127.0.0.3".into(), head: false, services },
+    ]
+}
+
+/// The demo's desired file text.
+pub fn desired_text(launcher: &Path, o: &DemoOptions) -> String {
+    format!(
+        "# yaml-language-server: $schema=../../schema/desired-state.schema.json\n\
+         # spark-control demo: two simulated Sparks on this machine. Edit me, or use the UI.\n\
+         version: 1\n\
+         hosts:\n\
+         \x20 spark1: {{ address: 127.0.0.2, user: demo }}   # simulated head\n\
+         \x20 spark2: {{ address: 127.0.0.3, user: demo }}   # simulated worker\n\
+         cluster:\n\
+         \x20 head: spark1\n\
+         \x20 workers: [spark2]\n\
+         \x20 port: {vllm}\n\
+         \x20 launcher: {launcher}\n\
+         \x20 settle_timeout_secs: 5\n\
+         \x20 start_timeout_secs: 120\n\
+         active_model: {active}\n\
+         overrides:\n\
+         \x20 qwen36: {{ max_context: 32768, gpu_memory: 0.80 }}\n\
+         services:\n\
+         \x20 parakeet: {{ kind: stt, host: spark2, port: {stt}, running: true, model: nvidia/parakeet-tdt-0.6b-v3 }}\n\
+         \x20 magpie: {{ kind: tts, host: spark2, port: {tts}, running: true }}\n\
+         updates: {{ launcher: notify }}\n\
+         ssh: {{ poll_interval_secs: 2 }}\n",
+        vllm = o.vllm_port,
+        stt = o.stt_port,
+        tts = o.tts_port,
+        active = o.active_model,
+        launcher = launcher.display(),
+    )
+}
+
+/// Installs the simulation under `dir` (shims, host state, launcher checkout) and writes
+/// `dir/desired.yaml` unless `keep` and it exists. `bin` is the binary that runs the fake
+/// servers (`spark-control` itself).
+pub fn prepare(dir: &Path, bin: &Path, o: &DemoOptions, keep: bool) -> Result<Demo, SimError> {
+    std::fs::create_dir_all(dir).map_err(|e| SimError::io("cannot create", dir, e))?;
+    let dir = dir.canonicalize().map_err(|e| SimError::io("cannot resolve", dir, e))?;
+    let base = dir.join("sim");
+    let hosts = hosts(o);
+    // Processes of an earlier demo in this directory would hold the ports.
+    crate::sim::hosts::kill_all(&base);
+    let sim = Sim::install(&base, hosts.clone())?;
+    for h in &hosts {
+        let knobs = h.root(&base).join("knobs");
+        std::fs::create_dir_all(&knobs).map_err(|e| SimError::io("cannot create", &knobs, e))?;
+        let f = knobs.join("startup-delay-ms");
+        std::fs::write(&f, o.startup_delay_ms.to_string()).map_err(|e| SimError::io("cannot write", &f, e))?;
+    }
+    let desired = dir.join("desired.yaml");
+    if !(keep && desired.exists()) {
+        let launcher = hosts[0].launcher_dir(&base);
+        std::fs::write(&desired, desired_text(&launcher, o)).map_err(|e| SimError::io("cannot write", &desired, e))?;
+    }
+    let mut env = BTreeMap::new();
+    for h in &hosts {
+        env.insert(h.name.clone(), sim.env(h, bin));
+    }
+    let data_dir = dir.join("data");
+    std::fs::create_dir_all(&data_dir).map_err(|e| SimError::io("cannot create", &data_dir, e))?;
+    Ok(Demo { sim, desired, data_dir, connector: Connector::Sim { env } })
+}

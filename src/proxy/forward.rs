@@ -1,0 +1,357 @@
+//! The request handler: check, pick the upstream, forward verbatim, stream the answer back.
+//!
+//! Owns the order of checks (401 → 413 by `Content-Length` → upstream state → body) and
+//! the translation of transport failures into [`ProxyError`]s. Must not hold the `watch`
+//! borrow across `.await` (the upstream is cloned out in one statement), allocate big
+//! buffers, or look inside successful responses.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Uri, Version};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use subtle::{Choice, ConstantTimeEq as _};
+use tokio::sync::watch;
+use tokio::time::timeout_at;
+
+use super::body::{Finish, UpstreamBody};
+use super::client::{strip_hop_by_hop, UpstreamClient};
+use super::error::{sse_error_event, ProxyError, Service};
+use super::metrics::ProxyMetrics;
+use super::route::Route;
+use super::{ProxyConfig, Routes, Upstream};
+
+/// Most of an upstream error body kept for the SSE error event.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Longest wait for an upstream error body on a streaming request.
+const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// State shared by every request: read-only, so no locks.
+pub(crate) struct Shared {
+    pub(crate) routes: watch::Receiver<Routes>,
+    pub(crate) config: ProxyConfig,
+    pub(crate) metrics: Arc<ProxyMetrics>,
+    pub(crate) client: UpstreamClient,
+}
+
+pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let start = Instant::now();
+    let route = Route::classify(req.uri().path());
+    shared.metrics.started(route);
+    let finish = Finish {
+        metrics: Arc::clone(&shared.metrics),
+        route,
+        start,
+    };
+    let response = match forward(&shared, route, start, req, finish).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    };
+    shared
+        .metrics
+        .answered(route, response.status().as_u16(), start.elapsed());
+    response
+}
+
+async fn forward(
+    shared: &Shared,
+    route: Route,
+    start: Instant,
+    req: Request,
+    finish: Finish,
+) -> Result<Response, ProxyError> {
+    let config = &shared.config;
+    if !config.inference_keys.is_empty() {
+        authorize(req.headers(), &config.inference_keys)?;
+    }
+    let (limit, what) = if route.is_audio_upload() {
+        (config.max_audio_body, "audio")
+    } else {
+        (config.max_json_body, "JSON")
+    };
+    if content_length(req.headers()).is_some_and(|len| len > limit as u64) {
+        return Err(ProxyError::TooLarge { limit, what });
+    }
+    let service = route.service();
+    let target = upstream(shared, service).await?;
+    let deadline = tokio::time::Instant::from_std(start + config.overall_timeout);
+
+    let (mut parts, body) = req.into_parts();
+    let (body, streaming) = if route.is_audio_upload() {
+        (Body::new(Limited::new(body, limit)), false)
+    } else {
+        let bytes = match timeout_at(deadline, Limited::new(body, limit).collect()).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.is::<LengthLimitError>() => {
+                return Err(ProxyError::TooLarge { limit, what })
+            }
+            Ok(Err(e)) => return Err(ProxyError::BadBody(e.to_string())),
+            Err(_) => return Err(ProxyError::BadBody("timed out reading it".into())),
+        };
+        let streaming = wants_stream(&parts.headers, &bytes);
+        (Body::from(bytes), streaming)
+    };
+
+    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    parts.uri = Uri::try_from(format!("{}{path_and_query}", target.base)).map_err(|e| {
+        ProxyError::Unreachable {
+            service,
+            base: target.base.clone(),
+            cause: format!("invalid upstream address: {e}"),
+        }
+    })?;
+    parts.version = Version::HTTP_11;
+    parts.headers.remove(header::HOST);
+    // Our server already answered any `Expect: 100-continue`; the body is on its way.
+    parts.headers.remove(header::EXPECT);
+    strip_hop_by_hop(&mut parts.headers);
+    parts.extensions = Default::default();
+
+    let sent = timeout_at(
+        deadline,
+        shared.client.request(Request::from_parts(parts, body)),
+    );
+    let upstream_response = match sent.await {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => return Err(transport_error(service, target, &e, limit, what)),
+        Err(_) => {
+            return Err(ProxyError::Timeout {
+                service,
+                after: config.overall_timeout,
+            })
+        }
+    };
+
+    let (mut parts, incoming) = upstream_response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    if streaming && !parts.status.is_success() {
+        let wait = deadline.min(tokio::time::Instant::now() + ERROR_BODY_TIMEOUT);
+        let error_body =
+            match timeout_at(wait, Limited::new(incoming, MAX_ERROR_BODY).collect()).await {
+                Ok(Ok(collected)) => collected.to_bytes(),
+                _ => Bytes::new(),
+            };
+        let event = sse_error_event(parts.status, &error_body);
+        for name in [header::CONTENT_LENGTH, header::CONTENT_ENCODING] {
+            parts.headers.remove(name);
+        }
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        parts
+            .headers
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        parts
+            .headers
+            .insert("x-accel-buffering", HeaderValue::from_static("no"));
+        return Ok(Response::from_parts(parts, Body::from(event)));
+    }
+    if is_event_stream(&parts.headers) {
+        parts
+            .headers
+            .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    }
+    let body = UpstreamBody::new(incoming, deadline, finish);
+    Ok(Response::from_parts(parts, Body::new(body)))
+}
+
+/// Where a request goes, cloned out of the watch.
+struct Target {
+    base: String,
+    /// Set when the control loop last saw the upstream down (we try anyway).
+    down_because: Option<String>,
+}
+
+fn select(routes: &Routes, service: Service) -> &Upstream {
+    match service {
+        Service::Vllm => &routes.vllm,
+        Service::Stt => &routes.stt,
+        Service::Tts => &routes.tts,
+    }
+}
+
+async fn upstream(shared: &Shared, service: Service) -> Result<Target, ProxyError> {
+    // One statement: the borrow ends before any `.await`.
+    let current = select(&shared.routes.borrow(), service).clone();
+    match target_of(current, service) {
+        Err(ProxyError::Loading { model }) => match shared.config.wait_for_ready {
+            Some(wait) => wait_until_ready(shared.routes.clone(), service, model, wait).await,
+            None => Err(ProxyError::Loading { model }),
+        },
+        other => other,
+    }
+}
+
+fn target_of(upstream: Upstream, service: Service) -> Result<Target, ProxyError> {
+    match upstream {
+        Upstream::Ready { base, .. } => Ok(Target {
+            base,
+            down_because: None,
+        }),
+        Upstream::Down { base, why } => Ok(Target {
+            base,
+            down_because: Some(why),
+        }),
+        Upstream::Loading { model, .. } => Err(ProxyError::Loading { model }),
+        Upstream::NotConfigured => Err(ProxyError::NotConfigured(service)),
+    }
+}
+
+/// Waits for a swap to finish, up to `wait`; then 503 naming the model still loading.
+async fn wait_until_ready(
+    mut routes: watch::Receiver<Routes>,
+    service: Service,
+    mut model: String,
+    wait: Duration,
+) -> Result<Target, ProxyError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match timeout_at(deadline, routes.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => return Err(ProxyError::Loading { model }),
+        }
+        let current = select(&routes.borrow_and_update(), service).clone();
+        match target_of(current, service) {
+            Err(ProxyError::Loading { model: now }) => model = now,
+            other => return other,
+        }
+    }
+}
+
+fn transport_error(
+    service: Service,
+    target: Target,
+    err: &hyper_util::client::legacy::Error,
+    limit: usize,
+    what: &'static str,
+) -> ProxyError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    let mut cause = String::new();
+    while let Some(e) = source {
+        if e.is::<LengthLimitError>() {
+            return ProxyError::TooLarge { limit, what };
+        }
+        if !cause.is_empty() {
+            cause.push_str(": ");
+        }
+        cause.push_str(&e.to_string());
+        source = e.source();
+    }
+    if let Some(why) = target.down_because {
+        cause.push_str(&format!(" (last observed down: {why})"));
+    }
+    ProxyError::Unreachable {
+        service,
+        base: target.base,
+        cause,
+    }
+}
+
+/// Checks `Authorization: Bearer <key>` against every key in constant time per key.
+fn authorize(headers: &HeaderMap, keys: &[String]) -> Result<(), ProxyError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .ok_or(ProxyError::Unauthorized)?;
+    let mut matched = Choice::from(0);
+    for key in keys {
+        matched |= presented.as_bytes().ct_eq(key.as_bytes());
+    }
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(ProxyError::Unauthorized)
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+}
+
+/// Whether the client asked for a stream: `"stream": true` at the top of the JSON body,
+/// or `Accept: text/event-stream`.
+fn wants_stream(headers: &HeaderMap, body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        stream: Option<bool>,
+    }
+    let accepts_sse = headers
+        .get(header::ACCEPT)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    accepts_sse
+        || (body.windows(8).any(|w| w == b"\"stream\"")
+            && serde_json::from_slice::<Probe>(body).is_ok_and(|p| p.stream == Some(true)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn check_stream(accept: Option<&str>, body: &str, expected: bool) {
+        let mut headers = HeaderMap::new();
+        if let Some(a) = accept {
+            headers.insert(header::ACCEPT, HeaderValue::from_str(a).unwrap());
+        }
+        assert_eq!(wants_stream(&headers, body.as_bytes()), expected, "{body}");
+    }
+
+    #[test]
+    fn stream_requests_are_recognised() {
+        check_stream(None, r#"{"model":"m","stream":true}"#, true);
+        check_stream(None, r#"{"model":"m", "stream" : true }"#, true);
+        check_stream(None, r#"{"model":"m","stream":false}"#, false);
+        check_stream(None, r#"{"model":"m","stream":null}"#, false);
+        check_stream(None, r#"{"model":"m"}"#, false);
+        check_stream(None, r#"{"meta":{"stream":true},"stream":false}"#, false);
+        check_stream(
+            None,
+            r#"{"messages":[{"content":"\"stream\": true"}]}"#,
+            false,
+        );
+        check_stream(None, "not json \"stream\"", false);
+        check_stream(Some("text/event-stream"), "", true);
+        check_stream(Some("application/json"), "", false);
+    }
+
+    fn check_auth(header_value: Option<&str>, keys: &[&str], ok: bool) {
+        let mut headers = HeaderMap::new();
+        if let Some(v) = header_value {
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        }
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        assert_eq!(authorize(&headers, &keys).is_ok(), ok, "{header_value:?}");
+    }
+
+    #[test]
+    fn bearer_keys_are_checked() {
+        check_auth(Some("Bearer k1"), &["k1", "k2"], true);
+        check_auth(Some("bearer k2"), &["k1", "k2"], true);
+        check_auth(Some("Bearer k3"), &["k1", "k2"], false);
+        check_auth(Some("Bearer k1x"), &["k1"], false);
+        check_auth(Some("Basic k1"), &["k1"], false);
+        check_auth(Some("k1"), &["k1"], false);
+        check_auth(None, &["k1"], false);
+    }
+}

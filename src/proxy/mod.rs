@@ -1,0 +1,120 @@
+//! The OpenAI-compatible passthrough proxy: one host for every client.
+//!
+//! Owns the data path from OpenAI clients (SDKs, Open WebUI, curl) to the upstream
+//! services: `/v1/*` → the active vLLM, `/v1/audio/transcriptions` and
+//! `/api/audio/diarize-chunk` → speech-to-text, `/v1/audio/speech` → text-to-speech.
+//! Upstream addresses come from a [`tokio::sync::watch`] of [`Routes`] published by the
+//! control loop; this module only reads it.
+//!
+//! It is a dumb, fast forwarder: request bodies go upstream verbatim, responses stream
+//! back frame by frame as they arrive (never coalesced or buffered), hop-by-hop headers are
+//! dropped, and vLLM's status codes and error bodies pass through. It must NOT hold control
+//! state, take locks on the hot path, hold the watch borrow across `.await`, or parse
+//! responses (the single exception: an upstream error body on a streaming request is turned
+//! into one SSE `error` event).
+//!
+//! Choices worth knowing:
+//! - `Upstream::Down` is still tried: observed readiness lags reality by a poll interval,
+//!   a dead upstream costs at most the short connect timeout (then 502 "… unreachable"),
+//!   and refusing would turn a flapping poll into a false outage.
+//! - A streaming request whose upstream answers non-2xx keeps the upstream status code;
+//!   its body becomes exactly one `event: error` SSE event carrying an OpenAI error object.
+//! - The upstream client is hyper-util's pooled legacy client (HTTP/1.1 keep-alive,
+//!   `TCP_NODELAY`, IPv4 addresses tried first): the client's body type is axum's own
+//!   `Body`, so nothing is re-wrapped or copied on the way through.
+
+mod body;
+mod client;
+mod error;
+mod forward;
+mod metrics;
+mod route;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::any;
+use tokio::sync::watch;
+
+pub use error::ProxyError;
+pub use error::Service;
+pub use metrics::ProxyMetrics;
+
+/// Published by the control loop whenever desired placement or observed readiness changes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Routes {
+    /// The active model's vLLM on the cluster head.
+    pub vllm: Upstream,
+    /// Speech-to-text service (parakeet).
+    pub stt: Upstream,
+    /// Text-to-speech service (magpie).
+    pub tts: Upstream,
+}
+
+/// Where one upstream service is, and whether it can take requests.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Upstream {
+    /// Nothing placed: 503 "no model is active" / "no stt service is configured".
+    #[default]
+    NotConfigured,
+    /// Serving. `base` is e.g. `"http://127.0.0.2:8888"` (no `/v1`).
+    Ready { base: String, model: Option<String> },
+    /// A swap is in progress: 503 + `Retry-After` naming the model, or wait up to
+    /// [`ProxyConfig::wait_for_ready`].
+    Loading { model: String, base: Option<String> },
+    /// Configured but not observed ready. Still tried (see the module doc).
+    Down { base: String, why: String },
+}
+
+/// Knobs of the proxy. [`ProxyConfig::default`] gives the production defaults.
+#[derive(Clone, Debug)]
+pub struct ProxyConfig {
+    /// Limit for establishing the TCP connection to an upstream.
+    pub connect_timeout: Duration,
+    /// Limit for a whole exchange, response body included (big-context completions).
+    pub overall_timeout: Duration,
+    /// Largest JSON request body accepted (413 above it).
+    pub max_json_body: usize,
+    /// Largest audio (multipart) request body accepted (413 above it).
+    pub max_audio_body: usize,
+    /// When non-empty, requests must carry `Authorization: Bearer <one of these>`.
+    pub inference_keys: Vec<String>,
+    /// When set, a request arriving during a swap waits up to this long for the model
+    /// instead of getting 503 at once.
+    pub wait_for_ready: Option<Duration>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            connect_timeout: Duration::from_secs(3),
+            overall_timeout: Duration::from_secs(30 * 60),
+            max_json_body: 32 * 1024 * 1024,
+            max_audio_body: 100 * 1024 * 1024,
+            inference_keys: Vec::new(),
+            wait_for_ready: None,
+        }
+    }
+}
+
+/// The proxy's routes: `/v1/*` and `/api/audio/diarize-chunk`, any method.
+///
+/// Merge it into the main router. Serve with `TCP_NODELAY` on accepted sockets
+/// (`axum::serve::ListenerExt::tap_io`), or small SSE frames wait for Nagle.
+pub fn router(
+    routes: watch::Receiver<Routes>,
+    config: ProxyConfig,
+    metrics: Arc<ProxyMetrics>,
+) -> axum::Router {
+    let client = client::build(config.connect_timeout);
+    let shared = Arc::new(forward::Shared {
+        routes,
+        config,
+        metrics,
+        client,
+    });
+    axum::Router::new()
+        .route("/v1/{*rest}", any(forward::handle))
+        .route("/api/audio/diarize-chunk", any(forward::handle))
+        .with_state(shared)
+}

@@ -1,0 +1,73 @@
+//! Where the proxy sends requests, derived from the status: desired placement plus
+//! observed readiness. Pure (`routes_from`), plus a small task that republishes routes
+//! whenever the status changes. The proxy reads only this; it holds no control state.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::model::catalog::catalog;
+use crate::model::desired::ServiceKind;
+use crate::plan::Action;
+use crate::proxy::{Routes, Upstream};
+use crate::status::Status;
+
+/// The proxy's routes for one status snapshot.
+pub fn routes_from(s: &Status) -> Routes {
+    let Some(d) = &s.desired else {
+        return Routes::default();
+    };
+    let vllm = match (&d.cluster, &d.active_model) {
+        (Some(c), Some(m)) => {
+            let base = d.hosts.get(&c.head).map(|h| format!("http://{}:{}", h.address, c.port));
+            let repo = catalog(d).get(m).map(|e| e.spec.repo.clone());
+            let served = s.observed.vllm.get().map(|v| v.models.clone()).unwrap_or_default();
+            let ready = repo.as_ref().is_some_and(|r| served.contains(r));
+            let swapping = s.busy() && s.plan.steps.iter().any(|st| st.action.is_model_action())
+                || s.plan.steps.iter().any(|st| matches!(st.action, Action::LaunchModel { .. } | Action::WaitReady { .. }));
+            match base {
+                None => Upstream::NotConfigured,
+                Some(base) if ready => Upstream::Ready { base, model: repo },
+                Some(base) if swapping => Upstream::Loading { model: m.clone(), base: Some(base) },
+                Some(base) => Upstream::Down { base, why: format!("{m} is not serving (see /api/state)") },
+            }
+        }
+        _ => Upstream::NotConfigured,
+    };
+    let service = |kind: ServiceKind| {
+        d.services
+            .iter()
+            .find(|(_, svc)| svc.kind == kind && svc.running)
+            .and_then(|(name, svc)| {
+                let base = d.hosts.get(&svc.host).map(|h| format!("http://{}:{}", h.address, svc.port))?;
+                let healthy = s.observed.services.get(name).and_then(|f| f.get()).copied();
+                Some(if healthy == Some(true) {
+                    Upstream::Ready { base, model: svc.model.clone() }
+                } else {
+                    Upstream::Down { base, why: format!("{name} health check is not passing") }
+                })
+            })
+            .unwrap_or_default()
+    };
+    Routes { vllm, stt: service(ServiceKind::Stt), tts: service(ServiceKind::Tts) }
+}
+
+/// Republishes routes on every status change until `shutdown`.
+pub fn spawn(mut status: watch::Receiver<Arc<Status>>, shutdown: CancellationToken) -> watch::Receiver<Routes> {
+    let first = routes_from(&status.borrow());
+    let (tx, rx) = watch::channel(first);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = status.changed() => {
+                    if r.is_err() { break; }
+                    let routes = routes_from(&status.borrow_and_update());
+                    tx.send_if_modified(|cur| if *cur != routes { *cur = routes; true } else { false });
+                }
+            }
+        }
+    });
+    rx
+}

@@ -1,0 +1,473 @@
+//! Integration tests of the `/v1` passthrough proxy against a real fake upstream.
+//!
+//! Everything runs on 127.0.0.1 ports chosen by the OS: a programmable fake upstream
+//! (`proxy/fake_upstream.rs`) and the real proxy router fed a `watch` of `Routes`.
+//! Timing assertions are causal (A happened before B), never "faster than X".
+#![allow(clippy::unwrap_used)]
+
+mod fake_upstream;
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use spark_control::proxy::{ProxyConfig, Routes, Upstream};
+
+use fake_upstream::{fixed_json, FakeUpstream, FIXED_SSE};
+use harness::{client, json_of, post, ready, setup, start_proxy, Proxy};
+
+#[tokio::test]
+async fn stream_chunks_arrive_with_the_upstreams_timing() {
+    let (fake, proxy) = setup(ProxyConfig::default()).await;
+    let url = format!("{}/v1/chat/completions", proxy.url);
+    let mut response = post(&url, "two-slow", r#"{"stream":true}"#).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-accel-buffering"], "no");
+    let first = response.chunk().await.unwrap().unwrap();
+    let first_at = Instant::now();
+    assert_eq!(&first[..], b"data: one\n\n");
+    let mut rest = Vec::new();
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        rest.extend_from_slice(&chunk);
+    }
+    assert_eq!(rest, b"data: two\n\n");
+    let second_sent = fake.seen.second_sent_at.lock().unwrap().unwrap();
+    assert!(
+        first_at < second_sent,
+        "the client got the first chunk only {:?} after the upstream sent the second",
+        first_at - second_sent
+    );
+}
+
+/// Upstream status `code` on a request with `stream` → what the client receives.
+async fn check_upstream_error(proxy: &Proxy, code: u16, stream: bool) {
+    let url = format!("{}/v1/chat/completions", proxy.url);
+    let body = if stream {
+        r#"{"stream":true}"#
+    } else {
+        r#"{"stream":false}"#
+    };
+    let response = post(&url, &format!("status-{code}"), body).await;
+    assert_eq!(response.status().as_u16(), code, "status passes through");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let text = response.text().await.unwrap();
+    let upstream_error = format!(
+        r#"{{"object":"error","message":"fake failure {code}","type":"BadRequestError","param":null,"code":{code}}}"#
+    );
+    if stream {
+        assert_eq!(content_type, "text/event-stream");
+        let expected = format!(
+            "event: error\ndata: {{\"error\":{{\"message\":\"fake failure {code}\",\"type\":\"BadRequestError\",\"param\":null,\"code\":{code}}}}}\n\n"
+        );
+        assert_eq!(text, expected, "exactly one SSE error event, then the end");
+    } else {
+        assert_eq!(content_type, "application/json");
+        assert_eq!(text, upstream_error, "error body passes through verbatim");
+    }
+}
+
+#[tokio::test]
+async fn upstream_errors_pass_through_or_become_one_sse_error_event() {
+    let (_fake, proxy) = setup(ProxyConfig::default()).await;
+    for (code, stream) in [
+        (400, true),
+        (400, false),
+        (500, true),
+        (404, false),
+        (429, true),
+    ] {
+        check_upstream_error(&proxy, code, stream).await;
+    }
+}
+
+async fn closed_port_base() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn unreachable_upstream_is_502_vllm_unreachable() {
+    let base = closed_port_base().await;
+    for (upstream, extra) in [
+        (ready(base.clone()), None),
+        (
+            Upstream::Down {
+                base: base.clone(),
+                why: "health check refused".into(),
+            },
+            Some("health check refused"),
+        ),
+    ] {
+        let routes = Routes {
+            vllm: upstream,
+            ..Routes::default()
+        };
+        let proxy = start_proxy(routes, ProxyConfig::default()).await;
+        let response = post(&format!("{}/v1/chat/completions", proxy.url), "echo", "{}").await;
+        assert_eq!(response.status(), 502);
+        let body = json_of(response).await;
+        assert_eq!(body["detail"], "vllm unreachable");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("vllm unreachable at "), "{message}");
+        if let Some(why) = extra {
+            assert!(message.contains(why), "{message}");
+        }
+        assert_eq!(proxy.metrics.count("chat_completions", 5), 1);
+    }
+}
+
+/// `routes` + config → status, `detail`, words in the message, Retry-After.
+async fn check_unavailable(routes: Routes, path: &str, detail: &str, words: &str, retry: bool) {
+    let proxy = start_proxy(routes, ProxyConfig::default()).await;
+    let response = post(&format!("{}{path}", proxy.url), "echo", "{}").await;
+    assert_eq!(response.status(), 503, "{path}");
+    assert_eq!(
+        response.headers().contains_key("retry-after"),
+        retry,
+        "{path}"
+    );
+    let body = json_of(response).await;
+    assert_eq!(body["detail"], detail);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(words), "{message}");
+}
+
+#[tokio::test]
+async fn swap_in_progress_and_missing_services_are_503() {
+    let loading = Routes {
+        vllm: Upstream::Loading {
+            model: "qwen36".into(),
+            base: None,
+        },
+        ..Routes::default()
+    };
+    check_unavailable(
+        loading,
+        "/v1/chat/completions",
+        "model_loading",
+        "'qwen36' is loading",
+        true,
+    )
+    .await;
+    check_unavailable(
+        Routes::default(),
+        "/v1/models",
+        "vllm not configured",
+        "no model is active",
+        false,
+    )
+    .await;
+    check_unavailable(
+        Routes::default(),
+        "/v1/audio/transcriptions",
+        "stt not configured",
+        "no stt service",
+        false,
+    )
+    .await;
+    check_unavailable(
+        Routes::default(),
+        "/api/audio/diarize-chunk",
+        "stt not configured",
+        "no stt service",
+        false,
+    )
+    .await;
+    check_unavailable(
+        Routes::default(),
+        "/v1/audio/speech",
+        "tts not configured",
+        "no tts service",
+        false,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn during_a_swap_requests_can_wait_for_the_model() {
+    let fake = fake_upstream::start().await;
+    let config = ProxyConfig {
+        wait_for_ready: Some(Duration::from_secs(10)),
+        ..ProxyConfig::default()
+    };
+    let loading = Routes {
+        vllm: Upstream::Loading {
+            model: "qwen36".into(),
+            base: None,
+        },
+        ..Routes::default()
+    };
+    let proxy = start_proxy(loading.clone(), config).await;
+    let url = format!("{}/v1/chat/completions", proxy.url);
+    let request = tokio::spawn(async move { post(&url, "echo", "{\"a\":1}").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !request.is_finished(),
+        "the request waits while the model loads"
+    );
+    proxy.routes.send_replace(Routes {
+        vllm: ready(fake.base()),
+        ..Routes::default()
+    });
+    let response = request.await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "{\"a\":1}");
+
+    // A wait that runs out is the same 503 naming the model.
+    let config = ProxyConfig {
+        wait_for_ready: Some(Duration::from_millis(300)),
+        ..ProxyConfig::default()
+    };
+    let proxy = start_proxy(loading, config).await;
+    let response = post(&format!("{}/v1/completions", proxy.url), "echo", "{}").await;
+    assert_eq!(response.status(), 503);
+    assert!(json_of(response).await["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("qwen36"));
+}
+
+/// A body of `len` bytes to `path`, sent with Content-Length or chunked → status.
+async fn check_size(proxy: &Proxy, path: &str, len: usize, chunked: bool, status: u16) {
+    let bytes = vec![b'a'; len];
+    let body = if chunked {
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            bytes.chunks(256).map(|c| Ok(c.to_vec())).collect();
+        reqwest::Body::wrap_stream(futures::stream::iter(chunks))
+    } else {
+        reqwest::Body::from(bytes)
+    };
+    let response = client()
+        .post(format!("{}{path}", proxy.url))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        status,
+        "{path} {len} bytes chunked={chunked}"
+    );
+    if status == 413 {
+        assert_eq!(
+            json_of(response).await["error"]["code"],
+            "request_too_large"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bodies_over_the_caps_are_413() {
+    let config = ProxyConfig {
+        max_json_body: 1024,
+        max_audio_body: 4096,
+        ..ProxyConfig::default()
+    };
+    let (_fake, proxy) = setup(config).await;
+    for chunked in [false, true] {
+        check_size(&proxy, "/v1/chat/completions", 1024, chunked, 200).await;
+        check_size(&proxy, "/v1/chat/completions", 1025, chunked, 413).await;
+        check_size(&proxy, "/v1/audio/speech", 2000, chunked, 413).await;
+        check_size(&proxy, "/v1/audio/transcriptions", 4000, chunked, 200).await;
+        check_size(&proxy, "/api/audio/diarize-chunk", 4097, chunked, 413).await;
+    }
+}
+
+#[tokio::test]
+async fn inference_keys_are_required_when_configured() {
+    let config = ProxyConfig {
+        inference_keys: vec!["sk-one".into(), "sk-two".into()],
+        ..ProxyConfig::default()
+    };
+    let (_fake, proxy) = setup(config).await;
+    for (auth, status) in [
+        (None, 401),
+        (Some("Bearer sk-wrong"), 401),
+        (Some("Bearer sk-one-and-more"), 401),
+        (Some("Basic sk-one"), 401),
+        (Some("Bearer sk-one"), 200),
+        (Some("Bearer sk-two"), 200),
+    ] {
+        let mut request = client().get(format!("{}/v1/models", proxy.url));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{auth:?}");
+        if status == 401 {
+            let body = json_of(response).await;
+            assert_eq!(body["error"]["type"], "invalid_request_error");
+            assert_eq!(body["error"]["code"], "invalid_api_key");
+        }
+    }
+}
+
+#[tokio::test]
+async fn client_going_away_cancels_the_upstream_within_a_second() {
+    let (fake, proxy) = setup(ProxyConfig::default()).await;
+    let url = format!("{}/v1/chat/completions", proxy.url);
+    let mut response = post(&url, "endless", r#"{"stream":true}"#).await;
+    response.chunk().await.unwrap().unwrap();
+    drop(response);
+    let gone_at = Instant::now();
+    let mut seen = None;
+    for _ in 0..200 {
+        seen = *fake.seen.client_gone_at.lock().unwrap();
+        if seen.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let seen = seen.expect("the fake upstream never saw the client go away");
+    assert!(
+        seen - gone_at < Duration::from_secs(1),
+        "took {:?}",
+        seen - gone_at
+    );
+}
+
+/// Soft limit on open files, from /proc/self/limits.
+fn open_files_limit() -> u64 {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    line.split_whitespace()
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap_or(u64::MAX)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_streams_complete() {
+    const STREAMS: usize = 1000;
+    // Each stream holds 4 sockets in this process: client, proxy-accepted,
+    // proxy-to-upstream, upstream-accepted.
+    let needed = 4 * STREAMS as u64 + 256;
+    let limit = open_files_limit();
+    assert!(
+        limit >= needed,
+        "needs `ulimit -n {needed}` or more (soft limit is {limit})"
+    );
+    let (_fake, proxy) = setup(ProxyConfig::default()).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(STREAMS)
+        .build()
+        .unwrap();
+    let url = format!("{}/v1/chat/completions", proxy.url);
+    let tasks: Vec<_> = (0..STREAMS)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move {
+                let response = client
+                    .post(&url)
+                    .header("x-fake", "three")
+                    .body(r#"{"stream":true}"#)
+                    .send()
+                    .await?;
+                let status = response.status();
+                let body = response.bytes().await?;
+                Ok::<_, reqwest::Error>((status, body))
+            })
+        })
+        .collect();
+    let all = tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(tasks))
+        .await
+        .expect("1000 streams did not finish within 60 s");
+    for result in all {
+        let (status, body) = result.unwrap().unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(&body[..], b"data: 0\n\ndata: 1\n\ndata: 2\n\n");
+    }
+    assert_eq!(proxy.metrics.count("chat_completions", 2), STREAMS as u64);
+}
+
+/// The same request direct and through the proxy → identical status, type and bytes.
+async fn check_verbatim(
+    fake: &FakeUpstream,
+    proxy: &Proxy,
+    path: &str,
+    body: &'static str,
+    expected: &[u8],
+) {
+    let mut got = Vec::new();
+    for base in [fake.base(), proxy.url.clone()] {
+        let response = post(&format!("{base}{path}"), "fixed", body).await;
+        let status = response.status();
+        let content_type = response.headers()["content-type"].clone();
+        got.push((status, content_type, response.bytes().await.unwrap()));
+    }
+    assert_eq!(got[0], got[1], "direct vs proxy for {path} {body}");
+    assert_eq!(&got[1].2[..], expected, "{path} {body}");
+}
+
+#[tokio::test]
+async fn bodies_pass_verbatim_byte_for_byte() {
+    let (fake, proxy) = setup(ProxyConfig::default()).await;
+    let stream: String = FIXED_SSE.concat();
+    check_verbatim(
+        &fake,
+        &proxy,
+        "/v1/chat/completions",
+        r#"{"stream":true}"#,
+        stream.as_bytes(),
+    )
+    .await;
+    check_verbatim(
+        &fake,
+        &proxy,
+        "/v1/chat/completions",
+        r#"{"stream":false}"#,
+        fixed_json().as_bytes(),
+    )
+    .await;
+    check_verbatim(
+        &fake,
+        &proxy,
+        "/v1/completions",
+        r#"{"prompt":"x"}"#,
+        fixed_json().as_bytes(),
+    )
+    .await;
+
+    // Request bodies, paths and queries arrive verbatim too (the fake echoes them).
+    let odd = "{\"content\":\"h\u{e9}llo\\u0000 \\\"q\\\"\r\n\t\"}  ";
+    let response = client()
+        .post(format!("{}/v1/embeddings?a=1&b=%20x", proxy.url))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(odd)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["x-echo-path"],
+        "/v1/embeddings?a=1&b=%20x"
+    );
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
+    assert_eq!(response.text().await.unwrap(), odd);
+
+    let mut metrics = String::new();
+    proxy.metrics.render_prometheus(&mut metrics);
+    for line in [
+        "spark_proxy_requests_total{route=\"chat_completions\",code=\"2xx\"} 2",
+        "spark_proxy_requests_total{route=\"completions\",code=\"2xx\"} 1",
+        "spark_proxy_requests_total{route=\"embeddings\",code=\"2xx\"} 1",
+        "spark_proxy_request_duration_seconds_count{route=\"chat_completions\"} 2",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line:?} in\n{metrics}"
+        );
+    }
+}

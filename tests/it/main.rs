@@ -5,4 +5,5 @@ mod harness;
 mod proxy;
 mod remote;
 mod sim;
+mod ui;
 mod validate;

@@ -2,6 +2,7 @@
 
 mod edit;
 mod harness;
+mod http;
 mod proxy;
 mod remote;
 mod sim;

@@ -42,7 +42,11 @@ impl Drop for Server {
 }
 
 /// Loop + HTTP app on 127.0.0.1:<free port>.
-async fn serve(desired: PathBuf, data_dir: PathBuf, connector: Connector) -> Result<(String, CancellationToken)> {
+async fn serve(
+    desired: PathBuf,
+    data_dir: PathBuf,
+    connector: Connector,
+) -> Result<(String, CancellationToken)> {
     let shutdown = CancellationToken::new();
     let (handle, _task) = reconcile::spawn(
         LoopConfig {
@@ -89,8 +93,15 @@ pub async fn demo_server() -> Result<Server> {
     };
     let bin = Path::new(env!("CARGO_BIN_EXE_spark-control"));
     let d = demo::prepare(dir.path(), bin, &opts, false)?;
-    let (base, shutdown) = serve(d.desired.clone(), d.data_dir.clone(), d.connector.clone()).await?;
-    Ok(Server { base, desired: d.desired.clone(), shutdown, _demo: Some(d), _dir: dir })
+    let (base, shutdown) =
+        serve(d.desired.clone(), d.data_dir.clone(), d.connector.clone()).await?;
+    Ok(Server {
+        base,
+        desired: d.desired.clone(),
+        shutdown,
+        _demo: Some(d),
+        _dir: dir,
+    })
 }
 
 /// The real loop and API over `text` as desired.yaml, over SSH; give it hosts on loopback
@@ -107,7 +118,13 @@ pub async fn plain_server(text: &str) -> Result<Server> {
         known_hosts: data.join("known_hosts"),
     };
     let (base, shutdown) = serve(desired.clone(), data, connector).await?;
-    Ok(Server { base, desired, shutdown, _demo: None, _dir: dir })
+    Ok(Server {
+        base,
+        desired,
+        shutdown,
+        _demo: None,
+        _dir: dir,
+    })
 }
 
 async fn browser() -> Result<(Driver, Session)> {
@@ -176,22 +193,40 @@ async fn activate_streams_log_and_new_model_becomes_ready() -> Result<()> {
     let (_d, s) = browser().await?;
     s.goto(&format!("{}/#/cluster", srv.base)).await?;
     // The demo starts qwen36; wait for it to serve before swapping.
-    s.wait_text("[data-testid=model-ready]", "ready", LONG).await.context("qwen36 ready")?;
+    s.wait_text("[data-testid=model-ready]", "ready", LONG)
+        .await
+        .context("qwen36 ready")?;
     s.goto(&format!("{}/#/models", srv.base)).await?;
     s.click("[data-testid=activate-gemma4]").await?;
-    s.wait_text("[data-testid=confirm-title]", "gemma4", SHORT).await?;
+    s.wait_text("[data-testid=confirm-title]", "gemma4", SHORT)
+        .await?;
     s.click("[data-testid=confirm-ok]").await?;
-    let t = wait_file(&srv.desired, "active_model: gemma4", |t| t.contains("active_model: gemma4")).await?;
+    let t = wait_file(&srv.desired, "active_model: gemma4", |t| {
+        t.contains("active_model: gemma4")
+    })
+    .await?;
     assert!(t.contains("# simulated head"), "comments kept:\n{t}");
     s.wait_for("[data-testid=swap-card]", SHORT).await?;
-    s.wait_text("[data-testid=swap-log]", "Application startup complete.", LONG).await?;
-    s.wait_text("[data-testid=swap-state]", "ready", LONG).await?;
-    assert!(s.text("[data-testid=header-model]").await?.contains("gemma4 · ready"));
+    s.wait_text(
+        "[data-testid=swap-log]",
+        "Application startup complete.",
+        LONG,
+    )
+    .await?;
+    s.wait_text("[data-testid=swap-state]", "ready", LONG)
+        .await?;
+    assert!(s
+        .text("[data-testid=header-model]")
+        .await?
+        .contains("gemma4 · ready"));
     // The API agrees: vLLM serves gemma4's repo.
     let st = state(&srv.base).await?;
     assert_eq!(st["desired"]["active_model"], json!("gemma4"));
     let served = st["observed"]["vllm"]["known"]["value"]["models"].to_string();
-    assert!(served.contains("google/gemma-4-26B-A4B-it"), "served: {served}");
+    assert!(
+        served.contains("google/gemma-4-26B-A4B-it"),
+        "served: {served}"
+    );
     s.quit().await?;
     Ok(())
 }
@@ -207,13 +242,25 @@ async fn settings_change_lands_in_desired_with_comments() -> Result<()> {
     s.click("[data-testid=settings-gemma4] summary").await?;
     let form = "[data-testid=settings-form-gemma4]";
     // Invalid: 150 %.
-    s.type_into(&format!("{form} [name=gpu_memory]"), "150").await?;
+    s.type_into(&format!("{form} [name=gpu_memory]"), "150")
+        .await?;
     s.click(&format!("{form} button[type=submit]")).await?;
-    s.wait_text(&format!("{form} [data-msg=gpu_memory]"), "between 1 and 100", SHORT).await?;
-    assert_eq!(read(&srv.desired), before, "nothing written for an invalid value");
+    s.wait_text(
+        &format!("{form} [data-msg=gpu_memory]"),
+        "between 1 and 100",
+        SHORT,
+    )
+    .await?;
+    assert_eq!(
+        read(&srv.desired),
+        before,
+        "nothing written for an invalid value"
+    );
     // Valid.
-    s.type_into(&format!("{form} [name=gpu_memory]"), "90").await?;
-    s.type_into(&format!("{form} [name=max_context]"), "65536").await?;
+    s.type_into(&format!("{form} [name=gpu_memory]"), "90")
+        .await?;
+    s.type_into(&format!("{form} [name=max_context]"), "65536")
+        .await?;
     s.exec(
         "const s = document.querySelector(arguments[0]); s.value = 'true'; s.dispatchEvent(new Event('input', {bubbles: true}));",
         json!([format!("{form} [name=prefix_caching]")]),
@@ -222,8 +269,16 @@ async fn settings_change_lands_in_desired_with_comments() -> Result<()> {
     s.click(&format!("{form} button[type=submit]")).await?;
     let after = wait_file(&srv.desired, "gemma4's overrides", |t| t.contains("gemma4")).await?;
     let d: Value = serde_json::to_value(serde_yaml::from_str::<serde_yaml::Value>(&after)?)?;
-    assert_eq!(d["overrides"]["gemma4"], json!({"gpu_memory": 0.9, "max_context": 65536, "prefix_caching": true}), "{after}");
-    assert_eq!(comments(&after), comments(&before), "every comment kept:\n{after}");
+    assert_eq!(
+        d["overrides"]["gemma4"],
+        json!({"gpu_memory": 0.9, "max_context": 65536, "prefix_caching": true}),
+        "{after}"
+    );
+    assert_eq!(
+        comments(&after),
+        comments(&before),
+        "every comment kept:\n{after}"
+    );
     s.quit().await?;
     Ok(())
 }
@@ -236,7 +291,13 @@ async fn desired_editor_conflict_shows_difference_and_never_overwrites() -> Resu
     let (_d, s) = browser().await?;
     s.goto(&format!("{}/#/desired", srv.base)).await?;
     s.wait_text("[data-testid=desired-text]", "", SHORT).await?;
-    s.wait_js("editor loaded", SHORT, "return document.querySelector('[data-testid=desired-text]').value.includes('hosts: {}');", json!([])).await?;
+    s.wait_js(
+        "editor loaded",
+        SHORT,
+        "return document.querySelector('[data-testid=desired-text]').value.includes('hosts: {}');",
+        json!([]),
+    )
+    .await?;
     // Mine: a comment at the end. Theirs (on disk, meanwhile): another comment.
     s.exec(
         "const t = document.querySelector('[data-testid=desired-text]'); t.value += '# mine\\n'; t.dispatchEvent(new Event('input'));",
@@ -248,11 +309,19 @@ async fn desired_editor_conflict_shows_difference_and_never_overwrites() -> Resu
     s.click("[data-testid=desired-save]").await?;
     s.wait_for("[data-testid=desired-conflict]", SHORT).await?;
     let diff = s.text("[data-testid=desired-diff]").await?;
-    assert!(diff.contains("− # theirs") && diff.contains("+ # mine"), "diff: {diff}");
+    assert!(
+        diff.contains("− # theirs") && diff.contains("+ # mine"),
+        "diff: {diff}"
+    );
     assert_eq!(read(&srv.desired), theirs, "nothing overwritten");
     // Reload theirs: the editor shows the file on disk.
     s.click("[data-testid=conflict-reload]").await?;
-    let v = s.exec("return document.querySelector('[data-testid=desired-text]').value;", json!([])).await?;
+    let v = s
+        .exec(
+            "return document.querySelector('[data-testid=desired-text]').value;",
+            json!([]),
+        )
+        .await?;
     assert_eq!(v.as_str(), Some(theirs.as_str()));
     // Conflict again, and this time save over theirs knowingly.
     s.exec(
@@ -264,7 +333,10 @@ async fn desired_editor_conflict_shows_difference_and_never_overwrites() -> Resu
     s.click("[data-testid=desired-save]").await?;
     s.wait_for("[data-testid=desired-conflict]", SHORT).await?;
     s.click("[data-testid=conflict-retry]").await?;
-    wait_file(&srv.desired, "mine again", |t| t == format!("{theirs}# mine again\n")).await?;
+    wait_file(&srv.desired, "mine again", |t| {
+        t == format!("{theirs}# mine again\n")
+    })
+    .await?;
     // An invalid file is refused with its line.
     s.exec(
         "const t = document.querySelector('[data-testid=desired-text]'); t.value = t.value.replace('version: 1', 'version: 2'); t.dispatchEvent(new Event('input'));",
@@ -272,7 +344,8 @@ async fn desired_editor_conflict_shows_difference_and_never_overwrites() -> Resu
     )
     .await?;
     s.click("[data-testid=desired-save]").await?;
-    s.wait_text("[data-testid=desired-diags]", "line 2", SHORT).await?;
+    s.wait_text("[data-testid=desired-diags]", "line 2", SHORT)
+        .await?;
     assert!(read(&srv.desired).contains("version: 1"));
     s.quit().await?;
     Ok(())
@@ -284,19 +357,31 @@ async fn onboarding_and_adding_a_host() -> Result<()> {
     let srv = plain_server(UNCONFIGURED).await?;
     let (_d, s) = browser().await?;
     s.goto(&format!("{}/", srv.base)).await?;
-    s.wait_text("[data-testid=cluster-onboarding]", "Nothing is configured yet", SHORT).await?;
+    s.wait_text(
+        "[data-testid=cluster-onboarding]",
+        "Nothing is configured yet",
+        SHORT,
+    )
+    .await?;
     s.goto(&format!("{}/#/setup", srv.base)).await?;
     s.wait_for("[data-testid=onboarding]", SHORT).await?;
     s.type_into("#hf-name", "spark1").await?;
     s.type_into("#hf-address", "spark1.local").await?;
-    s.click("[data-testid=host-form] button[type=submit]").await?;
-    s.wait_text("[data-testid=host-form] [data-msg=address]", "IPv4", SHORT).await?;
+    s.click("[data-testid=host-form] button[type=submit]")
+        .await?;
+    s.wait_text("[data-testid=host-form] [data-msg=address]", "IPv4", SHORT)
+        .await?;
     s.type_into("#hf-address", "127.0.0.9").await?;
     s.type_into("#hf-port", "1").await?;
-    s.click("[data-testid=host-form] button[type=submit]").await?;
+    s.click("[data-testid=host-form] button[type=submit]")
+        .await?;
     let t = wait_file(&srv.desired, "spark1", |t| t.contains("spark1")).await?;
     let d: serde_yaml::Value = serde_yaml::from_str(&t)?;
-    assert_eq!(d["hosts"]["spark1"]["address"].as_str(), Some("127.0.0.9"), "{t}");
+    assert_eq!(
+        d["hosts"]["spark1"]["address"].as_str(),
+        Some("127.0.0.9"),
+        "{t}"
+    );
     assert!(t.contains("# spark-control desired state"), "{t}");
     s.wait_for("[data-testid=host-spark1]", SHORT).await?;
     s.quit().await?;
@@ -311,9 +396,12 @@ async fn download_bar_reaches_100_percent() -> Result<()> {
     let srv = demo_server().await?;
     let (_d, s) = browser().await?;
     s.goto(&format!("{}/#/downloads", srv.base)).await?;
-    s.type_into("#dl-repo", "https://huggingface.co/org/Tiny-Model").await?;
-    s.click("[data-testid=download-form] button[type=submit]").await?;
-    s.wait_text("[data-testid=download-pct]", "100 %", LONG).await?;
+    s.type_into("#dl-repo", "https://huggingface.co/org/Tiny-Model")
+        .await?;
+    s.click("[data-testid=download-form] button[type=submit]")
+        .await?;
+    s.wait_text("[data-testid=download-pct]", "100 %", LONG)
+        .await?;
     s.wait_for("[data-testid=catalog-dialog]", SHORT).await?;
     let v = s.exec("return [document.querySelector('#cat-name').value, document.querySelector('#cat-repo').value];", json!([])).await?;
     assert_eq!(v, json!(["tiny-model", "org/Tiny-Model"]));
@@ -332,12 +420,23 @@ async fn screenshots() -> Result<()> {
     let (_d, s) = browser().await?;
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
     s.goto(&format!("{}/#/cluster", srv.base)).await?;
-    s.wait_text("[data-testid=model-ready]", "ready", LONG).await?;
+    s.wait_text("[data-testid=model-ready]", "ready", LONG)
+        .await?;
     // Let a few polls fill the plots.
     tokio::time::sleep(Duration::from_secs(8)).await;
     for (w, h, mobile, tag) in [(1280, 800, false, "desktop"), (390, 844, true, "phone")] {
         s.viewport(w, h, mobile).await?;
-        for view in ["cluster", "models", "services", "plan", "desired", "setup", "events", "updates", "downloads"] {
+        for view in [
+            "cluster",
+            "models",
+            "services",
+            "plan",
+            "desired",
+            "setup",
+            "events",
+            "updates",
+            "downloads",
+        ] {
             s.goto(&format!("{}/#/{view}", srv.base)).await?;
             tokio::time::sleep(Duration::from_millis(1200)).await;
             s.screenshot(&out.join(format!("{view}-{tag}.png"))).await?;
@@ -353,4 +452,64 @@ fn chromium_is_installed() {
         webdriver::available(),
         "install the UI test browser: apt-get install -y chromium chromium-driver"
     );
+}
+
+/// At phone width no view is wider than the screen (wide tables and the tab strip scroll
+/// inside themselves); on the simulated Sparks in steady state, live updates (new GPU
+/// numbers, latencies, plots) do not move anything on the Cluster view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_width_fits_and_ticks_do_not_move_the_layout() -> Result<()> {
+    let srv = plain_server(&commented_fixture()).await?;
+    let (_d, s) = browser().await?;
+    s.viewport(390, 844, true).await?;
+    for view in [
+        "cluster",
+        "models",
+        "downloads",
+        "services",
+        "updates",
+        "events",
+        "plan",
+        "desired",
+        "setup",
+    ] {
+        s.goto(&format!("{}/#/{view}", srv.base)).await?;
+        s.wait_for(&format!("[data-testid=view-{view}]"), SHORT)
+            .await?;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let w = s
+            .exec(
+                "return [document.documentElement.scrollWidth, innerWidth];",
+                json!([]),
+            )
+            .await?;
+        assert!(
+            w[0].as_u64() <= w[1].as_u64(),
+            "{view}: page {} px wide on a {} px screen",
+            w[0],
+            w[1]
+        );
+    }
+    s.quit().await?;
+    // Steady state on the simulated Sparks: numbers change on every tick, boxes must not.
+    let srv = demo_server().await?;
+    let s = _d.session().await?;
+    s.viewport(1280, 800, false).await?;
+    s.goto(&format!("{}/#/cluster", srv.base)).await?;
+    s.wait_text("[data-testid=model-ready]", "ready", LONG)
+        .await?;
+    s.wait_text("[data-testid=header-op]", "in sync", LONG)
+        .await?;
+    let rects = "return Array.from(document.querySelectorAll('main .card, main h3, main tr, [data-testid=header-op]')).map(e => { const r = e.getBoundingClientRect(); return [Math.round(r.x), Math.round(r.y), Math.round(r.width), Math.round(r.height)]; });";
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = s.exec(rects, json!([])).await?;
+    tokio::time::sleep(Duration::from_secs(4)).await; // several polls of /api/state
+    let after = s.exec(rects, json!([])).await?;
+    let texts = s.exec("return Array.from(document.querySelectorAll('main .card, main h3, main tr, [data-testid=header-op]')).map(e => e.innerText.slice(0, 80));", json!([])).await?;
+    assert_eq!(
+        before, after,
+        "the layout moved between state ticks; elements: {texts}"
+    );
+    s.quit().await?;
+    Ok(())
 }

@@ -554,7 +554,7 @@ function updatePlot(card, series, opts) {
   for (const p of $$('path', s)) if (Number(p.getAttribute('class').slice(1)) >= series.length) p.remove();
   const last = series.map((se) => se.points.length ? se.points[se.points.length - 1].v : null);
   setText($('[data-role="now"]', card), last.every((v) => v === null) ? 'no data yet' : last.map((v) => v === null ? '—' : opts.fmt(v)).join(' / '));
-  setText($('[data-role="max"]', card), `max ${opts.fmt(max)}`);
+  setText($('[data-role="max"]', card), series.some((se) => se.points.length) || opts.max ? `max ${opts.fmt(max)}` : '');
   const lg = $('[data-role="legend"]', card);
   const key = series.map((x) => x.label).join('|');
   if (lg.dataset.key !== key) { lg.dataset.key = key; lg.replaceChildren(...series.map((x, i) => h('span', {}, h('i', { class: `s${i}` }), x.label))); }
@@ -594,7 +594,7 @@ function renderCluster(s) {
   setClass(badge, `badge ${m.cls}`);
   setText(badge, m.label);
   setAttr(badge, 'data-ready', m.ready ? 'true' : 'false');
-  setText(tid('model-detail'), [cat ? cat.repo : null, m.detail].filter(Boolean).join(' — '));
+  setText(tid('model-detail'), cat && !String(m.detail).includes(cat.repo) ? `${cat.repo} — ${m.detail}` : m.detail);
   renderOp(tid('op-body'), s);
   // Hosts.
   const rows = tid('hosts-rows');
@@ -1357,7 +1357,9 @@ function renderSetup(s) {
     setText($('[data-role="addr"]', tr), hst.address);
     setText($('[data-role="user"]', tr), hst.user || 'nvidia');
     setText($('[data-role="port"]', tr), hst.port || 22);
-    setText($('[data-role="key"]', tr), keys[n] || hst.host_key || (app.setup === null ? 'not available in this build' : 'learned on first contact'));
+    const keyEl = $('[data-role="key"]', tr);
+    setText(keyEl, keys[n] || hst.host_key || (app.setup === null ? '—' : 'learned on first contact'));
+    setAttr(keyEl, 'title', app.setup === null ? 'Fingerprints are not available in this build' : null);
     const o = (s.observed.hosts || {})[n] || {};
     const reach = known(o.reachable);
     const b = $('[data-role="reach"]', tr);

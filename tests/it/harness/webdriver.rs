@@ -41,7 +41,9 @@ impl Driver {
     /// Starts chromedriver on 127.0.0.1 and waits (≤ 15 s) until it says it is ready.
     pub async fn start() -> Result<Driver> {
         if !available() {
-            bail!("{CHROMIUM} or {CHROMEDRIVER} missing: apt-get install -y chromium chromium-driver");
+            bail!(
+                "{CHROMIUM} or {CHROMEDRIVER} missing: apt-get install -y chromium chromium-driver"
+            );
         }
         let port = free_port()?;
         let mut cmd = Command::new(CHROMEDRIVER);
@@ -151,7 +153,10 @@ impl Session {
         } else if method == reqwest::Method::POST {
             req = req.json(&json!({}));
         }
-        let r = req.send().await.with_context(|| format!("{method} {path}"))?;
+        let r = req
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
         let status = r.status();
         let v: Value = r.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
@@ -193,9 +198,13 @@ impl Session {
 
     /// Clicks an element.
     pub async fn click_el(&self, e: &Element) -> Result<()> {
-        self.cmd(reqwest::Method::POST, &format!("/element/{}/click", e.0), None)
-            .await
-            .map(|_| ())
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{}/click", e.0),
+            None,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Waits (≤ `timeout`) for `css` to be displayed and enabled, then clicks it.
@@ -215,8 +224,12 @@ impl Session {
     /// Clears an input and types `text` into it.
     pub async fn type_into(&self, css: &str, text: &str) -> Result<()> {
         let e = self.wait_for(css, Duration::from_secs(10)).await?;
-        self.cmd(reqwest::Method::POST, &format!("/element/{}/clear", e.0), None)
-            .await?;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{}/clear", e.0),
+            None,
+        )
+        .await?;
         self.cmd(
             reqwest::Method::POST,
             &format!("/element/{}/value", e.0),
@@ -274,7 +287,13 @@ impl Session {
     }
 
     /// Waits until `script` returns a truthy value; returns it.
-    pub async fn wait_js(&self, what: &str, timeout: Duration, script: &str, args: Value) -> Result<Value> {
+    pub async fn wait_js(
+        &self,
+        what: &str,
+        timeout: Duration,
+        script: &str,
+        args: Value,
+    ) -> Result<Value> {
         let deadline = Instant::now() + timeout;
         let mut last = Value::Null;
         while Instant::now() < deadline {
@@ -299,8 +318,10 @@ impl Session {
         self.cmd(
             reqwest::Method::POST,
             "/goog/cdp/execute",
-            Some(json!({"cmd": "Emulation.setDeviceMetricsOverride", "params": {
-                "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}})),
+            Some(
+                json!({"cmd": "Emulation.setDeviceMetricsOverride", "params": {
+                "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}}),
+            ),
         )
         .await
         .map(|_| ())
@@ -352,7 +373,7 @@ fn base64_decode(s: &str) -> Result<Vec<u8>> {
 
 #[test]
 fn base64_decodes() {
-    assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
-    assert_eq!(base64_decode("aGk=").unwrap(), b"hi");
-    assert_eq!(base64_decode("").unwrap(), b"");
+    assert_eq!(base64_decode("aGVsbG8=").expect("valid base64"), b"hello");
+    assert_eq!(base64_decode("aGk=").expect("valid base64"), b"hi");
+    assert_eq!(base64_decode("").expect("valid base64"), b"");
 }

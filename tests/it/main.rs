@@ -8,4 +8,5 @@ mod http;
 mod proxy;
 mod remote;
 mod sim;
+mod ui;
 mod validate;

@@ -453,7 +453,7 @@ async fn screenshots() -> Result<()> {
             );
             let width = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
             assert!(
-                width >= w as u32,
+                width >= w,
                 "{view}-{tag}: {width} px wide, viewport {w}"
             );
         }

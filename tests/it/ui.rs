@@ -452,10 +452,7 @@ async fn screenshots() -> Result<()> {
                 "{view}-{tag}: not a PNG"
             );
             let width = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
-            assert!(
-                width >= w,
-                "{view}-{tag}: {width} px wide, viewport {w}"
-            );
+            assert!(width >= w, "{view}-{tag}: {width} px wide, viewport {w}");
         }
     }
     // A swap in progress: confirmation, then the live log.

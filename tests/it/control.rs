@@ -399,3 +399,46 @@ async fn retry_and_restart_commands_go_through_the_loop() {
     .await;
     assert!(c.container_running(WORKER, "magpie"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_launch_fails_fast_backs_off_and_retries_on_request() {
+    let mut c = Cluster::new(300);
+    let knob = c.sim_root(HEAD).join("knobs/fail-startup");
+    std::fs::write(&knob, "CUDA out of memory (simulated)").expect("knob");
+    let sampler = Sampler::start(c.vllm_port);
+    c.start_controller();
+    // The model dies while starting: the operation fails fast (not after the 60 s start
+    // timeout) and says what the log said.
+    let s = c
+        .wait_status("a failure", 45, |s| s.backoff.is_some())
+        .await;
+    let b = s.backoff.clone().expect("backoff");
+    assert_eq!(b.failures, 1);
+    assert!(b.error.contains("exited"), "{}", b.error);
+    let op = s.operation.clone().expect("operation");
+    let took = op.finished_at.expect("finished") - op.started_at;
+    assert!(took < chrono::Duration::seconds(40), "failing took {took}");
+    let next = b.next_attempt.expect("a next attempt is scheduled");
+    assert!(
+        next > chrono::Utc::now() + chrono::Duration::seconds(3),
+        "backoff starts at 10 s: {next}"
+    );
+    // No retry storm while backing off.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(c.status().backoff.as_ref().map(|b| b.failures), Some(1));
+    // The operator fixes the cause and asks for a retry: it serves.
+    std::fs::remove_file(&knob).expect("remove knob");
+    c.handle()
+        .commands
+        .send(Command::Retry)
+        .await
+        .expect("retry");
+    c.wait_serving(QWEN36, 60).await;
+    let (_, seen) = sampler.finish();
+    assert_eq!(
+        launches(&seen, QWEN36),
+        2,
+        "one failed launch, one retry: {seen:?}"
+    );
+    assert!(c.status().backoff.is_none());
+}

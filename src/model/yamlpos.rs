@@ -265,25 +265,7 @@ impl MarkedEventReceiver for Builder {
                 self.put(v);
             }
             Event::MappingStart(anchor, tag) => {
-                if self.pending_is_key() {
-                    self.problem(
-                        pos,
-                        "",
-                        "complex (non-scalar) keys are not supported; keys are plain names",
-                    );
-                    if let Some(Frame::Map { pending_key, .. }) = self.stack.last_mut() {
-                        *pending_key = Some(("?complex".into(), pos));
-                    }
-                }
-                if anchor > 0 {
-                    self.problem(
-                        pos,
-                        "",
-                        "YAML anchors (`&name`) are not supported in desired.yaml",
-                    );
-                }
-                let pointer = self.start_value(pos);
-                self.check_tag(&tag, pos, &pointer);
+                let pointer = self.open_collection(pos, anchor, &tag);
                 self.stack.push(Frame::Map {
                     map: Map::new(),
                     pending_key: None,
@@ -291,25 +273,7 @@ impl MarkedEventReceiver for Builder {
                 });
             }
             Event::SequenceStart(anchor, tag) => {
-                if self.pending_is_key() {
-                    self.problem(
-                        pos,
-                        "",
-                        "complex (non-scalar) keys are not supported; keys are plain names",
-                    );
-                    if let Some(Frame::Map { pending_key, .. }) = self.stack.last_mut() {
-                        *pending_key = Some(("?complex".into(), pos));
-                    }
-                }
-                if anchor > 0 {
-                    self.problem(
-                        pos,
-                        "",
-                        "YAML anchors (`&name`) are not supported in desired.yaml",
-                    );
-                }
-                let pointer = self.start_value(pos);
-                self.check_tag(&tag, pos, &pointer);
+                let pointer = self.open_collection(pos, anchor, &tag);
                 self.stack.push(Frame::Seq {
                     items: Vec::new(),
                     pointer,
@@ -331,6 +295,30 @@ impl MarkedEventReceiver for Builder {
 }
 
 impl Builder {
+    /// The checks shared by a new mapping or sequence; returns its JSON pointer.
+    fn open_collection(&mut self, pos: Pos, anchor: usize, tag: &Option<Tag>) -> String {
+        if self.pending_is_key() {
+            self.problem(
+                pos,
+                "",
+                "complex (non-scalar) keys are not supported; keys are plain names",
+            );
+            if let Some(Frame::Map { pending_key, .. }) = self.stack.last_mut() {
+                *pending_key = Some(("?complex".into(), pos));
+            }
+        }
+        if anchor > 0 {
+            self.problem(
+                pos,
+                "",
+                "YAML anchors (`&name`) are not supported in desired.yaml",
+            );
+        }
+        let pointer = self.start_value(pos);
+        self.check_tag(tag, pos, &pointer);
+        pointer
+    }
+
     fn pending_is_key(&self) -> bool {
         matches!(
             self.stack.last(),

@@ -320,17 +320,7 @@ fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
                 "no model is desired (active_model: null)",
             );
         } else if !worker_running.is_empty() {
-            cx.push(
-                Action::StopModel {
-                    host: head.into(),
-                    model: None,
-                    reason: StopReason::Cleanup,
-                },
-                format!(
-                    "vLLM containers still run on {} while the head runs none",
-                    worker_running.join(", ")
-                ),
-            );
+            push_cleanup(cx, head, &worker_running);
         }
         return;
     };
@@ -419,17 +409,7 @@ fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
             }
         }
     } else if !worker_running.is_empty() {
-        cx.push(
-            Action::StopModel {
-                host: head.into(),
-                model: None,
-                reason: StopReason::Cleanup,
-            },
-            format!(
-                "vLLM containers still run on {} while the head runs none",
-                worker_running.join(", ")
-            ),
-        );
+        push_cleanup(cx, head, &worker_running);
         stopped = true;
     }
 
@@ -516,6 +496,21 @@ fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
             timeout_secs: want.start_timeout_secs,
         },
         "a launch is done when the model answers".to_string(),
+    );
+}
+
+/// Stop leftover vLLM containers on workers while the head runs none.
+fn push_cleanup(cx: &mut Ctx<'_>, head: &str, workers: &[String]) {
+    cx.push(
+        Action::StopModel {
+            host: head.into(),
+            model: None,
+            reason: StopReason::Cleanup,
+        },
+        format!(
+            "vLLM containers still run on {} while the head runs none",
+            workers.join(", ")
+        ),
     );
 }
 

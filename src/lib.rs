@@ -9,6 +9,7 @@ pub mod edit;
 pub mod events;
 pub mod execute;
 pub mod hosts;
+pub mod http;
 pub mod logs;
 pub mod model;
 pub mod observe;

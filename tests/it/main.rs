@@ -3,6 +3,7 @@
 mod control;
 mod edit;
 mod harness;
+mod http;
 mod proxy;
 mod remote;
 mod sim;

@@ -1,0 +1,201 @@
+//! The HTTP API and the embedded UI: one route table over the control loop's `Handle`.
+//!
+//! Owns: routes, wire shapes, errors → responses (`error`), auth for mutating routes
+//! (`auth`), SSE log streams, `/metrics`, the OpenAPI document, graceful shutdown of the
+//! server. The web side reads the status snapshot, sends `Command`s and writes the desired
+//! file through `DesiredStore`; it never calls `remote`/`execute` and never changes hosts.
+//! The OpenAI proxy (`/v1/*`, `/api/audio/diarize-chunk`) is another module's router,
+//! merged in through [`AppState::with_extra_router`]; its metrics are appended through
+//! [`AppState::with_metrics_hook`].
+
+mod auth;
+mod commands;
+mod desired;
+pub mod error;
+mod events;
+mod extract;
+mod metrics;
+pub mod openapi;
+mod read;
+mod stream;
+mod ui;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+
+use crate::reconcile::Handle;
+pub use error::ApiError;
+pub use read::endpoints_of;
+
+/// Appends Prometheus text to `/metrics` (the proxy's counters).
+pub type MetricsHook = Arc<dyn Fn(&mut String) + Send + Sync>;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The control loop: status, commands, logs, events, the desired file, counters.
+    pub handle: Handle,
+    /// Bearer token required by mutating routes; `None`: no auth (warned at start).
+    pub admin_token: Option<String>,
+    /// Routes merged into the app as they are (the `/v1` proxy); not behind admin auth.
+    pub extra_router: Option<Router>,
+    /// Extra Prometheus text appended to `/metrics`.
+    pub metrics_hook: Option<MetricsHook>,
+    /// Cancelled at shutdown: SSE streams end when it is.
+    pub shutdown: CancellationToken,
+    pub(crate) limiter: Arc<events::RateLimiter>,
+}
+
+impl AppState {
+    /// The state over a running control loop. An empty token counts as none.
+    pub fn new(handle: Handle, admin_token: Option<String>) -> AppState {
+        AppState {
+            handle,
+            admin_token: admin_token.filter(|t| !t.trim().is_empty()),
+            extra_router: None,
+            metrics_hook: None,
+            shutdown: CancellationToken::new(),
+            limiter: Arc::new(events::RateLimiter::new(20.0, 20.0)),
+        }
+    }
+
+    /// Merges `router` (the `/v1/*` proxy) into the app.
+    pub fn with_extra_router(mut self, router: Router) -> AppState {
+        self.extra_router = Some(router);
+        self
+    }
+
+    /// Appends `hook`'s output to `/metrics`.
+    pub fn with_metrics_hook(mut self, hook: impl Fn(&mut String) + Send + Sync + 'static) -> Self {
+        self.metrics_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// SSE streams end when `token` is cancelled (`serve` sets its own token here).
+    pub fn with_shutdown(mut self, token: CancellationToken) -> AppState {
+        self.shutdown = token;
+        self
+    }
+}
+
+/// Every route, in one table. Mutating routes are behind [`auth::guard`].
+pub fn app(mut state: AppState) -> Router {
+    let extra = state.extra_router.take();
+    let api = Router::new()
+        // UI
+        .route("/", get(ui::index))
+        .route("/app.js", get(ui::app_js))
+        .route("/app.css", get(ui::app_css))
+        // probes, metrics, docs
+        .route("/healthz", get(read::healthz))
+        .route("/readyz", get(read::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/api/openapi.json", get(openapi::serve))
+        // reads
+        .route("/api/state", get(read::state))
+        .route("/api/plan", get(read::plan))
+        .route("/api/endpoints", get(read::endpoints))
+        .route("/api/events", get(events::query))
+        .route("/api/logs", get(stream::logs))
+        .route("/api/operations/{id}/logs", get(stream::operation_logs))
+        // the desired file
+        .route(
+            "/api/desired",
+            get(desired::get)
+                .put(desired::put)
+                .layer(DefaultBodyLimit::max(2 * 1024 * 1024)),
+        )
+        .route("/api/desired/edit", post(desired::edit))
+        .route("/api/models", post(desired::add_model))
+        .route("/api/models/{name}", delete(desired::remove_model))
+        .route("/api/models/{name}/activate", post(desired::activate))
+        .route("/api/models/{name}/overrides", put(desired::overrides))
+        .route("/api/services/{name}", put(desired::place_service))
+        .route("/api/updates/policy", put(desired::update_policy))
+        .route(
+            "/api/hosts/{name}",
+            put(desired::set_host).delete(desired::remove_host),
+        )
+        .route("/api/cluster", put(desired::set_cluster))
+        // imperative one-shots
+        .route("/api/services/{name}/restart", post(commands::restart))
+        .route("/api/retry", post(commands::retry))
+        .route("/api/updates/check", post(commands::check_updates))
+        .route("/api/reconcile", post(commands::reconcile))
+        // LAN apps push what they saw (no admin token: rate-limited per source instead)
+        .route(
+            "/api/health-event",
+            post(events::health_event).layer(DefaultBodyLimit::max(events::MAX_BODY)),
+        )
+        .method_not_allowed_fallback(error_405)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard,
+        ))
+        .with_state(state);
+    // ---- The lead merges the OpenAI proxy here: `/v1/*` and `/api/audio/diarize-chunk`
+    // ---- (`proxy::router(..)` passed as `AppState::with_extra_router`). Not behind admin
+    // ---- auth: inference keys belong to the proxy.
+    let app = match extra {
+        Some(proxy) => api.merge(proxy),
+        None => api,
+    };
+    app.fallback(error_404)
+}
+
+async fn error_404(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!(
+        "no route {}; see /api/openapi.json for the API",
+        uri.path()
+    ))
+}
+
+async fn error_405(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "{method} is not allowed on {}; see /api/openapi.json",
+        uri.path()
+    ))
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` is cancelled, then stops accepting,
+/// ends SSE streams and waits for in-flight requests (at most 10 s, then drops them).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    if state.admin_token.is_none() {
+        tracing::warn!(
+            "NO ADMIN TOKEN: every mutating API route is open to anyone who can reach {}; \
+             set one (token file or environment) before exposing this server",
+            listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        );
+    }
+    let state = state.with_shutdown(shutdown.clone());
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let graceful = shutdown.clone();
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+        graceful.cancelled().await;
+    });
+    let mut server = std::pin::pin!(std::future::IntoFuture::into_future(server));
+    tokio::select! {
+        r = &mut server => r,
+        _ = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+        } => {
+            tracing::warn!("HTTP shutdown: in-flight requests still running after 10 s; dropping them");
+            Ok(())
+        }
+    }
+}

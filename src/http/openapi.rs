@@ -1,0 +1,243 @@
+//! `GET /api/openapi.json`: the hand-written OpenAPI 3.0 document of every route.
+//!
+//! Kept next to the route table in `mod.rs`; a test compares the paths listed here with
+//! the routes the router answers, so a new route without documentation fails the build's
+//! tests. Must not: drift from the handlers' real shapes (tests fuzz it with schemathesis).
+
+use axum::Json;
+use serde_json::{json, Value};
+
+fn err_resp(desc: &str) -> Value {
+    json!({ "description": desc, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+}
+
+fn json_resp(desc: &str, schema: Value) -> Value {
+    json!({ "description": desc, "content": { "application/json": { "schema": schema } } })
+}
+
+fn text_resp(desc: &str, mime: &str) -> Value {
+    json!({ "description": desc, "content": { mime: { "schema": { "type": "string" } } } })
+}
+
+fn name_param(desc: &str) -> Value {
+    json!({ "name": "name", "in": "path", "required": true, "description": desc,
+            "schema": { "type": "string", "minLength": 1 } })
+}
+
+fn if_match(required: bool) -> Value {
+    json!({ "name": "If-Match", "in": "header", "required": required,
+            "description": "The ETag of GET /api/desired the change is based on",
+            "schema": { "type": "string" } })
+}
+
+fn body(schema: Value) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": schema } } })
+}
+
+fn sref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+/// A mutating edit route: its body, the `If-Match` header, the standard answers.
+fn edit_op(summary: &str, params: Vec<Value>, req: Option<Value>, ok: &str) -> Value {
+    let mut params = params;
+    params.push(if_match(false));
+    let mut op = json!({
+        "summary": summary,
+        "tags": ["desired"],
+        "security": [{ "admin": [] }],
+        "parameters": params,
+        "responses": {
+            ok: json_resp("Written (or already so); the new ETag", sref("Written")),
+            "400": err_resp("Malformed body or If-Match"),
+            "401": err_resp("Admin token missing or wrong"),
+            "403": err_resp("Cross-origin write"),
+            "404": err_resp("Nothing to remove"),
+            "409": err_resp("The file changed since If-Match; carries current_text and current_etag"),
+            "415": err_resp("Body is not application/json"),
+            "422": err_resp("The result would be invalid; carries diagnostics with line/column"),
+        }
+    });
+    if let Some(r) = req {
+        op["requestBody"] = body(r);
+    }
+    op
+}
+
+fn command_op(summary: &str, params: Vec<Value>) -> Value {
+    json!({
+        "summary": summary, "tags": ["commands"], "security": [{ "admin": [] }],
+        "parameters": params,
+        "responses": {
+            "202": json_resp("Sent to the control loop", sref("Accepted")),
+            "401": err_resp("Admin token missing or wrong"),
+            "403": err_resp("Cross-origin write"),
+            "404": err_resp("No such service"),
+            "503": err_resp("The control loop is busy or stopped"),
+        }
+    })
+}
+
+fn get_op(summary: &str, tag: &str, ok: Value) -> Value {
+    json!({ "summary": summary, "tags": [tag], "responses": { "200": ok } })
+}
+
+/// The document.
+pub fn document() -> Value {
+    let paths = json!({
+        "/": { "get": get_op("The web UI", "ui", text_resp("HTML", "text/html")) },
+        "/app.js": { "get": get_op("The web UI's script", "ui", text_resp("JavaScript", "text/javascript")) },
+        "/app.css": { "get": get_op("The web UI's style sheet", "ui", text_resp("CSS", "text/css")) },
+        "/healthz": { "get": get_op("Liveness: the process answers", "probes", text_resp("ok", "text/plain")) },
+        "/readyz": { "get": {
+            "summary": "Readiness: a valid desired file and a first observation", "tags": ["probes"],
+            "responses": { "200": text_resp("ready", "text/plain"), "503": text_resp("Why not, one line", "text/plain") } } },
+        "/metrics": { "get": get_op("Prometheus metrics", "probes", text_resp("Prometheus text", "text/plain")) },
+        "/api/openapi.json": { "get": get_op("This document", "docs", json_resp("OpenAPI 3.0", json!({ "type": "object" }))) },
+        "/api/state": { "get": get_op("Desired, observed, per-resource sync/health, operation, last error, auth, catalog", "state",
+            json_resp("The status", json!({ "type": "object", "required": ["desired", "observed", "resources", "auth", "catalog"] }))) },
+        "/api/plan": { "get": get_op("The plan the loop would run now, JSON and text, and whether it is complete", "state",
+            json_resp("The plan", sref("Plan"))) },
+        "/api/endpoints": { "get": get_op("Service discovery for LAN apps", "state", json_resp("One key per service", sref("Endpoints"))) },
+        "/api/events": { "get": {
+            "summary": "The connectivity log, oldest first", "tags": ["events"],
+            "parameters": [
+                { "name": "service", "in": "query", "schema": { "type": "string" } },
+                { "name": "since", "in": "query", "description": "RFC 3339", "schema": { "type": "string", "format": "date-time" } },
+                { "name": "until", "in": "query", "description": "RFC 3339", "schema": { "type": "string", "format": "date-time" } },
+                { "name": "kind", "in": "query", "schema": { "type": "string", "enum": ["transition", "report", "action", "result"] } },
+                { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 0, "maximum": 2000 } }
+            ],
+            "responses": { "200": json_resp("Events", json!({ "type": "object", "properties": { "events": { "type": "array", "items": sref("Event") } } })),
+                           "400": err_resp("Bad filter") } } },
+        "/api/health-event": { "post": {
+            "summary": "A LAN app reports success or failure of a service (no admin token; rate-limited per source)", "tags": ["events"],
+            "requestBody": body(sref("HealthEvent")),
+            "responses": { "202": json_resp("Recorded", json!({ "type": "object" })),
+                           "400": err_resp("A field is missing or mistyped (the message names it)"),
+                           "413": err_resp("Body over 16 KiB"),
+                           "429": err_resp("Too many reports from this source; see Retry-After") } } },
+        "/api/logs": { "get": {
+            "summary": "Operation logs as server-sent events: backlog, then live. Events `log` (LogLine JSON) and `skipped` (N lines missed)", "tags": ["logs"],
+            "parameters": [{ "name": "op", "in": "query", "description": "Only this operation", "schema": { "type": "integer", "minimum": 0 } }],
+            "responses": { "200": text_resp("SSE stream", "text/event-stream"), "400": err_resp("Bad query") } } },
+        "/api/operations/{id}/logs": { "get": {
+            "summary": "One operation's log lines as JSON lines", "tags": ["logs"],
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 0 } }],
+            "responses": { "200": text_resp("JSON lines", "application/x-ndjson"),
+                           "400": err_resp("Bad id"), "404": err_resp("No lines for that operation") } } },
+        "/api/desired": {
+            "get": { "summary": "The desired-state YAML with its ETag", "tags": ["desired"],
+                     "responses": { "200": text_resp("YAML text; ETag header", "application/yaml") } },
+            "put": { "summary": "Replace the desired-state file", "tags": ["desired"], "security": [{ "admin": [] }],
+                     "parameters": [if_match(true)],
+                     "requestBody": { "required": true, "content": { "application/yaml": { "schema": { "type": "string" } } } },
+                     "responses": {
+                        "200": json_resp("Written; the new ETag", sref("Written")),
+                        "400": err_resp("Malformed If-Match or body not UTF-8"),
+                        "401": err_resp("Admin token missing or wrong"),
+                        "403": err_resp("Cross-origin write"),
+                        "409": err_resp("Stale If-Match; carries the current text"),
+                        "413": err_resp("Body over 2 MiB"),
+                        "422": err_resp("Invalid; every diagnostic with line/column; nothing written"),
+                        "428": err_resp("If-Match missing") } } },
+        "/api/desired/edit": { "post": edit_op("One targeted, comment-preserving edit", vec![], Some(sref("DesiredEdit")), "200") },
+        "/api/models": { "post": edit_op("Add or update a custom catalog entry", vec![], Some(json!({
+            "type": "object", "required": ["name", "repo"], "additionalProperties": false,
+            "properties": { "name": { "type": "string" }, "repo": { "type": "string" }, "mode": { "type": "string", "enum": ["solo", "cluster"] } } })), "201") },
+        "/api/models/{name}": { "delete": edit_op("Remove a custom catalog entry and its overrides", vec![name_param("Model")], None, "200") },
+        "/api/models/{name}/activate": { "post": edit_op("Make this the active model", vec![name_param("Model")], None, "200") },
+        "/api/models/{name}/overrides": { "put": edit_op("Patch a model's overrides (null removes a field)", vec![name_param("Model")], Some(sref("OverridesPatch")), "200") },
+        "/api/services/{name}": { "put": edit_op("Service placement and running state", vec![name_param("Service")], Some(json!({
+            "type": "object", "additionalProperties": false,
+            "properties": { "host": { "type": "string" }, "port": { "type": "integer", "minimum": 0, "maximum": 65535 }, "running": { "type": "boolean" } } })), "200") },
+        "/api/services/{name}/restart": { "post": command_op("Restart a service's container", vec![name_param("Service")]) },
+        "/api/updates/policy": { "put": edit_op("Launcher update policy", vec![], Some(json!({
+            "type": "object", "required": ["policy"], "additionalProperties": false,
+            "properties": { "policy": { "type": "string", "enum": ["manual", "notify", "auto", "pin"] }, "pin": { "type": "string" } } })), "200") },
+        "/api/updates/check": { "post": command_op("Check for launcher updates now", vec![]) },
+        "/api/hosts/{name}": {
+            "put": edit_op("Add or update a host", vec![name_param("Host")], Some(json!({
+                "type": "object", "required": ["address"], "additionalProperties": false,
+                "properties": { "address": { "type": "string" }, "user": { "type": "string" }, "port": { "type": "integer", "minimum": 0, "maximum": 65535 } } })), "200"),
+            "delete": edit_op("Remove a host", vec![name_param("Host")], None, "200") },
+        "/api/cluster": { "put": edit_op("Cluster head and workers", vec![], Some(json!({
+            "type": "object", "additionalProperties": false,
+            "properties": { "head": { "type": "string" }, "workers": { "type": "array", "items": { "type": "string" } } } })), "200") },
+        "/api/retry": { "post": command_op("Forget the failure backoff and try again", vec![]) },
+        "/api/reconcile": { "post": command_op("Observe now and run the plan", vec![]) },
+    });
+    json!({
+        "openapi": "3.0.3",
+        "info": { "title": "spark-control", "version": env!("CARGO_PKG_VERSION"),
+                  "description": "Control plane of a small vLLM cluster. Errors are {\"error\":{\"message\",\"type\",\"code\"}}. The OpenAI proxy (/v1/*) is documented by OpenAI's API." },
+        "paths": paths,
+        "components": {
+            "securitySchemes": { "admin": { "type": "http", "scheme": "bearer" } },
+            "schemas": schemas(),
+        }
+    })
+}
+
+fn schemas() -> Value {
+    let s = |t: &str| json!({ "type": t });
+    let ns = json!({ "type": "string", "nullable": true });
+    json!({
+        "Error": { "type": "object", "required": ["error"], "properties": { "error": {
+            "type": "object", "required": ["message", "type", "code"],
+            "properties": { "message": s("string"), "type": s("string"), "code": s("string"),
+                            "current_text": s("string"), "current_etag": s("string"),
+                            "diagnostics": { "type": "array", "items": sref("Diagnostic") } } } } },
+        "Diagnostic": { "type": "object", "properties": {
+            "severity": { "type": "string", "enum": ["error", "warning"] }, "file": s("string"),
+            "line": s("integer"), "col": s("integer"), "path": s("string"), "message": s("string"), "text": s("string") } },
+        "Written": { "type": "object", "required": ["etag", "changed"], "properties": {
+            "etag": s("string"), "changed": s("boolean"), "warnings": { "type": "array", "items": sref("Diagnostic") } } },
+        "Accepted": { "type": "object", "required": ["accepted"], "properties": { "accepted": s("string") } },
+        "Plan": { "type": "object", "required": ["complete", "steps", "text"], "properties": {
+            "generation": s("integer"), "complete": s("boolean"),
+            "incomplete_because": { "type": "array", "items": s("string") },
+            "steps": { "type": "array", "items": s("object") }, "text": s("string"), "busy": s("boolean") } },
+        "Endpoints": { "type": "object", "additionalProperties": { "type": "object", "required": ["ready"], "properties": {
+            "ready": s("boolean"), "base_url": s("string"), "model": s("string"), "kind": s("string"), "openai_compat": s("boolean") } } },
+        "Event": { "type": "object", "properties": {
+            "at": { "type": "string", "format": "date-time" }, "kind": s("string"), "service": s("string"),
+            "ok": s("boolean"), "source": s("string"), "error": s("string"), "ms": s("number") } },
+        "HealthEvent": { "type": "object", "required": ["service", "ok"], "properties": {
+            "service": { "type": "string", "minLength": 1, "maxLength": 128 }, "ok": s("boolean"),
+            "source": { "type": "string", "minLength": 1, "maxLength": 128 }, "error": s("string"),
+            "ms": { "type": "number", "minimum": 0 } } },
+        "OverridesPatch": { "type": "object", "additionalProperties": false, "properties": {
+            "max_context": { "type": "integer", "minimum": 0, "nullable": true },
+            "gpu_memory": { "type": "number", "nullable": true },
+            "fastsafetensors": { "type": "boolean", "nullable": true },
+            "prefix_caching": { "type": "boolean", "nullable": true },
+            "fp8_kv_cache": { "type": "boolean", "nullable": true },
+            "extra_args": { "type": "array", "items": s("string"), "nullable": true },
+            "env": { "type": "object", "additionalProperties": s("string"), "nullable": true } } },
+        "DesiredEdit": { "oneOf": [
+            edit_schema("activate", json!({ "model": ns }), &["model"]),
+            edit_schema("set_overrides", json!({ "model": s("string"), "overrides": sref("OverridesPatch") }), &["model", "overrides"]),
+            edit_schema("add_model", json!({ "name": s("string"), "repo": s("string"), "mode": { "type": "string", "enum": ["solo", "cluster"] } }), &["name", "repo", "mode"]),
+            edit_schema("remove_model", json!({ "name": s("string") }), &["name"]),
+            edit_schema("place_service", json!({ "service": s("string"), "host": ns, "port": { "type": "integer", "minimum": 0, "maximum": 65535, "nullable": true }, "running": { "type": "boolean", "nullable": true } }), &["service"]),
+            edit_schema("set_update_policy", json!({ "policy": s("string"), "pin": ns }), &["policy"]),
+            edit_schema("set_host", json!({ "name": s("string"), "address": s("string"), "user": ns, "port": { "type": "integer", "minimum": 0, "maximum": 65535, "nullable": true } }), &["name", "address"]),
+            edit_schema("remove_host", json!({ "name": s("string") }), &["name"]),
+            edit_schema("set_cluster", json!({ "head": ns, "workers": { "type": "array", "items": s("string"), "nullable": true } }), &[]),
+        ] },
+    })
+}
+
+fn edit_schema(op: &str, props: Value, required: &[&str]) -> Value {
+    let mut props = props;
+    props["op"] = json!({ "type": "string", "enum": [op] });
+    let mut req: Vec<&str> = vec!["op"];
+    req.extend_from_slice(required);
+    json!({ "type": "object", "additionalProperties": false, "required": req, "properties": props })
+}
+
+/// `GET /api/openapi.json`.
+pub async fn serve() -> Json<Value> {
+    Json(document())
+}

@@ -1,0 +1,194 @@
+//! Read-only routes over the status snapshot: `/api/state`, `/api/plan`,
+//! `/api/endpoints`, `/healthz`, `/readyz`.
+//!
+//! Each handler borrows the `watch` snapshot only to clone its `Arc` (never across an
+//! `.await`) and shapes it for the wire. Must not: change anything, contact hosts.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::model::catalog::catalog;
+use crate::model::desired::{Desired, ServiceKind};
+use crate::model::Observed;
+use crate::status::Status;
+
+/// The current snapshot (a cheap `Arc` clone).
+pub fn snapshot(state: &AppState) -> std::sync::Arc<Status> {
+    state.handle.status.borrow().clone()
+}
+
+/// `GET /healthz`: the process answers.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: 200 once the loop has a valid desired file and a first observation.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match not_ready(&snapshot(&state)) {
+        None => (StatusCode::OK, "ready\n").into_response(),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response(),
+    }
+}
+
+fn not_ready(s: &Status) -> Option<String> {
+    if s.desired.is_none() {
+        let first = s
+            .desired_diagnostics
+            .iter()
+            .find(|d| d.severity == crate::model::Severity::Error)
+            .map(|d| d.to_string());
+        return Some(match first {
+            Some(e) => format!("no valid desired file yet: {e}"),
+            None => format!("no valid desired file yet ({})", s.desired_file.display()),
+        });
+    }
+    if s.observed.generation == 0 {
+        return Some("waiting for the first observation of the hosts".into());
+    }
+    None
+}
+
+/// `GET /api/state`: the status plus auth and the effective catalog.
+pub async fn state(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let s = snapshot(&state);
+    let mut v = serde_json::to_value(&*s)
+        .map_err(|e| ApiError::Internal(format!("cannot serialise the status: {e}")))?;
+    let catalog: Vec<Value> = s
+        .desired
+        .as_deref()
+        .map(|d| {
+            catalog(d)
+                .into_values()
+                .map(|e| {
+                    let active = d.active_model.as_deref() == Some(e.name.as_str());
+                    let mut m = serde_json::to_value(&e).unwrap_or(Value::Null);
+                    m["active"] = Value::Bool(active);
+                    m
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Value::Object(m) = &mut v {
+        m.insert(
+            "auth".into(),
+            json!({ "admin_token": state.admin_token.is_some() }),
+        );
+        m.insert("catalog".into(), Value::Array(catalog));
+        m.insert("busy".into(), Value::Bool(s.busy()));
+        m.insert("ready".into(), Value::Bool(not_ready(&s).is_none()));
+        m.insert(
+            "desired_diagnostics".into(),
+            super::error::diagnostics_json(&s.desired_diagnostics),
+        );
+    }
+    Ok(Json(v))
+}
+
+/// `GET /api/plan`: the plan the loop would run now, as JSON and as text.
+pub async fn plan(State(state): State<AppState>) -> Json<Value> {
+    let s = snapshot(&state);
+    let (complete, mut why) = if s.desired.is_none() {
+        (
+            false,
+            vec!["there is no valid desired file, so there is no plan".to_string()],
+        )
+    } else if s.observed.generation == 0 {
+        (
+            false,
+            vec!["the hosts have not been observed yet".to_string()],
+        )
+    } else {
+        (s.plan.complete, Vec::new())
+    };
+    why.extend(s.plan.unknown.iter().cloned());
+    Json(json!({
+        "generation": s.plan.generation,
+        "complete": complete,
+        "incomplete_because": why,
+        "steps": s.plan.steps,
+        "text": s.plan_text,
+        "busy": s.busy(),
+    }))
+}
+
+/// `GET /api/endpoints`: service discovery for LAN apps (DESIGN §5, exact shape).
+pub async fn endpoints(State(state): State<AppState>) -> Json<Value> {
+    let s = snapshot(&state);
+    Json(match s.desired.as_deref() {
+        Some(d) => endpoints_of(d, &s.observed),
+        None => json!({}),
+    })
+}
+
+fn url_host(address: &str) -> String {
+    if address.contains(':') && !address.starts_with('[') {
+        format!("[{address}]")
+    } else {
+        address.to_string()
+    }
+}
+
+/// The endpoints document from desired placement and observed readiness. One key per
+/// service; `vllm` first (a service named `vllm` would be shadowed; validation keeps
+/// service names apart from it in practice).
+pub fn endpoints_of(d: &Desired, o: &Observed) -> Value {
+    let mut out = Map::new();
+    let repo = d
+        .active_model
+        .as_ref()
+        .and_then(|m| catalog(d).get(m).map(|e| e.spec.repo.clone()));
+    let mut vllm = Map::new();
+    let served = o.vllm.get().map(|v| v.models.as_slice()).unwrap_or(&[]);
+    let ready = repo.as_ref().is_some_and(|r| served.contains(r));
+    vllm.insert("ready".into(), Value::Bool(ready));
+    if let Some(c) = &d.cluster {
+        if let Some(h) = d.hosts.get(&c.head) {
+            vllm.insert(
+                "base_url".into(),
+                Value::String(format!("http://{}:{}/v1", url_host(&h.address), c.port)),
+            );
+        }
+    }
+    if let Some(r) = repo {
+        vllm.insert("model".into(), Value::String(r));
+    }
+    vllm.insert("openai_compat".into(), Value::Bool(true));
+    out.insert("vllm".into(), Value::Object(vllm));
+    for (name, svc) in &d.services {
+        if name == "vllm" {
+            continue;
+        }
+        let mut e = Map::new();
+        let ready = o.services.get(name).and_then(|f| f.get()).copied() == Some(true);
+        e.insert("ready".into(), Value::Bool(ready));
+        if let Some(h) = d.hosts.get(&svc.host) {
+            e.insert(
+                "base_url".into(),
+                Value::String(format!("http://{}:{}", url_host(&h.address), svc.port)),
+            );
+        }
+        let kind = match svc.kind {
+            ServiceKind::Stt => "stt",
+            ServiceKind::Tts => "tts",
+            ServiceKind::Other => "other",
+        };
+        e.insert("kind".into(), Value::String(kind.into()));
+        if let Some(m) = &svc.model {
+            e.insert("model".into(), Value::String(m.clone()));
+        }
+        out.insert(name.clone(), Value::Object(e));
+    }
+    Value::Object(out)
+}
+
+/// Whether vLLM lists the active model's repo.
+pub fn endpoints_of_status(s: &Status) -> bool {
+    s.desired
+        .as_deref()
+        .is_some_and(|d| endpoints_of(d, &s.observed)["vllm"]["ready"].as_bool() == Some(true))
+}

@@ -1,0 +1,128 @@
+//! The OpenAPI document is valid JSON, lists exactly the routes below, and the router
+//! answers each of them (not the 404/405 fallbacks). Also the server the schemathesis
+//! fuzz run (see the top of `http.rs`) points at.
+
+use std::collections::BTreeSet;
+
+use super::{TestApp, DESIRED};
+use serde_json::Value;
+
+/// Every route of `app()`, as (method, OpenAPI path).
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/"),
+    ("get", "/app.js"),
+    ("get", "/app.css"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/api/openapi.json"),
+    ("get", "/api/state"),
+    ("get", "/api/plan"),
+    ("get", "/api/endpoints"),
+    ("get", "/api/events"),
+    ("post", "/api/health-event"),
+    ("get", "/api/logs"),
+    ("get", "/api/operations/{id}/logs"),
+    ("get", "/api/desired"),
+    ("put", "/api/desired"),
+    ("post", "/api/desired/edit"),
+    ("post", "/api/models"),
+    ("delete", "/api/models/{name}"),
+    ("post", "/api/models/{name}/activate"),
+    ("put", "/api/models/{name}/overrides"),
+    ("put", "/api/services/{name}"),
+    ("post", "/api/services/{name}/restart"),
+    ("put", "/api/updates/policy"),
+    ("post", "/api/updates/check"),
+    ("put", "/api/hosts/{name}"),
+    ("delete", "/api/hosts/{name}"),
+    ("put", "/api/cluster"),
+    ("post", "/api/retry"),
+    ("post", "/api/reconcile"),
+];
+
+#[tokio::test]
+async fn openapi_lists_every_route_and_the_router_has_them() {
+    let t = TestApp::start(DESIRED, None).await;
+    let r = t.call("GET", "/api/openapi.json", &[], "").await;
+    assert_eq!(r.status, 200);
+    let doc: Value = serde_json::from_slice(&r.body).expect("valid JSON");
+    assert_eq!(doc["openapi"], "3.0.3");
+    let mut listed = BTreeSet::new();
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("operations") {
+            assert!(op["responses"].is_object(), "{method} {path} has responses");
+            listed.insert((method.clone(), path.clone()));
+        }
+    }
+    let want: BTreeSet<_> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(listed, want, "OpenAPI paths vs the route list");
+    // Every `$ref` resolves.
+    let text = r.text();
+    for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = part.split('"').next().unwrap_or_default();
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "dangling $ref {name}"
+        );
+    }
+    // The router answers every listed route (not its 404/405 fallbacks).
+    for (method, path) in ROUTES {
+        if *path == "/api/logs" {
+            continue; // an endless stream; covered in `serve.rs`
+        }
+        let uri = path.replace("{id}", "1").replace("{name}", "zz");
+        let r = t.call(&method.to_uppercase(), &uri, &[], "").await;
+        let code = r.json_code();
+        assert!(
+            code.as_deref() != Some("method_not_allowed")
+                && !(r.status == 404 && r.text().contains("no route")),
+            "{method} {path}: {} {}",
+            r.status,
+            r.text()
+        );
+    }
+}
+
+impl super::Resp {
+    fn json_code(&self) -> Option<String> {
+        serde_json::from_slice::<Value>(&self.body)
+            .ok()
+            .and_then(|v| v["error"]["code"].as_str().map(String::from))
+    }
+}
+
+/// A server for schemathesis: `SPARK_HTTP_FUZZ_PORT=9999 cargo test --test it
+/// http::openapi::fuzz_server -- --ignored`; runs `SPARK_HTTP_FUZZ_SECS` (default 900).
+#[tokio::test]
+#[ignore = "a server for manual fuzzing, not a test"]
+async fn fuzz_server() {
+    let port: u16 = std::env::var("SPARK_HTTP_FUZZ_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(9999);
+    let secs: u64 = std::env::var("SPARK_HTTP_FUZZ_SECS")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(900);
+    let t = TestApp::start(DESIRED, None).await;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind");
+    eprintln!(
+        "fuzz server on http://127.0.0.1:{port}, desired file {}",
+        t.path.display()
+    );
+    let stop = t.shutdown.clone();
+    let server = tokio::spawn(spark_control::http::serve(
+        listener,
+        t.state.clone(),
+        stop.clone(),
+    ));
+    tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+    stop.cancel();
+    server.await.expect("join").expect("serve");
+}

@@ -1,10 +1,13 @@
 //! The one integration test binary: every area is a module; shared harness in `harness/`.
 
 mod control;
+mod downloads;
 mod edit;
 mod harness;
 mod http;
 mod proxy;
 mod remote;
 mod sim;
+mod telemetry;
+mod updates;
 mod validate;

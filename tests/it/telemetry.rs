@@ -1,0 +1,1 @@
+//! Telemetry on two real sshd "Sparks".

@@ -1,0 +1,1 @@
+//! Launcher updates on two real sshd "Sparks".

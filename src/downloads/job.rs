@@ -276,17 +276,18 @@ mod tests {
     #[test]
     fn suggestions() {
         for (repo, want) in [
-            (
-                "RedHatAI/Qwen3.6-35B-A3B-NVFP4",
-                "qwen3.6-35b-a3b-nvfp4",
-            ),
+            ("RedHatAI/Qwen3.6-35B-A3B-NVFP4", "qwen3.6-35b-a3b-nvfp4"),
             ("org/Some_Model", "some-model"),
             ("org/-x", "x"),
             ("org/___", "model"),
         ] {
             let s = suggestion(repo, Mode::Solo);
             assert_eq!(s.name, want, "{repo}");
-            assert!(crate::model::valid_name(&s.name) || s.name == "model", "{}", s.name);
+            assert!(
+                crate::model::valid_name(&s.name) || s.name == "model",
+                "{}",
+                s.name
+            );
         }
     }
 

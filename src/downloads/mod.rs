@@ -196,10 +196,7 @@ impl DownloadManager {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
         // A poisoned lock only means a panic elsewhere; the map itself stays usable.
-        self.inner
-            .jobs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.inner.jobs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Every job, newest first.
@@ -331,14 +328,11 @@ impl DownloadManager {
 
     fn target_hosts(&self, mode: Mode) -> Result<Vec<String>, DownloadError> {
         let d = self.inner.status.borrow().desired.clone();
-        let c = d
-            .as_ref()
-            .and_then(|d| d.cluster.clone())
-            .ok_or_else(|| {
-                DownloadError::NoTarget(
-                    "no cluster is configured: set `cluster.head` before downloading".into(),
-                )
-            })?;
+        let c = d.as_ref().and_then(|d| d.cluster.clone()).ok_or_else(|| {
+            DownloadError::NoTarget(
+                "no cluster is configured: set `cluster.head` before downloading".into(),
+            )
+        })?;
         let mut hosts = vec![c.head.clone()];
         if mode == Mode::Cluster {
             if c.workers.is_empty() {
@@ -431,7 +425,14 @@ impl DownloadManager {
                 Origin::AdHoc => None,
             };
             let workers = hosts.into_iter().map(|h| {
-                worker::run_host(m.clone(), job.id.clone(), h, job.repo.clone(), op, cancel.clone())
+                worker::run_host(
+                    m.clone(),
+                    job.id.clone(),
+                    h,
+                    job.repo.clone(),
+                    op,
+                    cancel.clone(),
+                )
             });
             futures::future::join_all(workers).await;
             m.save(&job.id);

@@ -33,8 +33,14 @@ pub fn fatal_failure(stderr: &str) -> Option<String> {
         .collect::<Vec<_>>()
         .join(" / ");
     if s.contains("repository not found") || s.contains("404 client error") {
-        Some(format!("the repo does not exist, or is private and the host has no token with access ({tail})"))
-    } else if s.contains("gated") || s.contains("401 client error") || s.contains("403 client error") || s.contains("access to model") {
+        Some(format!(
+            "the repo does not exist, or is private and the host has no token with access ({tail})"
+        ))
+    } else if s.contains("gated")
+        || s.contains("401 client error")
+        || s.contains("403 client error")
+        || s.contains("access to model")
+    {
         Some(format!("the repo needs a token with access: accept its licence on the Hub, then run `hf auth login` on the host ({tail})"))
     } else if s.contains("repo id must be") {
         Some(format!("not a valid repo id ({tail})"))
@@ -68,7 +74,11 @@ async fn measure(t: &Transport, repo: &str) -> Option<u64> {
 }
 
 /// Waits for the host's transport; None when cancelled or shutting down.
-async fn transport(m: &DownloadManager, host: &str, cancel: &CancellationToken) -> Option<Transport> {
+async fn transport(
+    m: &DownloadManager,
+    host: &str,
+    cancel: &CancellationToken,
+) -> Option<Transport> {
     let mut rx = m.inner.hosts.clone();
     loop {
         if let Some(t) = rx.borrow().get(host) {
@@ -103,12 +113,14 @@ pub(super) async fn run_host(
 ) {
     let s = m.inner.settings.clone();
     let say = |text: String| {
-        m.inner
-            .logs
-            .push(op, Some(&host), Stream::Control, format!("download {repo}: {text}"));
+        m.inner.logs.push(
+            op,
+            Some(&host),
+            Stream::Control,
+            format!("download {repo}: {text}"),
+        );
     };
-    if m
-        .get(&id)
+    if m.get(&id)
         .and_then(|j| j.hosts.into_iter().find(|h| h.host == host))
         .is_some_and(|h| h.state.finished())
     {
@@ -142,7 +154,10 @@ pub(super) async fn run_host(
         if attempt == 1 || attempt == first_attempt + 1 {
             say(format!("starting on {host} (attempt {attempt})"));
         }
-        let r = one_attempt(&m, &id, &host, &repo, op, &t, legacy, &cancel, &mut meter, started).await;
+        let r = one_attempt(
+            &m, &id, &host, &repo, op, &t, legacy, &cancel, &mut meter, started,
+        )
+        .await;
         let err = match r {
             Attempt::Done => {
                 let bytes = measure(&t, &repo).await;
@@ -150,7 +165,9 @@ pub(super) async fn run_host(
                     if let Some(b) = bytes {
                         h.bytes = b;
                     }
-                    h.percent = h.total.map(|t| 100.0 * h.bytes.min(t) as f64 / t.max(1) as f64);
+                    h.percent = h
+                        .total
+                        .map(|t| 100.0 * h.bytes.min(t) as f64 / t.max(1) as f64);
                     h.eta_secs = Some(0);
                     h.warning = None;
                 });
@@ -172,7 +189,12 @@ pub(super) async fn run_host(
             break finish(&m, &id, &host, JobState::Failed, Some(e), &say);
         }
         let wait = backoff(s.retry_base, s.retry_max, attempt);
-        let warn = format!("{err}; retrying in {:.1}s (attempt {} of {})", wait.as_secs_f64(), attempt + 1, s.max_attempts);
+        let warn = format!(
+            "{err}; retrying in {:.1}s (attempt {} of {})",
+            wait.as_secs_f64(),
+            attempt + 1,
+            s.max_attempts
+        );
         say(warn.clone());
         m.update_host(&id, &host, |h| {
             h.warning = Some(warn);
@@ -197,7 +219,9 @@ fn finish(
 ) {
     say(match (&state, &error) {
         (JobState::Done, _) => format!("done on {host}"),
-        (JobState::Cancelled, _) => format!("cancelled on {host}; partial files stay for a later download"),
+        (JobState::Cancelled, _) => {
+            format!("cancelled on {host}; partial files stay for a later download")
+        }
         (_, Some(e)) => format!("failed on {host}: {e}"),
         _ => format!("{state:?} on {host}"),
     });
@@ -314,7 +338,11 @@ async fn one_attempt(
             None => {
                 let tail: Vec<&str> = out.stderr.lines().rev().take(2).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
-                Attempt::Retry(format!("`{prog} download` exited with {:?}: {}", out.status, tail.join(" / ")))
+                Attempt::Retry(format!(
+                    "`{prog} download` exited with {:?}: {}",
+                    out.status,
+                    tail.join(" / ")
+                ))
             }
         },
         Err(RemoteError::Cancelled) if cancel.is_cancelled() => Attempt::Cancelled,
@@ -344,7 +372,10 @@ mod tests {
     #[test]
     fn backoff_doubles_to_a_cap() {
         let b = |n| backoff(Duration::from_secs(5), Duration::from_secs(60), n).as_secs();
-        assert_eq!([b(1), b(2), b(3), b(4), b(5), b(40)], [5, 10, 20, 40, 60, 60]);
+        assert_eq!(
+            [b(1), b(2), b(3), b(4), b(5), b(40)],
+            [5, 10, 20, 40, 60, 60]
+        );
     }
 
     #[test]

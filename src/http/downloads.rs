@@ -33,13 +33,23 @@ pub struct StartDownload {
 
 fn api_error(e: DownloadError) -> ApiError {
     match e {
-        DownloadError::Hub(h @ HubError::BadRepo(_)) => ApiError::bad_request("invalid_repo", h.to_string()),
-        DownloadError::Hub(h @ HubError::NotFound { .. }) => ApiError::bad_request("repo_not_found", h.to_string()),
-        DownloadError::Hub(h @ HubError::NeedsToken { .. }) => ApiError::bad_request("repo_needs_token", h.to_string()),
+        DownloadError::Hub(h @ HubError::BadRepo(_)) => {
+            ApiError::bad_request("invalid_repo", h.to_string())
+        }
+        DownloadError::Hub(h @ HubError::NotFound { .. }) => {
+            ApiError::bad_request("repo_not_found", h.to_string())
+        }
+        DownloadError::Hub(h @ HubError::NeedsToken { .. }) => {
+            ApiError::bad_request("repo_needs_token", h.to_string())
+        }
         DownloadError::Hub(h) => ApiError::Unavailable(h.to_string()),
         DownloadError::NoTarget(m) => ApiError::bad_request("no_cluster", m),
-        DownloadError::NotFound(id) => ApiError::NotFound(format!("there is no download `{id}`; see GET /api/downloads")),
-        e @ DownloadError::Finished { .. } => ApiError::bad_request("download_finished", e.to_string()),
+        DownloadError::NotFound(id) => ApiError::NotFound(format!(
+            "there is no download `{id}`; see GET /api/downloads"
+        )),
+        e @ DownloadError::Finished { .. } => {
+            ApiError::bad_request("download_finished", e.to_string())
+        }
         e => ApiError::Internal(e.to_string()),
     }
 }
@@ -145,7 +155,9 @@ pub async fn apply(State(state): State<AppState>) -> Result<(StatusCode, Json<Va
         })?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "accepted": "launcher update", "status": "/api/updates", "logs": "/api/logs" })),
+        Json(
+            json!({ "accepted": "launcher update", "status": "/api/updates", "logs": "/api/logs" }),
+        ),
     ))
 }
 

@@ -129,7 +129,10 @@ pub fn app(mut state: AppState) -> Router {
         .route("/api/updates/check", post(commands::check_updates))
         .route("/api/reconcile", post(commands::reconcile))
         // downloads, launcher updates, telemetry
-        .route("/api/downloads", get(downloads::list).post(downloads::start))
+        .route(
+            "/api/downloads",
+            get(downloads::list).post(downloads::start),
+        )
         .route("/api/downloads/{id}", delete(downloads::cancel))
         .route("/api/updates", get(downloads::updates))
         .route("/api/updates/apply", post(downloads::apply))

@@ -237,7 +237,10 @@ pub fn add_upstream_commits(
     let work = root.join("run").join("upstream-work");
     let _ = std::fs::remove_dir_all(&work);
     mkdir(&work)?;
-    git(&work, &["clone", "-q", &upstream.display().to_string(), "."])?;
+    git(
+        &work,
+        &["clone", "-q", &upstream.display().to_string(), "."],
+    )?;
     let mut hashes = Vec::new();
     for subject in subjects {
         let f = work.join("CHANGELOG.md");

@@ -341,7 +341,12 @@ mod tests {
         assert_eq!(s1.rtt_ms[0].1, 1.5);
         let s2 = &w.hosts["spark2"];
         assert_eq!(
-            (s2.gpu_util[0].1, s2.mem_used_mib[0].1, s2.temp_c[0].1, s2.power_w[0].1),
+            (
+                s2.gpu_util[0].1,
+                s2.mem_used_mib[0].1,
+                s2.temp_c[0].1,
+                s2.power_w[0].1
+            ),
             (20.0, 400.0, 60.0, 12.0)
         );
         assert_eq!(s2.mem_total_mib, Some(2000.0));

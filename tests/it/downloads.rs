@@ -169,7 +169,11 @@ async fn adhoc_solo_download_rises_to_done_with_sane_rate_eta_and_suggestion() {
     let h = host(fin, "spark1");
     assert_eq!(h["bytes"].as_u64(), Some(size));
     assert_eq!(h["percent"].as_f64(), Some(100.0));
-    assert!(seen.len() >= 5, "too few samples to see progress: {}", seen.len());
+    assert!(
+        seen.len() >= 5,
+        "too few samples to see progress: {}",
+        seen.len()
+    );
     // The shim writes at `speed` (bursty: 1/10 of it every 0.1 s plus shell overhead).
     assert!(!mid_rates.is_empty(), "no rate seen mid-download");
     for r in &mid_rates {
@@ -329,9 +333,21 @@ async fn missing_repo_and_unknown_size_are_clear() {
     .await;
     assert_eq!(s, 400, "{v}");
     assert_eq!(v["error"]["code"], "repo_not_found");
-    assert!(v["error"]["message"].as_str().unwrap_or("").contains("acme/nope"));
-    let (s, v) = api(&c, "POST", "/api/downloads", Some(json!({ "repo": "not a repo" }))).await;
-    assert_eq!((s, v["error"]["code"].clone()), (400, json!("invalid_repo")));
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("acme/nope"));
+    let (s, v) = api(
+        &c,
+        "POST",
+        "/api/downloads",
+        Some(json!({ "repo": "not a repo" })),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].clone()),
+        (400, json!("invalid_repo"))
+    );
     // 2. The Hub knows it but the host's CLI cannot get it (private, no token there):
     //    the job fails with the reason, not a hang.
     std::fs::write(c.sim_root(HEAD).join("knobs/hf-missing"), "acme/private\n").expect("knob");
@@ -341,7 +357,10 @@ async fn missing_repo_and_unknown_size_are_clear() {
         .as_str()
         .unwrap_or("")
         .to_string();
-    assert!(err.contains("does not exist") && err.contains("token"), "{err}");
+    assert!(
+        err.contains("does not exist") && err.contains("token"),
+        "{err}"
+    );
     // 3. The Hub lists no sizes: "size unknown", still bytes and a rate.
     c.hub.update(|s| {
         s.sizeless.insert("acme/sizeless".into());
@@ -349,7 +368,10 @@ async fn missing_repo_and_unknown_size_are_clear() {
     let id = start(&c, "acme/sizeless", "solo").await;
     let seen = follow(&c, &id, 30, |j| j["state"] == "done").await;
     let fin = seen.last().expect("samples");
-    assert!(fin["note"].as_str().unwrap_or("").contains("size unknown"), "{fin}");
+    assert!(
+        fin["note"].as_str().unwrap_or("").contains("size unknown"),
+        "{fin}"
+    );
     assert!(host(fin, "spark1")["total"].is_null());
     assert!(host(fin, "spark1")["percent"].is_null());
     assert_eq!(host(fin, "spark1")["bytes"].as_u64(), Some(2 * MIB));
@@ -384,7 +406,11 @@ async fn declared_download_completes_before_the_launch() {
             );
             break;
         }
-        assert!(Instant::now() < deadline, "never launched\n{}", c.log_tail(30));
+        assert!(
+            Instant::now() < deadline,
+            "never launched\n{}",
+            c.log_tail(30)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(

@@ -167,7 +167,7 @@ fn start_server(
     listener: tokio::net::TcpListener,
     handle: &Handle,
     routes: tokio::sync::watch::Receiver<crate::proxy::Routes>,
-    _admin_token: Option<String>,
+    admin_token: Option<String>,
     inference_keys: Vec<String>,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
@@ -175,16 +175,15 @@ fn start_server(
     let desired = crate::model::validate_file(handle.store.path()).desired;
     let proxy_cfg = proxy_config(desired.as_ref(), inference_keys);
     let metrics = Arc::new(crate::proxy::ProxyMetrics::new());
-    let app = axum::Router::new()
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .merge(crate::proxy::router(routes, proxy_cfg, metrics));
+    let hook_metrics = metrics.clone();
+    let state = crate::http::AppState::new(handle.clone(), admin_token)
+        .with_extra_router(crate::proxy::router(routes, proxy_cfg, metrics))
+        .with_metrics_hook(move |out| hook_metrics.render_prometheus(out))
+        .with_shutdown(shutdown.clone());
     tokio::spawn(async move {
-        let listener = axum::serve::ListenerExt::tap_io(listener, |t| {
-            let _ = t.set_nodelay(true);
-        });
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
+        if let Err(e) = crate::http::serve(listener, state, shutdown).await {
+            tracing::error!("the HTTP server stopped: {e}");
+        }
     })
 }
 

@@ -76,6 +76,12 @@ enum Command {
         /// vLLM port on the simulated head.
         #[arg(long, default_value_t = 8888)]
         vllm_port: u16,
+        /// Parakeet (STT) port on the simulated worker.
+        #[arg(long, default_value_t = 8000)]
+        stt_port: u16,
+        /// Magpie (TTS) port on the simulated worker.
+        #[arg(long, default_value_t = 9000)]
+        tts_port: u16,
         /// Keep the demo's desired.yaml from an earlier run instead of starting fresh.
         #[arg(long)]
         keep: bool,
@@ -231,6 +237,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dir,
             listen,
             vllm_port,
+            stt_port,
+            tts_port,
             keep,
             startup_delay_ms,
             auth,
@@ -239,6 +247,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let bin = std::env::current_exe().context("finding this program's path")?;
             let opts = demo::DemoOptions {
                 vllm_port,
+                stt_port,
+                tts_port,
                 startup_delay_ms,
                 ..demo::DemoOptions::default()
             };

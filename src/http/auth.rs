@@ -25,15 +25,16 @@ const OPEN_WRITES: &[&str] = &["/api/health-event"];
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if write && !OPEN_WRITES.contains(&req.uri().path()) {
-        if let Err(e) = check(&state, req.headers()) {
+        let authority = req.uri().authority().map(|a| a.to_string());
+        if let Err(e) = check(&state, req.headers(), authority.as_deref()) {
             return e.into_response();
         }
     }
     next.run(req).await
 }
 
-fn check(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    same_origin(headers)?;
+fn check(state: &AppState, headers: &HeaderMap, authority: Option<&str>) -> Result<(), ApiError> {
+    same_origin(headers, authority)?;
     let Some(token) = &state.admin_token else {
         return Ok(());
     };
@@ -56,8 +57,9 @@ fn check(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// An `Origin` header, when present, must name the same host:port as `Host`.
-fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+/// An `Origin` header, when present, must name the same host:port as `Host` (HTTP/2: the
+/// request's `:authority`).
+fn same_origin(headers: &HeaderMap, authority: Option<&str>) -> Result<(), ApiError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -65,6 +67,7 @@ fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
+        .or(authority)
         .unwrap_or("");
     let origin_host = origin
         .split_once("://")

@@ -16,7 +16,13 @@ fn json_resp(desc: &str, schema: Value) -> Value {
 }
 
 fn text_resp(desc: &str, mime: &str) -> Value {
-    json!({ "description": desc, "content": { mime: { "schema": { "type": "string" } } } })
+    // YAML and SSE bodies are not one JSON string: their schema is left open.
+    let schema = if mime.starts_with("text/plain") || mime.starts_with("text/html") {
+        json!({ "type": "string" })
+    } else {
+        json!({})
+    };
+    json!({ "description": desc, "content": { mime: { "schema": schema } } })
 }
 
 fn name_param(desc: &str) -> Value {
@@ -106,7 +112,7 @@ pub fn document() -> Value {
                 { "name": "since", "in": "query", "description": "RFC 3339", "schema": { "type": "string", "format": "date-time" } },
                 { "name": "until", "in": "query", "description": "RFC 3339", "schema": { "type": "string", "format": "date-time" } },
                 { "name": "kind", "in": "query", "schema": { "type": "string", "enum": ["transition", "report", "action", "result"] } },
-                { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 0, "maximum": 2000 } }
+                { "name": "limit", "in": "query", "description": "Newest N (default 500; more than 2000 is cut to 2000)", "schema": { "type": "integer", "minimum": 0 } }
             ],
             "responses": { "200": json_resp("Events", json!({ "type": "object", "properties": { "events": { "type": "array", "items": sref("Event") } } })),
                            "400": err_resp("Bad filter") } } },
@@ -213,8 +219,9 @@ fn schemas() -> Value {
             "ok": s("boolean"), "source": s("string"), "error": s("string"), "ms": s("number") } },
         "HealthEvent": { "type": "object", "required": ["service", "ok"], "properties": {
             "service": { "type": "string", "minLength": 1, "maxLength": 128 }, "ok": s("boolean"),
-            "source": { "type": "string", "minLength": 1, "maxLength": 128 }, "error": s("string"),
-            "ms": { "type": "number", "minimum": 0 } } },
+            "source": { "type": "string", "minLength": 1, "maxLength": 128, "nullable": true },
+            "error": { "type": "string", "nullable": true },
+            "ms": { "type": "number", "minimum": 0, "nullable": true } } },
         "OverridesPatch": { "type": "object", "additionalProperties": false, "properties": {
             "max_context": { "type": "integer", "minimum": 0, "nullable": true },
             "gpu_memory": { "type": "number", "nullable": true },

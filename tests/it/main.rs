@@ -1,6 +1,7 @@
 //! The one integration test binary: every area is a module; shared harness in `harness/`.
 
 mod control;
+mod demo;
 mod downloads;
 mod edit;
 mod harness;
@@ -9,5 +10,6 @@ mod proxy;
 mod remote;
 mod sim;
 mod telemetry;
+mod ui;
 mod updates;
 mod validate;

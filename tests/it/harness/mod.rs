@@ -2,11 +2,13 @@
 //!
 //! - [`sshd::SshdHost`]: a real OpenSSH `sshd` on a loopback address (127.0.0.2, ...)
 //!   with its own host key, client key, home directory and per-host environment.
+//! - [`webdriver::Driver`]: chromedriver + headless Chromium for the UI tests.
 
 #![allow(dead_code)] // each test module uses a different part of the harness
 
 pub mod cluster;
 pub mod sshd;
+pub mod webdriver;
 
 /// Log `tracing` output into the test's captured output (filter with `RUST_LOG`).
 pub fn init_tracing() {

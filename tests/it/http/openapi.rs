@@ -102,7 +102,8 @@ impl super::Resp {
 }
 
 /// A server for schemathesis: `SPARK_HTTP_FUZZ_PORT=9999 cargo test --test it
-/// http::openapi::fuzz_server -- --ignored`; runs `SPARK_HTTP_FUZZ_SECS` (default 900).
+/// http::openapi::fuzz_server -- --ignored`; runs `SPARK_HTTP_FUZZ_SECS` (default 900), with
+/// `SPARK_HTTP_FUZZ_TOKEN` as the admin token when set.
 #[tokio::test]
 #[ignore = "a server for manual fuzzing, not a test"]
 async fn fuzz_server() {
@@ -114,7 +115,8 @@ async fn fuzz_server() {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(900);
-    let t = TestApp::start(DESIRED, None).await;
+    let token = std::env::var("SPARK_HTTP_FUZZ_TOKEN").ok();
+    let t = TestApp::start(DESIRED, token.as_deref()).await;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .expect("bind");

@@ -1,0 +1,156 @@
+//! `spark-control demo` as a new user runs it: the UI answers within seconds, the initial
+//! model becomes ready, a swap made through the API the UI uses completes, and Ctrl-C
+//! (SIGTERM) stops everything it started.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::cluster::vllm_processes;
+use crate::harness::sshd::free_port;
+
+struct Demo(Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn get_json(client: &reqwest::Client, url: &str) -> Option<serde_json::Value> {
+    client.get(url).send().await.ok()?.json().await.ok()
+}
+
+async fn wait_for(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f().await {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serves_ui_becomes_ready_and_swaps() {
+    let dir = tempfile::Builder::new()
+        .prefix("demo-")
+        .tempdir()
+        .expect("tempdir");
+    let port = free_port("127.0.0.1");
+    let vllm_port = free_port("127.0.0.2");
+    let stt = free_port("127.0.0.3");
+    let mut tts = free_port("127.0.0.3");
+    while tts == stt {
+        tts = free_port("127.0.0.3");
+    }
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_spark-control"))
+        .args(["demo", "--dir"])
+        .arg(dir.path())
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--vllm-port",
+            &vllm_port.to_string(),
+            "--stt-port",
+            &stt.to_string(),
+            "--tts-port",
+            &tts.to_string(),
+        ])
+        .args(["--startup-delay-ms", "1500"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the demo");
+    let mut demo = Demo(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .no_proxy()
+        .build()
+        .expect("client");
+
+    // The UI answers within seconds.
+    wait_for("the UI", 10, async || {
+        client
+            .get(format!("{base}/"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+    let ui_after = started.elapsed();
+    let page = client
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .expect("GET /")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        page.contains("<html") || page.contains("<!doctype") || page.contains("<!DOCTYPE"),
+        "the UI page: {page:.200}"
+    );
+    assert!(
+        ui_after < Duration::from_secs(10),
+        "UI answered after {ui_after:?}"
+    );
+
+    // The initial model becomes ready (download, launch, wait) — seen through discovery.
+    wait_for("qwen36 ready", 90, async || {
+        get_json(&client, &format!("{base}/api/endpoints"))
+            .await
+            .is_some_and(|v| v["vllm"]["ready"] == true)
+    })
+    .await;
+    // And through the proxy, as an OpenAI client sees it.
+    let models = get_json(&client, &format!("{base}/v1/models"))
+        .await
+        .expect("/v1/models through the proxy");
+    assert_eq!(models["data"][0]["id"], "RedHatAI/Qwen3.6-35B-A3B-NVFP4");
+
+    // A swap, through the same API call the UI's Activate button makes.
+    let r = client
+        .post(format!("{base}/api/desired/edit"))
+        .json(&serde_json::json!({"op": "activate", "model": "gemma4"}))
+        .send()
+        .await
+        .expect("activate");
+    assert!(r.status().is_success(), "activate: {}", r.status());
+    let text = std::fs::read_to_string(dir.path().join("desired.yaml")).expect("desired.yaml");
+    assert!(text.contains("active_model: gemma4"), "{text}");
+    assert!(text.contains("# simulated head"), "comments kept: {text}");
+    wait_for("gemma4 serving", 90, async || {
+        get_json(&client, &format!("{base}/v1/models"))
+            .await
+            .is_some_and(|v| v["data"][0]["id"] == "google/gemma-4-26B-A4B-it")
+    })
+    .await;
+    assert_eq!(vllm_processes(vllm_port).len(), 1);
+
+    // SIGTERM: the demo stops and takes its simulated processes with it.
+    let pid = demo.0.id();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(status)) = demo.0.try_wait() {
+            assert!(status.success(), "demo exit status {status:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo did not stop within 30 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        vllm_processes(vllm_port).is_empty(),
+        "simulated vLLM left running"
+    );
+}

@@ -170,3 +170,31 @@ async fn failing_build_leaves_the_previous_checkout_working() {
     .await;
     assert_ne!(v["head"].as_str(), Some(before.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_with_a_failing_build_tries_once_per_interval() {
+    let mut c = Cluster::new(500);
+    c.knob("build-seconds", Some("1"));
+    c.knob("build-fail", Some(""));
+    c.write(&c.desired(
+        "null",
+        "updates: { launcher: auto, check_interval_secs: 60 }\n",
+    ));
+    upstream(&c, &["Change that breaks the build"]);
+    let before = git_head(&c);
+    c.start_controller();
+    let v = wait_updates(&c, 40, |v| v["last_apply_error"].is_string()).await;
+    assert_eq!(v["behind"], 1, "{v}");
+    // Still behind, but auto does not try again within the interval (the loop's failure
+    // backoff alone would retry after 10 s); the plan is empty.
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    let builds = c
+        .log_tail(2000)
+        .lines()
+        .filter(|l| l.contains("Building image vllm-node"))
+        .count();
+    assert_eq!(builds, 1, "{}", c.log_tail(60));
+    assert_eq!(git_head(&c), before);
+    let s = c.status();
+    assert!(s.plan.steps.is_empty(), "{}", s.plan_text);
+}

@@ -1,6 +1,7 @@
 //! Telemetry on two real sshd "Sparks": GPU series from each host's `nvidia-smi` shim,
 //! SSH round trips, and vLLM throughput scraped from the fake vLLM's `/metrics` while
-//! real completions run through it.
+//! real completions run through it. Also the demo, which must show a download
+//! progressing and these plots moving.
 
 use std::time::{Duration, Instant};
 
@@ -91,4 +92,104 @@ async fn gpu_rtt_and_vllm_throughput_series() {
     assert!(later_ts.len() < ts.len() + 5);
     let (s, _) = api(&c, "GET", "/api/telemetry?since=-1", None).await;
     assert_eq!(s, 400);
+}
+
+/// `spark-control demo` shows a download progressing (fake Hub sizes), telemetry plots
+/// moving and the launcher's upstream two commits ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_shows_download_progress_telemetry_and_updates() {
+    use crate::harness::sshd::free_port;
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(self.0.id().to_string())
+                .status();
+            let _ = self.0.wait();
+        }
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("demo-dl-")
+        .tempdir()
+        .expect("tempdir");
+    let port = free_port("127.0.0.1");
+    let (vllm, stt) = (free_port("127.0.0.2"), free_port("127.0.0.3"));
+    let mut tts = free_port("127.0.0.3");
+    while tts == stt {
+        tts = free_port("127.0.0.3");
+    }
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_spark-control"))
+        .args(["demo", "--dir"])
+        .arg(dir.path())
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--vllm-port", &vllm.to_string()])
+        .args([
+            "--stt-port",
+            &stt.to_string(),
+            "--tts-port",
+            &tts.to_string(),
+        ])
+        .args(["--startup-delay-ms", "1000"])
+        .env_remove("HF_ENDPOINT")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the demo");
+    let _demo = Kill(child);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .no_proxy()
+        .build()
+        .expect("client");
+    let get = |path: &str| {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        let client = client.clone();
+        async move {
+            let r = client.get(url).send().await.ok()?;
+            r.json::<Value>().await.ok()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut percents = Vec::new();
+    let mut gpu_points = Vec::new();
+    let mut behind = None;
+    loop {
+        if let Some(jobs) = get("/api/downloads").await {
+            if let Some(j) = jobs.as_array().and_then(|a| a.first()) {
+                if let Some(p) = j["hosts"][0]["percent"].as_f64() {
+                    percents.push(p);
+                }
+                if j["state"] == "done" && gpu_points.last().is_some_and(|n| *n >= 3) {
+                    if let Some(u) = get("/api/updates").await {
+                        behind = u["behind"].as_u64();
+                    }
+                    if behind == Some(2) {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(t) = get("/api/telemetry").await {
+            gpu_points.push(
+                t["hosts"]["spark1"]["gpu_util"]
+                    .as_array()
+                    .map_or(0, Vec::len),
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "demo: percents {percents:?}, gpu points {gpu_points:?}, behind {behind:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        percents.iter().any(|p| *p > 5.0 && *p < 95.0),
+        "a download was seen in progress: {percents:?}"
+    );
+    assert_eq!(percents.last(), Some(&100.0));
+    assert!(
+        gpu_points.windows(2).any(|w| w[1] > w[0]),
+        "plots move: {gpu_points:?}"
+    );
 }

@@ -179,7 +179,14 @@ pub fn prepare(dir: &Path, bin: &Path, o: &DemoOptions, keep: bool) -> Result<De
     }
     let mut env = BTreeMap::new();
     for h in &hosts {
-        env.insert(h.name.clone(), sim.env(h, bin));
+        // Each simulated host has its own home (launch record, `~` paths), never the
+        // real user's.
+        let home = h.root(&base).join("home");
+        std::fs::create_dir_all(&home).map_err(|e| SimError::io("cannot create", &home, e))?;
+        let mut e = sim.env(h, bin);
+        e.retain(|(k, _)| k != "HOME");
+        e.push(("HOME".into(), home.display().to_string()));
+        env.insert(h.name.clone(), e);
     }
     let data_dir = dir.join("data");
     std::fs::create_dir_all(&data_dir).map_err(|e| SimError::io("cannot create", &data_dir, e))?;

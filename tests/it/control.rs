@@ -291,7 +291,10 @@ async fn moved_service_runs_on_the_new_host_only() {
         &format!("parakeet: {{ kind: stt, host: spark1, port: {}", c.stt_port),
     ));
     c.wait_status("moved", 60, |s| {
-        s.plan.steps.is_empty()
+        s.desired
+            .as_ref()
+            .is_some_and(|d| d.services["parakeet"].host == "spark1")
+            && s.plan.steps.is_empty()
             && !s.busy()
             && s.observed.services.get("parakeet").and_then(|f| f.get()) == Some(&true)
     })

@@ -6,8 +6,9 @@
 //!
 //! ```text
 //! pip install schemathesis
-//! SPARK_HTTP_FUZZ_PORT=9999 SPARK_HTTP_FUZZ_TOKEN=tok \
-//!     cargo test --test it http::openapi::fuzz_server -- --ignored --nocapture &
+//! mkdir -p /tmp/fuzz && printf 'version: 1\nhosts: {}\n' > /tmp/fuzz/desired.yaml
+//! SPARK_CONTROL_ADMIN_TOKEN=tok cargo run -- serve --desired /tmp/fuzz/desired.yaml \
+//!     --data-dir /tmp/fuzz --listen 127.0.0.1:9999 &
 //! st run http://127.0.0.1:9999/api/openapi.json --checks all --max-examples 100 \
 //!     --workers 1 --request-timeout 5 -H 'Authorization: Bearer tok'
 //! ```

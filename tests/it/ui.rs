@@ -411,14 +411,19 @@ async fn download_bar_reaches_100_percent() -> Result<()> {
     Ok(())
 }
 
-/// Screenshots of the main views at desktop (1280×800) and phone (390×844) width, for the
-/// README. Writes docs/screenshots/*.png.
+/// Every main view renders at desktop (1280×800) and phone (390×844) width: each
+/// screenshot is a real PNG of the viewport's size. With `SPARK_SCREENSHOTS=1` the PNGs go
+/// to docs/screenshots/ (how the README's pictures are made); otherwise to a temp dir.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "writes docs/screenshots; run with --ignored"]
 async fn screenshots() -> Result<()> {
     let srv = demo_server().await?;
     let (_d, s) = browser().await?;
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    let tmp = tempfile::tempdir()?;
+    let out = if std::env::var("SPARK_SCREENSHOTS").is_ok() {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+    } else {
+        tmp.path().to_path_buf()
+    };
     s.goto(&format!("{}/#/cluster", srv.base)).await?;
     s.wait_text("[data-testid=model-ready]", "ready", LONG)
         .await?;
@@ -439,7 +444,15 @@ async fn screenshots() -> Result<()> {
         ] {
             s.goto(&format!("{}/#/{view}", srv.base)).await?;
             tokio::time::sleep(Duration::from_millis(1200)).await;
-            s.screenshot(&out.join(format!("{view}-{tag}.png"))).await?;
+            let file = out.join(format!("{view}-{tag}.png"));
+            s.screenshot(&file).await?;
+            let png = std::fs::read(&file)?;
+            assert!(
+                png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 24,
+                "{view}-{tag}: not a PNG"
+            );
+            let width = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
+            assert!(width >= w, "{view}-{tag}: {width} px wide, viewport {w}");
         }
     }
     // A swap in progress: confirmation, then the live log.
@@ -531,6 +544,29 @@ async fn phone_width_fits_and_ticks_do_not_move_the_layout() -> Result<()> {
         .filter(|(x, y)| x.as_array().map(|v| &v[..4]) != y.as_array().map(|v| &v[..4]))
         .map(|(x, y)| format!("{x} -> {y}"))
         .collect();
+    if !moved.is_empty() {
+        let client = reqwest::Client::new();
+        let st: serde_json::Value = client
+            .get(format!("{}/api/state", srv.base))
+            .send()
+            .await?
+            .json()
+            .await?;
+        eprintln!(
+            "operation: {}\nlast_op plan: {}",
+            st["operation"], st["operation"]["plan_text"]
+        );
+        let logs = client
+            .get(format!(
+                "{}/api/operations/{}/logs",
+                srv.base, st["operation"]["id"]
+            ))
+            .send()
+            .await?
+            .text()
+            .await?;
+        eprintln!("op logs:\n{logs}");
+    }
     assert!(
         moved.is_empty(),
         "the layout moved between state ticks:\n{}",

@@ -100,37 +100,3 @@ impl super::Resp {
             .and_then(|v| v["error"]["code"].as_str().map(String::from))
     }
 }
-
-/// A server for schemathesis: `SPARK_HTTP_FUZZ_PORT=9999 cargo test --test it
-/// http::openapi::fuzz_server -- --ignored`; runs `SPARK_HTTP_FUZZ_SECS` (default 900), with
-/// `SPARK_HTTP_FUZZ_TOKEN` as the admin token when set.
-#[tokio::test]
-#[ignore = "a server for manual fuzzing, not a test"]
-async fn fuzz_server() {
-    let port: u16 = std::env::var("SPARK_HTTP_FUZZ_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(9999);
-    let secs: u64 = std::env::var("SPARK_HTTP_FUZZ_SECS")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(900);
-    let token = std::env::var("SPARK_HTTP_FUZZ_TOKEN").ok();
-    let t = TestApp::start(DESIRED, token.as_deref()).await;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .expect("bind");
-    eprintln!(
-        "fuzz server on http://127.0.0.1:{port}, desired file {}",
-        t.path.display()
-    );
-    let stop = t.shutdown.clone();
-    let server = tokio::spawn(spark_control::http::serve(
-        listener,
-        t.state.clone(),
-        stop.clone(),
-    ));
-    tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
-    stop.cancel();
-    server.await.expect("join").expect("serve");
-}

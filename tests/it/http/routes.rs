@@ -45,7 +45,7 @@ const CASES: &[Case] = &[
     c("GET", "/metrics", &[], "", 200, &["spark_control_polls_total", "spark_control_host_up{host=\"spark1\"} 0", "spark_control_operations_total{result=\"failed\"}", "spark_control_ssh_connections_opened_total{host=\"spark2\"}"]),
     c("GET", "/api/openapi.json", &[], "", 200, &["\"openapi\":\"3.0.3\""]),
     c("GET", "/", &[], "", 200, &["<html", "app.js"]),
-    c("GET", "app.js", &[], "", 200, &["fetch"]),
+    c("GET", "/app.js", &[], "", 200, &["fetch"]),
     c("GET", "/app.css", &[], "", 200, &["body"]),
     c("GET", "/no/such/route", &[], "", 404, &["\"type\":\"not_found\"", "/no/such/route"]),
     c("DELETE", "/healthz", &[A], "", 405, &["method_not_allowed"]),

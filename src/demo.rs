@@ -1,7 +1,10 @@
 //! The built-in demo: two simulated Sparks on this machine (127.0.0.2 head, 127.0.0.3
 //! worker) with the local transport and the simulator's shims, and a desired file that
 //! points at them. Used by `spark-control demo` and by tests that want the whole product
-//! without sshd. Never touches anything outside its directory, never a non-loopback host.
+//! without sshd. A fake Hugging Face Hub on 127.0.0.1 answers repo sizes (`HF_ENDPOINT`
+//! points at it), so downloads show progress; the launcher's upstream is two commits
+//! ahead, so `notify` has something to say. Never touches anything outside its
+//! directory, never a non-loopback host, never the real Hub.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,7 +50,14 @@ pub struct Demo {
     pub data_dir: PathBuf,
     /// Transports for the simulated hosts.
     pub connector: Connector,
+    /// The fake Hub (stops when dropped).
+    pub hub: crate::sim::hub::FakeHub,
 }
+
+/// Size of every repo in the demo (the `hf` shim and the fake Hub agree), and the
+/// simulated download speed: a download takes about eight seconds.
+const DEMO_REPO_BYTES: u64 = 24 * 1024 * 1024;
+const DEMO_HF_SPEED: u64 = 3 * 1024 * 1024;
 
 fn hosts(o: &DemoOptions) -> Vec<SimHost> {
     let services = vec![
@@ -126,9 +136,40 @@ pub fn prepare(dir: &Path, bin: &Path, o: &DemoOptions, keep: bool) -> Result<De
     for h in &hosts {
         let knobs = h.root(&base).join("knobs");
         std::fs::create_dir_all(&knobs).map_err(|e| SimError::io("cannot create", &knobs, e))?;
-        let f = knobs.join("startup-delay-ms");
-        std::fs::write(&f, o.startup_delay_ms.to_string())
-            .map_err(|e| SimError::io("cannot write", &f, e))?;
+        for (knob, value) in [
+            ("startup-delay-ms", o.startup_delay_ms),
+            ("hf-size", DEMO_REPO_BYTES),
+            ("hf-speed", DEMO_HF_SPEED),
+        ] {
+            let f = knobs.join(knob);
+            std::fs::write(&f, value.to_string())
+                .map_err(|e| SimError::io("cannot write", &f, e))?;
+        }
+    }
+    let hub = crate::sim::hub::FakeHub::start()?;
+    hub.update(|s| s.default_bytes = DEMO_REPO_BYTES);
+    // The control loop reads the Hub's address from HF_ENDPOINT (the Hub's own
+    // convention); set before any runtime thread starts.
+    std::env::set_var("HF_ENDPOINT", hub.url());
+    std::env::remove_var("HF_TOKEN");
+    if let Some(head) = hosts.iter().find(|h| h.head) {
+        let behind = std::process::Command::new("git")
+            .arg("-C")
+            .arg(head.launcher_dir(&base))
+            .args(["rev-list", "--count", "HEAD..origin/main"])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        if behind.as_deref() == Some("0") {
+            crate::sim::hosts::add_upstream_commits(
+                &base,
+                head,
+                &[
+                    "Bump vLLM to the latest nightly",
+                    "launch-cluster.sh: wait for the NCCL rendezvous",
+                ],
+            )?;
+        }
     }
     let desired = dir.join("desired.yaml");
     if !(keep && desired.exists()) {
@@ -154,5 +195,6 @@ pub fn prepare(dir: &Path, bin: &Path, o: &DemoOptions, keep: bool) -> Result<De
         desired,
         data_dir,
         connector: Connector::Sim { env },
+        hub,
     })
 }

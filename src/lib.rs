@@ -5,11 +5,13 @@
 
 pub mod app;
 pub mod demo;
+pub mod downloads;
 pub mod edit;
 pub mod events;
 pub mod execute;
 pub mod hosts;
 pub mod http;
+pub mod hub;
 pub mod logs;
 pub mod model;
 pub mod observe;
@@ -20,3 +22,4 @@ pub mod remote;
 pub mod routes;
 pub mod sim;
 pub mod status;
+pub mod telemetry;

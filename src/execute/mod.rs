@@ -61,6 +61,8 @@ pub struct Executor {
     pub op: u64,
     /// Cancelled when the operation is superseded.
     pub cancel: CancellationToken,
+    /// Downloads with progress (None: a plain `hf download`, without progress).
+    pub downloads: Option<crate::downloads::DownloadManager>,
 }
 
 impl Executor {

@@ -180,6 +180,18 @@ async fn settle(
 }
 
 async fn download(x: &Executor, line: &str, host: &str, repo: &str) -> Result<(), ExecError> {
+    // Through the download manager: a job with progress (also in `/api/downloads`),
+    // stall detection, retries, resumed after a controller restart.
+    if let Some(m) = &x.downloads {
+        return match m.ensure(host, repo, x.op, &x.cancel).await {
+            Ok(()) => Ok(()),
+            Err(crate::downloads::DownloadError::Cancelled(why)) => Err(ExecError::Cancelled(why)),
+            Err(e) => Err(ExecError::Verify {
+                step: line.into(),
+                message: e.to_string(),
+            }),
+        };
+    }
     let timeout = Duration::from_secs(24 * 3600);
     let hf = Script::One(Cmd::new("hf").arg("download").arg(repo));
     let out = x.run(line, host, &hf, timeout, true, true).await?;

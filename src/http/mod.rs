@@ -11,6 +11,7 @@
 mod auth;
 mod commands;
 mod desired;
+mod downloads;
 pub mod error;
 mod events;
 mod extract;
@@ -18,6 +19,7 @@ mod metrics;
 pub mod openapi;
 mod read;
 mod stream;
+mod telemetry;
 mod ui;
 
 use std::sync::Arc;
@@ -126,6 +128,15 @@ pub fn app(mut state: AppState) -> Router {
         .route("/api/retry", post(commands::retry))
         .route("/api/updates/check", post(commands::check_updates))
         .route("/api/reconcile", post(commands::reconcile))
+        // downloads, launcher updates, telemetry
+        .route(
+            "/api/downloads",
+            get(downloads::list).post(downloads::start),
+        )
+        .route("/api/downloads/{id}", delete(downloads::cancel))
+        .route("/api/updates", get(downloads::updates))
+        .route("/api/updates/apply", post(downloads::apply))
+        .route("/api/telemetry", get(telemetry::get))
         // LAN apps push what they saw (no admin token: rate-limited per source instead)
         .route(
             "/api/health-event",

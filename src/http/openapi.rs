@@ -90,7 +90,7 @@ fn get_op(summary: &str, tag: &str, ok: Value) -> Value {
 
 /// The document.
 pub fn document() -> Value {
-    let paths = json!({
+    let mut paths = json!({
         "/": { "get": get_op("The web UI", "ui", text_resp("HTML", "text/html")) },
         "/app.js": { "get": get_op("The web UI's script", "ui", text_resp("JavaScript", "text/javascript")) },
         "/app.css": { "get": get_op("The web UI's style sheet", "ui", text_resp("CSS", "text/css")) },
@@ -173,6 +173,14 @@ pub fn document() -> Value {
         "/api/retry": { "post": command_op("Forget the failure backoff and try again", vec![]) },
         "/api/reconcile": { "post": command_op("Observe now and run the plan", vec![]) },
     });
+    for extra in [
+        super::downloads::openapi_paths(),
+        super::telemetry::openapi_paths(),
+    ] {
+        if let (Some(p), Some(e)) = (paths.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+    }
     json!({
         "openapi": "3.0.3",
         "info": { "title": "spark-control", "version": env!("CARGO_PKG_VERSION"),

@@ -46,6 +46,45 @@ pub enum Command {
     RestartService(String),
     /// `git fetch` the launcher checkout now.
     CheckUpdates,
+    /// Apply launcher updates now (`git pull && ./build-and-copy.sh -c`), whatever the
+    /// policy; runs when no plan step is pending.
+    ApplyUpdate,
+}
+
+/// Parts the loop hands to others, with their settings: the download manager (`hub`,
+/// `downloads`) and telemetry. Tests shorten the timings and point `hub` at a fake Hub.
+#[derive(Debug, Clone)]
+pub struct Addons {
+    /// The Hugging Face Hub asked for repo sizes.
+    pub hub: crate::hub::HubConfig,
+    /// Download timings.
+    pub downloads: crate::downloads::DownloadSettings,
+    /// Telemetry timings.
+    pub telemetry: crate::telemetry::TelemetrySettings,
+}
+
+impl Default for Addons {
+    /// The Hub from `HF_ENDPOINT`/`HF_TOKEN` (default: the public Hub), default timings.
+    fn default() -> Self {
+        Addons {
+            hub: crate::hub::HubConfig::from_env(),
+            downloads: Default::default(),
+            telemetry: Default::default(),
+        }
+    }
+}
+
+/// What the loop knows about launcher updates beyond the observation (`GET /api/updates`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct UpdateInfo {
+    /// When the last `git fetch` was queued.
+    pub last_check: Option<chrono::DateTime<Utc>>,
+    /// An update or checkout of the launcher runs now.
+    pub applying: bool,
+    /// When the last apply (update or checkout) ended.
+    pub last_apply: Option<chrono::DateTime<Utc>>,
+    /// Why it failed, when it did (the old checkout stays in place).
+    pub last_apply_error: Option<String>,
 }
 
 /// Counters for `/metrics`.
@@ -96,6 +135,12 @@ pub struct Handle {
     pub metrics: Arc<LoopMetrics>,
     /// The transports (for SSH connection counts).
     pub hosts: tw::Receiver<Hosts>,
+    /// Model downloads (ad hoc and declared).
+    pub downloads: crate::downloads::DownloadManager,
+    /// GPU and throughput time series.
+    pub telemetry: crate::telemetry::Telemetry,
+    /// Launcher update bookkeeping.
+    pub updates: tw::Receiver<UpdateInfo>,
 }
 
 enum Msg {
@@ -139,6 +184,10 @@ struct Loop {
     queued: VecDeque<Vec<Step>>,
     last_error: Option<String>,
     last_update_check: Option<Instant>,
+    /// When `auto` last started an update (at most one per check interval).
+    last_auto_apply: Option<Instant>,
+    updates_tx: tw::Sender<UpdateInfo>,
+    downloads: crate::downloads::DownloadManager,
     msg_tx: mpsc::Sender<Msg>,
     started_at: chrono::DateTime<Utc>,
 }
@@ -147,6 +196,15 @@ struct Loop {
 /// operation is cancelled and awaited to its safe point.
 pub fn spawn(
     cfg: LoopConfig,
+    shutdown: CancellationToken,
+) -> (Handle, tokio::task::JoinHandle<()>) {
+    spawn_with(cfg, Addons::default(), shutdown)
+}
+
+/// [`spawn`] with explicit add-on settings (tests, the demo's fake Hub).
+pub fn spawn_with(
+    cfg: LoopConfig,
+    addons: Addons,
     shutdown: CancellationToken,
 ) -> (Handle, tokio::task::JoinHandle<()>) {
     let logs = Arc::new(LogHub::new(5000));
@@ -160,6 +218,19 @@ pub fn spawn(
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (msg_tx, msg_rx) = mpsc::channel(256);
     let store = DesiredStore::new(cfg.desired_path.clone());
+    let (updates_tx, updates_rx) = tw::channel(UpdateInfo::default());
+    let downloads = crate::downloads::DownloadManager::new(
+        &cfg.data_dir,
+        crate::hub::Hub::new(addons.hub),
+        addons.downloads,
+        hosts_rx.clone(),
+        status_rx.clone(),
+        logs.clone(),
+        shutdown.clone(),
+    );
+    downloads.resume();
+    let telemetry =
+        crate::telemetry::Telemetry::spawn(addons.telemetry, status_rx.clone(), shutdown.clone());
     let handle = Handle {
         status: status_rx,
         commands: cmd_tx,
@@ -168,6 +239,9 @@ pub fn spawn(
         store,
         metrics: metrics.clone(),
         hosts: hosts_rx,
+        downloads: downloads.clone(),
+        telemetry,
+        updates: updates_rx,
     };
     let pool = HostPool::new(cfg.connector.clone());
     let lp = Loop {
@@ -196,6 +270,9 @@ pub fn spawn(
         queued: VecDeque::new(),
         last_error: None,
         last_update_check: None,
+        last_auto_apply: None,
+        updates_tx,
+        downloads,
         msg_tx,
         started_at: Utc::now(),
     };
@@ -388,6 +465,25 @@ impl Loop {
                 }]);
             }
             Command::CheckUpdates => self.queue_fetch(),
+            Command::ApplyUpdate => {
+                let Some(c) = self.desired.as_ref().and_then(|d| d.cluster.clone()) else {
+                    return;
+                };
+                let behind = self
+                    .observed
+                    .hosts
+                    .get(&c.head)
+                    .and_then(|h| h.launcher.get())
+                    .and_then(|l| l.behind)
+                    .unwrap_or(0);
+                self.queued.push_back(vec![Step {
+                    action: Action::UpdateLauncher {
+                        host: c.head,
+                        behind,
+                    },
+                    why: "update requested".into(),
+                }]);
+            }
         }
     }
 
@@ -396,6 +492,8 @@ impl Loop {
             return;
         };
         self.last_update_check = Some(Instant::now());
+        self.updates_tx
+            .send_modify(|u| u.last_check = Some(Utc::now()));
         self.queued.push_back(vec![Step {
             action: Action::FetchLauncher { host: c.head },
             why: "check for launcher updates".into(),
@@ -531,6 +629,17 @@ impl Loop {
                     }
                     Outcome::Running => (true, None),
                 };
+                if r.steps.iter().any(|s| is_launcher_change(&s.action)) {
+                    let error = match &outcome {
+                        Outcome::Failed(e) => Some(e.clone()),
+                        _ => None,
+                    };
+                    self.updates_tx.send_modify(|u| {
+                        u.applying = false;
+                        u.last_apply = Some(Utc::now());
+                        u.last_apply_error = error;
+                    });
+                }
                 r.op.outcome = outcome;
                 self.events.append(Event {
                     at: Utc::now(),
@@ -555,7 +664,17 @@ impl Loop {
             return;
         };
         self.metrics.plans.fetch_add(1, Ordering::Relaxed);
-        self.plan = Arc::new(plan(d, &self.observed));
+        let mut p = plan(d, &self.observed);
+        // `auto` applies at most once per check interval (a failing build is not retried
+        // in a loop); the plan shown is the plan run, so the step leaves the plan.
+        let every = Duration::from_secs(d.updates.check_interval_secs);
+        if matches!(d.updates.launcher, UpdatePolicy::Auto)
+            && self.last_auto_apply.is_some_and(|t| t.elapsed() < every)
+        {
+            p.steps
+                .retain(|s| !matches!(s.action, Action::UpdateLauncher { .. }));
+        }
+        self.plan = Arc::new(p);
     }
 
     fn maybe_start(&mut self) {
@@ -614,6 +733,16 @@ impl Loop {
             Stream::Control,
             format!("operation {id}:\n{}", plan_text.trim_end()),
         );
+        if steps.iter().any(|s| is_launcher_change(&s.action)) {
+            if !self.plan.steps.is_empty()
+                && steps
+                    .iter()
+                    .any(|s| matches!(s.action, Action::UpdateLauncher { .. }))
+            {
+                self.last_auto_apply = Some(Instant::now());
+            }
+            self.updates_tx.send_modify(|u| u.applying = true);
+        }
         let cancel = CancellationToken::new();
         let exec = crate::execute::Executor {
             hosts: self.hosts.clone(),
@@ -622,6 +751,7 @@ impl Loop {
             observer: self.observer.clone(),
             op: id,
             cancel: cancel.clone(),
+            downloads: Some(self.downloads.clone()),
         };
         let tx = self.msg_tx.clone();
         tokio::spawn(op::run(exec, steps.clone(), tx));
@@ -640,7 +770,11 @@ impl Loop {
         let op = self
             .running
             .as_ref()
-            .map(|r| r.op.clone())
+            .map(|r| {
+                let mut op = r.op.clone();
+                op.progress = self.downloads.op_progress(r.id);
+                op
+            })
             .or_else(|| self.last_op.clone());
         let resources = d
             .as_ref()
@@ -672,4 +806,11 @@ impl Loop {
         };
         self.status_tx.send_replace(Arc::new(status));
     }
+}
+
+fn is_launcher_change(a: &Action) -> bool {
+    matches!(
+        a,
+        Action::UpdateLauncher { .. } | Action::CheckoutLauncher { .. }
+    )
 }

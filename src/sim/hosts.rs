@@ -8,7 +8,9 @@
 //!   log,image,stopped_at,argv,workers}`, `knobs/*`, `run/*.pid` (shim processes),
 //!   `hf/` (`HF_HOME`), `disconnects.log`, `built-rev`.
 //! - `<base>/<ip>/spark-vllm-docker/` on head hosts — a git repository holding the fake
-//!   `launch-cluster.sh` and `build-and-copy.sh`.
+//!   `launch-cluster.sh` and `build-and-copy.sh`, tracking `origin/main` of
+//! - `<base>/<ip>/upstream.git` — a bare repository playing the public upstream
+//!   ([`add_upstream_commits`] puts it ahead).
 //! - `<base>/<ip>/containers/<service>/` — pre-created speech service containers.
 //!
 //! Must not: write outside `<base>`, accept a non-loopback address, or kill a process
@@ -203,9 +205,64 @@ pub fn install(base: &Path, hosts: &[SimHost]) -> Result<(), SimError> {
                     &["commit", "-q", "-m", "spark-vllm-docker (simulated)"],
                 )?;
             }
+            let upstream = root.join(UPSTREAM_DIR);
+            if !upstream.exists() {
+                mkdir(&upstream)?;
+                git(&upstream, &["init", "-q", "--bare"])?;
+                let url = upstream.display().to_string();
+                if git(&dir, &["remote", "add", "origin", &url]).is_err() {
+                    git(&dir, &["remote", "set-url", "origin", &url])?;
+                }
+                git(&dir, &["push", "-q", "-u", "origin", "HEAD:main"])?;
+                git(&dir, &["branch", "-q", "--set-upstream-to=origin/main"])?;
+            }
         }
     }
     Ok(())
+}
+
+/// Name of the bare "upstream" repository inside a head host's state dir.
+pub const UPSTREAM_DIR: &str = "upstream.git";
+
+/// Adds one commit per subject to the head's upstream repository (each appends a line to
+/// `CHANGELOG.md`) and returns their hashes, oldest first. The checkout does not change
+/// until it fetches and pulls.
+pub fn add_upstream_commits(
+    base: &Path,
+    host: &SimHost,
+    subjects: &[&str],
+) -> Result<Vec<String>, SimError> {
+    let root = host.root(base);
+    let upstream = root.join(UPSTREAM_DIR);
+    let work = root.join("run").join("upstream-work");
+    let _ = std::fs::remove_dir_all(&work);
+    mkdir(&work)?;
+    git(
+        &work,
+        &["clone", "-q", &upstream.display().to_string(), "."],
+    )?;
+    let mut hashes = Vec::new();
+    for subject in subjects {
+        let f = work.join("CHANGELOG.md");
+        let mut text = std::fs::read_to_string(&f).unwrap_or_default();
+        text.push_str(&format!("- {subject}\n"));
+        write_file(&f, &text, false)?;
+        git(&work, &["add", "CHANGELOG.md"])?;
+        git(&work, &["commit", "-q", "-m", subject])?;
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&work)
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .map_err(|e| SimError::Command {
+                cmd: "git rev-parse HEAD".into(),
+                detail: e.to_string(),
+            })?;
+        hashes.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    }
+    git(&work, &["push", "-q", "origin", "HEAD:main"])?;
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(hashes)
 }
 
 /// Whether `pid` is a live (non-zombie) process whose environment points into `base`.

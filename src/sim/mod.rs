@@ -11,6 +11,7 @@
 //! the loopback addresses it is given, or leave processes behind ([`Sim`] kills them).
 
 pub mod hosts;
+pub mod hub;
 mod openai;
 pub mod speech;
 pub mod vllm;

@@ -2,11 +2,14 @@
 
 mod control;
 mod demo;
+mod downloads;
 mod edit;
 mod harness;
 mod http;
 mod proxy;
 mod remote;
 mod sim;
+mod telemetry;
 mod ui;
+mod updates;
 mod validate;

@@ -55,6 +55,10 @@ pub struct Cluster {
     pub tts_port: u16,
     pub launcher: PathBuf,
     pub controller: Option<Controller>,
+    /// The fake Hugging Face Hub the controller asks for repo sizes.
+    pub hub: spark_control::sim::hub::FakeHub,
+    /// Settings of downloads and telemetry (short timings; the hub above).
+    pub addons: reconcile::Addons,
 }
 
 pub const HEAD: &str = "127.0.0.2";
@@ -148,6 +152,21 @@ impl Cluster {
         }
         let launcher = hosts[0].launcher_dir(&base);
         let desired_path = dir.path().join("desired.yaml");
+        let hub = spark_control::sim::hub::FakeHub::start().expect("fake hub");
+        let addons = reconcile::Addons {
+            hub: spark_control::hub::HubConfig::at(hub.url()),
+            downloads: spark_control::downloads::DownloadSettings {
+                poll_interval: Duration::from_millis(300),
+                stall_after: Duration::from_secs(3),
+                retry_base: Duration::from_millis(500),
+                retry_max: Duration::from_secs(2),
+                max_attempts: 30,
+            },
+            telemetry: spark_control::telemetry::TelemetrySettings {
+                scrape_interval: Duration::from_millis(500),
+                ..Default::default()
+            },
+        };
         let c = Cluster {
             dir,
             sim,
@@ -160,6 +179,8 @@ impl Cluster {
             tts_port,
             launcher,
             controller: None,
+            hub,
+            addons,
         };
         c.write(&c.desired("qwen36", ""));
         c
@@ -209,7 +230,7 @@ impl Cluster {
             poll_interval: Some(Duration::from_millis(700)),
         };
         let _guard = rt.enter();
-        let (handle, _task) = reconcile::spawn(cfg, shutdown.clone());
+        let (handle, _task) = reconcile::spawn_with(cfg, self.addons.clone(), shutdown.clone());
         drop(_guard);
         self.controller = Some(Controller {
             rt: Some(rt),
@@ -337,6 +358,25 @@ impl Cluster {
 
     pub fn sim_root(&self, ip: &str) -> PathBuf {
         self.dir.path().join("sim").join(ip)
+    }
+
+    /// Sets a simulator knob on every host (`None` removes it).
+    pub fn knob(&self, name: &str, value: Option<&str>) {
+        for ip in [HEAD, WORKER] {
+            let f = self.sim_root(ip).join("knobs").join(name);
+            match value {
+                Some(v) => std::fs::write(&f, v).expect("write knob"),
+                None => {
+                    let _ = std::fs::remove_file(&f);
+                }
+            }
+        }
+    }
+
+    /// Makes every repo `bytes` big, for the `hf` shim and the fake Hub alike.
+    pub fn set_repo_size(&self, bytes: u64) {
+        self.knob("hf-size", Some(&bytes.to_string()));
+        self.hub.update(|s| s.default_bytes = bytes);
     }
 }
 

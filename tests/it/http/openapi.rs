@@ -39,6 +39,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/cluster"),
     ("post", "/api/retry"),
     ("post", "/api/reconcile"),
+    ("get", "/api/downloads"),
+    ("post", "/api/downloads"),
+    ("delete", "/api/downloads/{id}"),
+    ("get", "/api/updates"),
+    ("post", "/api/updates/apply"),
+    ("get", "/api/telemetry"),
 ];
 
 #[tokio::test]

@@ -876,10 +876,11 @@ function renderModels(s) {
 }
 
 // ---------------------------------------------------------------- view: downloads
-// Assumed API (see the report): GET /api/downloads -> [{id, repo, mode, hosts, state:
-// running|done|failed|cancelled, bytes, total_bytes, rate_bps, eta_secs, error}];
-// POST /api/downloads {repo, mode}; DELETE /api/downloads/{id} cancels. A 404 means this
-// build has no downloads API: the view says so instead of failing.
+// API: GET /api/downloads -> [{id, repo, mode, state: queued|running|stalled|failed|done|
+// cancelled, total (per host, null when the Hub gave no size), note, suggestion, hosts:
+// [{host, state, bytes, total, rate_bps, eta_secs, error, warning}]}]; POST /api/downloads
+// {repo, mode}; DELETE /api/downloads/{id} cancels. `normaliseDownload` folds the hosts
+// into one row. A 404 means this build has no downloads API: the view says so.
 let dlTimer = null;
 const dlOffered = new Set();
 const dlSeenRunning = new Set();
@@ -887,13 +888,31 @@ async function loadDownloads() {
   clearTimeout(dlTimer);
   try {
     const r = await api('GET', '/api/downloads', undefined, { accept: [404], noAuthRetry: true });
-    app.downloads = r.status === 404 ? null : (Array.isArray(r.data) ? r.data : (r.data && r.data.downloads) || []);
+    const raw = r.status === 404 ? null : (Array.isArray(r.data) ? r.data : (r.data && r.data.downloads) || []);
+    app.downloads = raw && raw.map(normaliseDownload);
   } catch (e) { app.downloadsError = e.message; }
   if (app.state && app.view === 'downloads') renderDownloads(app.state);
   if (app.view === 'downloads' && app.downloads !== null) {
-    const busy = (app.downloads || []).some((d) => d.state === 'running' || d.state === 'queued');
+    const busy = (app.downloads || []).some((d) => d.state === 'running' || d.state === 'queued' || d.state === 'stalled');
     dlTimer = setTimeout(loadDownloads, busy ? 1000 : 5000);
   }
+}
+
+function normaliseDownload(d) {
+  const hosts = Array.isArray(d.hosts) ? d.hosts : [];
+  const per = hosts.filter((x) => typeof x === 'object');
+  const sum = (k) => per.reduce((a, x) => a + (x[k] || 0), 0);
+  const totals = per.map((x) => x.total ?? d.total);
+  const total = totals.length && totals.every((t) => t) ? totals.reduce((a, t) => a + t, 0) : (d.total_bytes || null);
+  return {
+    ...d,
+    hosts: per.length ? per.map((x) => x.host) : hosts,
+    bytes: per.length ? sum('bytes') : (d.bytes || 0),
+    total_bytes: total,
+    rate_bps: per.length ? sum('rate_bps') : d.rate_bps,
+    eta_secs: per.length ? Math.max(0, ...per.map((x) => x.eta_secs || 0)) : d.eta_secs,
+    error: d.error || per.map((x) => x.error || x.warning).filter(Boolean).join('; ') || d.note || '',
+  };
 }
 
 function normaliseRepo(v) {
@@ -920,7 +939,7 @@ function updateDownloadRow(row, dl, cat) {
   const frac = dl.total_bytes ? Math.min(1, (dl.bytes || 0) / dl.total_bytes) : (dl.state === 'done' ? 1 : 0);
   setText($('[data-role="repo"]', row), dl.repo);
   const st = $('[data-role="state"]', row);
-  setClass(st, `badge ${{ running: 'info', queued: 'muted', done: 'ok', failed: 'bad', cancelled: 'warn' }[dl.state] || 'muted'}`);
+  setClass(st, `badge ${{ running: 'info', queued: 'muted', stalled: 'warn', done: 'ok', failed: 'bad', cancelled: 'warn' }[dl.state] || 'muted'}`);
   setText(st, dl.state);
   setText($('[data-role="where"]', row), `${dl.mode || 'solo'}${dl.hosts && dl.hosts.length ? ' · ' + dl.hosts.join(', ') : ''}`);
   const bar = $('.bar', row);
@@ -933,7 +952,7 @@ function updateDownloadRow(row, dl, cat) {
   setText($('[data-role="rate"]', row), dl.state === 'running' && dl.rate_bps ? `${fmtBytes(dl.rate_bps)}/s` : '');
   setText($('[data-role="eta"]', row), dl.state === 'running' ? `ETA ${fmtDuration(dl.eta_secs)}` : '');
   setText($('[data-role="err"]', row), dl.error || '');
-  show($('[data-role="cancel"]', row), dl.state === 'running' || dl.state === 'queued');
+  show($('[data-role="cancel"]', row), dl.state === 'running' || dl.state === 'queued' || dl.state === 'stalled');
   const inCat = cat.some((e) => e.repo === dl.repo);
   show($('[data-role="add"]', row), dl.state === 'done' && !inCat);
 }
@@ -952,7 +971,7 @@ function renderDownloads(s) {
   syncList(tid('downloads-list'), list.slice().reverse(), (d) => d.id, downloadRow, (row, d) => updateDownloadRow(row, d, cat));
   // Offer "Add to catalog" once for a download this page saw running and that then finished.
   for (const d of list) {
-    if (d.state === 'running' || d.state === 'queued') dlSeenRunning.add(d.id);
+    if (d.state === 'running' || d.state === 'queued' || d.state === 'stalled') dlSeenRunning.add(d.id);
     else if (d.state === 'done' && dlSeenRunning.has(d.id) && !dlOffered.has(d.id) && !cat.some((e) => e.repo === d.repo)) { dlOffered.add(d.id); offerCatalog(d); }
   }
   // The operation's own download step (activation of an uncached model).
@@ -989,9 +1008,10 @@ async function cancelDownload(id) {
 function offerCatalog(dl) {
   const d = tid('catalog-dialog'); const form = tid('catalog-form');
   clearFormErrors(form);
-  form.elements.name.value = suggestName(dl.repo);
-  form.elements.repo.value = dl.repo;
-  form.elements.mode.value = dl.mode === 'cluster' ? 'cluster' : 'solo';
+  const sg = dl.suggestion || {};
+  form.elements.name.value = sg.name || suggestName(dl.repo);
+  form.elements.repo.value = sg.repo || dl.repo;
+  form.elements.mode.value = (sg.mode || dl.mode) === 'cluster' ? 'cluster' : 'solo';
   if (!d.open) d.showModal();
   form.elements.name.focus();
 }

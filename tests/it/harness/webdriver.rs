@@ -265,7 +265,7 @@ impl Session {
         self.wait_js(
             &format!("visible {css}"),
             timeout,
-            "const e = document.querySelector(arguments[0]); return !!(e && e.offsetParent !== null);",
+            "const e = document.querySelector(arguments[0]); return !!(e && e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden');",
             json!([css]),
         )
         .await?;

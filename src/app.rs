@@ -75,6 +75,8 @@ pub struct ServeOptions {
     pub connector: Option<Connector>,
     /// Poll interval override.
     pub poll_interval: Option<Duration>,
+    /// Open WebUI's URL, linked from the UI when set.
+    pub open_webui_url: Option<String>,
 }
 
 /// The running parts, for callers that want to look (tests, demo).
@@ -106,21 +108,19 @@ pub async fn start(opts: ServeOptions, shutdown: CancellationToken) -> Result<Ru
             path: opts.desired.clone(),
             detail: e.to_string(),
         })?;
+    // The identity exists even when the hosts are simulated, so Setup can show it.
+    let key = crate::remote::keys::load_or_create_identity(&opts.data_dir).map_err(|e| {
+        AppError::Identity {
+            path: opts.data_dir.clone(),
+            detail: e.to_string(),
+        }
+    })?;
     let connector = match opts.connector {
         Some(c) => c,
-        None => {
-            let key =
-                crate::remote::keys::load_or_create_identity(&opts.data_dir).map_err(|e| {
-                    AppError::Identity {
-                        path: opts.data_dir.clone(),
-                        detail: e.to_string(),
-                    }
-                })?;
-            Connector::Ssh {
-                key: Arc::new(key),
-                known_hosts: opts.data_dir.join("known_hosts"),
-            }
-        }
+        None => Connector::Ssh {
+            key: Arc::new(key),
+            known_hosts: opts.data_dir.join("known_hosts"),
+        },
     };
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
@@ -149,6 +149,7 @@ pub async fn start(opts: ServeOptions, shutdown: CancellationToken) -> Result<Ru
         routes,
         opts.admin_token,
         opts.inference_keys,
+        (Some(opts.data_dir.clone()), opts.open_webui_url.clone()),
         shutdown.clone(),
     );
     let done = tokio::spawn(async move {
@@ -169,6 +170,7 @@ fn start_server(
     routes: tokio::sync::watch::Receiver<crate::proxy::Routes>,
     admin_token: Option<String>,
     inference_keys: Vec<String>,
+    setup: (Option<PathBuf>, Option<String>),
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     // Proxy settings are read once at start (a change needs a restart; said in the README).
@@ -179,7 +181,8 @@ fn start_server(
     let state = crate::http::AppState::new(handle.clone(), admin_token)
         .with_extra_router(crate::proxy::router(routes, proxy_cfg, metrics))
         .with_metrics_hook(move |out| hook_metrics.render_prometheus(out))
-        .with_shutdown(shutdown.clone());
+        .with_shutdown(shutdown.clone())
+        .with_setup(setup.0, setup.1);
     tokio::spawn(async move {
         if let Err(e) = crate::http::serve(listener, state, shutdown).await {
             tracing::error!("the HTTP server stopped: {e}");

@@ -136,6 +136,9 @@ struct AuthArgs {
     /// File with inference keys for /v1 (one per line).
     #[arg(long, env = "SPARK_CONTROL_INFERENCE_KEYS_FILE")]
     inference_keys_file: Option<PathBuf>,
+    /// Open WebUI's URL, linked from the UI.
+    #[arg(long, env = "SPARK_CONTROL_OPEN_WEBUI_URL")]
+    open_webui_url: Option<String>,
 }
 
 impl AuthArgs {
@@ -231,6 +234,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 inference_keys,
                 connector: None,
                 poll_interval: None,
+                open_webui_url: auth.open_webui_url.clone(),
             }))
         }
         Command::Demo {
@@ -266,6 +270,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 inference_keys,
                 connector: Some(d.connector.clone()),
                 poll_interval: Some(Duration::from_secs(1)),
+                open_webui_url: auth.open_webui_url.clone(),
             }));
             let killed = d.sim.shutdown();
             eprintln!("demo: stopped {killed} simulated process(es)");

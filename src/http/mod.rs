@@ -18,6 +18,7 @@ mod extract;
 mod metrics;
 pub mod openapi;
 mod read;
+mod setup;
 mod stream;
 mod telemetry;
 mod ui;
@@ -50,6 +51,8 @@ pub struct AppState {
     /// Cancelled at shutdown: SSE streams end when it is.
     pub shutdown: CancellationToken,
     pub(crate) limiter: Arc<events::RateLimiter>,
+    /// What the Setup page shows: where the identity lives, the Open WebUI link.
+    pub setup: setup::SetupInfo,
 }
 
 impl AppState {
@@ -62,7 +65,21 @@ impl AppState {
             metrics_hook: None,
             shutdown: CancellationToken::new(),
             limiter: Arc::new(events::RateLimiter::new(20.0, 20.0)),
+            setup: setup::SetupInfo::default(),
         }
+    }
+
+    /// The data dir (for the public key and known host keys) and the Open WebUI URL.
+    pub fn with_setup(
+        mut self,
+        data_dir: Option<std::path::PathBuf>,
+        open_webui_url: Option<String>,
+    ) -> AppState {
+        self.setup = setup::SetupInfo {
+            data_dir,
+            open_webui_url,
+        };
+        self
     }
 
     /// Merges `router` (the `/v1/*` proxy) into the app.
@@ -99,6 +116,7 @@ pub fn app(mut state: AppState) -> Router {
         .route("/api/openapi.json", get(openapi::serve))
         // reads
         .route("/api/state", get(read::state))
+        .route("/api/setup", get(setup::setup))
         .route("/api/plan", get(read::plan))
         .route("/api/endpoints", get(read::endpoints))
         .route("/api/events", get(events::query))

@@ -230,6 +230,25 @@ impl HostKeyPolicy {
     }
 }
 
+/// Fingerprints of the keys a known_hosts file records for `host`:`port` (for showing).
+pub fn known_fingerprints(known_hosts: &Path, host: &str, port: u16) -> Vec<String> {
+    let text = std::fs::read_to_string(known_hosts).unwrap_or_default();
+    entries_for(&text, &known_hosts_name(host, port))
+        .iter()
+        .map(fingerprint)
+        .collect()
+}
+
+/// The fingerprint of a pinned host key: a key line's fingerprint, or the pin itself
+/// when it is already a `SHA256:` fingerprint.
+pub fn pin_fingerprint(pin: &str) -> String {
+    let pin = pin.trim();
+    if pin.starts_with("SHA256:") {
+        return pin.to_string();
+    }
+    PublicKey::from_openssh(pin).map_or_else(|_| pin.to_string(), |k| fingerprint(&k))
+}
+
 /// Keys recorded for `name` in known_hosts text (plain entries only).
 fn entries_for(text: &str, name: &str) -> Vec<PublicKey> {
     text.lines()

@@ -98,6 +98,18 @@ async fn demo_serves_ui_becomes_ready_and_swaps() {
         "UI answered after {ui_after:?}"
     );
 
+    // Setup shows the controller's public key to paste into the Sparks' authorized_keys.
+    let setup = get_json(&client, &format!("{base}/api/setup"))
+        .await
+        .expect("/api/setup");
+    assert!(
+        setup["public_key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("ssh-ed25519 ")),
+        "{setup}"
+    );
+    assert!(setup["host_keys"].get("spark1").is_some(), "{setup}");
+
     // The initial model becomes ready (download, launch, wait) — seen through discovery.
     wait_for("qwen36 ready", 90, async || {
         get_json(&client, &format!("{base}/api/endpoints"))

@@ -567,7 +567,7 @@ function pointsOf(arr) {
 let telemetryAt = 0;
 async function loadTelemetry(force) {
   if (app.telemetry === null && !force) return;
-  if (!force && Date.now() - telemetryAt < 15000) return;
+  if (!force && Date.now() - telemetryAt < 5000) return;
   telemetryAt = Date.now();
   try {
     const r = await api('GET', '/api/telemetry', undefined, { accept: [404], noAuthRetry: true });
@@ -622,7 +622,7 @@ function renderCluster(s) {
   for (const n of hosts) { items.push({ key: `util:${n}`, title: `GPU utilisation — ${n}`, host: n }); items.push({ key: `mem:${n}`, title: `GPU memory — ${n}`, host: n }); }
   syncList(plots, items, (i) => i.key, (i) => plotCard(i.key, i.title), (card, i) => {
     if (i.key === 'tps') {
-      const pts = t ? pointsOf(t.tokens_per_s) : [];
+      const pts = t && t.vllm ? pointsOf(t.vllm.gen_tps) : [];
       updatePlot(card, [{ label: 'tokens/s', points: pts }], { fmt: (v) => `${v.toFixed(0)} tok/s` });
       if (!t) setText($('[data-role="now"]', card), 'not available in this build');
       return;
@@ -630,11 +630,11 @@ function renderCluster(s) {
     const th = t && t.hosts && t.hosts[i.host];
     const hist = app.gpuHistory[i.host] || [];
     if (i.key.startsWith('util:')) {
-      const pts = th ? pointsOf(th.gpu_util_pct) : hist.map((p) => ({ t: p.t, v: p.util }));
+      const pts = th ? pointsOf(th.gpu_util) : hist.map((p) => ({ t: p.t, v: p.util }));
       updatePlot(card, [{ label: 'util %', points: pts }], { max: 100, fmt: (v) => `${Math.round(v)} %` });
     } else {
-      const pts = th ? pointsOf(th.gpu_mem_used_mib) : hist.map((p) => ({ t: p.t, v: p.used }));
-      const total = th ? th.gpu_mem_total_mib : (hist.length ? hist[hist.length - 1].total : 0);
+      const pts = th ? pointsOf(th.mem_used_mib) : hist.map((p) => ({ t: p.t, v: p.used }));
+      const total = th ? (Array.isArray(th.mem_total_mib) ? (pointsOf(th.mem_total_mib).slice(-1)[0] || {}).v : th.mem_total_mib) : (hist.length ? hist[hist.length - 1].total : 0);
       updatePlot(card, [{ label: 'used', points: pts.map((p) => ({ t: p.t, v: p.v / 1024 })) }], { max: total ? total / 1024 : 0, fmt: (v) => `${v.toFixed(1)} GiB` });
     }
   });
@@ -1352,8 +1352,7 @@ function gotoLine(line, col) {
 }
 
 // ---------------------------------------------------------------- view: setup
-// Assumed API (see the report): GET /api/setup -> {public_key, host_keys: {host: fingerprint},
-// open_webui_url}. A 404 leaves the key and fingerprints as "not available in this build".
+// GET /api/setup -> {public_key, host_keys: {host: {fingerprint, source}}, open_webui_url}. A 404 leaves the key and fingerprints as "not available in this build".
 async function loadSetup() {
   try {
     const r = await api('GET', '/api/setup', undefined, { accept: [404], noAuthRetry: true });
@@ -1378,7 +1377,9 @@ function renderSetup(s) {
     setText($('[data-role="user"]', tr), hst.user || 'nvidia');
     setText($('[data-role="port"]', tr), hst.port || 22);
     const keyEl = $('[data-role="key"]', tr);
-    setText(keyEl, keys[n] || hst.host_key || (app.setup === null ? '—' : 'learned on first contact'));
+    const k = keys[n];
+    const fp = k && (typeof k === 'string' ? k : k.fingerprint);
+    setText(keyEl, fp || hst.host_key || (app.setup === null ? '—' : 'learned on first contact'));
     setAttr(keyEl, 'title', app.setup === null ? 'Fingerprints are not available in this build' : null);
     const o = (s.observed.hosts || {})[n] || {};
     const reach = known(o.reachable);

@@ -17,6 +17,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/api/openapi.json"),
     ("get", "/api/state"),
+    ("get", "/api/setup"),
     ("get", "/api/plan"),
     ("get", "/api/endpoints"),
     ("get", "/api/events"),

@@ -155,6 +155,8 @@ struct Running {
     op: Operation,
     desired: Arc<Desired>,
     started: Instant,
+    /// Seq of the first observation started after the latest completed step.
+    after_step_seq: Option<u64>,
 }
 
 struct Loop {
@@ -174,6 +176,10 @@ struct Loop {
     generation: u64,
     obs_seq: u64,
     obs_in_flight: bool,
+    /// An observation was asked for while one was in flight: start one when it lands.
+    obs_again: bool,
+    /// Seq of the newest observation that has arrived.
+    obs_arrived: u64,
     /// An operation ended: nothing starts until an observation requested after it arrives.
     need_seq: u64,
     plan: Arc<Plan>,
@@ -261,6 +267,8 @@ pub fn spawn_with(
         generation: 0,
         obs_seq: 0,
         obs_in_flight: false,
+        obs_again: false,
+        obs_arrived: 0,
         need_seq: 1,
         plan: Arc::new(Plan::default()),
         running: None,
@@ -416,10 +424,14 @@ impl Loop {
         }
     }
 
+    /// Starts an observation, or, when one is in flight, another right after it (so a
+    /// request always gets an observation that *started* after it).
     fn observe(&mut self) {
         if self.obs_in_flight {
+            self.obs_again = true;
             return;
         }
+        self.obs_again = false;
         let Some(d) = self.desired.clone() else {
             return;
         };
@@ -521,8 +533,12 @@ impl Loop {
                     .fetch_add(took.as_millis() as u64, Ordering::Relaxed);
                 self.transitions(&o);
                 self.observed = Arc::new(*o);
+                self.obs_arrived = self.obs_arrived.max(seq);
                 if seq >= self.need_seq {
                     self.need_seq = 0;
+                }
+                if self.obs_again {
+                    self.observe();
                 }
             }
             Msg::Op(ev) => self.op_event(ev),
@@ -598,6 +614,16 @@ impl Loop {
             op::OpEvent::StepDone { id } => {
                 if self.running.as_ref().is_some_and(|r| r.id == id) {
                     self.observe();
+                    // The observation that starts after this step (now, or right after the
+                    // one in flight).
+                    let next = if self.obs_again {
+                        self.obs_seq + 1
+                    } else {
+                        self.obs_seq
+                    };
+                    if let Some(r) = self.running.as_mut() {
+                        r.after_step_seq = Some(next);
+                    }
                 }
             }
             op::OpEvent::Done { id, outcome } => {
@@ -650,10 +676,25 @@ impl Loop {
                     error: err,
                     ms: Some(took.as_secs_f64() * 1000.0),
                 });
+                let succeeded = r.op.outcome == Outcome::Succeeded;
                 self.last_op = Some(r.op);
-                // Nothing new starts from an observation made before this operation ended.
-                self.need_seq = self.obs_seq + 1;
+                // Nothing new starts from an observation made before this operation's last
+                // step ended. After a success that is the one requested at the final step
+                // (often already here); otherwise one requested now.
                 self.observe();
+                self.need_seq = match r.after_step_seq {
+                    Some(seq) if succeeded => seq,
+                    _ => {
+                        if self.obs_again {
+                            self.obs_seq + 1
+                        } else {
+                            self.obs_seq
+                        }
+                    }
+                };
+                if self.need_seq <= self.obs_arrived {
+                    self.need_seq = 0;
+                }
             }
         }
     }
@@ -762,6 +803,7 @@ impl Loop {
             op,
             desired: d,
             started: Instant::now(),
+            after_step_seq: None,
         });
     }
 

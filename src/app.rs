@@ -77,6 +77,9 @@ pub struct ServeOptions {
     pub poll_interval: Option<Duration>,
     /// Open WebUI's URL, linked from the UI when set.
     pub open_webui_url: Option<String>,
+    /// The Hugging Face Hub asked for repo sizes; None: `HF_ENDPOINT`/`HF_TOKEN` from the
+    /// environment (the Hub's own convention), else the public Hub.
+    pub hub: Option<crate::hub::HubConfig>,
 }
 
 /// The running parts, for callers that want to look (tests, demo).
@@ -133,13 +136,21 @@ pub async fn start(opts: ServeOptions, shutdown: CancellationToken) -> Result<Ru
         source,
     })?;
     let loop_stop = CancellationToken::new();
-    let (handle, loop_task) = reconcile::spawn(
+    let addons = reconcile::Addons {
+        hub: opts
+            .hub
+            .clone()
+            .unwrap_or_else(crate::hub::HubConfig::from_env),
+        ..reconcile::Addons::default()
+    };
+    let (handle, loop_task) = reconcile::spawn_with(
         LoopConfig {
             desired_path: opts.desired.clone(),
             data_dir: opts.data_dir.clone(),
             connector,
             poll_interval: opts.poll_interval,
         },
+        addons,
         loop_stop.clone(),
     );
     let routes = crate::routes::spawn(handle.status.clone(), shutdown.clone());

@@ -148,10 +148,6 @@ pub fn prepare(dir: &Path, bin: &Path, o: &DemoOptions, keep: bool) -> Result<De
     }
     let hub = crate::sim::hub::FakeHub::start()?;
     hub.update(|s| s.default_bytes = DEMO_REPO_BYTES);
-    // The control loop reads the Hub's address from HF_ENDPOINT (the Hub's own
-    // convention); set before any runtime thread starts.
-    std::env::set_var("HF_ENDPOINT", hub.url());
-    std::env::remove_var("HF_TOKEN");
     if let Some(head) = hosts.iter().find(|h| h.head) {
         let behind = std::process::Command::new("git")
             .arg("-C")

@@ -235,6 +235,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 connector: None,
                 poll_interval: None,
                 open_webui_url: auth.open_webui_url.clone(),
+                hub: None,
             }))
         }
         Command::Demo {
@@ -271,6 +272,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 connector: Some(d.connector.clone()),
                 poll_interval: Some(Duration::from_secs(1)),
                 open_webui_url: auth.open_webui_url.clone(),
+                hub: Some(spark_control::hub::HubConfig::at(d.hub.url())),
             }));
             let killed = d.sim.shutdown();
             eprintln!("demo: stopped {killed} simulated process(es)");

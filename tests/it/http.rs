@@ -116,7 +116,12 @@ impl TestApp {
             poll_interval: Some(Duration::from_secs(2)),
         };
         let shutdown = CancellationToken::new();
-        let (handle, _task) = reconcile::spawn(cfg, shutdown.clone());
+        // The Hub on a loopback port where nothing listens: no test reaches the real Hub.
+        let addons = reconcile::Addons {
+            hub: spark_control::hub::HubConfig::at("http://127.0.0.1:9"),
+            ..reconcile::Addons::default()
+        };
+        let (handle, _task) = reconcile::spawn_with(cfg, addons, shutdown.clone());
         let state = AppState::new(handle, token.map(String::from)).with_shutdown(shutdown.clone());
         let app = app(state.clone());
         TestApp {

@@ -42,19 +42,26 @@ impl Drop for Server {
 }
 
 /// Loop + HTTP app on 127.0.0.1:<free port>.
+/// `hub`: the Hub the loop asks for sizes (the demo's fake one; never the real Hub).
 async fn serve(
     desired: PathBuf,
     data_dir: PathBuf,
     connector: Connector,
+    hub: &str,
 ) -> Result<(String, CancellationToken)> {
     let shutdown = CancellationToken::new();
-    let (handle, _task) = reconcile::spawn(
+    let addons = reconcile::Addons {
+        hub: spark_control::hub::HubConfig::at(hub),
+        ..reconcile::Addons::default()
+    };
+    let (handle, _task) = reconcile::spawn_with(
         LoopConfig {
             desired_path: desired,
             data_dir,
             connector,
             poll_interval: Some(Duration::from_millis(700)),
         },
+        addons,
         shutdown.clone(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -93,8 +100,13 @@ pub async fn demo_server() -> Result<Server> {
     };
     let bin = Path::new(env!("CARGO_BIN_EXE_spark-control"));
     let d = demo::prepare(dir.path(), bin, &opts, false)?;
-    let (base, shutdown) =
-        serve(d.desired.clone(), d.data_dir.clone(), d.connector.clone()).await?;
+    let (base, shutdown) = serve(
+        d.desired.clone(),
+        d.data_dir.clone(),
+        d.connector.clone(),
+        d.hub.url(),
+    )
+    .await?;
     Ok(Server {
         base,
         desired: d.desired.clone(),
@@ -117,7 +129,8 @@ pub async fn plain_server(text: &str) -> Result<Server> {
         key: std::sync::Arc::new(key),
         known_hosts: data.join("known_hosts"),
     };
-    let (base, shutdown) = serve(desired.clone(), data, connector).await?;
+    // Nothing listens on 127.0.0.1:9: sizes are "unknown", and nothing leaves loopback.
+    let (base, shutdown) = serve(desired.clone(), data, connector, "http://127.0.0.1:9").await?;
     Ok(Server {
         base,
         desired,

@@ -610,3 +610,97 @@ async fn phone_width_fits_and_ticks_do_not_move_the_layout() -> Result<()> {
     s.quit().await?;
     Ok(())
 }
+
+/// Services: stopping Magpie from the Services view writes `running: false` (comments
+/// kept) and the container really stops on its host; Start brings it back.
+/// Updates: the banner's "N commits behind", Apply with its confirmation, the build's lines
+/// in the streamed log, and the launcher checkout really at the upstream tip afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_and_launcher_updates_from_the_ui() -> Result<()> {
+    let srv = demo_server().await?;
+    let demo = srv._demo.as_ref().expect("a demo server");
+    let base = demo.sim.base().to_path_buf();
+    let pid_alive = |ip: &str, name: &str| -> bool {
+        let pid = std::fs::read_to_string(base.join(ip).join("containers").join(name).join("pid"))
+            .unwrap_or_default();
+        pid.trim().parse::<u32>().is_ok_and(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .is_ok_and(|st| !st.rsplit(") ").next().unwrap_or("").starts_with('Z'))
+        })
+    };
+    let (_d, s) = browser().await?;
+    s.goto(&format!("{}/#/services", srv.base)).await?;
+    s.wait_text("[data-testid=service-health-magpie]", "healthy", LONG)
+        .await?;
+    assert!(pid_alive("127.0.0.3", "magpie"));
+    let before = read(&srv.desired);
+    s.click("[data-testid=service-stop-magpie]").await?;
+    s.wait_for("[data-testid=confirm-ok]", SHORT).await?;
+    s.click("[data-testid=confirm-ok]").await?;
+    let after = wait_file(&srv.desired, "magpie running: false", |t| {
+        t.lines()
+            .any(|l| l.contains("magpie:") && l.contains("running: false"))
+    })
+    .await?;
+    assert_eq!(comments(&before), comments(&after), "comments must stay");
+    let deadline = std::time::Instant::now() + LONG;
+    while pid_alive("127.0.0.3", "magpie") {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "magpie still runs on spark2"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    s.click("[data-testid=service-start-magpie]").await?;
+    if s.exec(
+        "return !!document.querySelector('[data-testid=confirm-dialog]').open;",
+        json!([]),
+    )
+    .await?
+        == json!(true)
+    {
+        s.click("[data-testid=confirm-ok]").await?;
+    }
+    let deadline = std::time::Instant::now() + LONG;
+    while !pid_alive("127.0.0.3", "magpie") {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "magpie did not start again on spark2"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_file(&srv.desired, "magpie running: true", |t| {
+        t.lines()
+            .any(|l| l.contains("magpie:") && l.contains("running: true"))
+    })
+    .await?;
+
+    // Updates: the demo's upstream is two commits ahead.
+    s.goto(&format!("{}/#/updates", srv.base)).await?;
+    s.wait_text("[data-testid=updates-behind]", "2 commits behind", LONG)
+        .await?;
+    s.click("[data-testid=updates-apply]").await?;
+    s.wait_for("[data-testid=confirm-ok]", SHORT).await?;
+    s.click("[data-testid=confirm-ok]").await?;
+    s.wait_text(
+        "[data-testid=updates-log]",
+        "Building image vllm-node",
+        LONG,
+    )
+    .await?;
+    s.wait_text("[data-testid=updates-behind]", "up to date", LONG)
+        .await?;
+    let launcher = base.join("127.0.0.2").join("spark-vllm-docker");
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&launcher)
+        .args(["rev-list", "--count", "HEAD..origin/main"])
+        .output()?;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "the checkout is at the upstream tip"
+    );
+    s.quit().await?;
+    Ok(())
+}

@@ -145,7 +145,7 @@ impl Executor {
         let t = self.transport(step, host)?;
         let out = t
             .exec(
-                &Script::Raw("docker ps -a --format '{{.Names}}\t{{.State}}\t{{.Image}}'"),
+                &Script::Raw(crate::observe::DOCKER_PS),
                 ExecOpts::new(Duration::from_secs(20)),
             )
             .await

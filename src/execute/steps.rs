@@ -158,7 +158,14 @@ async fn settle(
         let mut worst = 0u64;
         for h in hosts {
             let out = x
-                .run(line, h, &Script::Raw("nvidia-smi --query-gpu=index,name,utilization.gpu,memory.used,memory.total,temperature.gpu,power.draw --format=csv,noheader,nounits"), Duration::from_secs(20), true, true)
+                .run(
+                    line,
+                    h,
+                    &Script::Raw(crate::observe::NVIDIA_SMI),
+                    Duration::from_secs(20),
+                    true,
+                    true,
+                )
                 .await?;
             let lines: Vec<String> = out.stdout.lines().map(String::from).collect();
             if let Ok(g) = parse::nvidia_smi(&lines) {

@@ -21,10 +21,32 @@ use crate::remote::{Cmd, ExecOpts, Script, Transport};
 /// Where spark-control keeps its launch record on the head (fixed, not user text).
 pub const LAUNCH_RECORD: &str = "$HOME/.spark-control/launch.json";
 
-const CONTAINERS: &str = "echo @@containers; docker ps -a --format '{{.Names}}\t{{.State}}\t{{.Image}}' 2>&1; echo \"@@rc $?\"";
+/// The one `docker ps` whose output `parse::docker_ps` reads (a macro so the marked poll
+/// section and the executor's check are the same text).
+macro_rules! docker_ps {
+    () => {
+        "docker ps -a --format '{{.Names}}\t{{.State}}\t{{.Image}}'"
+    };
+}
+/// The one `nvidia-smi` query whose output `parse::nvidia_smi` reads.
+macro_rules! nvidia_smi {
+    () => {
+        "nvidia-smi --query-gpu=index,name,utilization.gpu,memory.used,memory.total,temperature.gpu,power.draw --format=csv,noheader,nounits"
+    };
+}
+/// `docker ps` as the executor runs it to verify a step.
+pub const DOCKER_PS: &str = docker_ps!();
+/// `nvidia-smi` as the executor runs it while waiting for memory to settle.
+pub const NVIDIA_SMI: &str = nvidia_smi!();
+
+const CONTAINERS: &str = concat!(
+    "echo @@containers; ",
+    docker_ps!(),
+    " 2>&1; echo \"@@rc $?\""
+);
 const RECORD: &str = "echo @@launch; cat \"$HOME/.spark-control/launch.json\" 2>/dev/null || echo null; echo \"@@rc 0\"";
 const HF: &str = "echo @@hf; for d in \"${HF_HOME:-$HOME/.cache/huggingface}\"/hub/models--*; do [ -d \"$d/snapshots\" ] || continue; [ -n \"$(ls -A \"$d/snapshots\" 2>/dev/null)\" ] || continue; if [ -n \"$(find \"$d\" -name '*.incomplete' 2>/dev/null | head -n 1)\" ]; then echo \"partial ${d##*/}\"; else echo \"complete ${d##*/}\"; fi; done; echo \"@@rc 0\"";
-const GPUS: &str = "echo @@gpus; nvidia-smi --query-gpu=index,name,utilization.gpu,memory.used,memory.total,temperature.gpu,power.draw --format=csv,noheader,nounits 2>&1; echo \"@@rc $?\"";
+const GPUS: &str = concat!("echo @@gpus; ", nvidia_smi!(), " 2>&1; echo \"@@rc $?\"");
 const LAUNCHER_SCRIPT: &str = "git rev-parse HEAD || exit 1; n=$(git rev-list --count 'HEAD..@{u}' 2>/dev/null) && { echo \"behind $n\"; git log -n 20 --format='subject %s' 'HEAD..@{u}'; }; exit 0";
 
 /// The poll script of one host.

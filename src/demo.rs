@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::hosts::Connector;
-use crate::sim::{Sim, SimError, SimHost, SimService, SpeechKind};
+use crate::sim::{Sim, SimError, SimHost};
 
 /// Ports and knobs of a demo.
 #[derive(Debug, Clone)]
@@ -60,32 +60,7 @@ const DEMO_REPO_BYTES: u64 = 24 * 1024 * 1024;
 const DEMO_HF_SPEED: u64 = 3 * 1024 * 1024;
 
 fn hosts(o: &DemoOptions) -> Vec<SimHost> {
-    let services = vec![
-        SimService {
-            name: "parakeet".into(),
-            kind: SpeechKind::Stt,
-            port: o.stt_port,
-        },
-        SimService {
-            name: "magpie".into(),
-            kind: SpeechKind::Tts,
-            port: o.tts_port,
-        },
-    ];
-    vec![
-        SimHost {
-            name: "spark1".into(),
-            ip: "127.0.0.2".into(),
-            head: true,
-            services: services.clone(),
-        },
-        SimHost {
-            name: "spark2".into(),
-            ip: "127.0.0.3".into(),
-            head: false,
-            services,
-        },
-    ]
+    crate::sim::hosts::two_sparks(o.stt_port, o.tts_port)
 }
 
 /// The demo's desired file text.

@@ -322,6 +322,9 @@ impl Loop {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut last_poll = Instant::now();
         loop {
+            // A tick that starts no poll changes no input of the plan: it only lets a
+            // backoff expire (maybe_start) and refreshes a running operation's progress.
+            let mut idle_tick = false;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(()) = file_rx.recv() => {
@@ -340,12 +343,19 @@ impl Loop {
                         self.reload_desired();
                         self.observe();
                         self.periodic_update_check();
+                    } else {
+                        idle_tick = true;
                     }
                 }
             }
-            self.replan();
+            if !idle_tick {
+                self.replan();
+            }
+            let was_running = self.running.is_some();
             self.maybe_start();
-            self.publish();
+            if !idle_tick || self.running.is_some() || was_running {
+                self.publish();
+            }
         }
         // Shutdown: cancel and await the running operation's safe point.
         if let Some(r) = &self.running {

@@ -68,6 +68,38 @@ impl SimHost {
     }
 }
 
+/// The usual pair: `spark1` on 127.0.0.2 (head) and `spark2` on 127.0.0.3 (worker), both
+/// holding Parakeet (STT) and Magpie (TTS) containers on the given ports, so a service can
+/// be placed, and moved, on either. The demo and the test cluster both use it.
+pub fn two_sparks(stt_port: u16, tts_port: u16) -> Vec<SimHost> {
+    let services = vec![
+        SimService {
+            name: "parakeet".into(),
+            kind: SpeechKind::Stt,
+            port: stt_port,
+        },
+        SimService {
+            name: "magpie".into(),
+            kind: SpeechKind::Tts,
+            port: tts_port,
+        },
+    ];
+    vec![
+        SimHost {
+            name: "spark1".into(),
+            ip: "127.0.0.2".into(),
+            head: true,
+            services: services.clone(),
+        },
+        SimHost {
+            name: "spark2".into(),
+            ip: "127.0.0.3".into(),
+            head: false,
+            services,
+        },
+    ]
+}
+
 /// The environment a simulated host's commands run with: `SPARK_SIM_ROOT`,
 /// `SPARK_SIM_IP`, `SPARK_SIM_BIN`, `HF_HOME` and `PATH` (shims first).
 pub fn host_env(base: &Path, host: &SimHost, bin: &Path) -> Vec<(String, String)> {

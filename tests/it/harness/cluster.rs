@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use spark_control::hosts::Connector;
 use spark_control::reconcile::{self, Handle, LoopConfig};
-use spark_control::sim::{Sim, SimHost, SimService, SpeechKind};
+use spark_control::sim::{Sim, SimHost};
 use spark_control::status::Status;
 use tokio_util::sync::CancellationToken;
 
@@ -79,32 +79,7 @@ impl Cluster {
         while tts_port == stt_port {
             tts_port = free_port(WORKER);
         }
-        let services = vec![
-            SimService {
-                name: "parakeet".into(),
-                kind: SpeechKind::Stt,
-                port: stt_port,
-            },
-            SimService {
-                name: "magpie".into(),
-                kind: SpeechKind::Tts,
-                port: tts_port,
-            },
-        ];
-        let hosts = vec![
-            SimHost {
-                name: "spark1".into(),
-                ip: HEAD.into(),
-                head: true,
-                services: services.clone(),
-            },
-            SimHost {
-                name: "spark2".into(),
-                ip: WORKER.into(),
-                head: false,
-                services,
-            },
-        ];
+        let hosts = spark_control::sim::hosts::two_sparks(stt_port, tts_port);
         let sim = Sim::install(&base, hosts.clone()).expect("install the simulator");
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_spark-control"));
         for h in &hosts {

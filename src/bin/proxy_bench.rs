@@ -6,7 +6,16 @@
 //! and 64 concurrent clients, interleaved in halves so drift hits both sides alike. Prints
 //! a table and a JSON summary. Owns nothing the product uses; must stay bounded in time.
 //!
-//! Run: `cargo run --release --bin proxy-bench -- [--requests N] [--soak N] [--quick]`.
+//! Two CPU layouts, each a fresh set of processes:
+//! - `shared`: no pinning; generator, upstream and proxy compete for every core (the worst
+//!   case, and what a 2-core laptop running everything would see);
+//! - `pinned`: the proxy alone on the last core, the generator and the upstream on the
+//!   others (`taskset`), the way it is deployed: spark-control on its own box, clients and
+//!   vLLM elsewhere. Direct and proxied runs see the same generator/upstream placement; the
+//!   proxied side adds one process on a core of its own.
+//!
+//! Run: `cargo run --release --bin proxy-bench -- [--layout shared|pinned|both]
+//! [--requests N] [--soak N] [--quick]`.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -37,9 +46,15 @@ struct Args {
     /// A smoke run under 30 s: 2,000 requests per cell, 10,000 in the soak.
     #[arg(long)]
     quick: bool,
+    /// CPU layout: `shared`, `pinned` (needs 2+ cores and `taskset`), or `both` in turn.
+    #[arg(long, default_value = "both")]
+    layout: String,
     /// Internal: run as the fake upstream or the proxy child.
     #[arg(long, hide = true)]
     role: Option<String>,
+    /// Internal (generator role): the cores for the proxy, then for everything else.
+    #[arg(long, hide = true, num_args = 2)]
+    split: Option<Vec<String>>,
     /// Internal: the proxy child's upstream base URL.
     #[arg(long, hide = true)]
     upstream: Option<String>,
@@ -58,6 +73,9 @@ const SSE_CHUNKS: [&str; 4] = [
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.role.is_none() {
+        return run_layouts(&args);
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
     match args.role.as_deref() {
         Some("upstream") => runtime.block_on(serve_upstream()),
@@ -68,8 +86,85 @@ fn main() -> anyhow::Result<()> {
                 .context("--role proxy needs --upstream")?;
             runtime.block_on(serve_proxy(base))
         }
+        Some("generator") => runtime.block_on(run(args)),
         Some(other) => bail!("unknown role {other}"),
-        None => runtime.block_on(run(args)),
+        None => unreachable!("handled above"),
+    }
+}
+
+/// Runs the generator role once per layout, each with fresh children.
+fn run_layouts(args: &Args) -> anyhow::Result<()> {
+    let layouts: &[&str] = match args.layout.as_str() {
+        "both" => &["shared", "pinned"],
+        "shared" => &["shared"],
+        "pinned" => &["pinned"],
+        other => bail!("unknown layout {other:?} (shared, pinned or both)"),
+    };
+    let exe = std::env::current_exe()?;
+    let mut forwarded = vec![
+        "--requests".to_string(),
+        args.requests.to_string(),
+        "--soak".to_string(),
+        args.soak.to_string(),
+    ];
+    if args.quick {
+        forwarded.push("--quick".into());
+    }
+    for &layout in layouts {
+        let mut cmd = Command::new(&exe);
+        cmd.args(&forwarded)
+            .args(["--role", "generator", "--layout", layout]);
+        if layout == "pinned" {
+            let Some(cpus) = CpuSplit::detect() else {
+                if layouts.len() == 1 {
+                    bail!("the pinned layout needs 2+ cores and taskset");
+                }
+                eprintln!("proxy-bench: pinned layout skipped (needs 2+ cores and taskset)");
+                continue;
+            };
+            cmd.arg("--split").arg(&cpus.proxy).arg(&cpus.others);
+            // The generator (that child) and the upstream it spawns inherit these cores.
+            cmd = cpus.wrap(&cpus.others, cmd);
+        }
+        let status = cmd
+            .status()
+            .with_context(|| format!("running the {layout} layout"))?;
+        if !status.success() {
+            bail!("the {layout} layout failed: {status}");
+        }
+    }
+    Ok(())
+}
+
+/// The cores of this process, split: the last for the proxy, the rest for everything else.
+struct CpuSplit {
+    proxy: String,
+    others: String,
+}
+
+impl CpuSplit {
+    fn detect() -> Option<Self> {
+        let cores = std::thread::available_parallelism().ok()?.get();
+        let taskset_works = Command::new("taskset")
+            .args(["-c", "0", "true"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        (cores >= 2 && taskset_works).then(|| CpuSplit {
+            proxy: (cores - 1).to_string(),
+            others: format!("0-{}", cores - 2),
+        })
+    }
+
+    /// `cmd` run under `taskset -c <cpus>`.
+    fn wrap(&self, cpus: &str, cmd: Command) -> Command {
+        let mut wrapped = Command::new("taskset");
+        wrapped
+            .args(["-c", cpus])
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        wrapped
     }
 }
 
@@ -125,14 +220,17 @@ struct ChildProc {
 }
 
 impl ChildProc {
-    fn spawn(role: &str, upstream: Option<&str>) -> anyhow::Result<Self> {
+    /// Spawns this binary in `role`; `cpus` pins it (else it inherits this process's cores).
+    fn spawn(role: &str, upstream: Option<&str>, cpus: Option<(&CpuSplit, &str)>) -> anyhow::Result<Self> {
         let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.args(["--role", role])
-            .stdout(Stdio::piped())
-            .stdin(Stdio::null());
+        cmd.args(["--role", role]);
         if let Some(u) = upstream {
             cmd.args(["--upstream", u]);
         }
+        if let Some((split, set)) = cpus {
+            cmd = split.wrap(set, cmd);
+        }
+        cmd.stdout(Stdio::piped()).stdin(Stdio::null());
         let mut child = cmd
             .spawn()
             .with_context(|| format!("spawning the {role} child"))?;
@@ -154,6 +252,16 @@ impl ChildProc {
             .lines()
             .find_map(|l| l.strip_prefix(field))
             .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Write-type system calls (`write`, `writev`, …) the child has made so far.
+    fn write_calls(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/io", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("syscw:"))
+            .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0)
     }
 
@@ -316,9 +424,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         (args.requests, args.soak)
     };
-    let upstream = ChildProc::spawn("upstream", None)?;
+    let split = args.split.as_deref().and_then(|s| match s {
+        [proxy, others] => Some(CpuSplit {
+            proxy: proxy.clone(),
+            others: others.clone(),
+        }),
+        _ => None,
+    });
+    let upstream = ChildProc::spawn("upstream", None, None)?;
     let upstream_base = format!("http://127.0.0.1:{}", upstream.port);
-    let proxy = ChildProc::spawn("proxy", Some(&upstream_base))?;
+    let proxy = ChildProc::spawn(
+        "proxy",
+        Some(&upstream_base),
+        split.as_ref().map(|s| (s, s.proxy.as_str())),
+    )?;
     let direct_url: hyper::Uri = format!("{upstream_base}/v1/chat/completions").parse()?;
     let proxy_url: hyper::Uri =
         format!("http://127.0.0.1:{}/v1/chat/completions", proxy.port).parse()?;
@@ -337,13 +456,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     let rss_warm = proxy.status_field_kib("VmRSS:");
-    eprintln!("proxy-bench: {requests} requests per cell and side, soak {soak}; 2 cores shared by load generator, proxy and upstream");
+    let placement = match &split {
+        None => {
+            let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+            format!("layout shared: generator, upstream and proxy on the same {cores} core(s)")
+        }
+        Some(s) => format!(
+            "layout pinned: proxy on core {}, generator and upstream on core(s) {}",
+            s.proxy, s.others
+        ),
+    };
+    println!("\nproxy-bench: {requests} requests per cell and side, soak {soak}; {placement}");
 
     let mut rows = Vec::new();
     let proxy_cpu_before = proxy.cpu_time();
     let mut proxied = 0usize;
     println!(
-        "{:<10} {:>4} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>9} {:>9} | {:>9} {:>9} {:>6}",
+        "{:<10} {:>4} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>9} {:>9} | {:>9} {:>9} {:>6} | {:>8} {:>5}",
         "mode",
         "conc",
         "p50 dir",
@@ -356,11 +485,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "ttfc add",
         "rps dir",
         "rps prx",
-        "ratio"
+        "ratio",
+        "cpu/req",
+        "wr/req"
     );
     for stream in [false, true] {
         for concurrency in [1usize, 16, 64] {
             let (mut direct, mut proxied_runs) = (Vec::new(), Vec::new());
+            let (mut cell_cpu, mut cell_writes) = (Duration::ZERO, 0u64);
             for _half in 0..2 {
                 direct.push(
                     drive(
@@ -372,15 +504,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     )
                     .await,
                 );
+                let (cpu0, writes0) = (proxy.cpu_time(), proxy.write_calls());
                 proxied_runs.push(
                     drive(&client, &proxy_url, Some(stream), concurrency, requests / 2).await,
                 );
+                cell_cpu += proxy.cpu_time().saturating_sub(cpu0);
+                cell_writes += proxy.write_calls().saturating_sub(writes0);
                 proxied += requests / 2;
             }
             let (d, p) = (merge_stats(direct), merge_stats(proxied_runs));
             let mode = if stream { "stream" } else { "non-stream" };
+            let per_request = (requests / 2 * 2).max(1) as f64;
+            let cpu_us = cell_cpu.as_secs_f64() * 1e6 / per_request;
+            let writes = cell_writes as f64 / per_request;
             println!(
-                "{mode:<10} {concurrency:>4} | {:>7.0}us {:>7.0}us {:>7.0}us | {:>7.0}us {:>7.0}us {:>7.0}us | {:>7.0}us {:>7.0}us | {:>9.0} {:>9.0} {:>6.3}",
+                "{mode:<10} {concurrency:>4} | {:>7.0}us {:>7.0}us {:>7.0}us | {:>7.0}us {:>7.0}us {:>7.0}us | {:>7.0}us {:>7.0}us | {:>9.0} {:>9.0} {:>6.3} | {cpu_us:>6.1}us {writes:>5.2}",
                 d.p50, p.p50, p.p50 - d.p50, d.p99, p.p99, p.p99 - d.p99, d.ttfc_p50, p.ttfc_p50 - d.ttfc_p50, d.rps, p.rps, p.rps / d.rps
             );
             rows.push(json!({
@@ -390,6 +528,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 "added_p50_us": p.p50 - d.p50, "added_p99_us": p.p99 - d.p99,
                 "added_ttfc_p50_us": p.ttfc_p50 - d.ttfc_p50, "added_ttfc_p99_us": p.ttfc_p99 - d.ttfc_p99,
                 "throughput_ratio": p.rps / d.rps,
+                "proxy_cpu_us_per_request": cpu_us, "proxy_write_calls_per_request": writes,
             }));
         }
     }
@@ -406,7 +545,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         soak_run.errors
     );
     let summary = json!({
-        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "layout": args.layout,
+        "placement": placement,
         "requests_per_cell_and_side": requests,
         "matrix": rows,
         "proxy_cpu_us_per_request": cpu_per_request_us,

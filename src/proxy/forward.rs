@@ -156,7 +156,7 @@ async fn forward(
             .headers
             .insert("x-accel-buffering", HeaderValue::from_static("no"));
     }
-    let body = UpstreamBody::new(incoming, deadline, finish);
+    let body = UpstreamBody::new(incoming, deadline, finish).await;
     Ok(Response::from_parts(parts, Body::new(body)))
 }
 

@@ -43,12 +43,19 @@ struct Args {
     /// Requests through the proxy between the two RSS readings.
     #[arg(long, default_value_t = 100_000)]
     soak: usize,
+    /// Concurrent clients per cell, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 64])]
+    clients: Vec<usize>,
     /// A smoke run under 30 s: 2,000 requests per cell, 10,000 in the soak.
     #[arg(long)]
     quick: bool,
     /// CPU layout: `shared`, `pinned` (needs 2+ cores and `taskset`), or `both` in turn.
     #[arg(long, default_value = "both")]
     layout: String,
+    /// Also measure nginx (one worker, keep-alive, no buffering; on the proxy's core when
+    /// pinned) in front of the same upstream, as a reference forwarder.
+    #[arg(long)]
+    nginx: bool,
     /// Internal: run as the fake upstream or the proxy child.
     #[arg(long, hide = true)]
     role: Option<String>,
@@ -110,6 +117,11 @@ fn run_layouts(args: &Args) -> anyhow::Result<()> {
     if args.quick {
         forwarded.push("--quick".into());
     }
+    if args.nginx {
+        forwarded.push("--nginx".into());
+    }
+    let clients: Vec<String> = args.clients.iter().map(usize::to_string).collect();
+    forwarded.extend(["--clients".to_string(), clients.join(",")]);
     for &layout in layouts {
         let mut cmd = Command::new(&exe);
         cmd.args(&forwarded)
@@ -213,6 +225,23 @@ async fn serve_proxy(base: String) -> anyhow::Result<()> {
     listen_and_announce(app).await
 }
 
+/// A proxied side of the comparison: our proxy, or the nginx reference.
+struct Side {
+    name: &'static str,
+    url: hyper::Uri,
+    /// The process (and its children) whose CPU and writes are counted.
+    root_pid: u32,
+}
+
+/// One side's runs in one cell of the matrix, with its CPU and write counts.
+#[derive(Default)]
+struct Cell {
+    runs: Vec<Sample>,
+    cpu: Duration,
+    writes: u64,
+    wall: Duration,
+}
+
 /// A child process of this binary, killed (by its own handle) when dropped.
 struct ChildProc {
     child: Child,
@@ -221,7 +250,11 @@ struct ChildProc {
 
 impl ChildProc {
     /// Spawns this binary in `role`; `cpus` pins it (else it inherits this process's cores).
-    fn spawn(role: &str, upstream: Option<&str>, cpus: Option<(&CpuSplit, &str)>) -> anyhow::Result<Self> {
+    fn spawn(
+        role: &str,
+        upstream: Option<&str>,
+        cpus: Option<(&CpuSplit, &str)>,
+    ) -> anyhow::Result<Self> {
         let mut cmd = Command::new(std::env::current_exe()?);
         cmd.args(["--role", role]);
         if let Some(u) = upstream {
@@ -254,28 +287,108 @@ impl ChildProc {
             .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
             .unwrap_or(0)
     }
+}
 
-    /// Write-type system calls (`write`, `writev`, …) the child has made so far.
-    fn write_calls(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/io", self.child.id()))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("syscw:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
+/// A process and its children (nginx: master and worker), for CPU and write counts.
+fn process_tree(pid: u32) -> Vec<u32> {
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    std::iter::once(pid)
+        .chain(children.split_whitespace().filter_map(|c| c.parse().ok()))
+        .collect()
+}
+
+/// Write-type system calls (`write`, `writev`, …) the processes have made so far.
+fn write_calls(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/io"))
+                .ok()?
+                .lines()
+                .find_map(|l| l.strip_prefix("syscw:"))?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// Time on CPU so far, all threads of the processes: the first field of each thread's
+/// `/proc/<pid>/task/<tid>/schedstat`, in nanoseconds (not the 10 ms ticks of `stat`,
+/// which on a VM charge a process for time its core sat idle).
+fn cpu_time(pids: &[u32]) -> Duration {
+    let nanos: u64 = pids
+        .iter()
+        .flat_map(|pid| {
+            std::fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten()
+        })
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
+}
+
+/// nginx as a reference proxy in front of the same upstream (`--nginx`): one worker,
+/// keep-alive to the upstream, no buffering either way — the setup a fast C forwarder
+/// would be given. Runs in the foreground from a temporary prefix; killed when dropped.
+struct Nginx {
+    child: Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Nginx {
+    fn spawn(upstream_port: u16, cpus: Option<(&CpuSplit, &str)>) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("proxy-bench-nginx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let d = dir.display();
+        let conf = format!(
+            "worker_processes 1;\ndaemon off;\nmaster_process on;\npid {d}/nginx.pid;\n\
+             error_log {d}/error.log warn;\nevents {{ worker_connections 4096; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/b;\n  proxy_temp_path {d}/p;\n\
+             fastcgi_temp_path {d}/f;\n  uwsgi_temp_path {d}/u;\n  scgi_temp_path {d}/s;\n\
+             upstream up {{ server 127.0.0.1:{upstream_port}; keepalive 512; }}\n\
+             server {{\n    listen 127.0.0.1:{port};\n    tcp_nodelay on;\n\
+             keepalive_requests 1000000;\n    location / {{\n      proxy_pass http://up;\n\
+             proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n\
+             proxy_buffering off;\n      proxy_request_buffering off;\n    }}\n  }}\n}}\n"
+        );
+        let conf_path = dir.join("nginx.conf");
+        std::fs::write(&conf_path, conf)?;
+        let mut cmd = Command::new("nginx");
+        cmd.arg("-p").arg(&dir).arg("-c").arg(&conf_path);
+        if let Some((split, set)) = cpus {
+            cmd = split.wrap(set, cmd);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .spawn()
+            .context("starting nginx (--nginx needs nginx on PATH: apt-get install nginx)")?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("nginx did not listen on 127.0.0.1:{port} within 5 s (see {d}/error.log)");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Nginx { child, port, dir })
     }
+}
 
-    /// User + system CPU time so far, assuming USER_HZ = 100 (Linux default).
-    fn cpu_time(&self) -> Duration {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after_comm.split_whitespace().collect();
-        let ticks: u64 = [11, 12]
-            .iter()
-            .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
-            .sum();
-        Duration::from_millis(ticks * 10)
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGKILL to the master leaves its worker behind: ask for a fast shutdown instead.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -438,9 +551,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Some(&upstream_base),
         split.as_ref().map(|s| (s, s.proxy.as_str())),
     )?;
+    let nginx = match args.nginx {
+        true => Some(Nginx::spawn(
+            upstream.port,
+            split.as_ref().map(|s| (s, s.proxy.as_str())),
+        )?),
+        false => None,
+    };
     let direct_url: hyper::Uri = format!("{upstream_base}/v1/chat/completions").parse()?;
     let proxy_url: hyper::Uri =
         format!("http://127.0.0.1:{}/v1/chat/completions", proxy.port).parse()?;
+    // The proxied sides: ours, then the reference when asked for.
+    let mut sides = vec![Side {
+        name: "proxy",
+        url: proxy_url.clone(),
+        root_pid: proxy.child.id(),
+    }];
+    if let Some(n) = &nginx {
+        sides.push(Side {
+            name: "nginx",
+            url: format!("http://127.0.0.1:{}/v1/chat/completions", n.port).parse()?,
+            root_pid: n.child.id(),
+        });
+    }
 
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
@@ -449,7 +582,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .build(connector);
 
     let rss_start = proxy.status_field_kib("VmRSS:");
-    for url in [&direct_url, &proxy_url] {
+    for url in std::iter::once(&direct_url).chain(sides.iter().map(|s| &s.url)) {
         let warm = drive(&client, url, None, 16, 2_000).await;
         if warm.errors > 0 || warm.total.is_empty() {
             bail!("warm-up against {url} failed ({} errors)", warm.errors);
@@ -469,12 +602,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!("\nproxy-bench: {requests} requests per cell and side, soak {soak}; {placement}");
 
     let mut rows = Vec::new();
-    let proxy_cpu_before = proxy.cpu_time();
+    let proxy_cpu_before = cpu_time(&[proxy.child.id()]);
     let mut proxied = 0usize;
     println!(
-        "{:<10} {:>4} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>9} {:>9} | {:>9} {:>9} {:>6} | {:>8} {:>5}",
+        "{:<10} {:>4} {:>5} | {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} | {:>9} {:>9} | {:>9} {:>9} {:>6} | {:>8} {:>5} {:>6}",
         "mode",
         "conc",
+        "side",
         "p50 dir",
         "p50 prx",
         "added",
@@ -487,12 +621,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "rps prx",
         "ratio",
         "cpu/req",
-        "wr/req"
+        "wr/req",
+        "busy"
     );
     for stream in [false, true] {
-        for concurrency in [1usize, 16, 64] {
-            let (mut direct, mut proxied_runs) = (Vec::new(), Vec::new());
-            let (mut cell_cpu, mut cell_writes) = (Duration::ZERO, 0u64);
+        for &concurrency in &args.clients {
+            let mut direct = Vec::new();
+            let mut cells: Vec<Cell> = sides.iter().map(|_| Cell::default()).collect();
             for _half in 0..2 {
                 direct.push(
                     drive(
@@ -504,42 +639,52 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     )
                     .await,
                 );
-                let (cpu0, writes0) = (proxy.cpu_time(), proxy.write_calls());
-                proxied_runs.push(
-                    drive(&client, &proxy_url, Some(stream), concurrency, requests / 2).await,
-                );
-                cell_cpu += proxy.cpu_time().saturating_sub(cpu0);
-                cell_writes += proxy.write_calls().saturating_sub(writes0);
+                for (side, cell) in sides.iter().zip(&mut cells) {
+                    let pids = process_tree(side.root_pid);
+                    let (cpu0, writes0) = (cpu_time(&pids), write_calls(&pids));
+                    let run =
+                        drive(&client, &side.url, Some(stream), concurrency, requests / 2).await;
+                    cell.cpu += cpu_time(&pids).saturating_sub(cpu0);
+                    cell.writes += write_calls(&pids).saturating_sub(writes0);
+                    cell.wall += run.wall;
+                    cell.runs.push(run);
+                }
                 proxied += requests / 2;
             }
-            let (d, p) = (merge_stats(direct), merge_stats(proxied_runs));
+            let d = merge_stats(direct);
             let mode = if stream { "stream" } else { "non-stream" };
-            let per_request = (requests / 2 * 2).max(1) as f64;
-            let cpu_us = cell_cpu.as_secs_f64() * 1e6 / per_request;
-            let writes = cell_writes as f64 / per_request;
-            println!(
-                "{mode:<10} {concurrency:>4} | {:>7.0}us {:>7.0}us {:>7.0}us | {:>7.0}us {:>7.0}us {:>7.0}us | {:>7.0}us {:>7.0}us | {:>9.0} {:>9.0} {:>6.3} | {cpu_us:>6.1}us {writes:>5.2}",
-                d.p50, p.p50, p.p50 - d.p50, d.p99, p.p99, p.p99 - d.p99, d.ttfc_p50, p.ttfc_p50 - d.ttfc_p50, d.rps, p.rps, p.rps / d.rps
-            );
-            rows.push(json!({
-                "mode": mode, "concurrency": concurrency, "requests_per_side": requests,
-                "direct": {"p50_us": d.p50, "p99_us": d.p99, "ttfc_p50_us": d.ttfc_p50, "ttfc_p99_us": d.ttfc_p99, "rps": d.rps, "errors": d.errors},
-                "proxy": {"p50_us": p.p50, "p99_us": p.p99, "ttfc_p50_us": p.ttfc_p50, "ttfc_p99_us": p.ttfc_p99, "rps": p.rps, "errors": p.errors},
-                "added_p50_us": p.p50 - d.p50, "added_p99_us": p.p99 - d.p99,
-                "added_ttfc_p50_us": p.ttfc_p50 - d.ttfc_p50, "added_ttfc_p99_us": p.ttfc_p99 - d.ttfc_p99,
-                "throughput_ratio": p.rps / d.rps,
-                "proxy_cpu_us_per_request": cpu_us, "proxy_write_calls_per_request": writes,
-            }));
+            for (side, cell) in sides.iter().zip(cells) {
+                let per_request = (requests / 2 * 2).max(1) as f64;
+                let cpu_us = cell.cpu.as_secs_f64() * 1e6 / per_request;
+                let writes = cell.writes as f64 / per_request;
+                let busy = 100.0 * cell.cpu.as_secs_f64() / cell.wall.as_secs_f64().max(1e-9);
+                let p = merge_stats(cell.runs);
+                let name = side.name;
+                println!(
+                    "{mode:<10} {concurrency:>4} {name:>5} | {:>7.0}us {:>7.0}us {:>7.0}us | {:>7.0}us {:>7.0}us {:>7.0}us | {:>7.0}us {:>7.0}us | {:>9.0} {:>9.0} {:>6.3} | {cpu_us:>6.1}us {writes:>5.2} {busy:>5.0}%",
+                    d.p50, p.p50, p.p50 - d.p50, d.p99, p.p99, p.p99 - d.p99, d.ttfc_p50, p.ttfc_p50 - d.ttfc_p50, d.rps, p.rps, p.rps / d.rps
+                );
+                rows.push(json!({
+                    "mode": mode, "concurrency": concurrency, "side": name, "requests_per_side": requests,
+                    "direct": {"p50_us": d.p50, "p99_us": d.p99, "ttfc_p50_us": d.ttfc_p50, "ttfc_p99_us": d.ttfc_p99, "rps": d.rps, "errors": d.errors},
+                    "proxied": {"p50_us": p.p50, "p99_us": p.p99, "ttfc_p50_us": p.ttfc_p50, "ttfc_p99_us": p.ttfc_p99, "rps": p.rps, "errors": p.errors},
+                    "added_p50_us": p.p50 - d.p50, "added_p99_us": p.p99 - d.p99,
+                    "added_ttfc_p50_us": p.ttfc_p50 - d.ttfc_p50, "added_ttfc_p99_us": p.ttfc_p99 - d.ttfc_p99,
+                    "throughput_ratio": p.rps / d.rps,
+                    "cpu_us_per_request": cpu_us, "write_calls_per_request": writes,
+                    "busy_percent_of_a_core": busy,
+                }));
+            }
         }
     }
-    let proxy_cpu = proxy.cpu_time().saturating_sub(proxy_cpu_before);
+    let proxy_cpu = cpu_time(&[proxy.child.id()]).saturating_sub(proxy_cpu_before);
     let cpu_per_request_us = proxy_cpu.as_secs_f64() * 1e6 / proxied.max(1) as f64;
 
     let rss_before_soak = proxy.status_field_kib("VmRSS:");
     let soak_run = drive(&client, &proxy_url, None, 64, soak).await;
     let rss_after_soak = proxy.status_field_kib("VmRSS:");
     let soak_rps = soak_run.total.len() as f64 / soak_run.wall.as_secs_f64();
-    println!("proxy CPU per proxied request (matrix): {cpu_per_request_us:.1} us (user+sys, 10 ms tick resolution)");
+    println!("proxy CPU per proxied request (matrix): {cpu_per_request_us:.1} us (schedstat, all threads)");
     println!(
         "proxy RSS: start {rss_start} KiB, after warm-up {rss_warm} KiB, before soak {rss_before_soak} KiB, after {soak} soak requests {rss_after_soak} KiB (soak: {soak_rps:.0} rps, {} errors)",
         soak_run.errors

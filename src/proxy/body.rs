@@ -72,6 +72,8 @@ pub(crate) struct UpstreamBody {
     yields: u8,
     /// The upstream body ended (or failed, kept here until the frames before it are out).
     end: Option<Option<BoxError>>,
+    /// hyper was given a chance to flush before the failure in `end` is reported.
+    flushed_before_error: bool,
     _finish: Finish,
 }
 
@@ -91,6 +93,7 @@ impl UpstreamBody {
             draining: false,
             yields: 0,
             end: None,
+            flushed_before_error: false,
             _finish: finish,
         };
         std::future::poll_fn(|cx| body.poll_gather(cx, true)).await;
@@ -140,7 +143,7 @@ impl UpstreamBody {
     }
 
     /// The next gathered frame, then the end (or error) if the upstream body is over.
-    fn hand_out(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn hand_out(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if let Some(frame) = self.ready.pop_front() {
             self.draining = !self.ready.is_empty();
             if let Some(data) = frame.data_ref() {
@@ -150,6 +153,14 @@ impl UpstreamBody {
         }
         self.draining = false;
         match self.end.take() {
+            // hyper drops what it holds unsent when a body fails: say `Pending` once so it
+            // flushes the frames before the failure, then fail.
+            Some(Some(err)) if !self.flushed_before_error => {
+                self.flushed_before_error = true;
+                self.end = Some(Some(err));
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
             Some(Some(err)) => {
                 self.end = Some(None);
                 Poll::Ready(Some(Err(err)))
@@ -177,10 +188,10 @@ impl Body for UpstreamBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         if this.draining || this.end.is_some() {
-            return this.hand_out();
+            return this.hand_out(cx);
         }
         match this.poll_gather(cx, false) {
-            Poll::Ready(()) => this.hand_out(),
+            Poll::Ready(()) => this.hand_out(cx),
             Poll::Pending if this.yields > 0 => Poll::Pending,
             Poll::Pending => match this.deadline.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(OverallTimeout)))),
@@ -198,11 +209,20 @@ impl Body for UpstreamBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.end.is_some() {
-            return SizeHint::with_exact(self.ready_bytes as u64);
+        let queued = self.ready_bytes as u64;
+        match &self.end {
+            // All of it is here: hyper may send it with a `Content-Length`.
+            Some(None) => return SizeHint::with_exact(queued),
+            // A failure follows: never exact, or hyper would frame the body by length and
+            // the client would see a complete answer instead of a cut-off one.
+            Some(Some(_)) => {
+                let mut hint = SizeHint::new();
+                hint.set_lower(queued);
+                return hint;
+            }
+            None => {}
         }
         let inner = self.inner.size_hint();
-        let queued = self.ready_bytes as u64;
         let mut hint = SizeHint::new();
         hint.set_lower(inner.lower() + queued);
         if let Some(upper) = inner.upper() {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use spark_control::proxy::{ProxyConfig, Routes, Upstream};
 
-use fake_upstream::{fixed_json, FakeUpstream, FIXED_SSE};
+use fake_upstream::{burst_chunks, fixed_json, FakeUpstream, FIXED_SSE};
 use harness::{client, json_of, post, ready, setup, start_proxy, Proxy};
 
 #[tokio::test]
@@ -470,4 +470,97 @@ async fn bodies_pass_verbatim_byte_for_byte() {
             "missing {line:?} in\n{metrics}"
         );
     }
+}
+
+/// Frames that reach the proxy together leave together (one write), so these check that
+/// nothing is lost, reordered or swallowed on the way: a burst bigger than one write, a
+/// large plain body, and an upstream that dies mid-stream after a burst.
+#[tokio::test]
+async fn bursts_big_bodies_and_mid_stream_deaths_pass_through_intact() {
+    let (fake, proxy) = setup(ProxyConfig::default()).await;
+    let url = format!("{}/v1/chat/completions", proxy.url);
+
+    let burst: String = burst_chunks().concat();
+    assert!(burst.len() > 64 * 1024, "the burst must exceed one batch");
+    for base in [fake.base(), proxy.url.clone()] {
+        let response = post(&format!("{base}/v1/chat/completions"), "burst", "{}").await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), burst, "burst via {base}");
+    }
+
+    let big: String = (0..200_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let response = client()
+        .post(format!("{}/v1/embeddings", proxy.url))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), big);
+
+    // Dies 50 ms after its chunks (they went out in an earlier batch)...
+    let response = post(&url, "burst-then-die", r#"{"stream":true}"#).await;
+    check_cut_off(response, "a delayed death").await;
+    // ...and in the same segment as its chunks, so frames and failure meet in one batch.
+    let cut = cut_off_upstream().await;
+    proxy.routes.send_replace(Routes {
+        vllm: ready(cut),
+        ..Routes::default()
+    });
+    let response = post(&url, "-", r#"{"stream":true}"#).await;
+    check_cut_off(response, "a death in the same segment").await;
+}
+
+/// Every chunk sent before the upstream died arrives, then an error (not a clean end).
+async fn check_cut_off(mut response: reqwest::Response, case: &str) {
+    assert_eq!(response.status(), 200, "{case}");
+    let mut got = Vec::new();
+    let ended = loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => got.extend_from_slice(&chunk),
+            Ok(None) => break "a clean end",
+            Err(_) => break "an error",
+        }
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "data: 0\n\ndata: 1\n\ndata: 2\n\n",
+        "{case}: every chunk sent before the upstream died arrives"
+    );
+    assert_eq!(
+        ended, "an error",
+        "{case}: a cut-off upstream must not look like a complete stream"
+    );
+}
+
+/// A raw TCP upstream that answers every request with a response head and three SSE
+/// chunks in one write, then closes without the final chunk. Returns its base URL.
+async fn cut_off_upstream() -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let chunks: String = (0..3).map(|i| format!("9\r\ndata: {i}\n\n\r\n")).collect();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                     transfer-encoding: chunked\r\n\r\n{chunks}"
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
 }

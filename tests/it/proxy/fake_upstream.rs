@@ -2,7 +2,8 @@
 //!
 //! Behaviour is chosen per request by the `x-fake` header, which the proxy forwards
 //! verbatim: `echo` (default), `two-slow`, `status-<code>`, `endless`, `three`, `fixed`,
-//! `sleep-<ms>`. It records what the tests assert on (when the second slow chunk was sent,
+//! `sleep-<ms>`, `burst` (many chunks back to back), `burst-then-die` (three chunks, then
+//! the connection is cut mid-body). It records what the tests assert on (when the second slow chunk was sent,
 //! when a stream's client went away). Serves on 127.0.0.1:0 only.
 
 use std::net::SocketAddr;
@@ -60,6 +61,18 @@ pub fn fixed_json() -> String {
     format!("{{\"id\":\"c1\",\"object\":\"chat.completion\",\"choices\":[{{\"message\":{{\"content\":\"h\u{e9}llo \\\"{filler}\\\"\"}}}}]}}\n")
 }
 
+/// The `burst` mode's chunks: 300 of about 1 KiB, more than one write's worth.
+pub fn burst_chunks() -> Vec<String> {
+    (0..300)
+        .map(|i| {
+            format!(
+                "data: {{\"n\":{i},\"pad\":\"{}\"}}\n\n",
+                "p".repeat(i % 7 * 150)
+            )
+        })
+        .collect()
+}
+
 async fn handle(State(seen): State<Arc<Seen>>, req: Request) -> Response {
     let mode = req
         .headers()
@@ -115,6 +128,26 @@ async fn handle(State(seen): State<Arc<Seen>>, req: Request) -> Response {
                 let _ = tx.send(Bytes::from(format!("data: {i}\n\n"))).await;
             }
         }),
+        "burst" => sse(|tx| async move {
+            for chunk in burst_chunks() {
+                let _ = tx.send(Bytes::from(chunk)).await;
+            }
+        }),
+        "burst-then-die" => {
+            let chunks = (0..3).map(|i| Ok(Bytes::from(format!("data: {i}\n\n"))));
+            // The chunks go out together; the connection is cut a moment later (hyper
+            // drops a connection whose body fails before flushing what it holds).
+            let failure = futures::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Err(std::io::Error::other("upstream died"))
+            });
+            let body = futures::StreamExt::chain(futures::stream::iter(chunks), failure);
+            (
+                [(header::CONTENT_TYPE, "text/event-stream")],
+                Body::from_stream(body),
+            )
+                .into_response()
+        }
         "fixed" => {
             let wants_stream = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()

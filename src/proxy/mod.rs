@@ -7,7 +7,8 @@
 //! control loop; this module only reads it.
 //!
 //! It is a dumb, fast forwarder: request bodies go upstream verbatim, responses stream
-//! back frame by frame as they arrive (never coalesced or buffered), hop-by-hop headers are
+//! back frame by frame as they arrive (never held for data that has not arrived; frames
+//! that arrived together leave in one write, see `body.rs`), hop-by-hop headers are
 //! dropped, and vLLM's status codes and error bodies pass through. It must NOT hold control
 //! state, take locks on the hot path, hold the watch borrow across `.await`, or parse
 //! responses (the single exception: an upstream error body on a streaming request is turned

@@ -48,6 +48,7 @@ async fn serve(
     data_dir: PathBuf,
     connector: Connector,
     hub: &str,
+    admin_token: Option<&str>,
 ) -> Result<(String, CancellationToken)> {
     let shutdown = CancellationToken::new();
     let addons = reconcile::Addons {
@@ -66,7 +67,8 @@ async fn serve(
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let state = AppState::new(handle, None).with_shutdown(shutdown.clone());
+    let state =
+        AppState::new(handle, admin_token.map(str::to_owned)).with_shutdown(shutdown.clone());
     let stop = shutdown.clone();
     tokio::spawn(async move {
         let _ = axum::serve(listener, app(state))
@@ -90,6 +92,11 @@ fn sim_port() -> u16 {
 
 /// The whole product on two simulated Sparks (the demo), `qwen36` active.
 pub async fn demo_server() -> Result<Server> {
+    demo_server_with_token(None).await
+}
+
+/// [`demo_server`], with edits needing `admin_token` when given.
+pub async fn demo_server_with_token(admin_token: Option<&str>) -> Result<Server> {
     let dir = tempfile::tempdir()?;
     let opts = DemoOptions {
         vllm_port: sim_port(),
@@ -105,6 +112,7 @@ pub async fn demo_server() -> Result<Server> {
         d.data_dir.clone(),
         d.connector.clone(),
         d.hub.url(),
+        admin_token,
     )
     .await?;
     Ok(Server {
@@ -130,7 +138,8 @@ pub async fn plain_server(text: &str) -> Result<Server> {
         known_hosts: data.join("known_hosts"),
     };
     // Nothing listens on 127.0.0.1:9: sizes are "unknown", and nothing leaves loopback.
-    let (base, shutdown) = serve(desired.clone(), data, connector, "http://127.0.0.1:9").await?;
+    let (base, shutdown) =
+        serve(desired.clone(), data, connector, "http://127.0.0.1:9", None).await?;
     Ok(Server {
         base,
         desired,
@@ -138,6 +147,41 @@ pub async fn plain_server(text: &str) -> Result<Server> {
         _demo: None,
         _dir: dir,
     })
+}
+
+/// Whether the simulated container `name` on host `ip` has a live (non-zombie) process.
+fn container_alive(sim_base: &Path, ip: &str, name: &str) -> bool {
+    let pid = std::fs::read_to_string(sim_base.join(ip).join("containers").join(name).join("pid"))
+        .unwrap_or_default();
+    pid.trim().parse::<u32>().is_ok_and(|p| {
+        std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .is_ok_and(|st| !st.rsplit(") ").next().unwrap_or("").starts_with('Z'))
+    })
+}
+
+/// Waits until `cond` holds, or fails saying `what` after [`LONG`].
+async fn wait_until(what: &str, cond: impl Fn() -> bool) -> Result<()> {
+    let deadline = std::time::Instant::now() + LONG;
+    while !cond() {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// Sets a `<select>` the way a user's pick does: value, then `input` and `change` events.
+async fn pick(s: &Session, css: &str, value: &str) -> Result<()> {
+    let js = "const e = document.querySelector(arguments[0]); e.value = arguments[1]; \
+              e.dispatchEvent(new Event('input', {bubbles: true})); \
+              e.dispatchEvent(new Event('change', {bubbles: true})); return e.value;";
+    let got = s.exec(js, json!([css, value])).await?;
+    anyhow::ensure!(got == json!(value), "{css} has no option {value:?}");
+    Ok(())
+}
+
+async fn dialog_open(s: &Session, testid: &str) -> Result<bool> {
+    let js = "const d = document.querySelector(`[data-testid=${arguments[0]}]`); return !!(d && d.open);";
+    Ok(s.exec(js, json!([testid])).await? == json!(true))
 }
 
 async fn browser() -> Result<(Driver, Session)> {
@@ -620,14 +664,7 @@ async fn services_and_launcher_updates_from_the_ui() -> Result<()> {
     let srv = demo_server().await?;
     let demo = srv._demo.as_ref().expect("a demo server");
     let base = demo.sim.base().to_path_buf();
-    let pid_alive = |ip: &str, name: &str| -> bool {
-        let pid = std::fs::read_to_string(base.join(ip).join("containers").join(name).join("pid"))
-            .unwrap_or_default();
-        pid.trim().parse::<u32>().is_ok_and(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .is_ok_and(|st| !st.rsplit(") ").next().unwrap_or("").starts_with('Z'))
-        })
-    };
+    let pid_alive = |ip: &str, name: &str| container_alive(&base, ip, name);
     let (_d, s) = browser().await?;
     s.goto(&format!("{}/#/services", srv.base)).await?;
     s.wait_text("[data-testid=service-health-magpie]", "healthy", LONG)
@@ -701,6 +738,115 @@ async fn services_and_launcher_updates_from_the_ui() -> Result<()> {
         "0",
         "the checkout is at the upstream tip"
     );
+    s.quit().await?;
+    Ok(())
+}
+
+/// With an admin token configured: the first change asks for it, a wrong token changes
+/// nothing, the right one is kept for later changes. Then the update-policy selector pins
+/// the launcher (a malformed commit is refused in the form), and a service moves to the
+/// other host — in desired.yaml, comments kept, and on the simulated hosts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_token_update_policy_and_moving_a_service() -> Result<()> {
+    let srv = demo_server_with_token(Some("right-token")).await?;
+    let demo = srv._demo.as_ref().expect("a demo server");
+    let sim = demo.sim.base().to_path_buf();
+    let launcher = sim.join("127.0.0.2").join("spark-vllm-docker");
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&launcher)
+        .args(["rev-parse", "HEAD"])
+        .output()?;
+    let head = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    anyhow::ensure!(head.len() == 40, "no launcher HEAD: {head:?}");
+    let original = read(&srv.desired);
+
+    let (_d, s) = browser().await?;
+    s.goto(&format!("{}/#/updates", srv.base)).await?;
+    s.wait_for("[data-testid=policy-form]", LONG).await?;
+    pick(&s, "[data-testid=policy-select]", "pin").await?;
+    let pin_shown = "return !document.querySelector('[data-testid=pin-field]').hidden;";
+    s.wait_js("the pin field", SHORT, pin_shown, json!([]))
+        .await?;
+    let submit = "[data-testid=policy-form] button[type=submit]";
+
+    // A malformed commit never leaves the form.
+    s.type_into("#pin", "not-a-commit").await?;
+    s.click(submit).await?;
+    s.wait_text(
+        "[data-testid=policy-form] [data-msg=pin]",
+        "7 to 40 hex digits",
+        SHORT,
+    )
+    .await?;
+    anyhow::ensure!(
+        !dialog_open(&s, "token-dialog").await?,
+        "no request, no token prompt"
+    );
+
+    // The change needs the token: a wrong one changes nothing.
+    s.type_into("#pin", &head).await?;
+    s.click(submit).await?;
+    let prompt = "return document.querySelector('[data-testid=token-dialog]').open;";
+    s.wait_js("the token prompt", SHORT, prompt, json!([]))
+        .await?;
+    s.type_into("#td-token", "wrong-token").await?;
+    s.click("[data-testid=token-save]").await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        read(&srv.desired),
+        original,
+        "a wrong token must change nothing"
+    );
+
+    // The right one lands, and the file keeps its comments.
+    s.click(submit).await?;
+    s.wait_js("the token prompt again", SHORT, prompt, json!([]))
+        .await?;
+    s.type_into("#td-token", "right-token").await?;
+    s.click("[data-testid=token-save]").await?;
+    let pinned = wait_file(&srv.desired, "the launcher pinned", |t| {
+        t.contains(&head) && t.lines().any(|l| l.contains("pin"))
+    })
+    .await?;
+    assert_eq!(comments(&original), comments(&pinned), "comments must stay");
+    let st = state(&srv.base).await?;
+    assert_eq!(
+        st["desired"]["updates"]["launcher"]["pin"],
+        json!(head),
+        "{}",
+        st["desired"]["updates"]
+    );
+
+    // Move magpie from spark2 to spark1: no second prompt (the token is kept).
+    s.goto(&format!("{}/#/services", srv.base)).await?;
+    s.wait_text("[data-testid=service-health-magpie]", "healthy", LONG)
+        .await?;
+    assert!(container_alive(&sim, "127.0.0.3", "magpie"));
+    assert!(!container_alive(&sim, "127.0.0.2", "magpie"));
+    pick(&s, "[data-testid=service-host-magpie]", "spark1").await?;
+    s.wait_for("[data-testid=confirm-ok]", SHORT).await?;
+    s.click("[data-testid=confirm-ok]").await?;
+    let moved = wait_file(&srv.desired, "magpie on spark1", |t| {
+        t.lines()
+            .any(|l| l.contains("magpie:") && l.contains("host: spark1"))
+    })
+    .await?;
+    anyhow::ensure!(
+        !dialog_open(&s, "token-dialog").await?,
+        "the kept token is used"
+    );
+    assert_eq!(comments(&original), comments(&moved), "comments must stay");
+    wait_until("magpie runs on spark1 (127.0.0.2)", || {
+        container_alive(&sim, "127.0.0.2", "magpie")
+    })
+    .await?;
+    wait_until("magpie no longer runs on spark2 (127.0.0.3)", || {
+        !container_alive(&sim, "127.0.0.3", "magpie")
+    })
+    .await?;
+    s.wait_text("[data-testid=service-health-magpie]", "healthy", LONG)
+        .await?;
     s.quit().await?;
     Ok(())
 }

@@ -33,6 +33,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::time::Sleep;
 
+use super::client::Lease;
 use super::metrics::ProxyMetrics;
 use super::route::Route;
 
@@ -74,6 +75,8 @@ pub(crate) struct UpstreamBody {
     end: Option<Option<BoxError>>,
     /// hyper was given a chance to flush before the failure in `end` is reported.
     flushed_before_error: bool,
+    /// The upstream connection, back to the pool once the body has been read to its end.
+    lease: Option<Lease>,
     _finish: Finish,
 }
 
@@ -82,6 +85,7 @@ impl UpstreamBody {
     /// on the network), so the response head and a short answer leave in one write.
     pub(crate) async fn new(
         inner: Incoming,
+        lease: Lease,
         deadline: tokio::time::Instant,
         finish: Finish,
     ) -> Self {
@@ -94,6 +98,7 @@ impl UpstreamBody {
             yields: 0,
             end: None,
             flushed_before_error: false,
+            lease: Some(lease),
             _finish: finish,
         };
         std::future::poll_fn(|cx| body.poll_gather(cx, true)).await;
@@ -120,7 +125,12 @@ impl UpstreamBody {
                     self.yields = 0;
                 }
                 Poll::Ready(Some(Err(err))) => self.end = Some(Some(BoxError::from(err))),
-                Poll::Ready(None) => self.end = Some(None),
+                Poll::Ready(None) => {
+                    self.end = Some(None);
+                    if let Some(lease) = self.lease.take() {
+                        lease.release();
+                    }
+                }
                 Poll::Pending if self.ready.is_empty() && !yield_when_empty => {
                     return Poll::Pending
                 }

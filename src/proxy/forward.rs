@@ -96,15 +96,23 @@ async fn forward(
         (Body::from(bytes), streaming)
     };
 
-    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    parts.uri = Uri::try_from(format!("{}{path_and_query}", target.base)).map_err(|e| {
-        ProxyError::Unreachable {
+    let authority = target
+        .base
+        .strip_prefix("http://")
+        .map(|rest| rest.trim_end_matches('/'))
+        .filter(|a| !a.is_empty() && !a.contains('/'))
+        .ok_or_else(|| ProxyError::Unreachable {
             service,
             base: target.base.clone(),
-            cause: format!("invalid upstream address: {e}"),
-        }
-    })?;
+            cause: "invalid upstream address: expected http://host:port".into(),
+        })?;
+    if parts.uri.scheme().is_some() {
+        // An absolute-form request target: the upstream gets origin-form.
+        let origin = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        parts.uri = Uri::try_from(origin).map_err(|e| ProxyError::BadBody(e.to_string()))?;
+    }
     parts.version = Version::HTTP_11;
+    // The client sets `Host` to the upstream's address.
     parts.headers.remove(header::HOST);
     // Our server already answered any `Expect: 100-continue`; the body is on its way.
     parts.headers.remove(header::EXPECT);
@@ -113,11 +121,13 @@ async fn forward(
 
     let sent = timeout_at(
         deadline,
-        shared.client.request(Request::from_parts(parts, body)),
+        shared
+            .client
+            .request(Request::from_parts(parts, body), authority),
     );
-    let upstream_response = match sent.await {
-        Ok(Ok(response)) => response,
-        Ok(Err(e)) => return Err(transport_error(service, target, &e, limit, what)),
+    let (upstream_response, lease) = match sent.await {
+        Ok(Ok(exchange)) => exchange,
+        Ok(Err(e)) => return Err(transport_error(service, target, &*e, limit, what)),
         Err(_) => {
             return Err(ProxyError::Timeout {
                 service,
@@ -156,7 +166,7 @@ async fn forward(
             .headers
             .insert("x-accel-buffering", HeaderValue::from_static("no"));
     }
-    let body = UpstreamBody::new(incoming, deadline, finish).await;
+    let body = UpstreamBody::new(incoming, lease, deadline, finish).await;
     Ok(Response::from_parts(parts, Body::new(body)))
 }
 
@@ -226,7 +236,7 @@ async fn wait_until_ready(
 fn transport_error(
     service: Service,
     target: Target,
-    err: &hyper_util::client::legacy::Error,
+    err: &(dyn std::error::Error + 'static),
     limit: usize,
     what: &'static str,
 ) -> ProxyError {

@@ -43,6 +43,9 @@ struct Args {
     /// Requests through the proxy between the two RSS readings.
     #[arg(long, default_value_t = 100_000)]
     soak: usize,
+    /// Modes to run, comma-separated: `non-stream`, `stream`.
+    #[arg(long, value_delimiter = ',', default_values_t = ["non-stream".to_string(), "stream".to_string()])]
+    modes: Vec<String>,
     /// Concurrent clients per cell, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 64])]
     clients: Vec<usize>,
@@ -122,6 +125,7 @@ fn run_layouts(args: &Args) -> anyhow::Result<()> {
     }
     let clients: Vec<String> = args.clients.iter().map(usize::to_string).collect();
     forwarded.extend(["--clients".to_string(), clients.join(",")]);
+    forwarded.extend(["--modes".to_string(), args.modes.join(",")]);
     for &layout in layouts {
         let mut cmd = Command::new(&exe);
         cmd.args(&forwarded)
@@ -624,7 +628,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "wr/req",
         "busy"
     );
-    for stream in [false, true] {
+    for mode in &args.modes {
+        let stream = match mode.as_str() {
+            "non-stream" => false,
+            "stream" => true,
+            other => bail!("unknown mode {other:?} (non-stream or stream)"),
+        };
         for &concurrency in &args.clients {
             let mut direct = Vec::new();
             let mut cells: Vec<Cell> = sides.iter().map(|_| Cell::default()).collect();

@@ -75,6 +75,8 @@ pub(crate) struct UpstreamBody {
     end: Option<Option<BoxError>>,
     /// hyper was given a chance to flush before the failure in `end` is reported.
     flushed_before_error: bool,
+    /// The upstream sent a `Content-Length` (else it chunked its body, and so do we).
+    framed_by_length: bool,
     /// The upstream connection, back to the pool once the body has been read to its end.
     lease: Option<Lease>,
     _finish: Finish,
@@ -89,6 +91,7 @@ impl UpstreamBody {
         deadline: tokio::time::Instant,
         finish: Finish,
     ) -> Self {
+        let framed_by_length = inner.size_hint().exact().is_some();
         let mut body = UpstreamBody {
             inner,
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
@@ -98,6 +101,7 @@ impl UpstreamBody {
             yields: 0,
             end: None,
             flushed_before_error: false,
+            framed_by_length,
             lease: Some(lease),
             _finish: finish,
         };
@@ -220,17 +224,17 @@ impl Body for UpstreamBody {
 
     fn size_hint(&self) -> SizeHint {
         let queued = self.ready_bytes as u64;
-        match &self.end {
-            // All of it is here: hyper may send it with a `Content-Length`.
-            Some(None) => return SizeHint::with_exact(queued),
-            // A failure follows: never exact, or hyper would frame the body by length and
-            // the client would see a complete answer instead of a cut-off one.
-            Some(Some(_)) => {
+        // Exact only when the upstream framed its body by length: a chunked upstream body
+        // stays chunked even when all of it has arrived, and a failure after the gathered
+        // frames must never look like a complete body of known length.
+        match (&self.end, self.framed_by_length) {
+            (Some(None), true) => return SizeHint::with_exact(queued),
+            (Some(_), _) => {
                 let mut hint = SizeHint::new();
                 hint.set_lower(queued);
                 return hint;
             }
-            None => {}
+            (None, _) => {}
         }
         let inner = self.inner.size_hint();
         let mut hint = SizeHint::new();

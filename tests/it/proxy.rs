@@ -402,10 +402,17 @@ async fn check_verbatim(
         let response = post(&format!("{base}{path}"), "fixed", body).await;
         let status = response.status();
         let content_type = response.headers()["content-type"].clone();
-        got.push((status, content_type, response.bytes().await.unwrap()));
+        // Framing follows the upstream: a length if it sent one, chunks if it chunked.
+        let length = response.headers().get("content-length").cloned();
+        got.push((
+            status,
+            content_type,
+            length,
+            response.bytes().await.unwrap(),
+        ));
     }
     assert_eq!(got[0], got[1], "direct vs proxy for {path} {body}");
-    assert_eq!(&got[1].2[..], expected, "{path} {body}");
+    assert_eq!(&got[1].3[..], expected, "{path} {body}");
 }
 
 #[tokio::test]
@@ -486,6 +493,21 @@ async fn bursts_big_bodies_and_mid_stream_deaths_pass_through_intact() {
         let response = post(&format!("{base}/v1/chat/completions"), "burst", "{}").await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.text().await.unwrap(), burst, "burst via {base}");
+    }
+
+    // A short stream that reaches the proxy whole keeps its chunked framing.
+    for base in [fake.base(), proxy.url.clone()] {
+        let response = post(&format!("{base}/v1/chat/completions"), "at-once", "{}").await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers().get("content-length"),
+            None,
+            "chunked via {base}"
+        );
+        assert_eq!(
+            response.text().await.unwrap(),
+            "data: 0\n\ndata: 1\n\ndata: 2\n\n"
+        );
     }
 
     let big: String = (0..200_000)

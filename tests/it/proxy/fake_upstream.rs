@@ -2,7 +2,8 @@
 //!
 //! Behaviour is chosen per request by the `x-fake` header, which the proxy forwards
 //! verbatim: `echo` (default), `two-slow`, `status-<code>`, `endless`, `three`, `fixed`,
-//! `sleep-<ms>`, `burst` (many chunks back to back), `burst-then-die` (three chunks, then
+//! `sleep-<ms>`, `burst` (many chunks back to back), `at-once` (a short stream in one
+//! write), `burst-then-die` (three chunks, then
 //! the connection is cut mid-body). It records what the tests assert on (when the second slow chunk was sent,
 //! when a stream's client went away). Serves on 127.0.0.1:0 only.
 
@@ -133,6 +134,15 @@ async fn handle(State(seen): State<Arc<Seen>>, req: Request) -> Response {
                 let _ = tx.send(Bytes::from(chunk)).await;
             }
         }),
+        "at-once" => {
+            let chunks =
+                (0..3).map(|i| Ok::<_, std::io::Error>(Bytes::from(format!("data: {i}\n\n"))));
+            (
+                [(header::CONTENT_TYPE, "text/event-stream")],
+                Body::from_stream(futures::stream::iter(chunks)),
+            )
+                .into_response()
+        }
         "burst-then-die" => {
             let chunks = (0..3).map(|i| Ok(Bytes::from(format!("data: {i}\n\n"))));
             // The chunks go out together; the connection is cut a moment later (hyper

@@ -20,9 +20,10 @@
 //!   and refusing would turn a flapping poll into a false outage.
 //! - A streaming request whose upstream answers non-2xx keeps the upstream status code;
 //!   its body becomes exactly one `event: error` SSE event carrying an OpenAI error object.
-//! - The upstream client is hyper-util's pooled legacy client (HTTP/1.1 keep-alive,
-//!   `TCP_NODELAY`, IPv4 addresses tried first): the client's body type is axum's own
-//!   `Body`, so nothing is re-wrapped or copied on the way through.
+//! - The upstream client is a small keep-alive pool of hyper HTTP/1.1 connections
+//!   (`client.rs`: `TCP_NODELAY`, IPv4 addresses tried first, a connection returns to the
+//!   pool only after its response was read to the end); the request body type is axum's
+//!   own `Body`, so nothing is re-wrapped or copied on the way through.
 
 mod body;
 mod client;

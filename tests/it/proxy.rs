@@ -586,3 +586,74 @@ async fn cut_off_upstream() -> String {
     });
     format!("http://{addr}")
 }
+
+/// vLLM's server (uvicorn) closes idle keep-alive connections after a few seconds: a
+/// pooled connection the upstream has closed must never fail a request. Raw TCP upstreams
+/// that close each connection right after the response, and 100 ms after it.
+#[tokio::test]
+async fn connections_the_upstream_closed_are_not_reused() {
+    for close_after in [Duration::ZERO, Duration::from_millis(100)] {
+        let base = closing_upstream(close_after).await;
+        let proxy = start_proxy(
+            Routes {
+                vllm: ready(base),
+                ..Routes::default()
+            },
+            ProxyConfig::default(),
+        )
+        .await;
+        let url = format!("{}/v1/chat/completions", proxy.url);
+        for i in 0..8 {
+            let response = post(&url, "-", r#"{"stream":false}"#).await;
+            assert_eq!(
+                response.status(),
+                200,
+                "request {i}, close after {close_after:?}"
+            );
+            assert_eq!(response.text().await.unwrap(), "ok");
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+}
+
+/// A raw TCP upstream that answers one request per connection with `ok` (keep-alive
+/// framing, so the proxy pools the connection), then closes it after `close_after`.
+async fn closing_upstream(close_after: Duration) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                let head_end = loop {
+                    if let Some(at) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break at + 4;
+                    }
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&request[..head_end]).to_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while request.len() < head_end + length {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let response = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                                content-length: 2\r\n\r\nok";
+                let _ = socket.write_all(response.as_bytes()).await;
+                tokio::time::sleep(close_after).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use spark_control::proxy::{ProxyConfig, Routes, Upstream};
 
 use fake_upstream::{burst_chunks, fixed_json, FakeUpstream, FIXED_SSE};
-use harness::{client, json_of, post, ready, setup, start_proxy, Proxy};
+use harness::{client, json_of, post, raw_upstream, ready, setup, start_proxy, Proxy};
 
 #[tokio::test]
 async fn stream_chunks_arrive_with_the_upstreams_timing() {
@@ -527,7 +527,15 @@ async fn bursts_big_bodies_and_mid_stream_deaths_pass_through_intact() {
     let response = post(&url, "burst-then-die", r#"{"stream":true}"#).await;
     check_cut_off(response, "a delayed death").await;
     // ...and in the same segment as its chunks, so frames and failure meet in one batch.
-    let cut = cut_off_upstream().await;
+    let chunks: String = (0..3).map(|i| format!("9\r\ndata: {i}\n\n\r\n")).collect();
+    let cut = raw_upstream(
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+             transfer-encoding: chunked\r\n\r\n{chunks}"
+        ),
+        Duration::ZERO,
+    )
+    .await;
     proxy.routes.send_replace(Routes {
         vllm: ready(cut),
         ..Routes::default()
@@ -558,42 +566,15 @@ async fn check_cut_off(mut response: reqwest::Response, case: &str) {
     );
 }
 
-/// A raw TCP upstream that answers every request with a response head and three SSE
-/// chunks in one write, then closes without the final chunk. Returns its base URL.
-async fn cut_off_upstream() -> String {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let chunks: String = (0..3).map(|i| format!("9\r\ndata: {i}\n\n\r\n")).collect();
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
-                     transfer-encoding: chunked\r\n\r\n{chunks}"
-                );
-                let _ = socket.write_all(response.as_bytes()).await;
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
 /// vLLM's server (uvicorn) closes idle keep-alive connections after a few seconds: a
 /// pooled connection the upstream has closed must never fail a request. Raw TCP upstreams
-/// that close each connection right after the response, and 100 ms after it.
+/// that answer with keep-alive framing (so the proxy pools the connection) and close each
+/// connection right after the response, and 100 ms after it.
 #[tokio::test]
 async fn connections_the_upstream_closed_are_not_reused() {
     for close_after in [Duration::ZERO, Duration::from_millis(100)] {
-        let base = closing_upstream(close_after).await;
+        let ok = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\nok";
+        let base = raw_upstream(ok.to_string(), close_after).await;
         let proxy = start_proxy(
             Routes {
                 vllm: ready(base),
@@ -614,46 +595,4 @@ async fn connections_the_upstream_closed_are_not_reused() {
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
     }
-}
-
-/// A raw TCP upstream that answers one request per connection with `ok` (keep-alive
-/// framing, so the proxy pools the connection), then closes it after `close_after`.
-async fn closing_upstream(close_after: Duration) -> String {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                let head_end = loop {
-                    if let Some(at) = request.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break at + 4;
-                    }
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                };
-                let head = String::from_utf8_lossy(&request[..head_end]).to_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                while request.len() < head_end + length {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let response = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-                                content-length: 2\r\n\r\nok";
-                let _ = socket.write_all(response.as_bytes()).await;
-                tokio::time::sleep(close_after).await;
-            });
-        }
-    });
-    format!("http://{addr}")
 }

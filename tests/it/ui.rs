@@ -7,8 +7,9 @@
 //! `app::start` serves the API itself, only `serve` changes.
 //!
 //! What is asserted is the state of the world: `desired.yaml` on disk, what the API says,
-//! what the page shows. Screenshots for the README: `ui::screenshots` (ignored by default;
-//! run with `cargo test --test it ui::screenshots -- --ignored`).
+//! what the page shows. Screenshots for the README: `SPARK_SCREENSHOTS=1 cargo test --test
+//! it ui::screenshots` (without the variable the test still renders every view, to a temp
+//! dir).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

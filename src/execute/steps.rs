@@ -33,8 +33,9 @@ pub(super) async fn run(x: &Executor, step: &Step) -> Result<(), ExecError> {
         Action::SettleGpu {
             hosts,
             below_mib,
+            free_share,
             timeout_secs,
-        } => settle(x, &line, hosts, *below_mib, *timeout_secs).await,
+        } => settle(x, &line, hosts, *below_mib, *free_share, *timeout_secs).await,
         Action::Download { host, repo, .. } => download(x, &line, host, repo).await,
         Action::LaunchModel { spec, host } => launch(x, &line, host, spec).await,
         Action::WaitReady {
@@ -146,16 +147,20 @@ async fn stop_model(x: &Executor, line: &str, head: &str) -> Result<(), ExecErro
     Ok(())
 }
 
+/// Waits until every host's GPU memory is below `below` MiB — or, on unified memory
+/// (GB10, where `nvidia-smi` reports `[N/A]`), until `free_share` of the host's memory is
+/// available (`free -m`) — or `timeout` seconds passed (then says so and goes on).
 async fn settle(
     x: &Executor,
     line: &str,
     hosts: &[String],
     below: u64,
+    free_share: f64,
     timeout: u64,
 ) -> Result<(), ExecError> {
     let deadline = Instant::now() + Duration::from_secs(timeout);
     loop {
-        let mut worst = 0u64;
+        let mut waiting = Vec::new();
         for h in hosts {
             let out = x
                 .run(
@@ -168,17 +173,47 @@ async fn settle(
                 )
                 .await?;
             let lines: Vec<String> = out.stdout.lines().map(String::from).collect();
-            if let Ok(g) = parse::nvidia_smi(&lines) {
-                worst = worst.max(g.iter().map(|g| g.mem_used_mib).max().unwrap_or(0));
+            match parse::gpu_memory_used(&lines) {
+                Ok(Some(used)) if used >= below => waiting.push(format!(
+                    "{h}: GPU memory at {used} MiB (waiting for < {below})"
+                )),
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    let out = x
+                        .run(
+                            line,
+                            h,
+                            &Script::Raw(crate::observe::FREE),
+                            Duration::from_secs(20),
+                            true,
+                            true,
+                        )
+                        .await?;
+                    let lines: Vec<String> = out.stdout.lines().map(String::from).collect();
+                    match parse::free_memory(&lines) {
+                        Ok(m) if (m.available_mib as f64) < free_share * m.total_mib as f64 => {
+                            waiting.push(format!(
+                                "{h}: {} of {} MiB available (unified memory; waiting for {:.0}%)",
+                                m.available_mib,
+                                m.total_mib,
+                                free_share * 100.0
+                            ))
+                        }
+                        Ok(_) => {}
+                        Err(e) => x.say(Some(h), format!("cannot read memory ({e}); not waiting")),
+                    }
+                }
+                // Unreadable output: nothing to wait on (the launch's own checks remain).
+                Err(_) => {}
             }
         }
-        if worst < below {
+        if waiting.is_empty() {
             return Ok(());
         }
         if Instant::now() >= deadline {
             x.say(
                 None,
-                format!("GPU memory still at {worst} MiB after {timeout}s; going on"),
+                format!("still after {timeout}s: {}; going on", waiting.join("; ")),
             );
             return Ok(());
         }

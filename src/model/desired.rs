@@ -121,7 +121,10 @@ pub struct Cluster {
     #[serde(default = "default_start_timeout")]
     pub start_timeout_secs: u64,
     /// After a stop, wait until each GPU's used memory is below this many MiB (or
-    /// `settle_timeout_secs` passed) before launching the next model.
+    /// `settle_timeout_secs` passed) before launching the next model. On unified memory
+    /// (DGX Spark's GB10, where `nvidia-smi` reports no GPU memory) the wait is instead
+    /// until the share of host memory the next model asks vLLM for (`gpu_memory`, vLLM's
+    /// default 0.9) is available, as `free -m` reports it.
     #[serde(default = "default_settle_mib")]
     pub settle_below_mib: u64,
     /// Upper bound of the wait for GPU memory to settle after a stop.

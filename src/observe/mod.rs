@@ -38,6 +38,8 @@ macro_rules! nvidia_smi {
 pub const DOCKER_PS: &str = docker_ps!();
 /// `nvidia-smi` as the executor runs it while waiting for memory to settle.
 pub const NVIDIA_SMI: &str = nvidia_smi!();
+/// Host memory, read while waiting for memory to settle on unified-memory GPUs (GB10).
+pub const FREE: &str = "free -m";
 
 const CONTAINERS: &str = concat!(
     "echo @@containers; ",

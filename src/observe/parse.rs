@@ -152,6 +152,60 @@ pub fn nvidia_smi(lines: &[String]) -> Result<Vec<GpuObserved>, String> {
     Ok(out)
 }
 
+/// The most GPU memory used on any GPU, MiB, from [`super::NVIDIA_SMI`] output; `None` when
+/// a GPU does not report memory (GB10's unified memory reads `[N/A]`).
+pub fn gpu_memory_used(lines: &[String]) -> Result<Option<u64>, String> {
+    let mut worst = 0u64;
+    for l in lines.iter().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = l.split(',').map(str::trim).collect();
+        match f.get(3) {
+            Some(v) => match num(v) {
+                Some(used) => worst = worst.max(used as u64),
+                None => return Ok(None),
+            },
+            None => return Err(format!("unexpected nvidia-smi line: {l:?}")),
+        }
+    }
+    Ok(Some(worst))
+}
+
+/// Host memory from `free -m` (procps): the `Mem:` line's total and available, MiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreeMemory {
+    pub total_mib: u64,
+    pub available_mib: u64,
+}
+
+/// Parses `free -m`: the header names the columns (`available` is the last on procps ≥
+/// 3.3.10), the `Mem:` line has the values.
+pub fn free_memory(lines: &[String]) -> Result<FreeMemory, String> {
+    let header: Vec<&str> = lines
+        .iter()
+        .find(|l| l.contains("total"))
+        .ok_or("no header line in `free -m` output")?
+        .split_whitespace()
+        .collect();
+    let mem: Vec<&str> = lines
+        .iter()
+        .find_map(|l| l.trim_start().strip_prefix("Mem:"))
+        .ok_or("no `Mem:` line in `free -m` output")?
+        .split_whitespace()
+        .collect();
+    let column = |name: &str| -> Result<u64, String> {
+        let at = header
+            .iter()
+            .position(|h| *h == name)
+            .ok_or(format!("no `{name}` column in `free -m` output"))?;
+        mem.get(at)
+            .and_then(|v| v.parse().ok())
+            .ok_or(format!("no `{name}` value in `free -m` output"))
+    };
+    Ok(FreeMemory {
+        total_mib: column("total")?,
+        available_mib: column("available")?,
+    })
+}
+
 /// vLLM's `GET /v1/models` body → the model ids.
 pub fn v1_models(body: &str) -> Result<Vec<String>, String> {
     let v: serde_json::Value =
@@ -229,6 +283,32 @@ mod tests {
         assert_eq!(g.len(), 2);
         assert_eq!(g[1].mem_used_mib, 70000);
         assert!(nvidia_smi(&lines("NVIDIA-SMI has failed")).is_err());
+    }
+
+    #[test]
+    fn gpu_memory_and_free_cases() {
+        // A discrete GPU reports memory; GB10 does not.
+        let h100 = lines("0, NVIDIA H100 80GB HBM3, 0, 1, 81559, 33, 69.91\n1, NVIDIA H100 80GB HBM3, 45, 70000, 81559, 51, 310.2\n");
+        assert_eq!(gpu_memory_used(&h100), Ok(Some(70000)));
+        let gb10 = lines("0, NVIDIA GB10, 96, [N/A], [N/A], 71, 83.15\n");
+        assert_eq!(gpu_memory_used(&gb10), Ok(None));
+        assert!(gpu_memory_used(&lines("NVIDIA-SMI has failed")).is_err());
+        // procps-ng 4.0 `free -m` on a DGX Spark-sized machine.
+        let free = lines(
+            "               total        used        free      shared  buff/cache   available\n\
+             Mem:          122502        9846      103227          44       10547      112656\n\
+             Swap:          16383           0       16383\n",
+        );
+        assert_eq!(
+            free_memory(&free),
+            Ok(FreeMemory {
+                total_mib: 122502,
+                available_mib: 112656
+            })
+        );
+        assert!(free_memory(&lines("free: command not found")).is_err());
+        let old_procps = lines("             total       used       free     shared    buffers     cached\nMem:          7983       7754        229          0        180       6033\n");
+        assert!(free_memory(&old_procps).unwrap_err().contains("available"));
     }
 
     #[test]

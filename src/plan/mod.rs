@@ -65,6 +65,11 @@ pub enum Action {
         hosts: Vec<String>,
         /// Threshold, MiB.
         below_mib: u64,
+        /// On unified memory (GB10: `nvidia-smi` reports no GPU memory), wait instead until
+        /// this share of the host's memory is available: the share the next launch asks
+        /// vLLM for (`--gpu-memory-utilization`), which vLLM checks at start.
+        #[serde(default = "default_free_share")]
+        free_share: f64,
         /// Upper bound, seconds.
         timeout_secs: u64,
     },
@@ -362,3 +367,10 @@ fn launcher_steps(d: &Desired, cx: &mut Ctx<'_>) {
 
 #[cfg(test)]
 mod tests;
+
+/// vLLM's own default `--gpu-memory-utilization`.
+pub const VLLM_DEFAULT_GPU_MEMORY: f64 = 0.9;
+
+fn default_free_share() -> f64 {
+    VLLM_DEFAULT_GPU_MEMORY
+}

@@ -228,6 +228,10 @@ pub(super) fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
             Action::SettleGpu {
                 hosts: want.hosts.clone(),
                 below_mib: cluster.settle_below_mib,
+                free_share: want
+                    .settings
+                    .gpu_memory
+                    .unwrap_or(super::VLLM_DEFAULT_GPU_MEMORY),
                 timeout_secs: cluster.settle_timeout_secs,
             },
             "let GPU memory be released before the next launch".to_string(),

@@ -48,10 +48,12 @@ pub fn step_line(step: &Step) -> String {
         Action::SettleGpu {
             hosts,
             below_mib,
+            free_share,
             timeout_secs,
         } => format!(
-            "  wait for GPU memory to settle on {} (< {below_mib} MiB, up to {})",
+            "  wait for GPU memory to settle on {} (< {below_mib} MiB, or {:.0}% free on unified memory, up to {})",
             hosts.join(", "),
+            free_share * 100.0,
             duration(*timeout_secs)
         ),
         Action::Download { host, repo, .. } => format!("+ download {repo} to {host}"),

@@ -175,7 +175,7 @@ fn planner_cases() {
     let d2 = desired(&[("active_model", "gemma4")]);
     cases.push(("swap", d2.clone(), converged.clone(), "
         - stop qwen36 on spark1 (swap to gemma4)  # gemma4 is desired instead of qwen36
-        wait for GPU memory to settle on spark1 (< 8192 MiB, up to 1m)  # let GPU memory be released before the next launch
+        wait for GPU memory to settle on spark1 (< 8192 MiB, or 90% free on unified memory, up to 1m)  # let GPU memory be released before the next launch
         + launch gemma4 on spark1 (google/gemma-4-26B-A4B-it, solo)  # gemma4 is desired
         wait until gemma4 is ready on spark1:8888 (up to 30m)  # a launch is done when the model answers
     "));
@@ -197,7 +197,7 @@ fn planner_cases() {
     let d4 = desired(&[("overrides", "{ qwen36: { gpu_memory: 0.9 } }")]);
     cases.push(("relaunch on override", d4.clone(), converged.clone(), "
         ~ relaunch qwen36 on spark1 (gpu_memory 0.8 → 0.9)  # settings changed: gpu_memory 0.8 → 0.9
-        wait for GPU memory to settle on spark1 (< 8192 MiB, up to 1m)  # let GPU memory be released before the next launch
+        wait for GPU memory to settle on spark1 (< 8192 MiB, or 90% free on unified memory, up to 1m)  # let GPU memory be released before the next launch
         + launch qwen36 on spark1 (RedHatAI/Qwen3.6-35B-A3B-NVFP4, solo)  # qwen36 is desired
         wait until qwen36 is ready on spark1:8888 (up to 30m)  # a launch is done when the model answers
     "));
@@ -219,7 +219,7 @@ fn planner_cases() {
     )]);
     cases.push(("relaunch on flag", d6.clone(), converged.clone(), "
         ~ relaunch qwen36 on spark1 (prefix_caching unset → on)  # settings changed: prefix_caching unset → on
-        wait for GPU memory to settle on spark1 (< 8192 MiB, up to 1m)  # let GPU memory be released before the next launch
+        wait for GPU memory to settle on spark1 (< 8192 MiB, or 80% free on unified memory, up to 1m)  # let GPU memory be released before the next launch
         + launch qwen36 on spark1 (RedHatAI/Qwen3.6-35B-A3B-NVFP4, solo)  # qwen36 is desired
         wait until qwen36 is ready on spark1:8888 (up to 30m)  # a launch is done when the model answers
     "));
@@ -244,7 +244,7 @@ fn planner_cases() {
     unreachable(&mut o, "spark2");
     cases.push(("worker unreachable solo swap", d2.clone(), o, "
         - stop qwen36 on spark1 (swap to gemma4)  # gemma4 is desired instead of qwen36
-        wait for GPU memory to settle on spark1 (< 8192 MiB, up to 1m)  # let GPU memory be released before the next launch
+        wait for GPU memory to settle on spark1 (< 8192 MiB, or 90% free on unified memory, up to 1m)  # let GPU memory be released before the next launch
         + launch gemma4 on spark1 (google/gemma-4-26B-A4B-it, solo)  # gemma4 is desired
         wait until gemma4 is ready on spark1:8888 (up to 30m)  # a launch is done when the model answers
         ! cannot see spark2: containers unknown (host unreachable: connection refused): service magpie is not started or stopped there
@@ -280,7 +280,7 @@ fn planner_cases() {
     }
     cases.push(("swap with download", d2.clone(), o, "
         - stop qwen36 on spark1 (swap to gemma4)  # gemma4 is desired instead of qwen36
-        wait for GPU memory to settle on spark1 (< 8192 MiB, up to 1m)  # let GPU memory be released before the next launch
+        wait for GPU memory to settle on spark1 (< 8192 MiB, or 90% free on unified memory, up to 1m)  # let GPU memory be released before the next launch
         + download google/gemma-4-26B-A4B-it to spark1  # google/gemma-4-26B-A4B-it is not in spark1's Hugging Face cache
         + launch gemma4 on spark1 (google/gemma-4-26B-A4B-it, solo)  # gemma4 is desired
         wait until gemma4 is ready on spark1:8888 (up to 30m)  # a launch is done when the model answers
@@ -344,7 +344,7 @@ fn planner_cases() {
     });
     cases.push(("hand launch other", d.clone(), o2, "
         - stop unknown (someone/else) on spark1 (swap to qwen36)  # qwen36 is desired instead of unknown (someone/else)
-        wait for GPU memory to settle on spark1 (< 8192 MiB, up to 1m)  # let GPU memory be released before the next launch
+        wait for GPU memory to settle on spark1 (< 8192 MiB, or 80% free on unified memory, up to 1m)  # let GPU memory be released before the next launch
         + launch qwen36 on spark1 (RedHatAI/Qwen3.6-35B-A3B-NVFP4, solo)  # qwen36 is desired
         wait until qwen36 is ready on spark1:8888 (up to 30m)  # a launch is done when the model answers
     "));
@@ -384,7 +384,7 @@ fn planner_cases() {
     ]);
     cases.push(("auto update waits", d11, o.clone(), "
         - stop qwen36 on spark1 (swap to gemma4)  # gemma4 is desired instead of qwen36
-        wait for GPU memory to settle on spark1 (< 8192 MiB, up to 1m)  # let GPU memory be released before the next launch
+        wait for GPU memory to settle on spark1 (< 8192 MiB, or 90% free on unified memory, up to 1m)  # let GPU memory be released before the next launch
         + launch gemma4 on spark1 (google/gemma-4-26B-A4B-it, solo)  # gemma4 is desired
         wait until gemma4 is ready on spark1:8888 (up to 30m)  # a launch is done when the model answers
     "));

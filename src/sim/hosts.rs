@@ -27,6 +27,8 @@ use super::SimError;
 const DOCKER: &str = include_str!("shims/docker");
 const HF: &str = include_str!("shims/hf");
 const NVIDIA_SMI: &str = include_str!("shims/nvidia-smi");
+const SIM_MEMORY: &str = include_str!("shims/sim-memory");
+const FREE: &str = include_str!("shims/free");
 const LAUNCH_CLUSTER: &str = include_str!("shims/launch-cluster.sh");
 const BUILD_AND_COPY: &str = include_str!("shims/build-and-copy.sh");
 
@@ -201,6 +203,8 @@ pub fn install(base: &Path, hosts: &[SimHost]) -> Result<(), SimError> {
         ("hf", HF),
         ("huggingface-cli", HF),
         ("nvidia-smi", NVIDIA_SMI),
+        ("sim-memory", SIM_MEMORY),
+        ("free", FREE),
     ] {
         write_file(&bin.join(name), text, true)?;
     }

@@ -2,7 +2,7 @@
 //! Every assertion is about the world (what serves, which processes and containers run),
 //! not about which commands were sent.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use spark_control::reconcile::Command;
 use spark_control::status::{Health, Outcome};
@@ -441,4 +441,43 @@ async fn failing_launch_fails_fast_backs_off_and_retries_on_request() {
         "one failed launch, one retry: {seen:?}"
     );
     assert!(c.status().backoff.is_none());
+}
+
+/// On unified memory (GB10: `nvidia-smi` reports `[N/A]`), a swap launches the next model
+/// only once the host's memory is free again. The simulated Sparks hold the old model's
+/// memory for 2 s after its stop (visible in `free -m`, not in `nvidia-smi`); the next
+/// model's process must not appear before that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unified_memory_is_free_again_before_the_next_launch() {
+    let mut c = Cluster::new(800);
+    c.knob("smi-memory-na", Some(""));
+    c.knob("smi-settle-ms", Some("2000"));
+    c.start_controller();
+    c.wait_serving(QWEN36, 60).await;
+    c.write(&c.desired("gemma4", ""));
+    c.wait_serving(GEMMA4, 90).await;
+    // Back to qwen36, already in the cache: stop → settle → launch, nothing in between.
+    c.write(&c.desired("qwen36", ""));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut gone_at, mut back_at) = (None, None);
+    while back_at.is_none() && Instant::now() < deadline {
+        let now = c.vllm_processes();
+        if gone_at.is_none() && now.is_empty() {
+            gone_at = Some(Instant::now());
+        }
+        if gone_at.is_some() && now.iter().any(|(_, m)| m == QWEN36) {
+            back_at = Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (gone, back) = (
+        gone_at.expect("gemma4 never stopped"),
+        back_at.expect("qwen36 never came back"),
+    );
+    assert!(
+        back - gone >= Duration::from_millis(1800),
+        "qwen36 launched {:?} after gemma4 stopped, while its memory was still held",
+        back - gone
+    );
+    c.wait_serving(QWEN36, 60).await;
 }

@@ -1179,7 +1179,7 @@ function renderEvents(s) {
 function describeStep(st) {
   switch (st.action) {
     case 'stop_model': return `stop the model on ${st.host}${st.model ? ` (${st.model})` : ''}`;
-    case 'settle_gpu': return `wait for GPU memory on ${(st.hosts || []).join(', ')} to drop below ${st.below_mib} MiB`;
+    case 'settle_gpu': return `wait for GPU memory on ${(st.hosts || []).join(', ')} to drop below ${st.below_mib} MiB (unified memory: until ${Math.round((st.free_share || 0.9) * 100)} % is free)`;
     case 'download': return `download ${st.repo} to ${st.host}`;
     case 'launch_model': return `launch ${st.spec ? st.spec.model : ''} on ${st.host}`;
     case 'wait_ready': return `wait until ${st.model} answers on ${st.host}:${st.port}`;

@@ -270,6 +270,36 @@ fn nvidia_smi_memory_settles_a_moment_after_stop() {
     assert!(wait_until(Duration::from_secs(4), || smi(&w)[3] == idle[3]));
 }
 
+/// `free -m` on the simulated host, parsed the way the settle step parses it.
+fn free(w: &World) -> spark_control::observe::parse::FreeMemory {
+    let out = w.sh("spark1", "free -m");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let lines: Vec<String> = out.stdout.lines().map(String::from).collect();
+    spark_control::observe::parse::free_memory(&lines).expect("free -m parses")
+}
+
+#[test]
+fn unified_memory_shows_in_free_and_is_released_a_moment_after_stop() {
+    let w = World::new();
+    w.knob("spark1", "smi-memory-na", "");
+    assert_eq!(smi(&w)[3], "[N/A]", "GB10 reports no GPU memory");
+    let idle = free(&w);
+    assert!(idle.available_mib * 10 > idle.total_mib * 9, "{idle:?}");
+    w.download("spark1", REPO);
+    let port = free_port(HEAD);
+    assert_eq!(w.sh("spark1", &launch_cmd("--solo", port)).code, Some(0));
+    let busy = free(&w);
+    assert!(busy.available_mib * 2 < busy.total_mib, "{busy:?}");
+    assert_eq!(w.sh("spark1", "./launch-cluster.sh stop").code, Some(0));
+    assert_eq!(free(&w), busy, "memory is still held right after the stop");
+    assert!(wait_until(Duration::from_secs(4), || free(&w) == idle));
+    assert_eq!(
+        w.sh("spark1", "free -h").code,
+        Some(1),
+        "only -m is simulated"
+    );
+}
+
 #[test]
 fn prompt_knob_blocks_on_an_open_stdin_but_not_on_dev_null() {
     let w = World::new();

@@ -304,11 +304,22 @@ fn report(
                         .collect::<Vec<_>>()
                         .join(" or "),
                 };
+                // YAML reads an unquoted all-digit commit hash, `yes` or `1.0` as a number
+                // or a boolean; say how to keep it text.
+                let hint = match &*err.instance {
+                    serde_json::Value::Number(n) if expected == "string" => {
+                        format!(" (write it in quotes to keep it text: \"{n}\")")
+                    }
+                    serde_json::Value::Bool(b) if expected == "string" => {
+                        format!(" (write it in quotes to keep it text: \"{b}\")")
+                    }
+                    _ => String::new(),
+                };
                 sink.at_value(
                     Severity::Error,
                     &pointer,
                     format!(
-                        "expected {}, found {}",
+                        "expected {}, found {}{hint}",
                         article(&expected),
                         describe(&err.instance)
                     ),

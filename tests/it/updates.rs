@@ -107,7 +107,8 @@ async fn auto_applies_then_pin_converges_to_the_pinned_commit() {
     c.write(&c.desired(
         "null",
         &format!(
-            "updates: {{ launcher: {{ pin: {} }}, check_interval_secs: 60 }}\n",
+            // Quoted: a hash prefix can be all digits, which YAML reads as a number.
+            "updates: {{ launcher: {{ pin: \"{}\" }}, check_interval_secs: 60 }}\n",
             &pin[..12]
         ),
     ));

@@ -44,6 +44,7 @@ fn broken_files() {
         ("unknown key in optional map", with("cluster: { head: spark1, workerz: [spark2] }\n"), vec!["t.yaml:5:26: cluster.workerz: unknown key `workerz`; did you mean `workers`?"]),
         ("missing version", "hosts: {}\n".into(), vec!["t.yaml:1:1: missing required key `version`"]),
         ("wrong type", "version: one\n".into(), vec!["t.yaml:1:10: version: expected a whole number, found \"one\""]),
+        ("all-digit pin unquoted", "version: 1\nupdates: { launcher: { pin: 703717716585 } }\n".into(), vec!["t.yaml:2:29: updates.launcher.pin: expected a string, found 703717716585 (write it in quotes to keep it text: \"703717716585\")"]),
         ("bad policy", with("updates: { launcher: sometimes }\n"), vec!["t.yaml:5:22: updates.launcher: \"sometimes\" is not one of: manual, notify, auto, {pin: …}"]),
         ("unknown host in cluster", with("cluster: { head: spark3 }\n"), vec!["t.yaml:5:18: cluster.head: unknown host `spark3`; did you mean `spark1`?"]),
         ("unknown worker", with("cluster: { head: spark1, workers: [nuc] }\n"), vec!["t.yaml:5:36: cluster.workers[0]: unknown host `nuc`; configured hosts: spark1, spark2"]),

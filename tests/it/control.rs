@@ -468,7 +468,7 @@ async fn unified_memory_is_free_again_before_the_next_launch() {
         if gone_at.is_some() && now.iter().any(|(_, m)| m == QWEN36) {
             back_at = Some(Instant::now());
         }
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (gone, back) = (
         gone_at.expect("gemma4 never stopped"),

@@ -78,6 +78,17 @@ pub struct Observer {
     http: reqwest::Client,
 }
 
+/// The HTTP client for probing services on the Sparks (vLLM, speech, metrics): short
+/// timeouts, and never an environment proxy (the Sparks are on the LAN).
+pub fn probe_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(4))
+        .no_proxy()
+        .build()
+        .unwrap_or_default()
+}
+
 impl Default for Observer {
     fn default() -> Self {
         Self::new()
@@ -85,15 +96,11 @@ impl Default for Observer {
 }
 
 impl Observer {
-    /// An observer with its own HTTP client (short timeouts, no proxy).
+    /// An observer with its own HTTP client ([`probe_client`]).
     pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(4))
-            .no_proxy()
-            .build()
-            .unwrap_or_default();
-        Observer { http }
+        Observer {
+            http: probe_client(),
+        }
     }
 
     /// One full observation of every host and service.

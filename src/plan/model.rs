@@ -185,13 +185,7 @@ pub(super) fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
         let ready = served.as_ref().is_some_and(|l| l.contains(&want.repo));
         if !ready {
             cx.push(
-                Action::WaitReady {
-                    model: want.model.clone(),
-                    repo: want.repo.clone(),
-                    host: head.into(),
-                    port: cluster.port,
-                    timeout_secs: want.start_timeout_secs,
-                },
+                wait_ready(&want, head, cluster.port),
                 format!("{} is launched but not serving yet", want.model),
             );
         }
@@ -260,15 +254,20 @@ pub(super) fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
         why,
     );
     cx.push(
-        Action::WaitReady {
-            model: want.model.clone(),
-            repo: want.repo.clone(),
-            host: head.into(),
-            port: cluster.port,
-            timeout_secs: want.start_timeout_secs,
-        },
+        wait_ready(&want, head, cluster.port),
         "a launch is done when the model answers".to_string(),
     );
+}
+
+/// Waiting for `want` to answer on the head.
+fn wait_ready(want: &LaunchSpec, head: &str, port: u16) -> Action {
+    Action::WaitReady {
+        model: want.model.clone(),
+        repo: want.repo.clone(),
+        host: head.into(),
+        port,
+        timeout_secs: want.start_timeout_secs,
+    }
 }
 
 /// Stop leftover vLLM containers on workers while the head runs none.

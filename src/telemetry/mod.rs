@@ -147,12 +147,7 @@ impl Telemetry {
         });
         let scr = t.clone();
         tokio::spawn(async move {
-            let http = reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .timeout(Duration::from_secs(4))
-                .no_proxy()
-                .build()
-                .unwrap_or_default();
+            let http = crate::observe::probe_client();
             let mut tick = tokio::time::interval(settings.scrape_interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {

@@ -155,18 +155,12 @@ pub fn nvidia_smi(lines: &[String]) -> Result<Vec<GpuObserved>, String> {
 /// The most GPU memory used on any GPU, MiB, from [`super::NVIDIA_SMI`] output; `None` when
 /// a GPU does not report memory (GB10's unified memory reads `[N/A]`).
 pub fn gpu_memory_used(lines: &[String]) -> Result<Option<u64>, String> {
-    let mut worst = 0u64;
-    for l in lines.iter().filter(|l| !l.trim().is_empty()) {
-        let f: Vec<&str> = l.split(',').map(str::trim).collect();
-        match f.get(3) {
-            Some(v) => match num(v) {
-                Some(used) => worst = worst.max(used as u64),
-                None => return Ok(None),
-            },
-            None => return Err(format!("unexpected nvidia-smi line: {l:?}")),
-        }
+    let gpus = nvidia_smi(lines)?;
+    // `[N/A]` reads as 0; no real GPU has 0 MiB in total.
+    if gpus.iter().any(|g| g.mem_total_mib == 0) {
+        return Ok(None);
     }
-    Ok(Some(worst))
+    Ok(Some(gpus.iter().map(|g| g.mem_used_mib).max().unwrap_or(0)))
 }
 
 /// Host memory from `free -m` (procps): the `Mem:` line's total and available, MiB.

@@ -112,8 +112,7 @@ async fn forward(
         parts.uri = Uri::try_from(origin).map_err(|e| ProxyError::BadBody(e.to_string()))?;
     }
     parts.version = Version::HTTP_11;
-    // The client sets `Host` to the upstream's address.
-    parts.headers.remove(header::HOST);
+    // `Host` is replaced by the upstream's address in `client.rs`.
     // Our server already answered any `Expect: 100-continue`; the body is on its way.
     parts.headers.remove(header::EXPECT);
     strip_hop_by_hop(&mut parts.headers);

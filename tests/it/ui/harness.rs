@@ -1,0 +1,234 @@
+//! Shared setup of the browser tests: the servers they drive (the demo, or the real loop
+//! over a given file), the browser, and small waits and readers. No assertions live here.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::{json, Value};
+use spark_control::demo::{self, Demo, DemoOptions};
+use spark_control::hosts::Connector;
+use spark_control::http::{app, AppState};
+use spark_control::reconcile::{self, LoopConfig};
+use tokio_util::sync::CancellationToken;
+
+use crate::harness::webdriver::{Driver, Session};
+
+pub(super) const LONG: Duration = Duration::from_secs(90);
+pub(super) const SHORT: Duration = Duration::from_secs(10);
+
+/// A running server.
+pub(super) struct Server {
+    pub(super) base: String,
+    pub(super) desired: PathBuf,
+    shutdown: CancellationToken,
+    pub(super) _demo: Option<Demo>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Loop + HTTP app on 127.0.0.1:<free port>.
+/// `hub`: the Hub the loop asks for sizes (the demo's fake one; never the real Hub).
+pub(super) async fn serve(
+    desired: PathBuf,
+    data_dir: PathBuf,
+    connector: Connector,
+    hub: &str,
+    admin_token: Option<&str>,
+) -> Result<(String, CancellationToken)> {
+    let shutdown = CancellationToken::new();
+    let addons = reconcile::Addons {
+        hub: spark_control::hub::HubConfig::at(hub),
+        ..reconcile::Addons::default()
+    };
+    let (handle, _task) = reconcile::spawn_with(
+        LoopConfig {
+            desired_path: desired,
+            data_dir,
+            connector,
+            poll_interval: Some(Duration::from_millis(700)),
+        },
+        addons,
+        shutdown.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let state =
+        AppState::new(handle, admin_token.map(str::to_owned)).with_shutdown(shutdown.clone());
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app(state))
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+    });
+    Ok((format!("http://{addr}"), shutdown))
+}
+
+/// A port free on both simulated hosts' addresses.
+pub(super) fn sim_port() -> u16 {
+    for _ in 0..50 {
+        let l = std::net::TcpListener::bind("127.0.0.2:0").expect("bind 127.0.0.2");
+        let p = l.local_addr().expect("local addr").port();
+        if std::net::TcpListener::bind(("127.0.0.3", p)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no port free on both 127.0.0.2 and 127.0.0.3");
+}
+
+/// The whole product on two simulated Sparks (the demo), `qwen36` active.
+pub(super) async fn demo_server() -> Result<Server> {
+    demo_server_with_token(None).await
+}
+
+/// [`demo_server`], with edits needing `admin_token` when given.
+pub(super) async fn demo_server_with_token(admin_token: Option<&str>) -> Result<Server> {
+    let dir = tempfile::tempdir()?;
+    let opts = DemoOptions {
+        vllm_port: sim_port(),
+        stt_port: sim_port(),
+        tts_port: sim_port(),
+        startup_delay_ms: 1500,
+        active_model: "qwen36".into(),
+    };
+    let bin = Path::new(env!("CARGO_BIN_EXE_spark-control"));
+    let d = demo::prepare(dir.path(), bin, &opts, false)?;
+    let (base, shutdown) = serve(
+        d.desired.clone(),
+        d.data_dir.clone(),
+        d.connector.clone(),
+        d.hub.url(),
+        admin_token,
+    )
+    .await?;
+    Ok(Server {
+        base,
+        desired: d.desired.clone(),
+        shutdown,
+        _demo: Some(d),
+        _dir: dir,
+    })
+}
+
+/// The real loop and API over `text` as desired.yaml, over SSH; give it hosts on loopback
+/// addresses where nothing listens (127.0.0.9, port 1) or none.
+pub(super) async fn plain_server(text: &str) -> Result<Server> {
+    let dir = tempfile::tempdir()?;
+    let desired = dir.path().join("desired.yaml");
+    std::fs::write(&desired, text)?;
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data)?;
+    let key = spark_control::remote::keys::load_or_create_identity(&data)?;
+    let connector = Connector::Ssh {
+        key: std::sync::Arc::new(key),
+        known_hosts: data.join("known_hosts"),
+    };
+    // Nothing listens on 127.0.0.1:9: sizes are "unknown", and nothing leaves loopback.
+    let (base, shutdown) =
+        serve(desired.clone(), data, connector, "http://127.0.0.1:9", None).await?;
+    Ok(Server {
+        base,
+        desired,
+        shutdown,
+        _demo: None,
+        _dir: dir,
+    })
+}
+
+/// Whether the simulated container `name` on host `ip` has a live (non-zombie) process.
+pub(super) fn container_alive(sim_base: &Path, ip: &str, name: &str) -> bool {
+    let pid = std::fs::read_to_string(sim_base.join(ip).join("containers").join(name).join("pid"))
+        .unwrap_or_default();
+    pid.trim().parse::<u32>().is_ok_and(|p| {
+        std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .is_ok_and(|st| !st.rsplit(") ").next().unwrap_or("").starts_with('Z'))
+    })
+}
+
+/// Waits until `cond` holds, or fails saying `what` after [`LONG`].
+pub(super) async fn wait_until(what: &str, cond: impl Fn() -> bool) -> Result<()> {
+    let deadline = std::time::Instant::now() + LONG;
+    while !cond() {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// Sets a `<select>` the way a user's pick does: value, then `input` and `change` events.
+pub(super) async fn pick(s: &Session, css: &str, value: &str) -> Result<()> {
+    let js = "const e = document.querySelector(arguments[0]); e.value = arguments[1]; \
+              e.dispatchEvent(new Event('input', {bubbles: true})); \
+              e.dispatchEvent(new Event('change', {bubbles: true})); return e.value;";
+    let got = s.exec(js, json!([css, value])).await?;
+    anyhow::ensure!(got == json!(value), "{css} has no option {value:?}");
+    Ok(())
+}
+
+pub(super) async fn dialog_open(s: &Session, testid: &str) -> Result<bool> {
+    let js = "const d = document.querySelector(`[data-testid=${arguments[0]}]`); return !!(d && d.open);";
+    Ok(s.exec(js, json!([testid])).await? == json!(true))
+}
+
+pub(super) async fn browser() -> Result<(Driver, Session)> {
+    let d = Driver::start().await?;
+    let s = d.session().await?;
+    s.viewport(1280, 800, false).await?;
+    Ok((d, s))
+}
+
+pub(super) async fn state(base: &str) -> Result<Value> {
+    Ok(reqwest::Client::new()
+        .get(format!("{base}/api/state"))
+        .timeout(SHORT)
+        .send()
+        .await?
+        .json()
+        .await?)
+}
+
+pub(super) fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).expect("read desired.yaml")
+}
+
+/// Waits until desired.yaml satisfies `pred`.
+pub(super) async fn wait_file(p: &Path, what: &str, pred: impl Fn(&str) -> bool) -> Result<String> {
+    let deadline = std::time::Instant::now() + SHORT;
+    loop {
+        let t = read(p);
+        if pred(&t) {
+            return Ok(t);
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("desired.yaml never had {what}:\n{t}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The comment lines of a YAML text (to check edits keep them).
+pub(super) fn comments(t: &str) -> Vec<String> {
+    t.lines()
+        .filter_map(|l| l.find('#').map(|i| l[i..].trim().to_string()))
+        .collect()
+}
+
+/// The hand-commented fixture, its hosts moved to loopback addresses where nothing listens.
+pub(super) fn commented_fixture() -> String {
+    include_str!("../../fixtures/commented.yaml")
+        .replace("192.168.1.101", "127.0.0.9")
+        .replace("\"192.168.1.102\"", "\"127.0.0.10\"")
+        .replace("port: 22 }", "port: 1 }")
+        .replace("user: nvidia }", "user: nvidia, port: 1 }")
+}
+
+pub(super) const UNCONFIGURED: &str = "\
+# spark-control desired state (nothing configured yet)
+version: 1
+hosts: {}   # add your Sparks here
+";

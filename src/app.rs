@@ -80,6 +80,13 @@ pub struct ServeOptions {
     /// The Hugging Face Hub asked for repo sizes; None: `HF_ENDPOINT`/`HF_TOKEN` from the
     /// environment (the Hub's own convention), else the public Hub.
     pub hub: Option<crate::hub::HubConfig>,
+    /// Names the server answers to beyond localhost, its host name and IP addresses
+    /// (`--allowed-host`; see `http::hosts`).
+    pub allowed_hosts: Vec<String>,
+    /// Header-read timeout and per-client connection cap.
+    pub limits: crate::http::ServeLimits,
+    /// How long a changed desired file must stay unchanged before it is acted on.
+    pub settle: Option<Duration>,
 }
 
 /// The running parts, for callers that want to look (tests, demo).
@@ -149,20 +156,20 @@ pub async fn start(opts: ServeOptions, shutdown: CancellationToken) -> Result<Ru
             data_dir: opts.data_dir.clone(),
             connector,
             poll_interval: opts.poll_interval,
+            settle: opts.settle,
         },
         addons,
         loop_stop.clone(),
     );
     let routes = crate::routes::spawn(handle.status.clone(), shutdown.clone());
-    let server = start_server(
-        listener,
-        &handle,
-        routes,
-        opts.admin_token,
-        opts.inference_keys,
-        (Some(opts.data_dir.clone()), opts.open_webui_url.clone()),
-        shutdown.clone(),
-    );
+    let web = WebOptions {
+        admin_token: opts.admin_token,
+        inference_keys: opts.inference_keys,
+        allowed: crate::http::AllowedHosts::for_server(Some(addr), &opts.allowed_hosts),
+        limits: opts.limits,
+        setup: (Some(opts.data_dir.clone()), opts.open_webui_url.clone()),
+    };
+    let server = start_server(listener, &handle, routes, web, shutdown.clone());
     let done = tokio::spawn(async move {
         shutdown.cancelled().await;
         // The server stops accepting and ends its streams; then the loop brings the
@@ -174,22 +181,34 @@ pub async fn start(opts: ServeOptions, shutdown: CancellationToken) -> Result<Ru
     Ok(Running { handle, addr, done })
 }
 
+/// What the HTTP side is started with.
+struct WebOptions {
+    admin_token: Option<String>,
+    inference_keys: Vec<String>,
+    allowed: crate::http::AllowedHosts,
+    limits: crate::http::ServeLimits,
+    setup: (Option<PathBuf>, Option<String>),
+}
+
 /// The HTTP side: the API/UI router with the `/v1` proxy merged in.
 fn start_server(
     listener: tokio::net::TcpListener,
     handle: &Handle,
     routes: tokio::sync::watch::Receiver<crate::proxy::Routes>,
-    admin_token: Option<String>,
-    inference_keys: Vec<String>,
-    setup: (Option<PathBuf>, Option<String>),
+    web: WebOptions,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     // Proxy settings are read once at start (a change needs a restart; said in the README).
     let desired = crate::model::validate_file(handle.store.path()).desired;
-    let proxy_cfg = proxy_config(desired.as_ref(), inference_keys);
+    let proxy_keys = !web.inference_keys.is_empty();
+    let proxy_cfg = proxy_config(desired.as_ref(), web.inference_keys);
     let metrics = Arc::new(crate::proxy::ProxyMetrics::new());
     let hook_metrics = metrics.clone();
-    let state = crate::http::AppState::new(handle.clone(), admin_token)
+    let setup = web.setup;
+    let state = crate::http::AppState::new(handle.clone(), web.admin_token)
+        .with_allowed_hosts(web.allowed)
+        .with_proxy_keys(proxy_keys)
+        .with_limits(web.limits)
         .with_extra_router(crate::proxy::router(routes, proxy_cfg, metrics))
         .with_metrics_hook(move |out| hook_metrics.render_prometheus(out))
         .with_shutdown(shutdown.clone())

@@ -64,6 +64,8 @@ enum Command {
         listen: SocketAddr,
         #[command(flatten)]
         auth: AuthArgs,
+        #[command(flatten)]
+        net: NetArgs,
     },
     /// Run everything on two simulated Sparks on this machine (no hardware needed).
     Demo {
@@ -90,6 +92,8 @@ enum Command {
         startup_delay_ms: u64,
         #[command(flatten)]
         auth: AuthArgs,
+        #[command(flatten)]
+        net: NetArgs,
     },
     /// Print the controller's SSH public key (creating it if missing), for authorized_keys.
     Pubkey {
@@ -139,6 +143,36 @@ struct AuthArgs {
     /// Open WebUI's URL, linked from the UI.
     #[arg(long, env = "SPARK_CONTROL_OPEN_WEBUI_URL")]
     open_webui_url: Option<String>,
+}
+
+/// How the server meets the network and the file.
+#[derive(clap::Args)]
+struct NetArgs {
+    /// A name the server is reached at (besides localhost, this machine's host name and
+    /// any IP address): a DNS/mDNS name, a reverse proxy's or StartOS's name, `*.lan` for
+    /// every subdomain. Repeatable or comma-separated. Requests naming any other `Host`
+    /// are refused (DNS-rebinding guard).
+    #[arg(long = "allowed-host", env = "SPARK_CONTROL_ALLOWED_HOSTS", value_delimiter = ',')]
+    allowed_hosts: Vec<String>,
+    /// Close a connection that has not sent a whole request head within this many seconds.
+    #[arg(long, env = "SPARK_CONTROL_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Concurrent connections one client address may hold (0: no limit).
+    #[arg(long, env = "SPARK_CONTROL_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256)]
+    max_connections_per_client: usize,
+    /// A changed desired file is acted on only after it stayed the same this long
+    /// (milliseconds), so a half-written file never acts.
+    #[arg(long, env = "SPARK_CONTROL_SETTLE_MS", default_value_t = 250)]
+    settle_ms: u64,
+}
+
+impl NetArgs {
+    fn limits(&self) -> spark_control::http::ServeLimits {
+        spark_control::http::ServeLimits {
+            header_read_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            max_connections_per_client: self.max_connections_per_client,
+        }
+    }
 }
 
 impl AuthArgs {
@@ -224,6 +258,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data_dir,
             listen,
             auth,
+            net,
         } => {
             let (admin_token, inference_keys) = auth.load()?;
             runtime()?.block_on(serve(ServeOptions {
@@ -236,6 +271,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 poll_interval: None,
                 open_webui_url: auth.open_webui_url.clone(),
                 hub: None,
+                allowed_hosts: net.allowed_hosts.clone(),
+                limits: net.limits(),
+                settle: Some(Duration::from_millis(net.settle_ms)),
             }))
         }
         Command::Demo {
@@ -247,6 +285,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             keep,
             startup_delay_ms,
             auth,
+            net,
         } => {
             let (admin_token, inference_keys) = auth.load()?;
             let bin = std::env::current_exe().context("finding this program's path")?;
@@ -273,6 +312,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 poll_interval: Some(Duration::from_secs(1)),
                 open_webui_url: auth.open_webui_url.clone(),
                 hub: Some(spark_control::hub::HubConfig::at(d.hub.url())),
+                allowed_hosts: net.allowed_hosts.clone(),
+                limits: net.limits(),
+                settle: Some(Duration::from_millis(net.settle_ms)),
             }));
             let killed = d.sim.shutdown();
             eprintln!("demo: stopped {killed} simulated process(es)");

@@ -83,6 +83,9 @@ pub enum StoreError {
 pub struct DesiredStore {
     path: PathBuf,
     writer: Arc<Mutex<()>>,
+    /// The ETag of the last text this store wrote (atomically, so it is never partial):
+    /// the loop acts on such a file at once instead of waiting for it to settle.
+    last_written: Arc<Mutex<Option<Etag>>>,
 }
 
 static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -92,7 +95,17 @@ impl DesiredStore {
         DesiredStore {
             path: path.into(),
             writer: Arc::new(Mutex::new(())),
+            last_written: Arc::default(),
         }
+    }
+
+    /// Whether `bytes` are what this store itself last wrote (a whole, atomic write).
+    pub fn wrote(&self, bytes: &[u8]) -> bool {
+        let last = self
+            .last_written
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        last.as_ref() == Some(&Etag::of(bytes))
     }
 
     pub fn path(&self) -> &Path {
@@ -115,6 +128,7 @@ impl DesiredStore {
         validate(new_text).map_err(|errors| StoreError::Invalid { errors })?;
         let (path, writer) = (self.path.clone(), Arc::clone(&self.writer));
         let (expected, new_text) = (expected.clone(), new_text.to_string());
+        let last_written = Arc::clone(&self.last_written);
         blocking(move || {
             let _one_writer = writer
                 .lock()
@@ -126,8 +140,13 @@ impl DesiredStore {
                     current_etag,
                 });
             }
+            let etag = Etag::of(new_text.as_bytes());
+            // Recorded before the rename, so the watcher's event finds it.
+            *last_written
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(etag.clone());
             write_atomic(&path, new_text.as_bytes(), Replace::Always)?;
-            Ok(Etag::of(new_text.as_bytes()))
+            Ok(etag)
         })
         .await
     }

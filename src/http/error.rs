@@ -49,6 +49,9 @@ pub enum ApiError {
     /// A cross-origin browser write.
     #[error("{0}")]
     Forbidden(String),
+    /// A `Host` this server was not told it is reachable at (DNS rebinding guard).
+    #[error("{0}")]
+    HostNotAllowed(String),
     /// No such route, service, model, host or operation.
     #[error("{0}")]
     NotFound(String),
@@ -110,7 +113,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::HostNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -129,6 +132,7 @@ impl ApiError {
             ApiError::BadRequest { code, .. } => ("invalid_request", code),
             ApiError::Unauthorized(_) => ("authentication", "admin_token_required"),
             ApiError::Forbidden(_) => ("permission", "cross_origin"),
+            ApiError::HostNotAllowed(_) => ("permission", "host_not_allowed"),
             ApiError::NotFound(_) => ("not_found", "not_found"),
             ApiError::MethodNotAllowed(_) => ("invalid_request", "method_not_allowed"),
             ApiError::Conflict { .. } => ("conflict", "stale_etag"),

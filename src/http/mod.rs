@@ -18,10 +18,14 @@ mod extract;
 mod metrics;
 pub mod openapi;
 mod read;
+mod server;
+mod session;
 mod setup;
 mod stream;
 mod telemetry;
 mod ui;
+
+pub mod hosts;
 
 use std::sync::Arc;
 
@@ -32,7 +36,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::reconcile::Handle;
 pub use error::ApiError;
+pub use hosts::AllowedHosts;
 pub use read::endpoints_of;
+pub use server::{serve, ServeLimits};
 
 /// Appends Prometheus text to `/metrics` (the proxy's counters).
 pub type MetricsHook = Arc<dyn Fn(&mut String) + Send + Sync>;
@@ -53,14 +59,41 @@ pub struct AppState {
     pub(crate) limiter: Arc<events::RateLimiter>,
     /// What the Setup page shows: where the identity lives, the Open WebUI link.
     pub setup: setup::SetupInfo,
+    /// The Host allowlist, the session cookie's value, connection limits.
+    pub security: Security,
+}
+
+/// What the guard (`auth.rs`) and the server loop (`server.rs`) enforce.
+#[derive(Clone)]
+pub struct Security {
+    /// The names the server answers to (IP literals always).
+    pub allowed: Arc<AllowedHosts>,
+    /// Inference keys guard `/v1`: then the proxy skips the Host check.
+    pub proxy_keys: bool,
+    /// The session cookie's value (derived from the admin token; empty without one).
+    pub(crate) session_value: String,
+    pub(crate) failures: Arc<auth::FailureLog>,
+    /// Header-read timeout and connections per client.
+    pub limits: ServeLimits,
 }
 
 impl AppState {
     /// The state over a running control loop. An empty token counts as none.
     pub fn new(handle: Handle, admin_token: Option<String>) -> AppState {
+        let admin_token = admin_token.filter(|t| !t.trim().is_empty());
         AppState {
             handle,
-            admin_token: admin_token.filter(|t| !t.trim().is_empty()),
+            security: Security {
+                allowed: Arc::new(AllowedHosts::default()),
+                proxy_keys: false,
+                session_value: admin_token
+                    .as_deref()
+                    .map(session::session_value)
+                    .unwrap_or_default(),
+                failures: Arc::default(),
+                limits: ServeLimits::default(),
+            },
+            admin_token,
             extra_router: None,
             metrics_hook: None,
             shutdown: CancellationToken::new(),
@@ -94,6 +127,24 @@ impl AppState {
         self
     }
 
+    /// The names the server answers to (see `hosts.rs`).
+    pub fn with_allowed_hosts(mut self, allowed: AllowedHosts) -> AppState {
+        self.security.allowed = Arc::new(allowed);
+        self
+    }
+
+    /// `/v1` is guarded by inference keys (the proxy then skips the Host check).
+    pub fn with_proxy_keys(mut self, keys: bool) -> AppState {
+        self.security.proxy_keys = keys;
+        self
+    }
+
+    /// Header-read timeout and per-client connection cap of [`serve`].
+    pub fn with_limits(mut self, limits: ServeLimits) -> AppState {
+        self.security.limits = limits;
+        self
+    }
+
     /// SSE streams end when `token` is cancelled (`serve` sets its own token here).
     pub fn with_shutdown(mut self, token: CancellationToken) -> AppState {
         self.shutdown = token;
@@ -101,7 +152,8 @@ impl AppState {
     }
 }
 
-/// Every route, in one table. Mutating routes are behind [`auth::guard`].
+/// Every route, in one table; all of them (the merged proxy too) behind [`auth::guard`],
+/// every response with the headers of [`security_headers`].
 pub fn app(mut state: AppState) -> Router {
     let extra = state.extra_router.take();
     let api = Router::new()
@@ -117,6 +169,10 @@ pub fn app(mut state: AppState) -> Router {
         // reads
         .route("/api/state", get(read::state))
         .route("/api/setup", get(setup::setup))
+        .route(
+            "/api/session",
+            get(session::get).post(session::login).delete(session::logout),
+        )
         .route("/api/plan", get(read::plan))
         .route("/api/endpoints", get(read::endpoints))
         .route("/api/events", get(events::query))
@@ -161,19 +217,51 @@ pub fn app(mut state: AppState) -> Router {
             post(events::health_event).layer(DefaultBodyLimit::max(events::MAX_BODY)),
         )
         .method_not_allowed_fallback(error_405)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::guard,
-        ))
-        .with_state(state);
-    // ---- The lead merges the OpenAI proxy here: `/v1/*` and `/api/audio/diarize-chunk`
-    // ---- (`proxy::router(..)` passed as `AppState::with_extra_router`). Not behind admin
-    // ---- auth: inference keys belong to the proxy.
+        .with_state(state.clone());
+    // The OpenAI proxy: `/v1/*` and `/api/audio/diarize-chunk` (`proxy::router(..)` passed
+    // as `AppState::with_extra_router`). Behind the Host check only: inference keys
+    // belong to the proxy.
     let app = match extra {
         Some(proxy) => api.merge(proxy),
         None => api,
     };
     app.fallback(error_404)
+        .layer(axum::middleware::from_fn_with_state(state, auth::guard))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+/// The UI's Content-Security-Policy: only this server's own script, style and requests;
+/// no inline script or style, never framed.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; manifest-src 'self'; base-uri 'none'; \
+    form-action 'self'; frame-ancestors 'none'";
+
+/// Security headers on every response (the proxy's too, except the CSP, which is about
+/// pages): CSP, `X-Frame-Options`, `nosniff`, `Referrer-Policy`.
+async fn security_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    let page = !req.uri().path().starts_with("/v1");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if page {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
+    resp
 }
 
 async fn error_404(uri: axum::http::Uri) -> ApiError {
@@ -188,43 +276,4 @@ async fn error_405(method: axum::http::Method, uri: axum::http::Uri) -> ApiError
         "{method} is not allowed on {}; see /api/openapi.json",
         uri.path()
     ))
-}
-
-/// Serves `app(state)` on `listener` until `shutdown` is cancelled, then stops accepting,
-/// ends SSE streams and waits for in-flight requests (at most 10 s, then drops them).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    if state.admin_token.is_none() {
-        tracing::warn!(
-            "NO ADMIN TOKEN: every mutating API route is open to anyone who can reach {}; \
-             set one (token file or environment) before exposing this server",
-            listener
-                .local_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default()
-        );
-    }
-    let state = state.with_shutdown(shutdown.clone());
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let graceful = shutdown.clone();
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
-        graceful.cancelled().await;
-    });
-    let mut server = std::pin::pin!(std::future::IntoFuture::into_future(server));
-    tokio::select! {
-        r = &mut server => r,
-        _ = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(std::time::Duration::from_secs(10)).await;
-        } => {
-            tracing::warn!("HTTP shutdown: in-flight requests still running after 10 s; dropping them");
-            Ok(())
-        }
-    }
 }

@@ -221,6 +221,17 @@ pub fn validate_text(file: &str, text: &str) -> Validated {
     if !sink.out.is_empty() {
         return finish(sink.out, None);
     }
+    // A file cut short must not read as "stop the model": once `cluster` is set, the
+    // file says what runs, explicitly (`null` for nothing).
+    if value.get("cluster").is_some_and(|c| !c.is_null()) && value.get("active_model").is_none() {
+        sink.at_key(
+            Severity::Error,
+            "/cluster",
+            "`active_model:` is missing; once `cluster:` is set the file must say which model \
+             runs (`active_model: null` for none). Is the file cut short or still being written?",
+        );
+        return finish(sink.out, None);
+    }
     let desired: Desired = match serde_json::from_value(value) {
         Ok(d) => d,
         Err(e) => {

@@ -118,7 +118,14 @@ pub struct LoopConfig {
     pub connector: Connector,
     /// Overrides `ssh.poll_interval_secs` (tests, demo).
     pub poll_interval: Option<Duration>,
+    /// How long a changed desired file must stay byte-for-byte the same before it is
+    /// acted on (None: [`DEFAULT_SETTLE`]). Writes of our own store are whole and skip it.
+    pub settle: Option<Duration>,
 }
+
+/// The default settle window of a changed desired file: long enough for an editor or a
+/// script that writes in pieces, short enough to feel immediate.
+pub const DEFAULT_SETTLE: Duration = Duration::from_millis(250);
 
 /// What other parts of the program hold.
 #[derive(Clone)]
@@ -173,6 +180,10 @@ struct Loop {
     hosts: Hosts,
     desired: Option<Arc<Desired>>,
     desired_bytes: Option<Vec<u8>>,
+    /// A changed file waiting to settle: its bytes and when to read it again.
+    settling: Option<(Option<Vec<u8>>, tokio::time::Instant)>,
+    /// The store the HTTP side writes through (to tell its whole writes apart).
+    store: DesiredStore,
     diagnostics: Vec<Diagnostic>,
     observed: Arc<Observed>,
     generation: u64,
@@ -244,7 +255,7 @@ pub fn spawn_with(
         commands: cmd_tx,
         logs: logs.clone(),
         events: events.clone(),
-        store,
+        store: store.clone(),
         metrics: metrics.clone(),
         hosts: hosts_rx,
         downloads: downloads.clone(),
@@ -264,6 +275,8 @@ pub fn spawn_with(
         hosts: Hosts::default(),
         desired: None,
         desired_bytes: None,
+        settling: None,
+        store,
         diagnostics: Vec::new(),
         observed: Arc::new(Observed::default()),
         generation: 0,
@@ -288,6 +301,14 @@ pub fn spawn_with(
     };
     let task = tokio::spawn(lp.run(cmd_rx, msg_rx, shutdown));
     (handle, task)
+}
+
+/// Resolves when the settle window of a pending file change ends (never without one).
+async fn settle_deadline(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn backoff_delay(failures: u32) -> Duration {
@@ -316,7 +337,8 @@ impl Loop {
                 None
             }
         };
-        self.reload_desired();
+        let first = self.read_desired();
+        self.reload_desired(first);
         self.observe();
         self.publish();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -325,14 +347,14 @@ impl Loop {
             // A tick that starts no poll changes no input of the plan: it only lets a
             // backoff expire (maybe_start) and refreshes a running operation's progress.
             let mut idle_tick = false;
+            let settle_at = self.settling.as_ref().map(|(_, at)| *at);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(()) = file_rx.recv() => {
-                    // Debounce: editors write in bursts.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
                     while file_rx.try_recv().is_ok() {}
-                    self.reload_desired();
+                    self.file_changed();
                 }
+                _ = settle_deadline(settle_at) => self.settle_expired(),
                 Some(c) = cmd_rx.recv() => self.command(c),
                 Some(m) = msg_rx.recv() => self.message(m),
                 _ = tick.tick() => {
@@ -340,7 +362,7 @@ impl Loop {
                     if last_poll.elapsed() >= every {
                         last_poll = Instant::now();
                         // The file watch can miss events (network filesystems): re-read.
-                        self.reload_desired();
+                        self.file_changed();
                         self.observe();
                         self.periodic_update_check();
                     } else {
@@ -387,12 +409,54 @@ impl Loop {
         })
     }
 
-    fn reload_desired(&mut self) {
-        let bytes = std::fs::read(&self.cfg.desired_path).ok();
+    fn read_desired(&self) -> Option<Vec<u8>> {
+        std::fs::read(&self.cfg.desired_path).ok()
+    }
+
+    /// The file may have changed: a change is acted on once it has stayed the same for the
+    /// settle window (a half-written file never acts), except a whole write of our own.
+    fn file_changed(&mut self) {
+        let bytes = self.read_desired();
+        if bytes.is_some() && bytes == self.desired_bytes {
+            self.settling = None;
+            return;
+        }
+        let window = self.cfg.settle.unwrap_or(DEFAULT_SETTLE);
+        let own = bytes.as_deref().is_some_and(|b| self.store.wrote(b));
+        if window.is_zero() || own {
+            self.settling = None;
+            self.reload_desired(bytes);
+            return;
+        }
+        match &self.settling {
+            Some((pending, _)) if *pending == bytes => {}
+            _ => self.settling = Some((bytes, tokio::time::Instant::now() + window)),
+        }
+    }
+
+    /// The settle window of a changed file ended: act on it if it is still the same,
+    /// else wait a whole window again.
+    fn settle_expired(&mut self) {
+        let Some((pending, _)) = self.settling.take() else {
+            return;
+        };
+        let now = self.read_desired();
+        if now == pending {
+            self.reload_desired(now);
+        } else {
+            let window = self.cfg.settle.unwrap_or(DEFAULT_SETTLE);
+            self.settling = Some((now, tokio::time::Instant::now() + window));
+        }
+    }
+
+    fn reload_desired(&mut self, bytes: Option<Vec<u8>>) {
         if bytes.is_some() && bytes == self.desired_bytes {
             return;
         }
-        let v = validate_file(&self.cfg.desired_path);
+        let v = match &bytes {
+            Some(b) => crate::model::validate_bytes(&self.cfg.desired_path.display().to_string(), b),
+            None => validate_file(&self.cfg.desired_path),
+        };
         self.desired_bytes = bytes;
         self.diagnostics = v.diagnostics.clone();
         let Some(new) = v.desired else {

@@ -114,6 +114,7 @@ impl TestApp {
                 known_hosts: dir.path().join("known_hosts"),
             },
             poll_interval: Some(Duration::from_secs(2)),
+            settle: None,
         };
         let shutdown = CancellationToken::new();
         // The Hub on a loopback port where nothing listens: no test reaches the real Hub.

@@ -156,4 +156,5 @@ fn check(name: &str, d: &Desired, o: &Observed, expected: &str) {
 }
 
 mod cases;
+mod prefixes;
 mod props;

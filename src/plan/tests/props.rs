@@ -3,7 +3,7 @@
 use super::*;
 
 /// Applies one step to a simulated world, as a perfect executor would.
-fn apply(o: &mut Observed, d: &Desired, step: &Step) {
+pub(super) fn apply(o: &mut Observed, d: &Desired, step: &Step) {
     let container = d
         .cluster
         .as_ref()

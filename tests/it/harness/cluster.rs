@@ -203,6 +203,7 @@ impl Cluster {
                 known_hosts: self.data_dir.join("known_hosts"),
             },
             poll_interval: Some(Duration::from_millis(700)),
+            settle: None,
         };
         let _guard = rt.enter();
         let (handle, _task) = reconcile::spawn_with(cfg, self.addons.clone(), shutdown.clone());

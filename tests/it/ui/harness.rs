@@ -52,6 +52,7 @@ pub(super) async fn serve(
             data_dir,
             connector,
             poll_interval: Some(Duration::from_millis(700)),
+            settle: None,
         },
         addons,
         shutdown.clone(),

@@ -173,7 +173,17 @@ impl TestApp {
 
     /// `GET /api/desired`: text and ETag.
     pub async fn desired(&self) -> (String, String) {
-        let r = self.call("GET", "/api/desired", &[], Body::empty()).await;
+        let auth = self
+            .state
+            .admin_token
+            .as_ref()
+            .map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| ("authorization", a))
+            .into_iter()
+            .collect();
+        let r = self.call("GET", "/api/desired", &headers, Body::empty()).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         (r.text(), r.header("etag").expect("ETag header"))
     }

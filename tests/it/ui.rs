@@ -523,8 +523,9 @@ async fn services_and_launcher_updates_from_the_ui() -> Result<()> {
     Ok(())
 }
 
-/// With an admin token configured: the first change asks for it, a wrong token changes
-/// nothing, the right one is kept for later changes. Then the update-policy selector pins
+/// With an admin token configured: the page asks for it before it shows anything, a wrong
+/// token is refused (the prompt says so, nothing shows as signed in, nothing changes), the
+/// right one signs the browser in with an HttpOnly cookie that script cannot read. Then the update-policy selector pins
 /// the launcher (a malformed commit is refused in the form), and a service moves to the
 /// other host — in desired.yaml, comments kept, and on the simulated hosts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -544,7 +545,37 @@ async fn admin_token_update_policy_and_moving_a_service() -> Result<()> {
 
     let (_d, s) = browser().await?;
     s.goto(&format!("{}/#/updates", srv.base)).await?;
+    // Reads need the token on this server: the page asks for it at once.
+    let prompt = "return document.querySelector('[data-testid=token-dialog]').open;";
+    s.wait_js("the sign-in prompt", LONG, prompt, json!([]))
+        .await?;
+    // A wrong token is refused by the server: the dialog stays open and says so, nothing
+    // is shown as signed in, nothing is stored in the page.
+    s.type_into("#td-token", "wrong-token").await?;
+    s.click("[data-testid=token-save]").await?;
+    s.wait_text("[data-testid=token-msg]", "not the admin token", SHORT)
+        .await?;
+    anyhow::ensure!(dialog_open(&s, "token-dialog").await?, "the prompt stays open");
+    let label = s.text("[data-testid=token-button]").await?;
+    anyhow::ensure!(!label.contains('✓'), "a wrong token shown as valid: {label}");
+    assert_eq!(read(&srv.desired), original, "a wrong token must change nothing");
+    // The right one signs in: the page loads, and the credential is an HttpOnly cookie —
+    // neither script nor storage can read it.
+    s.type_into("#td-token", "right-token").await?;
+    s.click("[data-testid=token-save]").await?;
     s.wait_for("[data-testid=policy-form]", LONG).await?;
+    s.wait_text("[data-testid=token-button]", "✓", SHORT).await?;
+    let leaked = s
+        .exec(
+            "return [document.cookie, JSON.stringify(localStorage), JSON.stringify(sessionStorage)].join(' ');",
+            json!([]),
+        )
+        .await?;
+    anyhow::ensure!(
+        !leaked.as_str().unwrap_or("").contains("right-token")
+            && !leaked.as_str().unwrap_or("").contains("spark_control_session"),
+        "the token or session is readable by script: {leaked}"
+    );
     pick(&s, "[data-testid=policy-select]", "pin").await?;
     let pin_shown = "return !document.querySelector('[data-testid=pin-field]').hidden;";
     s.wait_js("the pin field", SHORT, pin_shown, json!([]))
@@ -560,38 +591,20 @@ async fn admin_token_update_policy_and_moving_a_service() -> Result<()> {
         SHORT,
     )
     .await?;
-    anyhow::ensure!(
-        !dialog_open(&s, "token-dialog").await?,
-        "no request, no token prompt"
-    );
 
-    // The change needs the token: a wrong one changes nothing.
+    // The pin lands with no second prompt, and the file keeps its comments.
     s.type_into("#pin", &head).await?;
     s.click(submit).await?;
-    let prompt = "return document.querySelector('[data-testid=token-dialog]').open;";
-    s.wait_js("the token prompt", SHORT, prompt, json!([]))
-        .await?;
-    s.type_into("#td-token", "wrong-token").await?;
-    s.click("[data-testid=token-save]").await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        read(&srv.desired),
-        original,
-        "a wrong token must change nothing"
-    );
-
-    // The right one lands, and the file keeps its comments.
-    s.click(submit).await?;
-    s.wait_js("the token prompt again", SHORT, prompt, json!([]))
-        .await?;
-    s.type_into("#td-token", "right-token").await?;
-    s.click("[data-testid=token-save]").await?;
     let pinned = wait_file(&srv.desired, "the launcher pinned", |t| {
         t.contains(&head) && t.lines().any(|l| l.contains("pin"))
     })
     .await?;
+    anyhow::ensure!(
+        !dialog_open(&s, "token-dialog").await?,
+        "signed in: no second prompt"
+    );
     assert_eq!(comments(&original), comments(&pinned), "comments must stay");
-    let st = state(&srv.base).await?;
+    let st = state_as(&srv.base, Some("right-token")).await?;
     assert_eq!(
         st["desired"]["updates"]["launcher"]["pin"],
         json!(head),
@@ -628,6 +641,96 @@ async fn admin_token_update_policy_and_moving_a_service() -> Result<()> {
     .await?;
     s.wait_text("[data-testid=service-health-magpie]", "healthy", LONG)
         .await?;
+    s.quit().await?;
+    Ok(())
+}
+
+/// The UI under its Content-Security-Policy, reached by an allowed name, and a DNS
+/// rebinding attack played for real: Chromium resolves `spark-control.lan` (allowed) and
+/// `evil.example` (not) to the server. Through the allowed name the page runs with no CSP
+/// violation (a listener installed before any script counts them) and a change lands;
+/// through the rebound name the server answers nothing — script on the `evil.example`
+/// page can neither read the state nor write desired.yaml.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csp_holds_and_a_rebinding_page_gets_nothing() -> Result<()> {
+    let srv = demo_server_allowing(None, &["spark-control.lan"]).await?;
+    let port = srv.base.rsplit(':').next().unwrap_or("").to_string();
+    let d = webdriver::Driver::start().await?;
+    let s = d
+        .session_with(&[
+            "--host-resolver-rules=MAP spark-control.lan 127.0.0.1, MAP evil.example 127.0.0.1"
+                .to_string(),
+        ])
+        .await?;
+    s.viewport(1280, 800, false).await?;
+    s.on_new_document(
+        "window.__csp = []; document.addEventListener('securitypolicyviolation', \
+         (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + \
+         (e.sourceFile || '') + ':' + e.lineNumber));",
+    )
+    .await?;
+
+    // The CSP is sent with the page.
+    let page = reqwest::get(format!("{}/", srv.base)).await?;
+    let csp = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    anyhow::ensure!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "CSP: {csp:?}"
+    );
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+
+    // Through the allowed name: every view renders, a change lands, no violation.
+    let base = format!("http://spark-control.lan:{port}");
+    s.goto(&format!("{base}/#/cluster")).await?;
+    s.wait_text("[data-testid=model-ready]", "ready", LONG)
+        .await
+        .context("qwen36 ready through spark-control.lan")?;
+    for view in [
+        "models", "downloads", "services", "updates", "events", "plan", "desired", "setup",
+        "cluster",
+    ] {
+        s.goto(&format!("{base}/#/{view}")).await?;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    s.goto(&format!("{base}/#/models")).await?;
+    s.click("[data-testid=activate-gemma4]").await?;
+    s.wait_text("[data-testid=confirm-title]", "gemma4", SHORT)
+        .await?;
+    s.click("[data-testid=confirm-ok]").await?;
+    wait_file(&srv.desired, "active_model: gemma4", |t| {
+        t.contains("active_model: gemma4")
+    })
+    .await?;
+    s.wait_for("[data-testid=swap-card]", SHORT).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let violations = s.exec("return window.__csp;", json!([])).await?;
+    assert_eq!(violations, json!([]), "CSP violations in the UI");
+
+    // Through the rebound name: the page itself is refused, and its script gets no read
+    // and no write.
+    let before = read(&srv.desired);
+    s.goto(&format!("http://evil.example:{port}/")).await?;
+    let body = s.text("body").await?;
+    anyhow::ensure!(body.contains("host_not_allowed"), "page: {body}");
+    // (WebDriver awaits a returned promise.)
+    let probe = r#"
+        return (async () => {
+          const read = await fetch('/api/state');
+          const write = await fetch('/api/hosts/evil', { method: 'PUT',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ address: '127.0.0.66' }) });
+          return [read.status, write.status, await write.text()];
+        })();
+    "#;
+    let got = s.exec(probe, json!([])).await?;
+    assert_eq!(got[0], json!(403), "rebound read: {got}");
+    assert_eq!(got[1], json!(403), "rebound write: {got}");
+    assert_eq!(read(&srv.desired), before, "the rebound write changed desired.yaml");
     s.quit().await?;
     Ok(())
 }

@@ -18,6 +18,7 @@ function h(tag, props, ...children) {
     else if (k === 'text') el.textContent = v;
     else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else if (k === 'testid') el.dataset.testid = v;
+    else if (k === 'style') el.style.cssText = v; // CSSOM, allowed by the CSP (a style attribute is not)
     else el.setAttribute(k, v === true ? '' : String(v));
   }
   for (const c of children.flat()) {
@@ -94,7 +95,9 @@ const app = {
   state: null,          // last /api/state
   connected: false,
   lastOk: 0,
-  token: localStorage.getItem('spark-control.token') || '',
+  // Auth as the server says (GET /api/session): the token itself never reaches script —
+  // signing in sets an HttpOnly cookie.
+  session: { auth_required: false, signed_in: false, known: false },
   view: 'cluster',
   logs: [],             // LogLine ring (all operations)
   lastSeq: 0,
@@ -115,7 +118,6 @@ class ApiError extends Error {
 
 async function api(method, path, body, opts = {}) {
   const headers = Object.assign({}, opts.headers || {});
-  if (app.token) headers.Authorization = `Bearer ${app.token}`;
   let payload;
   if (body !== undefined) {
     if (typeof body === 'string') { payload = body; headers['Content-Type'] = headers['Content-Type'] || 'text/plain; charset=utf-8'; }
@@ -125,12 +127,13 @@ async function api(method, path, body, opts = {}) {
   const timer = setTimeout(() => ctl.abort(), opts.timeout || 15000);
   let res;
   try {
-    res = await fetch(path, { method, headers, body: payload, signal: ctl.signal, cache: 'no-store' });
+    res = await fetch(path, { method, headers, body: payload, signal: ctl.signal, cache: 'no-store', credentials: 'same-origin' });
   } catch (e) {
     throw new ApiError(0, e.name === 'AbortError' ? `${method} ${path} timed out` : `cannot reach spark-control (${e.message})`);
   } finally { clearTimeout(timer); }
   const ct = res.headers.get('content-type') || '';
   const data = ct.includes('json') ? await res.json().catch(() => null) : await res.text();
+  if (res.status === 401) { app.session.signed_in = false; renderAuth(); }
   if (res.status === 401 && !opts.noAuthRetry) {
     const ok = await askToken('The server needs the admin token for this change.');
     if (ok) return api(method, path, body, Object.assign({}, opts, { noAuthRetry: true }));
@@ -222,24 +225,55 @@ function confirmDialog(title, body, okLabel) {
   });
 }
 
+// What the server says about auth; `signed_in` is true only after it accepted the token.
+async function loadSession() {
+  try {
+    const r = await api('GET', '/api/session', undefined, { noAuthRetry: true });
+    app.session = Object.assign({ known: true }, r.data);
+  } catch (_) { /* offline: the state poll says so */ }
+  renderAuth();
+}
+
+// Asks for the admin token and signs in with it (POST /api/session). The dialog stays open
+// on a wrong token, saying so; nothing is stored in the page. Resolves true once signed in.
+let tokenPrompt = null;
 function askToken(reason) {
+  if (tokenPrompt) return tokenPrompt;
   const d = tid('token-dialog');
+  const form = tid('token-form');
   const input = $('#td-token');
-  input.value = app.token;
-  if (reason) toast(reason);
-  return new Promise((resolve) => {
+  const msg = $('[data-msg="token"]', form);
+  input.value = '';
+  setText(msg, reason || '');
+  tokenPrompt = new Promise((resolve) => {
+    const onSubmit = async (ev) => {
+      if (ev.submitter && ev.submitter.value === 'cancel') return; // closes the dialog
+      ev.preventDefault();
+      const token = input.value.trim();
+      if (!token) { setText(msg, 'Enter the token.'); return; }
+      try {
+        await api('POST', '/api/session', { token }, { noAuthRetry: true, accept: [] });
+        app.session = { auth_required: true, signed_in: true, known: true };
+        input.value = '';
+        d.close('ok');
+      } catch (e) {
+        setText(msg, e.status === 401 ? 'That is not the admin token; try again.' : e.message);
+        input.select();
+      }
+    };
+    form.addEventListener('submit', onSubmit);
     d.addEventListener('close', () => {
-      if (d.returnValue === 'ok' && input.value.trim()) {
-        app.token = input.value.trim();
-        localStorage.setItem('spark-control.token', app.token);
-        renderAuth();
-        resolve(true);
-      } else resolve(false);
+      form.removeEventListener('submit', onSubmit);
+      tokenPrompt = null;
+      renderAuth();
+      if (app.session.signed_in) { poll(); startLogs(); }
+      resolve(app.session.signed_in);
     }, { once: true });
     d.returnValue = '';
     d.showModal();
     input.focus();
   });
+  return tokenPrompt;
 }
 
 // ---------------------------------------------------------------- state stream
@@ -266,7 +300,14 @@ async function poll() {
     const r = await api('GET', '/api/state', undefined, { timeout: 8000, noAuthRetry: true });
     onState(r.data);
   } catch (e) {
-    setConn(false, e.message);
+    if (e.status === 401) {
+      // Reads need the token on this server: reachable, but not signed in.
+      setConn(true);
+      app.session = { auth_required: true, signed_in: false, known: true };
+      renderAuth();
+      if (!tokenPrompt) askToken('This server needs the admin token to show the cluster.');
+      return;
+    } else setConn(false, e.message);
   }
   pollTimer = setTimeout(poll, document.hidden ? 5000 : 1500);
 }
@@ -309,8 +350,11 @@ function recordGpuHistory(s) {
 }
 
 // ---------------------------------------------------------------- log stream (all operations)
+let logSource = null;
 function startLogs() {
+  if (logSource && logSource.readyState !== EventSource.CLOSED) logSource.close();
   const es = new EventSource('/api/logs');
+  logSource = es;
   const onLine = (ev) => {
     let l; try { l = JSON.parse(ev.data); } catch (_) { return; }
     if (typeof l.seq === 'number') { if (l.seq <= app.lastSeq) return; app.lastSeq = l.seq; }
@@ -497,17 +541,18 @@ function renderUpdateBanner(s) {
 
 function renderAuth() {
   const s = app.state;
-  const need = !!(s && s.auth && s.auth.admin_token);
+  const need = app.session.auth_required || !!(s && s.auth && s.auth.admin_token);
+  const ok = app.session.signed_in;
   show(tid('token-button'), need);
-  setText(tid('token-button'), app.token ? 'Admin token ✓' : 'Admin token');
+  setText(tid('token-button'), ok ? 'Signed in ✓' : 'Sign in');
   const b = tid('auth-banner');
-  show(b, need && !app.token);
-  if (need && !app.token && !b.childElementCount) {
-    b.append(h('div', { class: 'grow' }, 'Changes need the admin token. You can look around without it.'),
-      h('button', { type: 'button', onclick: () => askToken() }, 'Enter token'));
+  show(b, need && !ok);
+  if (need && !ok && !b.childElementCount) {
+    b.append(h('div', { class: 'grow' }, 'This server needs the admin token to show and change the cluster.'),
+      h('button', { type: 'button', onclick: () => askToken() }, 'Sign in'));
   }
-  setText(tid('auth-info'), !s ? '—' : need
-    ? (app.token ? 'Auth is on; a token is stored in this browser.' : 'Auth is on; enter the token to make changes.')
+  setText(tid('auth-info'), !app.session.known && !s ? '—' : need
+    ? (ok ? 'Auth is on; this browser is signed in until it is closed (the token is not kept in the page).' : 'Auth is on; sign in with the token to see and change the cluster.')
     : 'Auth is off: anyone on the network can make changes (set an admin token on the server to require one).');
 }
 
@@ -1514,9 +1559,15 @@ function init() {
   tid('copy-key').addEventListener('click', copyKey);
   tid('token-button').addEventListener('click', () => askToken());
   tid('token-set').addEventListener('click', () => askToken());
-  tid('token-forget').addEventListener('click', () => { app.token = ''; localStorage.removeItem('spark-control.token'); renderAuth(); toast('Token forgotten.'); });
+  tid('token-forget').addEventListener('click', async () => {
+    try { await api('DELETE', '/api/session', undefined, { noAuthRetry: true }); } catch (_) { /* shown by the next poll */ }
+    app.session.signed_in = false; renderAuth(); toast('Signed out.');
+  });
   document.addEventListener('visibilitychange', () => { if (!document.hidden) refreshSoon(); });
+  // Older versions kept the token in localStorage: never again, and not left behind.
+  try { localStorage.removeItem('spark-control.token'); } catch (_) { /* storage disabled */ }
   route();
+  loadSession();
   startState();
   startLogs();
   loadSetup();

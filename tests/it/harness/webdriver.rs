@@ -103,8 +103,13 @@ impl Driver {
 
     /// A new headless Chromium session with a fresh profile directory.
     pub async fn session(&self) -> Result<Session> {
+        self.session_with(&[]).await
+    }
+
+    /// [`Driver::session`] with extra Chromium switches (e.g. `--host-resolver-rules`).
+    pub async fn session_with(&self, extra: &[String]) -> Result<Session> {
         let profile = tempfile::tempdir()?;
-        let args = vec![
+        let mut args = vec![
             "--headless=new".to_string(),
             "--no-sandbox".into(),
             "--disable-gpu".into(),
@@ -117,6 +122,7 @@ impl Driver {
             "--window-size=1280,800".into(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        args.extend(extra.iter().cloned());
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
@@ -339,6 +345,18 @@ impl Session {
                 json!({"cmd": "Emulation.setDeviceMetricsOverride", "params": {
                 "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}}),
             ),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Runs `source` in every document this session opens from now on, before its scripts.
+    pub async fn on_new_document(&self, source: &str) -> Result<()> {
+        self.cmd(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({"cmd": "Page.addScriptToEvaluateOnNewDocument",
+                "params": {"source": source}})),
         )
         .await
         .map(|_| ())

@@ -143,8 +143,16 @@ async fn extra_router_and_metrics_hook_are_plugged_in() {
             .status(),
         401
     );
-    assert_eq!(call("GET", "/nothing").await.expect("resp").status(), 404);
+    assert_eq!(call("GET", "/nothing").await.expect("resp").status(), 401);
     let r = call("GET", "/metrics").await.expect("resp");
+    assert_eq!(r.status(), 401, "/metrics needs the token when one is set");
+    let req = axum::http::Request::get("/metrics")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let r = tower::ServiceExt::oneshot(app.clone(), req)
+        .await
+        .expect("resp");
     let body = axum::body::to_bytes(r.into_body(), 1 << 20)
         .await
         .expect("body");

@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde_json::{json, Value};
 use spark_control::demo::{self, Demo, DemoOptions};
 use spark_control::hosts::Connector;
-use spark_control::http::{app, AppState};
+use spark_control::http::AppState;
 use spark_control::reconcile::{self, LoopConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +40,7 @@ pub(super) async fn serve(
     connector: Connector,
     hub: &str,
     admin_token: Option<&str>,
+    allowed: &[&str],
 ) -> Result<(String, CancellationToken)> {
     let shutdown = CancellationToken::new();
     let addons = reconcile::Addons {
@@ -59,13 +60,17 @@ pub(super) async fn serve(
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let state =
-        AppState::new(handle, admin_token.map(str::to_owned)).with_shutdown(shutdown.clone());
+    let mut names = spark_control::http::AllowedHosts::default();
+    for a in allowed {
+        names.add(a);
+    }
+    let state = AppState::new(handle, admin_token.map(str::to_owned))
+        .with_allowed_hosts(names)
+        .with_shutdown(shutdown.clone());
     let stop = shutdown.clone();
+    // The product's own accept loop (Host check, limits, peer addresses).
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app(state))
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
+        let _ = spark_control::http::serve(listener, state, stop).await;
     });
     Ok((format!("http://{addr}"), shutdown))
 }
@@ -89,6 +94,14 @@ pub(super) async fn demo_server() -> Result<Server> {
 
 /// [`demo_server`], with edits needing `admin_token` when given.
 pub(super) async fn demo_server_with_token(admin_token: Option<&str>) -> Result<Server> {
+    demo_server_allowing(admin_token, &[]).await
+}
+
+/// The demo server answering to the extra names `allowed` as well.
+pub(super) async fn demo_server_allowing(
+    admin_token: Option<&str>,
+    allowed: &[&str],
+) -> Result<Server> {
     let dir = tempfile::tempdir()?;
     let opts = DemoOptions {
         vllm_port: sim_port(),
@@ -105,6 +118,7 @@ pub(super) async fn demo_server_with_token(admin_token: Option<&str>) -> Result<
         d.connector.clone(),
         d.hub.url(),
         admin_token,
+        allowed,
     )
     .await?;
     Ok(Server {
@@ -131,7 +145,7 @@ pub(super) async fn plain_server(text: &str) -> Result<Server> {
     };
     // Nothing listens on 127.0.0.1:9: sizes are "unknown", and nothing leaves loopback.
     let (base, shutdown) =
-        serve(desired.clone(), data, connector, "http://127.0.0.1:9", None).await?;
+        serve(desired.clone(), data, connector, "http://127.0.0.1:9", None, &[]).await?;
     Ok(Server {
         base,
         desired,
@@ -184,13 +198,18 @@ pub(super) async fn browser() -> Result<(Driver, Session)> {
 }
 
 pub(super) async fn state(base: &str) -> Result<Value> {
-    Ok(reqwest::Client::new()
+    state_as(base, None).await
+}
+
+/// `/api/state` with the admin token, when the server has one.
+pub(super) async fn state_as(base: &str, token: Option<&str>) -> Result<Value> {
+    let mut req = reqwest::Client::new()
         .get(format!("{base}/api/state"))
-        .timeout(SHORT)
-        .send()
-        .await?
-        .json()
-        .await?)
+        .timeout(SHORT);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    Ok(req.send().await?.error_for_status()?.json().await?)
 }
 
 pub(super) fn read(p: &Path) -> String {

@@ -152,17 +152,25 @@ struct NetArgs {
     /// any IP address): a DNS/mDNS name, a reverse proxy's or StartOS's name, `*.lan` for
     /// every subdomain. Repeatable or comma-separated. Requests naming any other `Host`
     /// are refused (DNS-rebinding guard).
-    #[arg(long = "allowed-host", env = "SPARK_CONTROL_ALLOWED_HOSTS", value_delimiter = ',')]
+    #[arg(
+        long = "allowed-host",
+        env = "SPARK_CONTROL_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
     allowed_hosts: Vec<String>,
     /// Close a connection that has not sent a whole request head within this many seconds.
     #[arg(long, env = "SPARK_CONTROL_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     header_timeout_secs: u64,
     /// Concurrent connections one client address may hold (0: no limit).
-    #[arg(long, env = "SPARK_CONTROL_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256)]
+    #[arg(
+        long,
+        env = "SPARK_CONTROL_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 256
+    )]
     max_connections_per_client: usize,
     /// A changed desired file is acted on only after it stayed the same this long
     /// (milliseconds), so a half-written file never acts.
-    #[arg(long, env = "SPARK_CONTROL_SETTLE_MS", default_value_t = 250)]
+    #[arg(long, env = "SPARK_CONTROL_SETTLE_MS", default_value_t = 300)]
     settle_ms: u64,
 }
 

@@ -92,8 +92,7 @@ fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
         Credential::Bearer => Ok(()),
         Credential::Cookie if !write || origin_vouched(headers) => Ok(()),
         Credential::Cookie => Err(ApiError::Forbidden(
-            "a write signed in by cookie must come from the UI (no Origin header was sent)"
-                .into(),
+            "a write signed in by cookie must come from the UI (no Origin header was sent)".into(),
         )),
         Credential::None => Err(ApiError::Unauthorized(format!(
             "{} needs the admin token: send `Authorization: Bearer <token>`, or sign in \

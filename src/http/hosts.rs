@@ -72,7 +72,12 @@ impl AllowedHosts {
         if host.is_empty() {
             return false;
         }
-        if host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok() {
+        if host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok()
+        {
             return true;
         }
         let host = host.trim_end_matches('.').to_ascii_lowercase();

@@ -171,7 +171,9 @@ pub fn app(mut state: AppState) -> Router {
         .route("/api/setup", get(setup::setup))
         .route(
             "/api/session",
-            get(session::get).post(session::login).delete(session::logout),
+            get(session::get)
+                .post(session::login)
+                .delete(session::logout),
         )
         .route("/api/plan", get(read::plan))
         .route("/api/endpoints", get(read::endpoints))

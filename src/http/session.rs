@@ -36,10 +36,7 @@ pub fn session_value(token: &str) -> String {
 pub async fn get(State(state): State<AppState>, headers: HeaderMap) -> Json<serde_json::Value> {
     let signed_in = state.admin_token.is_some()
         && session_cookie(&headers).is_some_and(|c| {
-            bool::from(
-                c.as_bytes()
-                    .ct_eq(state.security.session_value.as_bytes()),
-            )
+            bool::from(c.as_bytes().ct_eq(state.security.session_value.as_bytes()))
         });
     Json(json!({
         "auth_required": state.admin_token.is_some(),
@@ -68,11 +65,10 @@ pub async fn login(
         ));
     };
     if !bool::from(login.token.trim().as_bytes().ct_eq(token.as_bytes())) {
-        state.security.failures.note(
-            peer,
-            &axum::http::Method::POST,
-            "/api/session",
-        );
+        state
+            .security
+            .failures
+            .note(peer, &axum::http::Method::POST, "/api/session");
         return Err(ApiError::Unauthorized(
             "that is not the admin token; nothing was stored".into(),
         ));

@@ -125,7 +125,7 @@ pub struct LoopConfig {
 
 /// The default settle window of a changed desired file: long enough for an editor or a
 /// script that writes in pieces, short enough to feel immediate.
-pub const DEFAULT_SETTLE: Duration = Duration::from_millis(250);
+pub const DEFAULT_SETTLE: Duration = Duration::from_millis(300);
 
 /// What other parts of the program hold.
 #[derive(Clone)]
@@ -454,7 +454,9 @@ impl Loop {
             return;
         }
         let v = match &bytes {
-            Some(b) => crate::model::validate_bytes(&self.cfg.desired_path.display().to_string(), b),
+            Some(b) => {
+                crate::model::validate_bytes(&self.cfg.desired_path.display().to_string(), b)
+            }
             None => validate_file(&self.cfg.desired_path),
         };
         self.desired_bytes = bytes;

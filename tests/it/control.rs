@@ -2,6 +2,8 @@
 //! Every assertion is about the world (what serves, which processes and containers run),
 //! not about which commands were sent.
 
+mod partial;
+
 use std::time::{Duration, Instant};
 
 use spark_control::reconcile::Command;

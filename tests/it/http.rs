@@ -25,6 +25,7 @@ mod edits;
 mod openapi;
 mod routes;
 mod serve;
+mod slow;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -183,7 +184,9 @@ impl TestApp {
             .map(|a| ("authorization", a))
             .into_iter()
             .collect();
-        let r = self.call("GET", "/api/desired", &headers, Body::empty()).await;
+        let r = self
+            .call("GET", "/api/desired", &headers, Body::empty())
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         (r.text(), r.header("etag").expect("ETag header"))
     }

@@ -555,16 +555,27 @@ async fn admin_token_update_policy_and_moving_a_service() -> Result<()> {
     s.click("[data-testid=token-save]").await?;
     s.wait_text("[data-testid=token-msg]", "not the admin token", SHORT)
         .await?;
-    anyhow::ensure!(dialog_open(&s, "token-dialog").await?, "the prompt stays open");
+    anyhow::ensure!(
+        dialog_open(&s, "token-dialog").await?,
+        "the prompt stays open"
+    );
     let label = s.text("[data-testid=token-button]").await?;
-    anyhow::ensure!(!label.contains('✓'), "a wrong token shown as valid: {label}");
-    assert_eq!(read(&srv.desired), original, "a wrong token must change nothing");
+    anyhow::ensure!(
+        !label.contains('✓'),
+        "a wrong token shown as valid: {label}"
+    );
+    assert_eq!(
+        read(&srv.desired),
+        original,
+        "a wrong token must change nothing"
+    );
     // The right one signs in: the page loads, and the credential is an HttpOnly cookie —
     // neither script nor storage can read it.
     s.type_into("#td-token", "right-token").await?;
     s.click("[data-testid=token-save]").await?;
     s.wait_for("[data-testid=policy-form]", LONG).await?;
-    s.wait_text("[data-testid=token-button]", "✓", SHORT).await?;
+    s.wait_text("[data-testid=token-button]", "✓", SHORT)
+        .await?;
     let leaked = s
         .exec(
             "return [document.cookie, JSON.stringify(localStorage), JSON.stringify(sessionStorage)].join(' ');",
@@ -573,7 +584,10 @@ async fn admin_token_update_policy_and_moving_a_service() -> Result<()> {
         .await?;
     anyhow::ensure!(
         !leaked.as_str().unwrap_or("").contains("right-token")
-            && !leaked.as_str().unwrap_or("").contains("spark_control_session"),
+            && !leaked
+                .as_str()
+                .unwrap_or("")
+                .contains("spark_control_session"),
         "the token or session is readable by script: {leaked}"
     );
     pick(&s, "[data-testid=policy-select]", "pin").await?;
@@ -691,7 +705,14 @@ async fn csp_holds_and_a_rebinding_page_gets_nothing() -> Result<()> {
         .await
         .context("qwen36 ready through spark-control.lan")?;
     for view in [
-        "models", "downloads", "services", "updates", "events", "plan", "desired", "setup",
+        "models",
+        "downloads",
+        "services",
+        "updates",
+        "events",
+        "plan",
+        "desired",
+        "setup",
         "cluster",
     ] {
         s.goto(&format!("{base}/#/{view}")).await?;
@@ -730,7 +751,11 @@ async fn csp_holds_and_a_rebinding_page_gets_nothing() -> Result<()> {
     let got = s.exec(probe, json!([])).await?;
     assert_eq!(got[0], json!(403), "rebound read: {got}");
     assert_eq!(got[1], json!(403), "rebound write: {got}");
-    assert_eq!(read(&srv.desired), before, "the rebound write changed desired.yaml");
+    assert_eq!(
+        read(&srv.desired),
+        before,
+        "the rebound write changed desired.yaml"
+    );
     s.quit().await?;
     Ok(())
 }

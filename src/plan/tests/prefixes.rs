@@ -42,10 +42,7 @@ fn check_prefixes(label: &str, text: &str) -> usize {
         .unwrap_or_else(|| panic!("{label} is invalid"));
     let world = converged(&full);
     assert!(
-        world
-            .vllm
-            .get()
-            .is_some_and(|v| !v.models.is_empty()),
+        world.vllm.get().is_some_and(|v| !v.models.is_empty()),
         "{label}: the converged world serves a model (else the property is empty)"
     );
     let full_launch = active_launch(&full);
@@ -95,11 +92,18 @@ fn prefixes_of_the_example_never_stop_what_they_still_describe() {
     // Version and hosts alone are valid (and must do nothing); so is every cut after
     // `active_model:`.
     assert!(valid > 20, "only {valid} prefixes were valid");
-    let cut = &text[..text.find("\nactive_model:").expect("example has active_model") + 1];
+    let cut = &text[..text
+        .find("\nactive_model:")
+        .expect("example has active_model")
+        + 1];
     let v = validate_text("cut.yaml", cut);
-    assert!(v.desired.is_none(), "the file cut before active_model: validates");
     assert!(
-        v.errors().any(|d| d.message.contains("`active_model:` is missing")),
+        v.desired.is_none(),
+        "the file cut before active_model: validates"
+    );
+    assert!(
+        v.errors()
+            .any(|d| d.message.contains("`active_model:` is missing")),
         "{:?}",
         v.diagnostics
     );

@@ -59,6 +59,8 @@ pub struct Cluster {
     pub hub: spark_control::sim::hub::FakeHub,
     /// Settings of downloads and telemetry (short timings; the hub above).
     pub addons: reconcile::Addons,
+    /// The loop's settle window for file changes (None: the product's default).
+    pub settle: Option<Duration>,
 }
 
 pub const HEAD: &str = "127.0.0.2";
@@ -156,6 +158,7 @@ impl Cluster {
             controller: None,
             hub,
             addons,
+            settle: None,
         };
         c.write(&c.desired("qwen36", ""));
         c
@@ -203,7 +206,7 @@ impl Cluster {
                 known_hosts: self.data_dir.join("known_hosts"),
             },
             poll_interval: Some(Duration::from_millis(700)),
-            settle: None,
+            settle: self.settle,
         };
         let _guard = rt.enter();
         let (handle, _task) = reconcile::spawn_with(cfg, self.addons.clone(), shutdown.clone());
@@ -296,6 +299,29 @@ impl Cluster {
     /// Fake vLLM processes serving on this cluster's port: (pid, model).
     pub fn vllm_processes(&self) -> Vec<(u32, String)> {
         vllm_processes(self.vllm_port)
+    }
+
+    /// The pid of a live container process on a host (simulator's files), if one runs.
+    pub fn container_pid(&self, ip: &str, name: &str) -> Option<u32> {
+        let pid_file = self
+            .dir
+            .path()
+            .join("sim")
+            .join(ip)
+            .join("containers")
+            .join(name)
+            .join("pid");
+        let pid = std::fs::read_to_string(pid_file)
+            .ok()?
+            .trim()
+            .parse::<u32>()
+            .ok()?;
+        alive(pid).then_some(pid)
+    }
+
+    /// The desired file's path.
+    pub fn desired_path(&self) -> &std::path::Path {
+        &self.desired_path
     }
 
     /// Whether a container runs on a host, from the simulator's own files.

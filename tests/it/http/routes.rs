@@ -225,6 +225,47 @@ async fn without_token_writes_are_open_and_state_says_so() {
         )
         .await;
     assert_eq!(r.status, 403, "{}", r.text());
+    // DNS rebinding: a page on evil.example whose name now points here is same-origin to
+    // the browser (matching Host and Origin). No token is set, yet it gets no write and
+    // no read.
+    let before = t.file();
+    let rebound = [
+        ("host", "evil.example:9999"),
+        ("origin", "http://evil.example:9999"),
+        ("content-type", "application/json"),
+    ];
+    let r = t
+        .call(
+            "PUT",
+            "/api/hosts/evil",
+            &rebound,
+            "{\"address\":\"127.0.0.66\"}",
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("host_not_allowed"), "{}", r.text());
+    assert_eq!(t.file(), before, "a rebound write changed desired.yaml");
+    for path in ["/api/state", "/api/desired", "/api/logs", "/", "/v1/models"] {
+        let r = t.call("GET", path, &rebound[..2], Body::empty()).await;
+        assert_eq!(r.status, 403, "rebound read of {path}: {}", r.text());
+    }
+    // The same request under an allowed name (and an IP) lands.
+    for host in ["localhost:9999", "127.0.0.1:9999"] {
+        let origin = format!("http://{host}");
+        let r = t
+            .call(
+                "PUT",
+                "/api/hosts/ok",
+                &[
+                    ("host", host),
+                    ("origin", &origin),
+                    ("content-type", "application/json"),
+                ],
+                "{\"address\":\"127.0.0.66\", \"port\": 1}",
+            )
+            .await;
+        assert_eq!(r.status, 200, "{host}: {}", r.text());
+    }
 }
 
 #[tokio::test]

@@ -144,8 +144,15 @@ pub(super) async fn plain_server(text: &str) -> Result<Server> {
         known_hosts: data.join("known_hosts"),
     };
     // Nothing listens on 127.0.0.1:9: sizes are "unknown", and nothing leaves loopback.
-    let (base, shutdown) =
-        serve(desired.clone(), data, connector, "http://127.0.0.1:9", None, &[]).await?;
+    let (base, shutdown) = serve(
+        desired.clone(),
+        data,
+        connector,
+        "http://127.0.0.1:9",
+        None,
+        &[],
+    )
+    .await?;
     Ok(Server {
         base,
         desired,

@@ -4,7 +4,10 @@
 //!
 //! 1. Edit → first remote command: the desired file is rewritten (temp file + rename, as
 //!    editors do) to swap the model; the stop command is wrapped so the *remote* side
-//!    records when it started. Latency = remote start − file write. N swaps.
+//!    records when it started. Latency = remote start − file write. N swaps. A hand edit
+//!    waits out the settle window (default 300 ms: a changed file acts only once it stayed
+//!    the same that long); then N more swaps through the store the UI and API write with
+//!    (a whole, atomic write of our own, which skips the window).
 //! 2. SSH connections per host while polling for M minutes (default 10): the transport's
 //!    own counter and sshd's "Accepted publickey" log lines.
 //!
@@ -58,9 +61,10 @@ fn main() {
         c.wait_serving("RedHatAI/Qwen3.6-35B-A3B-NVFP4", 120).await;
         c.wait_status("idle", 60, |s| s.plan.steps.is_empty() && !s.busy()).await;
 
-        // 1. Edit → first remote command.
+        // 1. Edit → first remote command: by hand (i < swaps), then through the store.
         let mut lat_ms = Vec::new();
-        for i in 0..swaps {
+        let mut api_ms = Vec::new();
+        for i in 0..2 * swaps {
             let (model, repo) = if i % 2 == 0 {
                 ("gemma4", "google/gemma-4-26B-A4B-it")
             } else {
@@ -68,7 +72,12 @@ fn main() {
             };
             let before = std::fs::read_to_string(&stamp).map(|s| s.lines().count()).unwrap_or(0);
             let t0 = now_ns();
-            c.write(&with_stamp(&c, model));
+            if i < swaps {
+                c.write(&with_stamp(&c, model));
+            } else {
+                let edit = spark_control::edit::DesiredEdit::Activate { model: Some(model.into()) };
+                c.handle().store.edit(None, &edit, |_| Ok(())).await.expect("store edit");
+            }
             let deadline = Instant::now() + Duration::from_secs(30);
             let remote = loop {
                 let text = std::fs::read_to_string(&stamp).unwrap_or_default();
@@ -78,14 +87,19 @@ fn main() {
                 assert!(Instant::now() < deadline, "no stop command within 30 s of the edit");
                 tokio::time::sleep(Duration::from_millis(2)).await;
             };
-            lat_ms.push((remote.saturating_sub(t0)) as f64 / 1e6);
+            let ms = (remote.saturating_sub(t0)) as f64 / 1e6;
+            if i < swaps { lat_ms.push(ms) } else { api_ms.push(ms) }
             c.wait_serving(repo, 120).await;
             c.wait_status("idle", 60, |s| s.plan.steps.is_empty() && !s.busy()).await;
         }
         lat_ms.sort_by(|a, b| a.total_cmp(b));
         let p50 = lat_ms.get(lat_ms.len() / 2).copied().unwrap_or(0.0);
         let max = lat_ms.last().copied().unwrap_or(0.0);
-        println!("edit -> first remote command: n={} p50={p50:.1} ms max={max:.1} ms (target < 100 ms)", lat_ms.len());
+        println!("hand edit -> first remote command: n={} p50={p50:.1} ms max={max:.1} ms (includes the 300 ms settle window)", lat_ms.len());
+        api_ms.sort_by(|a, b| a.total_cmp(b));
+        let api_p50 = api_ms.get(api_ms.len() / 2).copied().unwrap_or(0.0);
+        let api_max = api_ms.last().copied().unwrap_or(0.0);
+        println!("UI/API edit -> first remote command: n={} p50={api_p50:.1} ms max={api_max:.1} ms (target < 100 ms)", api_ms.len());
 
         // 2. Connections per host over M minutes of polling.
         let start = c.handle().metrics.polls.load(std::sync::atomic::Ordering::Relaxed);
@@ -101,7 +115,7 @@ fn main() {
             conns.get("spark2").copied().unwrap_or(0)
         );
         println!(
-            "{{\"edit_to_command_ms_p50\":{p50:.1},\"edit_to_command_ms_max\":{max:.1},\"swaps\":{swaps},\"minutes\":{minutes},\"polls\":{polls},\"connections\":{{\"spark1\":{},\"spark2\":{}}},\"sshd_accepted\":[{a1},{a2}]}}",
+            "{{\"edit_to_command_ms_p50\":{p50:.1},\"edit_to_command_ms_max\":{max:.1},\"api_edit_to_command_ms_p50\":{api_p50:.1},\"api_edit_to_command_ms_max\":{api_max:.1},\"swaps\":{swaps},\"minutes\":{minutes},\"polls\":{polls},\"connections\":{{\"spark1\":{},\"spark2\":{}}},\"sshd_accepted\":[{a1},{a2}]}}",
             conns.get("spark1").copied().unwrap_or(0),
             conns.get("spark2").copied().unwrap_or(0)
         );

@@ -52,7 +52,9 @@ export const main = sdk.setupMain(async ({ effects }) => {
       exec: {
         command: serveCommand,
         user: runUser,
-        env: { RUST_LOG: 'info' },
+        // StartOS reaches the service by its .local and .onion names (and IPs, always
+        // allowed): the Host allowlist must know them (DNS-rebinding guard).
+        env: { RUST_LOG: 'info', SPARK_CONTROL_ALLOWED_HOSTS: '*.local,*.onion' },
         sigtermTimeout: stopTimeoutMs,
       },
       ready: {

@@ -230,7 +230,7 @@ pub fn validate_text(file: &str, text: &str) -> Validated {
             "`active_model:` is missing; once `cluster:` is set the file must say which model \
              runs (`active_model: null` for none). Is the file cut short or still being written?",
         );
-        return finish(sink.out, None);
+        // Not a return: the meaning stage still reports everything else it finds.
     }
     let desired: Desired = match serde_json::from_value(value) {
         Ok(d) => d,

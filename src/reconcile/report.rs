@@ -3,7 +3,7 @@
 //! must wait for). Part of the loop: same state, same single task.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
@@ -115,6 +115,17 @@ impl Loop {
                         let next = (n < MAX_FAILURES).then(|| Instant::now() + backoff_delay(n));
                         self.backoff = Some((n, next, e.clone()));
                         self.last_error = Some(e.clone());
+                        // A failed update check (host not reachable yet) is tried again
+                        // after the failure backoff, not a whole check interval later.
+                        let fetch = r
+                            .steps
+                            .iter()
+                            .all(|s| matches!(s.action, crate::plan::Action::FetchLauncher { .. }));
+                        if let (true, Some(d)) = (fetch, &self.desired) {
+                            let every = Duration::from_secs(d.updates.check_interval_secs);
+                            let retry = backoff_delay(n).min(every);
+                            self.last_update_check = Instant::now().checked_sub(every - retry);
+                        }
                         (false, Some(e.clone()))
                     }
                     Outcome::Cancelled(why) => {

@@ -184,7 +184,12 @@ async fn auto_with_a_failing_build_tries_once_per_interval() {
     upstream(&c, &["Change that breaks the build"]);
     let before = git_head(&c);
     c.start_controller();
-    let v = wait_updates(&c, 40, |v| v["last_apply_error"].is_string()).await;
+    // `behind` comes from the observations: one made during the apply (after the pull,
+    // before the failed build put the checkout back) says 0; the next one says 1 again.
+    let v = wait_updates(&c, 40, |v| {
+        v["last_apply_error"].is_string() && v["behind"] == 1
+    })
+    .await;
     assert_eq!(v["behind"], 1, "{v}");
     // Still behind, but auto does not try again within the interval (the loop's failure
     // backoff alone would retry after 10 s); the plan is empty.

@@ -10,6 +10,7 @@ pub mod limits;
 pub mod observed;
 pub mod schema;
 mod semantic;
+mod sizes;
 pub mod validate;
 pub mod yamlpos;
 

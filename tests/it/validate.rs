@@ -401,3 +401,59 @@ fn a_long_unknown_model_name_is_clipped_in_the_catalog_message() {
         "{msg}"
     );
 }
+
+/// `spark-control serve` with `SPARK_CONTROL_ADMIN_TOKEN=token`, on an address already in
+/// use so an accepted token ends in a bind error instead of a running server.
+fn serve_with_env_token(token: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = busy.local_addr().expect("addr").to_string();
+    let desired = dir.path().join("desired.yaml");
+    std::fs::write(&desired, "version: 1\n").expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spark-control"))
+        .args(["serve", "--listen", &addr, "--desired"])
+        .arg(&desired)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("SPARK_CONTROL_ADMIN_TOKEN", token)
+        .env_remove("SPARK_CONTROL_ADMIN_TOKEN_FILE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run spark-control");
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if t0.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("spark-control serve did not exit on a busy address");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+        .expect("read stderr");
+    (status.code().unwrap_or(-1), err)
+}
+
+#[test]
+fn a_short_admin_token_in_the_environment_is_refused() {
+    let rule = "error: the admin token in SPARK_CONTROL_ADMIN_TOKEN is shorter than 16 characters; use a long random token (e.g. `openssl rand -hex 24`)";
+    for short in ["hunter2", "fifteen-chars-x", "   padded-short   "] {
+        let (code, err) = serve_with_env_token(short);
+        assert_eq!(code, 2, "{short:?}: {err}");
+        assert!(err.contains(rule), "{short:?}: {err}");
+        assert!(
+            !err.contains(short.trim()),
+            "the token must never be printed: {err}"
+        );
+    }
+    // 16 characters pass the check: the server goes on and fails only on the busy port.
+    let (code, err) = serve_with_env_token("sixteen-chars-ok");
+    assert_ne!(code, 0, "{err}");
+    assert!(!err.contains("shorter than 16"), "{err}");
+    assert!(err.contains("cannot listen on"), "{err}");
+    assert!(!err.contains("sixteen-chars-ok"), "{err}");
+}

@@ -183,6 +183,17 @@ impl NetArgs {
     }
 }
 
+/// Shortest admin token accepted, in characters (after trimming).
+const MIN_TOKEN_CHARS: usize = 16;
+
+/// The same rule for the token file and the environment variable. Never prints the token.
+fn check_token(token: &str, source: &str) -> anyhow::Result<()> {
+    if token.trim().chars().count() < MIN_TOKEN_CHARS {
+        bail!("the admin token in {source} is shorter than {MIN_TOKEN_CHARS} characters; use a long random token (e.g. `openssl rand -hex 24`)");
+    }
+    Ok(())
+}
+
 impl AuthArgs {
     fn load(&self) -> anyhow::Result<(Option<String>, Vec<String>)> {
         let token = match &self.admin_token_file {
@@ -190,14 +201,16 @@ impl AuthArgs {
                 let t = std::fs::read_to_string(p)
                     .with_context(|| format!("reading the admin token file {}", p.display()))?;
                 let t = t.trim().to_string();
-                if t.len() < 16 {
-                    bail!("the admin token in {} is shorter than 16 characters; use a long random token (e.g. `openssl rand -hex 24`)", p.display());
-                }
+                check_token(&t, &p.display().to_string())?;
                 Some(t)
             }
-            None => std::env::var("SPARK_CONTROL_ADMIN_TOKEN")
-                .ok()
-                .filter(|t| !t.is_empty()),
+            None => match std::env::var("SPARK_CONTROL_ADMIN_TOKEN") {
+                Ok(t) if !t.is_empty() => {
+                    check_token(&t, "SPARK_CONTROL_ADMIN_TOKEN")?;
+                    Some(t)
+                }
+                _ => None,
+            },
         };
         let keys = match &self.inference_keys_file {
             Some(p) => std::fs::read_to_string(p)

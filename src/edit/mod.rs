@@ -10,6 +10,7 @@ mod path;
 mod render;
 mod scan;
 mod semantic;
+mod sizes;
 pub mod store;
 mod tree;
 pub mod yaml;

@@ -97,7 +97,9 @@ fn str_v(s: &str) -> EditValue {
 
 /// Apply one edit to the desired-state text; returns the new text (unchanged if the edit
 /// was already in force).
+/// Inputs over the size limits of `model::limits` are refused before any splice.
 pub fn apply(text: &str, edit: &DesiredEdit) -> Result<String, EditError> {
+    super::sizes::check(edit)?;
     match edit {
         DesiredEdit::Activate { model } => {
             let v = model.as_deref().map(str_v).unwrap_or(EditValue::Null);

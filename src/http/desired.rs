@@ -8,7 +8,6 @@
 //! lost. Edits are comment-preserving splices (`edit::apply`).
 //! Must not: re-serialise the YAML, act on hosts, skip validation.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::{diagnostics_json, ApiError};
-use super::extract::{Body, Path};
+use super::extract::{Body, Path, RawBody};
 use super::AppState;
 use crate::edit::{self, DesiredEdit, Etag, OverridesPatch};
 use crate::model::{validate_text, Diagnostic, Severity};
@@ -32,8 +31,9 @@ fn if_match(headers: &HeaderMap) -> Result<Option<Etag>, ApiError> {
         ApiError::bad_request(
             "bad_if_match",
             format!(
-                "If-Match `{s}` is not an ETag of this server; send the `ETag` header of \
-                 GET /api/desired exactly (like \"sha256-0123456789abcdef\")"
+                "If-Match `{}` is not an ETag of this server; send the `ETag` header of \
+                 GET /api/desired exactly (like \"sha256-0123456789abcdef\")",
+                crate::model::limits::clip(s)
             ),
         )
     })
@@ -96,7 +96,7 @@ pub async fn get(State(state): State<AppState>) -> Result<Response, ApiError> {
 pub async fn put(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let Some(expected) = if_match(&headers)? else {
         return Err(ApiError::PreconditionRequired(
@@ -168,7 +168,8 @@ fn must_exist(text: &str, edit: &DesiredEdit) -> Result<(), ApiError> {
     match edit::yaml::get(text, &[section, name])? {
         Some(_) => Ok(()),
         None => Err(ApiError::NotFound(format!(
-            "there is no `{section}.{name}` in the desired file{}",
+            "there is no `{section}.{}` in the desired file{}",
+            crate::model::limits::clip(name),
             if section == "models" {
                 " (bundled models cannot be removed, only custom entries)"
             } else {

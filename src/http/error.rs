@@ -20,6 +20,13 @@
 //! - 4xx means the request can be fixed by the caller; 5xx means our fault or a part we
 //!   depend on (the control loop, the disk). A 5xx is logged with `tracing::error!`;
 //!   4xx are not logged (they are the caller's business and cheap to provoke).
+//! - A body that is not JSON is a 400 (`malformed`); JSON that is not what the route
+//!   reads is a 422: not an object (`not_an_object`), a field mistyped, missing or unknown
+//!   (`wrong_shape`, the message names the field). A body over the route's limit is a 413
+//!   in this shape too.
+//! - `message` is at most [`MAX_MESSAGE_CHARS`] characters, and user text inside it is
+//!   clipped (`model::limits::clip`): a megabyte name never becomes a megabyte response
+//!   or log line.
 //! - Internal details that help nobody (task join errors) are summarised, never hidden:
 //!   the message still says which step failed.
 //!
@@ -30,7 +37,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use crate::edit::{EditError, Etag, StoreError};
+use crate::model::limits::clip_to;
 use crate::model::Diagnostic;
+
+/// Longest `message` of an error response (and of its log line), in characters.
+pub const MAX_MESSAGE_CHARS: usize = 2000;
 
 /// Everything that can go wrong while answering a request.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +86,15 @@ pub enum ApiError {
     /// The body's content type is not what the route reads.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The body is JSON but not what the route reads: not an object, or a field of the
+    /// wrong type, missing or unknown (the message names it).
+    #[error("{message}")]
+    Unprocessable {
+        /// Stable reason (`not_an_object`, `wrong_shape`).
+        code: &'static str,
+        /// What and where.
+        message: String,
+    },
     /// The new desired state would be invalid; nothing was written.
     #[error("{message}")]
     Invalid {
@@ -120,7 +140,9 @@ impl ApiError {
             ApiError::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Invalid { .. } | ApiError::Unprocessable { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -140,6 +162,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => ("payload_too_large", "body_too_large"),
             ApiError::UnsupportedMediaType(_) => ("invalid_request", "unsupported_media_type"),
             ApiError::Invalid { .. } => ("validation", "invalid_desired_state"),
+            ApiError::Unprocessable { code, .. } => ("invalid_request", code),
             ApiError::RateLimited { .. } => ("rate_limited", "rate_limited"),
             ApiError::Unavailable(_) => ("unavailable", "unavailable"),
             ApiError::Internal(_) => ("internal", "internal"),
@@ -148,10 +171,17 @@ impl ApiError {
 
     /// Maps an axum extractor rejection (its status and text) onto the policy above.
     pub fn from_rejection(status: StatusCode, text: String, what: &str) -> Self {
-        let message = format!("{what}: {text}");
+        // serde's text quotes what was sent (an unknown variant, whole): keep its start.
+        let message = format!("{what}: {}", clip_to(&text, 300));
         match status {
-            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(message),
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(format!(
+                "{message} (the body is larger than this route accepts; see /api/openapi.json)"
+            )),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(message),
+            StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable {
+                code: "wrong_shape",
+                message,
+            },
             s if s.is_server_error() => ApiError::Internal(message),
             _ => ApiError::bad_request("malformed", message),
         }
@@ -194,10 +224,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let (kind, code) = self.kind_and_code();
+        // Messages may quote what the caller sent (serde quotes an unknown variant whole):
+        // clipped, so no response or log line is ever huge.
+        let message = clip_to(&self.to_string(), MAX_MESSAGE_CHARS).into_owned();
         if status.is_server_error() {
-            tracing::error!(%status, "{self}");
+            tracing::error!(%status, "{message}");
         }
-        let mut err = json!({ "message": self.to_string(), "type": kind, "code": code });
+        let mut err = json!({ "message": message, "type": kind, "code": code });
         let mut etag = None;
         let mut retry = None;
         match &self {

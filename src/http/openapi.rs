@@ -55,13 +55,14 @@ fn edit_op(summary: &str, params: Vec<Value>, req: Option<Value>, ok: &str) -> V
         "parameters": params,
         "responses": {
             ok: json_resp("Written (or already so); the new ETag", sref("Written")),
-            "400": err_resp("Malformed body or If-Match"),
+            "400": err_resp("Body not JSON, or malformed If-Match"),
             "401": err_resp("Admin token missing or wrong"),
             "403": err_resp("Cross-origin write"),
             "404": err_resp("Nothing to remove"),
             "409": err_resp("The file changed since If-Match; carries current_text and current_etag"),
             "415": err_resp("Body is not application/json"),
-            "422": err_resp("The result would be invalid; carries diagnostics with line/column"),
+            "413": err_resp("Body over 2 MB"),
+            "422": err_resp("Body not a JSON object or a field mistyped, missing or unknown (the message names it); a value over its size limit; or the result would be invalid (carries diagnostics with line/column)"),
         }
     });
     if let Some(r) = req {

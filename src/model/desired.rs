@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::limits;
+
 /// The whole desired state of the cluster: `desired.yaml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +21,7 @@ pub struct Desired {
     /// The machines spark-control manages, by name (e.g. `spark1`, `spark2`). Any number.
     /// Use IPv4 addresses: vLLM binds IPv4 only, and mDNS `.local` names resolve to IPv6 first.
     #[serde(default)]
+    #[schemars(extend("propertyNames" = { "maxLength": limits::NAME }))]
     pub hosts: BTreeMap<String, Host>,
     /// Where vLLM runs: the head host that runs the launcher, and the workers it drives for
     /// tensor-parallel "cluster" models. Omit until hosts are configured.
@@ -27,18 +30,22 @@ pub struct Desired {
     /// The model that should be serving, by catalog name (bundled or custom), or `null` for
     /// none. Changing it swaps models: the old one is stopped before the new one launches.
     #[serde(default)]
+    #[schemars(length(max = limits::NAME))]
     pub active_model: Option<String>,
     /// Custom catalog entries, merged with the five bundled models (`qwen3-vl`, `gemma4`,
     /// `qwen36`, `qwen3-235b-fp8`, `qwen2.5-72b`). An entry with a bundled name replaces it.
     #[serde(default)]
+    #[schemars(extend("propertyNames" = { "maxLength": limits::NAME }))]
     pub models: BTreeMap<String, ModelSpec>,
     /// Per-model launch settings, for bundled or custom models. Changing the settings of the
     /// active model relaunches it; settings of other models take effect when they are activated.
     #[serde(default)]
+    #[schemars(extend("propertyNames" = { "maxLength": limits::NAME }))]
     pub overrides: BTreeMap<String, Overrides>,
     /// Side services (speech-to-text, text-to-speech, ...): which host runs each, on which
     /// port, and whether it should be running. Each is a docker container on its host.
     #[serde(default)]
+    #[schemars(extend("propertyNames" = { "maxLength": limits::NAME }))]
     pub services: BTreeMap<String, Service>,
     /// Update policy for the launcher checkout (spark-vllm-docker) on the head.
     #[serde(default)]
@@ -56,9 +63,11 @@ pub struct Desired {
 #[serde(deny_unknown_fields)]
 pub struct Host {
     /// IPv4 address (preferred) or DNS name. Also used for HTTP health checks and the proxy.
+    #[schemars(length(max = limits::ADDRESS))]
     pub address: String,
     /// SSH user.
     #[serde(default = "default_user")]
+    #[schemars(length(max = limits::USER))]
     pub user: String,
     /// SSH port.
     #[serde(default = "default_ssh_port")]
@@ -67,6 +76,7 @@ pub struct Host {
     /// fingerprint (`SHA256:...`). Without it, the key seen on first contact is remembered
     /// in `<data dir>/known_hosts` and a later change is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::HOST_KEY))]
     pub host_key: Option<String>,
     /// How commands reach the host: `ssh` (default) or `local` (run on this machine, when
     /// spark-control runs on that Spark itself).
@@ -90,18 +100,22 @@ pub enum TransportKind {
 #[serde(deny_unknown_fields)]
 pub struct Cluster {
     /// Host that runs the launcher and serves the OpenAI API (Spark 1).
+    #[schemars(length(max = limits::NAME))]
     pub head: String,
     /// Hosts driven by the head for tensor-parallel "cluster" models (Spark 2, ...).
     #[serde(default)]
+    #[schemars(length(max = limits::WORKERS), inner(length(max = limits::NAME)))]
     pub workers: Vec<String>,
     /// Port vLLM serves on, on the head.
     #[serde(default = "default_vllm_port")]
     pub port: u16,
     /// The spark-vllm-docker checkout on the head (`~/` means the SSH user's home).
     #[serde(default = "default_launcher")]
+    #[schemars(length(max = limits::LAUNCHER))]
     pub launcher: String,
     /// Name of the vLLM container the launcher runs.
     #[serde(default = "default_container")]
+    #[schemars(length(max = limits::CONTAINER))]
     pub container: String,
     /// How the launch is detached from the SSH session: `flag` passes `-d` to the launcher;
     /// `nohup` (older launchers without `-d`) runs it under `setsid nohup` with every fd
@@ -113,9 +127,11 @@ pub struct Cluster {
     /// `{repo}`, `{port}`, `{tp}` (`-tp N` or nothing), `{flags}` (settings + extra args).
     /// An element that is exactly a list placeholder expands to zero or more arguments.
     #[serde(default = "default_launch_template")]
+    #[schemars(length(max = limits::TEMPLATE_ITEMS), inner(length(max = limits::TEMPLATE_ARG)))]
     pub launch_template: Vec<String>,
     /// Stop command template, as argv, run in the launcher directory.
     #[serde(default = "default_stop_template")]
+    #[schemars(length(max = limits::TEMPLATE_ITEMS), inner(length(max = limits::TEMPLATE_ARG)))]
     pub stop_template: Vec<String>,
     /// Seconds to wait for a model to become ready unless the model says otherwise.
     #[serde(default = "default_start_timeout")]
@@ -148,12 +164,14 @@ pub enum DetachMode {
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
     /// Hugging Face repository, `org/name`.
+    #[schemars(length(max = limits::REPO))]
     pub repo: String,
     /// `solo`: on the head only. `cluster`: tensor-parallel across the head and every worker.
     #[serde(default)]
     pub mode: Mode,
     /// A short note shown in the UI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::DESCRIPTION))]
     pub description: Option<String>,
     /// Seconds this model may take to become ready (large models load slowly).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -193,10 +211,18 @@ pub struct Overrides {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp8_kv_cache: Option<bool>,
     /// Extra arguments passed to `vllm serve` verbatim, one list element per argument.
+    /// At most 64 arguments of at most 4096 bytes each, 16 KiB in all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::EXTRA_ARGS_ITEMS), inner(length(max = limits::EXTRA_ARG)))]
     pub extra_args: Vec<String>,
-    /// Extra environment variables for the launcher.
+    /// Extra environment variables for the launcher. At most 64, names of at most 128
+    /// bytes, values of at most 4096 bytes, 8 KiB in all.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend(
+        "maxProperties" = limits::ENV_ITEMS,
+        "propertyNames" = { "maxLength": limits::ENV_KEY },
+        "additionalProperties" = { "type": "string", "maxLength": limits::ENV_VALUE },
+    ))]
     pub env: BTreeMap<String, String>,
 }
 
@@ -207,6 +233,7 @@ pub struct Service {
     /// What it is: `stt` (speech-to-text), `tts` (text-to-speech) or `other`.
     pub kind: ServiceKind,
     /// The host that runs it. Moving it stops it on the old host and starts it on the new.
+    #[schemars(length(max = limits::NAME))]
     pub host: String,
     /// The port it serves on.
     pub port: u16,
@@ -216,12 +243,15 @@ pub struct Service {
     /// Docker container name, if different from the service's name. The container must
     /// exist on every host the service may be placed on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::CONTAINER))]
     pub container: Option<String>,
     /// HTTP path answering 200 when healthy.
     #[serde(default = "default_health_path")]
+    #[schemars(length(max = limits::HEALTH_PATH))]
     pub health_path: String,
     /// The model it serves, shown in `/api/endpoints` (e.g. `nvidia/parakeet-tdt-0.6b-v3`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::SERVICE_MODEL))]
     pub model: Option<String>,
 }
 
@@ -270,7 +300,7 @@ pub enum UpdatePolicy {
     /// Check periodically and apply when no model operation is in flight.
     Auto,
     /// Keep the checkout at this commit (full or abbreviated hash).
-    Pin(String),
+    Pin(#[schemars(length(max = limits::PIN))] String),
 }
 
 /// OpenAI passthrough proxy settings.

@@ -6,9 +6,11 @@
 pub mod catalog;
 pub mod desired;
 pub mod diag;
+pub mod limits;
 pub mod observed;
 pub mod schema;
 mod semantic;
+mod sizes;
 pub mod validate;
 pub mod yamlpos;
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::catalog::{bundled_names, catalog};
 use super::desired::{Desired, Mode, UpdatePolicy};
 use super::diag::Severity::{Error, Warning};
+use super::limits::clip;
 use super::validate::{suggest, Sink};
 use super::yamlpos::escape_segment;
 
@@ -69,6 +70,7 @@ pub(crate) fn check(d: &Desired, s: &mut Sink<'_>) {
         );
     }
     let host_names: Vec<String> = d.hosts.keys().cloned().collect();
+    super::sizes::check(d, s);
     hosts(d, s);
     cluster(d, s, &host_names);
     models(d, s);
@@ -83,7 +85,7 @@ fn hosts(d: &Desired, s: &mut Sink<'_>) {
             s.at_key(
                 Error,
                 &p(&["hosts", name]),
-                format!("host name `{name}` is not allowed: {NAME_RULE}"),
+                format!("host name `{}` is not allowed: {NAME_RULE}", clip(name)),
             );
         }
         let a = h.address.trim();
@@ -93,11 +95,11 @@ fn hosts(d: &Desired, s: &mut Sink<'_>) {
                 &p(&["hosts", name, "address"]),
                 format!(
                     "`{}` is not a host address; write an IPv4 address such as 192.168.1.101",
-                    h.address
+                    clip(&h.address)
                 ),
             );
         } else if a.ends_with(".local") || a.ends_with(".local.") {
-            s.at_value(Warning, &p(&["hosts", name, "address"]), format!("`{a}` is an mDNS name: it often resolves to IPv6 first while vLLM binds IPv4 only; use the host's IPv4 address"));
+            s.at_value(Warning, &p(&["hosts", name, "address"]), format!("`{}` is an mDNS name: it often resolves to IPv6 first while vLLM binds IPv4 only; use the host's IPv4 address", clip(a)));
         }
         let u = h.user.as_str();
         if u.is_empty()
@@ -109,7 +111,7 @@ fn hosts(d: &Desired, s: &mut Sink<'_>) {
             s.at_value(
                 Error,
                 &p(&["hosts", name, "user"]),
-                format!("`{u}` is not a valid user name"),
+                format!("`{}` is not a valid user name", clip(u)),
             );
         }
         if h.port == 0 {
@@ -141,13 +143,17 @@ fn unknown_host(s: &mut Sink<'_>, pointer: &str, got: &str, known: &[String]) {
         }
         None => format!("; configured hosts: {}", known.join(", ")),
     };
-    s.at_value(Error, pointer, format!("unknown host `{got}`{hint}"));
+    s.at_value(
+        Error,
+        pointer,
+        format!("unknown host `{}`{hint}", clip(got)),
+    );
 }
 
 fn cluster(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
     let Some(c) = &d.cluster else {
         if let Some(m) = &d.active_model {
-            s.at_value(Error, "/active_model", format!("`{m}` is active but no `cluster:` is configured (set cluster.head to the host that runs the launcher), or set `active_model: null`"));
+            s.at_value(Error, "/active_model", format!("`{}` is active but no `cluster:` is configured (set cluster.head to the host that runs the launcher), or set `active_model: null`", clip(m)));
         }
         return;
     };
@@ -164,11 +170,11 @@ fn cluster(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
             s.at_value(
                 Error,
                 &ptr,
-                format!("`{w}` is the head; a host cannot be its own worker"),
+                format!("`{}` is the head; a host cannot be its own worker", clip(w)),
             );
         }
         if seen.insert(w.clone(), i).is_some() {
-            s.at_value(Error, &ptr, format!("worker `{w}` is listed twice"));
+            s.at_value(Error, &ptr, format!("worker `{}` is listed twice", clip(w)));
         }
     }
     if c.port == 0 {
@@ -185,7 +191,7 @@ fn cluster(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
         s.at_value(
             Error,
             "/cluster/container",
-            format!("`{}` is not a docker container name", c.container),
+            format!("`{}` is not a docker container name", clip(&c.container)),
         );
     }
     if !c.launch_template.iter().any(|a| a.contains("{repo}")) {
@@ -214,11 +220,11 @@ fn models(d: &Desired, s: &mut Sink<'_>) {
             s.at_key(
                 Error,
                 &base,
-                format!("model name `{name}` is not allowed: {NAME_RULE}"),
+                format!("model name `{}` is not allowed: {NAME_RULE}", clip(name)),
             );
         }
         if !valid_repo(&m.repo) {
-            s.at_value(Error, &format!("{base}/repo"), format!("`{}` is not a Hugging Face repo; write `org/name`, e.g. RedHatAI/Qwen3.6-35B-A3B-NVFP4", m.repo));
+            s.at_value(Error, &format!("{base}/repo"), format!("`{}` is not a Hugging Face repo; write `org/name`, e.g. RedHatAI/Qwen3.6-35B-A3B-NVFP4", clip(&m.repo)));
         }
         if m.start_timeout_secs == Some(0) {
             s.at_value(
@@ -238,10 +244,10 @@ fn models(d: &Desired, s: &mut Sink<'_>) {
                     Some(k) => format!("did you mean `{k}`?"),
                     None => format!("the catalog has: {}", names.join(", ")),
                 };
-                s.at_value(Error, "/active_model", format!("`{active}` is not in the model catalog; {hint} (add custom models under `models:`)"));
+                s.at_value(Error, "/active_model", format!("`{}` is not in the model catalog; {hint} (add custom models under `models:`)", clip(active)));
             }
             Some(e) if e.spec.mode == Mode::Cluster && workers == 0 && d.cluster.is_some() => {
-                s.at_value(Error, "/active_model", format!("`{active}` is a cluster model but `cluster.workers` is empty; add a worker host or pick a solo model"));
+                s.at_value(Error, "/active_model", format!("`{}` is a cluster model but `cluster.workers` is empty; add a worker host or pick a solo model", clip(active)));
             }
             Some(_) => {}
         }
@@ -254,7 +260,10 @@ fn models(d: &Desired, s: &mut Sink<'_>) {
             s.at_key(
                 Error,
                 &base,
-                format!("overrides for `{name}`, which is not in the model catalog{hint}"),
+                format!(
+                    "overrides for `{}`, which is not in the model catalog{hint}",
+                    clip(name)
+                ),
             );
         }
         if let Some(g) = o.gpu_memory {
@@ -284,7 +293,7 @@ fn models(d: &Desired, s: &mut Sink<'_>) {
                 || a.starts_with("--port=")
                 || a.starts_with("--host=")
             {
-                s.at_value(Error, &ptr, format!("`{a}` is managed by spark-control (cluster.port; vLLM listens on 0.0.0.0); remove it"));
+                s.at_value(Error, &ptr, format!("`{}` is managed by spark-control (cluster.port; vLLM listens on 0.0.0.0); remove it", clip(a)));
             }
             if a.contains('\n') || a.contains('\0') {
                 s.at_value(Error, &ptr, "arguments cannot contain newlines or NUL");
@@ -295,7 +304,10 @@ fn models(d: &Desired, s: &mut Sink<'_>) {
                 s.at_key(
                     Error,
                     &format!("{base}/env/{}", escape_segment(k)),
-                    format!("`{k}` is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)"),
+                    format!(
+                        "`{}` is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+                        clip(k)
+                    ),
                 );
             }
         }
@@ -314,7 +326,7 @@ fn services(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
             s.at_key(
                 Error,
                 &base,
-                format!("service name `{name}` is not allowed: {NAME_RULE}"),
+                format!("service name `{}` is not allowed: {NAME_RULE}", clip(name)),
             );
         }
         if !d.hosts.contains_key(&svc.host) {
@@ -330,7 +342,8 @@ fn services(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
                 &format!("{base}/port"),
                 format!(
                     "port {} on `{}` is already used by {other}; pick another port or host",
-                    svc.port, svc.host
+                    svc.port,
+                    clip(&svc.host)
                 ),
             );
         }
@@ -340,7 +353,7 @@ fn services(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
                 &format!("{base}/container"),
                 format!(
                     "`{}` is not a docker container name",
-                    svc.container_name(name)
+                    clip(svc.container_name(name))
                 ),
             );
         }
@@ -360,7 +373,7 @@ fn updates(d: &Desired, s: &mut Sink<'_>) {
             s.at_value(
                 Error,
                 "/updates/launcher/pin",
-                format!("`{c}` is not a commit hash (7 to 40 hex digits)"),
+                format!("`{}` is not a commit hash (7 to 40 hex digits)", clip(c)),
             );
         }
     }

@@ -13,11 +13,16 @@ use serde_json::Value;
 
 use super::desired::Desired;
 use super::diag::{dotted, Diagnostic, Severity};
+use super::limits::{clip, clip_to};
 use super::yamlpos::{self, Parsed};
 use super::{schema, semantic};
 
 /// Largest desired file accepted. Real files are a few KiB.
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+
+/// Longest message of one diagnostic, in characters: a safety net under the messages that
+/// clip the user text they quote (`limits::clip`), so no diagnostic is ever huge.
+pub const MAX_MESSAGE_CHARS: usize = 600;
 
 /// The outcome of validating one text.
 #[derive(Debug, Clone)]
@@ -72,10 +77,24 @@ impl Sink<'_> {
             file: self.file.to_string(),
             line,
             col,
-            path: dotted(pointer),
-            message: msg.into(),
+            path: clipped_path(pointer),
+            message: clip_to(&msg.into(), MAX_MESSAGE_CHARS).into_owned(),
         });
     }
+}
+
+/// The dotted path of `pointer` with every segment (a map key written by the user)
+/// clipped, so a megabyte key is not repeated in the diagnostic's path.
+fn clipped_path(pointer: &str) -> String {
+    let clipped: String = pointer
+        .split('/')
+        .skip(1)
+        .map(|seg| {
+            let seg = seg.replace("~1", "/").replace("~0", "~");
+            format!("/{}", yamlpos::escape_segment(&clip(&seg)))
+        })
+        .collect();
+    dotted(&clipped)
 }
 
 fn whole_file(file: &str, msg: impl Into<String>) -> Validated {
@@ -169,13 +188,22 @@ pub fn validate_text(file: &str, text: &str) -> Validated {
         if (msg.contains("tab") || tab_line) && !msg.contains("indent with spaces") {
             msg.push_str(" (YAML does not allow tabs for indentation; indent with spaces)");
         }
+        // YAML allows at most 1024 characters in a plain key; say so rather than only
+        // "simple key expect ':'".
+        if p.pos.col > 1024 && (msg.contains("simple key") || msg.contains("mapping values")) {
+            msg.push_str(&format!(
+                " (the key on line {} is longer than YAML's 1024-character limit for keys; names are at most {} characters)",
+                p.pos.line,
+                super::limits::NAME
+            ));
+        }
         sink.out.push(Diagnostic {
             severity: Severity::Error,
             file: file.to_string(),
             line: p.pos.line,
             col: p.pos.col,
-            path: dotted(&p.pointer),
-            message: msg,
+            path: clipped_path(&p.pointer),
+            message: clip_to(&msg, MAX_MESSAGE_CHARS).into_owned(),
         });
     }
     let finish = |mut out: Vec<Diagnostic>, desired: Option<Desired>| {
@@ -294,7 +322,7 @@ fn report(
                     sink.at_key(
                         Severity::Error,
                         &child,
-                        format!("unknown key `{key}`{hint}"),
+                        format!("unknown key `{}`{hint}", clip(key)),
                     );
                 }
             }
@@ -390,7 +418,59 @@ fn report(
                     format!("{} is too large (maximum {limit})", describe(&err.instance)),
                 );
             }
-            _ => sink.at_value(Severity::Error, &pointer, err.to_string()),
+            K::MaxLength { limit } => {
+                let s = err.instance.as_str().unwrap_or("");
+                sink.at_value(
+                    Severity::Error,
+                    &pointer,
+                    format!(
+                        "{} is {} characters ({} bytes); the limit is {limit} characters",
+                        describe(&err.instance),
+                        s.chars().count(),
+                        s.len()
+                    ),
+                );
+            }
+            K::MaxItems { limit } => {
+                let n = err.instance.as_array().map_or(0, Vec::len);
+                sink.at_value(
+                    Severity::Error,
+                    &pointer,
+                    format!("the list has {n} elements; the limit is {limit}"),
+                );
+            }
+            K::MaxProperties { limit } => {
+                let n = err.instance.as_object().map_or(0, |m| m.len());
+                sink.at_value(
+                    Severity::Error,
+                    &pointer,
+                    format!("the mapping has {n} entries; the limit is {limit}"),
+                );
+            }
+            K::PropertyNames { error } => {
+                let key = error.instance.as_str().unwrap_or("");
+                let child = format!("{pointer}/{}", yamlpos::escape_segment(key));
+                let limit = match &error.kind {
+                    K::MaxLength { limit } => format!("; the limit is {limit} characters"),
+                    _ => String::new(),
+                };
+                sink.at_key(
+                    Severity::Error,
+                    &child,
+                    format!(
+                        "the name `{}` is {} characters ({} bytes){limit}",
+                        clip(key),
+                        key.chars().count(),
+                        key.len()
+                    ),
+                );
+            }
+            // jsonschema's own text quotes the whole value: clip it.
+            _ => sink.at_value(
+                Severity::Error,
+                &pointer,
+                clip_to(&err.to_string(), 200).into_owned(),
+            ),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Our SSH identity and the trust we place in hosts' keys.
 //!
 //! - [`load_or_create_identity`]: `<data_dir>/id_ed25519` (+ `.pub`), created on first
-//!   start (mode 0600, OpenSSH format). RSA is refused (RUSTSEC-2023-0071: the `rsa`
+//!   start (mode 0600, OpenSSH format); an existing key with any group/other permission
+//!   bit is refused with the `chmod 600` to run. RSA is refused (RUSTSEC-2023-0071: the `rsa`
 //!   crate's Marvin timing side channel), so russh is built without it.
 //! - [`HostKeyPolicy`]: a pinned key/fingerprint, or OpenSSH-style "accept-new" with a
 //!   known_hosts file we append to. A changed key is always refused.
@@ -28,6 +29,8 @@ pub enum KeyError {
     Parse { path: String, detail: String },
     #[error("{path}: {detail}")]
     Io { path: String, detail: String },
+    #[error("{path}: the private key is readable by others (mode {mode:03o}); ssh refuses such keys and so does spark-control. Run: chmod 600 {path}")]
+    Unprotected { path: String, mode: u32 },
     #[error("pinned host key {0:?} is neither an OpenSSH public key line (\"ssh-ed25519 AAAA...\") nor a fingerprint (\"SHA256:...\")")]
     BadPin(String),
 }
@@ -72,9 +75,21 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     f.write_all(bytes).map_err(|e| io_err(path, e))
 }
 
-/// Load an existing private key file; only ed25519 is accepted.
+/// Load an existing private key file; only ed25519 is accepted, and only when no group
+/// or other permission bit is set (as OpenSSH's "UNPROTECTED PRIVATE KEY FILE" check).
 pub fn load_identity(path: &Path) -> Result<PrivateKey, KeyError> {
     let p = path.display().to_string();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| io_err(path, e))?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::Unprotected { path: p, mode });
+        }
+    }
     let text = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
     // The PEM header of an RSA key (split so no file here looks like a committed key).
     const RSA_PEM: &str = concat!("BEGIN RSA ", "PRIVATE KEY");

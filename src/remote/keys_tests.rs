@@ -143,3 +143,35 @@ fn pinned_by_line_or_fingerprint() {
         Err(KeyError::BadPin(_))
     ));
 }
+
+#[test]
+fn a_private_key_readable_by_others_is_refused_with_the_chmod_to_run() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = load_or_create_identity(dir.path()).expect("create");
+    let path = dir.path().join("id_ed25519");
+    let text = std::fs::read_to_string(&path).expect("read");
+    let set = |mode: u32| {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+    for mode in [0o644, 0o640, 0o604, 0o660, 0o601] {
+        set(mode);
+        let err = load_or_create_identity(dir.path()).expect_err("unprotected key refused");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{p}: the private key is readable by others (mode {mode:03o}); ssh refuses such keys and so does spark-control. Run: chmod 600 {p}",
+                p = path.display()
+            )
+        );
+        // Refused, not repaired or replaced behind the user's back.
+        let now = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(now, mode);
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
+    }
+    for mode in [0o600, 0o400] {
+        set(mode);
+        let again = load_or_create_identity(dir.path()).expect("a 0600/0400 key is used");
+        assert_eq!(again.public_key().key_data(), key.public_key().key_data());
+    }
+}

@@ -22,6 +22,7 @@
 mod concurrency;
 mod discovery;
 mod edits;
+mod limits;
 mod openapi;
 mod routes;
 mod serve;

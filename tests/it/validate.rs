@@ -231,3 +231,230 @@ fn cli_validate_schema_plan() {
     let v: serde_json::Value = serde_json::from_str(&out).expect("plan JSON");
     assert_eq!(v["steps"][0]["action"], "launch_model");
 }
+
+/// Every diagnostic of `text` is an error, at least one is at `path`, and every rendered
+/// diagnostic is short (user text is clipped, never echoed whole). Returns that message.
+fn oversized(name: &str, text: &str, path: &str) -> String {
+    let v = validate_text("t.yaml", text);
+    assert!(v.desired.is_none(), "case `{name}`: must be refused");
+    for d in &v.diagnostics {
+        let line = d.to_string();
+        assert!(
+            line.len() < 400,
+            "case `{name}`: a {}-byte diagnostic: {}…",
+            line.len(),
+            &line[..200]
+        );
+    }
+    let d = v
+        .diagnostics
+        .iter()
+        .find(|d| d.path == path)
+        .unwrap_or_else(|| {
+            panic!(
+                "case `{name}`: no diagnostic at {path}: {:?}",
+                v.diagnostics
+            )
+        });
+    d.message.clone()
+}
+
+#[test]
+fn oversized_values_are_refused_with_short_messages() {
+    let with = |rest: &str| format!("{HOSTS}cluster: {{ head: spark1 }}\n{rest}");
+    let mb = "A".repeat(1_000_000);
+    let e = "é".repeat(3000); // 3000 characters, 6000 bytes
+    let arg4k = "a".repeat(4000);
+    let long_name = "m".repeat(200_000);
+    let cases: Vec<(&str, String, String, String)> = vec![
+        (
+            "1 MB extra_args element",
+            with(&format!("overrides:\n  qwen36: {{ extra_args: [\"{mb}\"] }}\n")),
+            "overrides.qwen36.extra_args[0]".into(),
+            format!("\"{}…\" is 1000000 characters (1000000 bytes); the limit is 4096 characters", "A".repeat(40)),
+        ),
+        (
+            "an element under 4096 characters but over 4096 bytes",
+            with(&format!("overrides:\n  qwen36: {{ extra_args: [\"{e}\"] }}\n")),
+            "overrides.qwen36.extra_args[0]".into(),
+            "the argument is 6000 bytes; the limit is 4096 bytes".into(),
+        ),
+        (
+            "extra_args over 16 KiB in all",
+            with(&format!("overrides:\n  qwen36: {{ extra_args: [{}] }}\n", vec![arg4k.as_str(); 5].join(", "))),
+            "overrides.qwen36.extra_args".into(),
+            "the arguments total 20000 bytes; the limit is 16384 bytes".into(),
+        ),
+        (
+            "too many extra_args",
+            with(&format!("overrides:\n  qwen36: {{ extra_args: [{}] }}\n", vec!["-x"; 65].join(", "))),
+            "overrides.qwen36.extra_args".into(),
+            "the list has 65 elements; the limit is 64".into(),
+        ),
+        (
+            "too many env variables",
+            with(&format!("overrides:\n  qwen36:\n    env: {{ {} }}\n", (0..65).map(|i| format!("V{i}: x")).collect::<Vec<_>>().join(", "))),
+            "overrides.qwen36.env".into(),
+            "the mapping has 65 entries; the limit is 64".into(),
+        ),
+        (
+            "env value over 4096",
+            with(&format!("overrides:\n  qwen36:\n    env: {{ HF_X: \"{}\" }}\n", "v".repeat(5000))),
+            "overrides.qwen36.env.HF_X".into(),
+            format!("\"{}…\" is 5000 characters (5000 bytes); the limit is 4096 characters", "v".repeat(40)),
+        ),
+        (
+            "env in all over 8 KiB",
+            with(&format!("overrides:\n  qwen36:\n    env: {{ A: \"{a}\", B: \"{a}\", C: \"{a}\" }}\n", a = "v".repeat(3000))),
+            "overrides.qwen36.env".into(),
+            "names and values total 9003 bytes; the limit is 8192 bytes".into(),
+        ),
+        (
+            "200 KB active model name",
+            with(&format!("active_model: {long_name}\n")),
+            "active_model".into(),
+            format!("\"{}…\" is 200000 characters (200000 bytes); the limit is 63 characters", "m".repeat(40)),
+        ),
+        (
+            "200 KB model name as a key",
+            with(&format!("models:\n  {long_name}: {{ repo: org/x }}\n")),
+            "".into(),
+            "YAML syntax error: mapping values are not allowed in this context (the key on line 7 is longer than YAML's 1024-character limit for keys; names are at most 63 characters)".into(),
+        ),
+        (
+            "200 KB unknown key",
+            with(&format!("{long_name}: 1\n")),
+            "".into(),
+            "YAML syntax error: simple key expect ':' (the key on line 6 is longer than YAML's 1024-character limit for keys; names are at most 63 characters)".into(),
+        ),
+        (
+            "1000-character model name as a key",
+            with(&format!("models:\n  {}: {{ repo: org/x }}\n", "m".repeat(1000))),
+            format!("models.{}… (1000 bytes)", "m".repeat(60)),
+            format!("the name `{}… (1000 bytes)` is 1000 characters (1000 bytes); the limit is 63 characters", "m".repeat(60)),
+        ),
+        (
+            "1000-character unknown key",
+            with(&format!("{}: 1\n", "k".repeat(1000))),
+            format!("{}… (1000 bytes)", "k".repeat(60)),
+            format!("unknown key `{}… (1000 bytes)`; known keys: active_model, cluster, hosts, models, overrides, proxy, services, ssh, updates, version", "k".repeat(60)),
+        ),
+        (
+            "long launcher path",
+            format!("{HOSTS}cluster: {{ head: spark1, launcher: \"{}\" }}\n", "d".repeat(2000)),
+            "cluster.launcher".into(),
+            format!("\"{}…\" is 2000 characters (2000 bytes); the limit is 1024 characters", "d".repeat(40)),
+        ),
+        (
+            "long description",
+            with(&format!("models:\n  m: {{ repo: org/x, description: \"{}\" }}\n", "d".repeat(600))),
+            "models.m.description".into(),
+            format!("\"{}…\" is 600 characters (600 bytes); the limit is 512 characters", "d".repeat(40)),
+        ),
+        (
+            "long address",
+            format!("version: 1\nhosts:\n  s: {{ address: \"{}\" }}\n", "1".repeat(300)),
+            "hosts.s.address".into(),
+            format!("\"{}…\" is 300 characters (300 bytes); the limit is 253 characters", "1".repeat(40)),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, text, path, expected) in &cases {
+        let got = std::panic::catch_unwind(|| oversized(name, text, path));
+        match got {
+            Ok(msg) if msg == *expected => {}
+            Ok(msg) => failures.push(format!("{name}:\n  got      {msg}\n  expected {expected}")),
+            Err(e) => failures.push(format!("{name}: {e:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn an_over_the_limit_file_is_one_short_message() {
+    let text = format!(
+        "version: 1\nactive_model: {}\n",
+        "m".repeat(2 * 1024 * 1024)
+    );
+    let v = validate_text("t.yaml", &text);
+    assert!(v.desired.is_none());
+    let all: Vec<String> = v.diagnostics.iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        all,
+        ["t.yaml:1:1: the file is 2097178 bytes; a desired-state file is at most 1048576 bytes (is this the right file?)"]
+    );
+}
+
+#[test]
+fn a_long_unknown_model_name_is_clipped_in_the_catalog_message() {
+    // 63 characters: a valid length, so the catalog check (not the size check) answers.
+    let name = format!("x{}", "9".repeat(62));
+    let v = validate_text(
+        "t.yaml",
+        &format!("{HOSTS}cluster: {{ head: spark1 }}\nactive_model: {name}\n"),
+    );
+    let msg = &v.errors().next().expect("an error").message;
+    assert!(
+        msg.starts_with(&format!(
+            "`{}… (63 bytes)` is not in the model catalog",
+            &name[..60]
+        )),
+        "{msg}"
+    );
+}
+
+/// `spark-control serve` with `SPARK_CONTROL_ADMIN_TOKEN=token`, on an address already in
+/// use so an accepted token ends in a bind error instead of a running server.
+fn serve_with_env_token(token: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = busy.local_addr().expect("addr").to_string();
+    let desired = dir.path().join("desired.yaml");
+    std::fs::write(&desired, "version: 1\n").expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spark-control"))
+        .args(["serve", "--listen", &addr, "--desired"])
+        .arg(&desired)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("SPARK_CONTROL_ADMIN_TOKEN", token)
+        .env_remove("SPARK_CONTROL_ADMIN_TOKEN_FILE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run spark-control");
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if t0.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("spark-control serve did not exit on a busy address");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+        .expect("read stderr");
+    (status.code().unwrap_or(-1), err)
+}
+
+#[test]
+fn a_short_admin_token_in_the_environment_is_refused() {
+    let rule = "error: the admin token in SPARK_CONTROL_ADMIN_TOKEN is shorter than 16 characters; use a long random token (e.g. `openssl rand -hex 24`)";
+    for short in ["hunter2", "fifteen-chars-x", "   padded-short   "] {
+        let (code, err) = serve_with_env_token(short);
+        assert_eq!(code, 2, "{short:?}: {err}");
+        assert!(err.contains(rule), "{short:?}: {err}");
+        assert!(
+            !err.contains(short.trim()),
+            "the token must never be printed: {err}"
+        );
+    }
+    // 16 characters pass the check: the server goes on and fails only on the busy port.
+    let (code, err) = serve_with_env_token("sixteen-chars-ok");
+    assert_ne!(code, 0, "{err}");
+    assert!(!err.contains("shorter than 16"), "{err}");
+    assert!(err.contains("cannot listen on"), "{err}");
+    assert!(!err.contains("sixteen-chars-ok"), "{err}");
+}

@@ -52,13 +52,77 @@ impl client::Handler for Client {
                 expected_fp,
                 got_fp,
                 fix,
-            }) => Err(ClientError::HostKey(RemoteError::HostKeyChanged {
-                host: self.host.clone(),
-                expected_fp,
-                got_fp,
-                fix,
-            })),
+            }) => {
+                let key = format!("{}:{}", self.address, self.port);
+                if MISMATCH_LOG.should_log(&key, std::time::Instant::now()) {
+                    tracing::error!(
+                        host = %self.host,
+                        address = %key,
+                        expected = %expected_fp,
+                        got = %got_fp,
+                        "HOST KEY MISMATCH: the server's host key is not the one pinned or \
+                         remembered; refusing to connect (possible man-in-the-middle, or the \
+                         host was reinstalled). {fix} (logged at most once a minute per host)"
+                    );
+                }
+                Err(ClientError::HostKey(RemoteError::HostKeyChanged {
+                    host: self.host.clone(),
+                    expected_fp,
+                    got_fp,
+                    fix,
+                }))
+            }
             Err(e) => Err(ClientError::HostKey(RemoteError::Key(e))),
         }
+    }
+}
+
+/// Host-key mismatches already logged, per address: a refused host is retried every few
+/// seconds, the log says so once a minute.
+static MISMATCH_LOG: RateLog = RateLog::new(std::time::Duration::from_secs(60));
+
+/// "Log this key at most once per window."
+pub(super) struct RateLog {
+    window: std::time::Duration,
+    last: std::sync::Mutex<Option<std::collections::HashMap<String, std::time::Instant>>>,
+}
+
+impl RateLog {
+    pub(super) const fn new(window: std::time::Duration) -> RateLog {
+        RateLog {
+            window,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Whether `key` may be logged at `now` (and, if so, records it).
+    pub(super) fn should_log(&self, key: &str, now: std::time::Instant) -> bool {
+        let Ok(mut guard) = self.last.lock() else {
+            return true;
+        };
+        let map = guard.get_or_insert_with(Default::default);
+        match map.get(key) {
+            Some(at) if now.duration_since(*at) < self.window => false,
+            _ => {
+                map.insert(key.to_string(), now);
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateLog;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn once_per_window_per_key() {
+        let log = RateLog::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        assert!(log.should_log("a:22", t0));
+        assert!(!log.should_log("a:22", t0 + Duration::from_secs(59)));
+        assert!(log.should_log("b:22", t0 + Duration::from_secs(1)));
+        assert!(log.should_log("a:22", t0 + Duration::from_secs(61)));
     }
 }

@@ -104,7 +104,9 @@ async fn half_written_files_never_act() {
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(world(&c), before, "the model or a service was touched");
-    assert_eq!(c.served().await, Some(vec![QWEN36.to_string()]));
+    // Still answering (asked until it does: one probe can be slow on a loaded machine; the
+    // process check above already says it is the same vLLM).
+    c.wait_serving(QWEN36, 20).await;
     let st = c.status();
     let endpoints = spark_control::http::endpoints_of(
         st.desired

@@ -235,8 +235,37 @@ async fn unreachable_while_down_then_reconnects() {
     assert_eq!(t.connections_opened(), 2);
 }
 
+/// A tracing writer that keeps what was logged (the test's current-thread runtime runs
+/// every task on the test thread, where the subscriber is the default).
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[tokio::test]
 async fn host_keys_learned_pinned_and_changes_refused() {
+    let log = Captured::default();
+    let writer = log.clone();
+    let _log = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
     let mut h = SshdHost::start("127.0.0.2", &[]);
     let data = tempfile::tempdir().expect("tempdir");
     let kh = data.path().join("known_hosts");
@@ -275,6 +304,28 @@ async fn host_keys_learned_pinned_and_changes_refused() {
     }
     let msg = err.to_string();
     assert!(msg.contains(&old_fp) && msg.contains(&new_fp), "{msg}");
+    // The server log says it too: host, address, both fingerprints.
+    let mismatches = |text: &str| {
+        text.lines()
+            .filter(|l| l.contains("SSH host key mismatch"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let logged = mismatches(&log.text());
+    assert_eq!(logged.len(), 1, "{}", log.text());
+    for needle in [
+        "ERROR",
+        "spark1",
+        &format!("127.0.0.2:{}", h.port()),
+        &old_fp,
+        &new_fp,
+    ] {
+        assert!(
+            logged[0].contains(needle),
+            "`{needle}` not in: {}",
+            logged[0]
+        );
+    }
     assert_eq!(
         std::fs::read_to_string(&kh).expect("read"),
         text,
@@ -299,6 +350,8 @@ async fn host_keys_learned_pinned_and_changes_refused() {
         .await
         .expect_err("old pin refused");
     assert!(matches!(err, RemoteError::HostKeyChanged { .. }), "{err}");
+    // A second mismatch of the same host within the minute is not logged again.
+    assert_eq!(mismatches(&log.text()).len(), 1, "{}", log.text());
 }
 
 #[tokio::test]

@@ -281,13 +281,13 @@ fn oversized_values_are_refused_with_short_messages() {
         ),
         (
             "extra_args over 16 KiB in all",
-            with(&format!("overrides:\n  qwen36: {{ extra_args: [{}] }}\n", vec![arg4k.as_str(); 5].join(", "))),
+            with(&format!("overrides:\n  qwen36: {{ extra_args: [{}] }}\n", [arg4k.as_str(); 5].join(", "))),
             "overrides.qwen36.extra_args".into(),
             "the arguments total 20000 bytes; the limit is 16384 bytes".into(),
         ),
         (
             "too many extra_args",
-            with(&format!("overrides:\n  qwen36: {{ extra_args: [{}] }}\n", vec!["-x"; 65].join(", "))),
+            with(&format!("overrides:\n  qwen36: {{ extra_args: [{}] }}\n", ["-x"; 65].join(", "))),
             "overrides.qwen36.extra_args".into(),
             "the list has 65 elements; the limit is 64".into(),
         ),

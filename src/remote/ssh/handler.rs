@@ -1,5 +1,11 @@
 //! The russh client handler: decides whether to trust the server's host key, using
-//! the host's [`HostKeyPolicy`]. It must not do anything else.
+//! the host's [`HostKeyPolicy`], and logs a refused (changed) key in the server log, at
+//! most once per host per [`MISMATCH_LOG_EVERY`] (a down-and-retrying host would
+//! otherwise log it every few seconds). It must not do anything else.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use russh::client;
 use russh::keys::PublicKeyOrCertificate;
@@ -24,6 +30,49 @@ pub(super) enum ClientError {
 impl From<russh::Error> for ClientError {
     fn from(e: russh::Error) -> Self {
         ClientError::Ssh(e)
+    }
+}
+
+/// A host-key mismatch of one host is logged at most this often.
+pub(super) const MISMATCH_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// When each host's mismatch was last logged (`label address:port` → instant).
+static MISMATCH_LOGGED: Mutex<BTreeMap<String, Instant>> = Mutex::new(BTreeMap::new());
+
+/// Whether `key`'s mismatch is due to be logged at `now` (and, if so, notes it).
+fn mismatch_due(logged: &mut BTreeMap<String, Instant>, key: &str, now: Instant) -> bool {
+    match logged.get(key) {
+        Some(at) if now.saturating_duration_since(*at) < MISMATCH_LOG_EVERY => false,
+        _ => {
+            logged.insert(key.to_string(), now);
+            true
+        }
+    }
+}
+
+impl Client {
+    /// Logs a refused host key: host, address, both fingerprints (public data, no secret)
+    /// and what to do. Rate-limited per host.
+    fn log_mismatch(&self, expected_fp: &str, got_fp: &str, fix: &str) {
+        let key = format!("{} {}:{}", self.host, self.address, self.port);
+        let due = {
+            let mut logged = MISMATCH_LOGGED.lock().unwrap_or_else(|p| p.into_inner());
+            mismatch_due(&mut logged, &key, Instant::now())
+        };
+        if due {
+            tracing::error!(
+                host = %self.host,
+                address = %format!("{}:{}", self.address, self.port),
+                expected = %expected_fp,
+                presented = %got_fp,
+                "SSH host key mismatch: {} ({}:{}) presented {got_fp}, expected {expected_fp}; \
+                 refusing to connect (a reinstalled host, or someone in the middle). If the \
+                 change is expected: {fix}. Logged at most once a minute per host.",
+                self.host,
+                self.address,
+                self.port,
+            );
+        }
     }
 }
 
@@ -53,18 +102,7 @@ impl client::Handler for Client {
                 got_fp,
                 fix,
             }) => {
-                let key = format!("{}:{}", self.address, self.port);
-                if MISMATCH_LOG.should_log(&key, std::time::Instant::now()) {
-                    tracing::error!(
-                        host = %self.host,
-                        address = %key,
-                        expected = %expected_fp,
-                        got = %got_fp,
-                        "HOST KEY MISMATCH: the server's host key is not the one pinned or \
-                         remembered; refusing to connect (possible man-in-the-middle, or the \
-                         host was reinstalled). {fix} (logged at most once a minute per host)"
-                    );
-                }
+                self.log_mismatch(&expected_fp, &got_fp, &fix);
                 Err(ClientError::HostKey(RemoteError::HostKeyChanged {
                     host: self.host.clone(),
                     expected_fp,
@@ -77,52 +115,31 @@ impl client::Handler for Client {
     }
 }
 
-/// Host-key mismatches already logged, per address: a refused host is retried every few
-/// seconds, the log says so once a minute.
-static MISMATCH_LOG: RateLog = RateLog::new(std::time::Duration::from_secs(60));
-
-/// "Log this key at most once per window."
-pub(super) struct RateLog {
-    window: std::time::Duration,
-    last: std::sync::Mutex<Option<std::collections::HashMap<String, std::time::Instant>>>,
-}
-
-impl RateLog {
-    pub(super) const fn new(window: std::time::Duration) -> RateLog {
-        RateLog {
-            window,
-            last: std::sync::Mutex::new(None),
-        }
-    }
-
-    /// Whether `key` may be logged at `now` (and, if so, records it).
-    pub(super) fn should_log(&self, key: &str, now: std::time::Instant) -> bool {
-        let Ok(mut guard) = self.last.lock() else {
-            return true;
-        };
-        let map = guard.get_or_insert_with(Default::default);
-        match map.get(key) {
-            Some(at) if now.duration_since(*at) < self.window => false,
-            _ => {
-                map.insert(key.to_string(), now);
-                true
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::RateLog;
-    use std::time::{Duration, Instant};
+    use super::*;
 
     #[test]
-    fn once_per_window_per_key() {
-        let log = RateLog::new(Duration::from_secs(60));
+    fn a_mismatch_is_logged_once_per_host_per_minute() {
+        let mut logged = BTreeMap::new();
         let t0 = Instant::now();
-        assert!(log.should_log("a:22", t0));
-        assert!(!log.should_log("a:22", t0 + Duration::from_secs(59)));
-        assert!(log.should_log("b:22", t0 + Duration::from_secs(1)));
-        assert!(log.should_log("a:22", t0 + Duration::from_secs(61)));
+        let s = Duration::from_secs;
+        // (host, seconds after t0, logged?)
+        let cases = [
+            ("spark1", 0, true),
+            ("spark1", 1, false),
+            ("spark2", 1, true),
+            ("spark1", 59, false),
+            ("spark1", 60, true),
+            ("spark1", 61, false),
+            ("spark2", 61, true),
+        ];
+        for (host, at, expected) in cases {
+            assert_eq!(
+                mismatch_due(&mut logged, host, t0 + s(at)),
+                expected,
+                "{host} at {at} s"
+            );
+        }
     }
 }

@@ -423,7 +423,11 @@ impl Loop {
         }
         let window = self.cfg.settle.unwrap_or(DEFAULT_SETTLE);
         let own = bytes.as_deref().is_some_and(|b| self.store.wrote(b));
-        tracing::debug!(own, window_ms = window.as_millis() as u64, "desired file changed");
+        tracing::debug!(
+            own,
+            window_ms = window.as_millis() as u64,
+            "desired file changed"
+        );
         if window.is_zero() || own {
             self.settling = None;
             self.reload_desired(bytes);

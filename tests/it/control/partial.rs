@@ -75,7 +75,8 @@ async fn half_written_files_never_act() {
         assert_eq!(
             world(&c),
             before,
-            "a two-half write (cut at byte {cut}) acted"
+            "a two-half write (cut at byte {cut}) acted\n{}",
+            c.log_tail(40)
         );
         assert_eq!(
             last_op_id(&c),

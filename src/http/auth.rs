@@ -236,7 +236,11 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 fn peer(req: &Request) -> Option<IpAddr> {
-    req.extensions()
+    peer_of(req.extensions())
+}
+
+fn peer_of(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
 }
@@ -251,12 +255,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
         parts: &mut axum::http::request::Parts,
         _: &S,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Peer(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+        Ok(Peer(peer_of(&parts.extensions)))
     }
 }
 

@@ -338,21 +338,7 @@ impl Cluster {
 
     /// Whether a container runs on a host, from the simulator's own files.
     pub fn container_running(&self, ip: &str, name: &str) -> bool {
-        let pid_file = self
-            .dir
-            .path()
-            .join("sim")
-            .join(ip)
-            .join("containers")
-            .join(name)
-            .join("pid");
-        let Ok(pid) = std::fs::read_to_string(pid_file) else {
-            return false;
-        };
-        let Ok(pid) = pid.trim().parse::<u32>() else {
-            return false;
-        };
-        alive(pid)
+        self.container_pid(ip, name).is_some()
     }
 
     /// The argv the head's launcher was last given.

@@ -12,6 +12,7 @@ pub mod execute;
 pub mod hosts;
 pub mod http;
 pub mod hub;
+pub mod launcher;
 pub mod logs;
 pub mod model;
 pub mod observe;

@@ -6,6 +6,7 @@
 //! that is the planner's job. Long waits (ready, settle, download) stop promptly when the
 //! operation is cancelled; stop and launch commands always run to completion (safe points).
 
+mod launch;
 mod steps;
 
 use std::sync::Arc;
@@ -63,6 +64,8 @@ pub struct Executor {
     pub cancel: CancellationToken,
     /// Downloads with progress (None: a plain `hf download`, without progress).
     pub downloads: Option<crate::downloads::DownloadManager>,
+    /// The launcher-output follower a launch leaves for the wait for ready.
+    pub(crate) follower: std::sync::Mutex<Option<launch::Follower>>,
 }
 
 impl Executor {
@@ -129,11 +132,25 @@ impl Executor {
                 },
                 Ok(_) => ExecError::Verify {
                     step: step.into(),
-                    message: format!("exit status {out_status:?}"),
+                    message: match out_status {
+                        Some(n) => format!("exited with status {n}"),
+                        None => "was killed by a signal".to_string(),
+                    },
                 },
             });
         }
         Ok(out)
+    }
+
+    /// Runs `script` on `host` without logging its output (probes while waiting).
+    pub async fn quiet(&self, step: &str, host: &str, script: &Script) -> Result<Output, ExecError> {
+        let t = self.transport(step, host)?;
+        t.exec(script, ExecOpts::new(Duration::from_secs(30)))
+            .await
+            .map_err(|e| ExecError::Remote {
+                step: step.into(),
+                source: e,
+            })
     }
 
     /// The containers on `host`, now.

@@ -3,23 +3,14 @@
 //! All user text (repos, model names, args, paths, commits) reaches the remote shell only
 //! through `remote::cmd` (argv, quoted once). The shell snippets here are fixed text.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-
 use super::{ExecError, Executor};
-use crate::logs::Stream;
-use crate::model::catalog::LaunchSpec;
-use crate::model::observed::LaunchRecord;
 use crate::observe::parse;
 use crate::plan::render::step_line;
 use crate::plan::{Action, Step};
-use crate::remote::{Cmd, ExecOpts, Line, Script};
+use crate::remote::{Cmd, Script};
 
-const WRITE_RECORD: &str = "mkdir -p \"$HOME/.spark-control\" && printf '%s\\n' \"$1\" > \"$HOME/.spark-control/launch.json.tmp\" && mv \"$HOME/.spark-control/launch.json.tmp\" \"$HOME/.spark-control/launch.json\"";
-const REMOVE_RECORD: &str = "rm -f \"$HOME/.spark-control/launch.json\"";
 const UPDATE: &str = "old=$(git rev-parse HEAD) || exit 1; git pull --ff-only || exit 1; if ! ./build-and-copy.sh -c; then git reset --hard \"$old\" >/dev/null; echo \"build-and-copy.sh failed: the launcher checkout is back at $old and keeps working\" >&2; exit 1; fi";
 const CHECKOUT: &str =
     "git fetch --quiet 2>/dev/null; git -c advice.detachedHead=false checkout --quiet \"$1\"";
@@ -29,7 +20,7 @@ pub(super) async fn run(x: &Executor, step: &Step) -> Result<(), ExecError> {
     x.say(None, format!("▶ {line}"));
     let started = Instant::now();
     let r = match &step.action {
-        Action::StopModel { host, .. } => stop_model(x, &line, host).await,
+        Action::StopModel { host, .. } => super::launch::stop_model(x, &line, host).await,
         Action::SettleGpu {
             hosts,
             below_mib,
@@ -37,13 +28,26 @@ pub(super) async fn run(x: &Executor, step: &Step) -> Result<(), ExecError> {
             timeout_secs,
         } => settle(x, &line, hosts, *below_mib, *free_share, *timeout_secs).await,
         Action::Download { host, repo, .. } => download(x, &line, host, repo).await,
-        Action::LaunchModel { spec, host } => launch(x, &line, host, spec).await,
+        Action::LaunchModel {
+            spec,
+            host,
+            generation,
+            argv,
+        } => super::launch::launch(x, &line, host, spec, *generation, argv).await,
         Action::WaitReady {
             repo,
+            served,
             host,
             timeout_secs,
             ..
-        } => wait_ready(x, &line, host, repo, *timeout_secs).await,
+        } => {
+            let names = if served.is_empty() {
+                std::slice::from_ref(repo)
+            } else {
+                served.as_slice()
+            };
+            super::launch::wait_ready(x, &line, host, names, *timeout_secs).await
+        }
         Action::StopService {
             host, container, ..
         } => service(x, &line, host, container, false).await,
@@ -78,73 +82,11 @@ pub(super) async fn run(x: &Executor, step: &Step) -> Result<(), ExecError> {
     r
 }
 
-fn cluster(x: &Executor) -> Result<&crate::model::desired::Cluster, ExecError> {
+pub(super) fn cluster(x: &Executor) -> Result<&crate::model::desired::Cluster, ExecError> {
     x.desired.cluster.as_ref().ok_or_else(|| ExecError::Verify {
         step: "model".into(),
         message: "no cluster is configured".into(),
     })
-}
-
-async fn stop_model(x: &Executor, line: &str, head: &str) -> Result<(), ExecError> {
-    let c = cluster(x)?;
-    let mut argv = c.stop_template.iter();
-    let prog = argv
-        .next()
-        .cloned()
-        .unwrap_or_else(|| "./launch-cluster.sh".into());
-    let cmd = Cmd::new(prog).args(argv.cloned()).cwd(c.launcher.clone());
-    x.run(
-        line,
-        head,
-        &Script::One(cmd),
-        Duration::from_secs(300),
-        false,
-        false,
-    )
-    .await?;
-    x.run(
-        line,
-        head,
-        &Script::Raw(REMOVE_RECORD),
-        Duration::from_secs(30),
-        false,
-        false,
-    )
-    .await?;
-    // Verify: the container is down on the head and every worker.
-    let mut hosts = vec![head.to_string()];
-    hosts.extend(c.workers.iter().cloned());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for h in hosts {
-        loop {
-            let running = x
-                .containers(line, &h)
-                .await
-                .map(|m| m.get(&c.container).is_some_and(|v| v.running));
-            match running {
-                Ok(false) => break,
-                Ok(true) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(500)).await
-                }
-                Ok(true) => {
-                    return Err(ExecError::Verify {
-                        step: line.into(),
-                        message: format!(
-                            "{} still runs on {h} a minute after the stop command",
-                            c.container
-                        ),
-                    })
-                }
-                // A worker that cannot be reached cannot be verified; the head must be.
-                Err(e) if h != head => {
-                    x.say(Some(&h), format!("cannot verify the stop on {h}: {e}"));
-                    break;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Waits until every host's GPU memory is below `below` MiB — or, on unified memory
@@ -261,172 +203,6 @@ async fn download(x: &Executor, line: &str, host: &str, repo: &str) -> Result<()
         });
     }
     Ok(())
-}
-
-async fn launch(x: &Executor, line: &str, head: &str, spec: &LaunchSpec) -> Result<(), ExecError> {
-    let c = cluster(x)?;
-    // The record first: a controller restarted mid-launch then knows what it launched.
-    let record = LaunchRecord {
-        model: spec.model.clone(),
-        repo: spec.repo.clone(),
-        fingerprint: spec.fingerprint.clone(),
-        settings: spec.settings.clone(),
-        launched_at: Some(Utc::now()),
-    };
-    let json = serde_json::to_string(&record).unwrap_or_default();
-    let write = Cmd::new("sh")
-        .arg("-c")
-        .arg(WRITE_RECORD)
-        .arg("sh")
-        .arg(json);
-    x.run(
-        line,
-        head,
-        &Script::One(write),
-        Duration::from_secs(30),
-        false,
-        false,
-    )
-    .await?;
-
-    let mut argv = spec.argv.iter();
-    let prog = argv.next().cloned().unwrap_or_default();
-    let mut cmd = Cmd::new(prog).args(argv.cloned()).cwd(c.launcher.clone());
-    for (k, v) in &spec.env {
-        cmd = cmd.env(k.clone(), v.clone());
-    }
-    let script = if spec.nohup {
-        Script::Detached {
-            cmd,
-            log: "~/.spark-control/launch.log".into(),
-        }
-    } else {
-        Script::One(cmd)
-    };
-    x.run(line, head, &script, Duration::from_secs(900), false, false)
-        .await?;
-    // Verify: the container appears on the head.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let m = x.containers(line, head).await?;
-        if m.get(&c.container).is_some_and(|v| v.running) {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(ExecError::Verify {
-                step: line.into(),
-                message: format!(
-                    "the launcher returned but {} is not running on {head} after 2 minutes",
-                    c.container
-                ),
-            });
-        }
-        x.pause(Duration::from_millis(500), line).await?;
-    }
-}
-
-async fn wait_ready(
-    x: &Executor,
-    line: &str,
-    head: &str,
-    repo: &str,
-    timeout: u64,
-) -> Result<(), ExecError> {
-    let c = cluster(x)?;
-    let deadline = Instant::now() + Duration::from_secs(timeout);
-    // Follow the container's log for "Application startup complete.".
-    let seen = Arc::new(AtomicBool::new(false));
-    let follow_failed = Arc::new(AtomicBool::new(false));
-    let stop_follow = x.cancel.child_token();
-    let follower = {
-        let t = x.hosts.get(head);
-        let logs = x.logs.clone();
-        let op = x.op;
-        let seen = seen.clone();
-        let failed = follow_failed.clone();
-        let h = head.to_string();
-        let cmd = Script::One(
-            Cmd::new("docker")
-                .args(["logs", "-f", "--tail", "200"])
-                .arg(c.container.clone()),
-        );
-        let token = stop_follow.clone();
-        tokio::spawn(async move {
-            let Some(t) = t else { return };
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Line>(256);
-            let fwd = tokio::spawn(async move {
-                while let Some(l) = rx.recv().await {
-                    let (s, text) = match l {
-                        Line::Out(s) => (Stream::Stdout, s),
-                        Line::Err(s) => (Stream::Stderr, s),
-                    };
-                    if text.contains("Application startup complete.") {
-                        seen.store(true, Ordering::SeqCst);
-                    }
-                    logs.push(Some(op), Some(&h), s, text);
-                }
-            });
-            let r = t
-                .exec(
-                    &cmd,
-                    ExecOpts::new(Duration::from_secs(timeout + 60))
-                        .lines(tx)
-                        .cancel(token),
-                )
-                .await;
-            if !matches!(r, Ok(ref o) if o.success()) {
-                failed.store(true, Ordering::SeqCst);
-            }
-            let _ = fwd.await;
-        })
-    };
-    let result = async {
-        let mut last_container_check = Instant::now();
-        loop {
-            let listed = x
-                .observer
-                .probe_vllm(&x.desired)
-                .await
-                .get()
-                .is_some_and(|v| v.models.iter().any(|m| m == repo));
-            let logged = seen.load(Ordering::SeqCst) || follow_failed.load(Ordering::SeqCst);
-            if listed && logged {
-                return Ok(());
-            }
-            if last_container_check.elapsed() >= Duration::from_secs(2) {
-                last_container_check = Instant::now();
-                let m = x.containers(line, head).await?;
-                if !m.get(&c.container).is_some_and(|v| v.running) {
-                    // Fail fast: the model died while starting.
-                    let tail: Vec<String> = x
-                        .logs
-                        .of_operation(x.op)
-                        .into_iter()
-                        .filter(|l| l.stream != Stream::Control)
-                        .rev()
-                        .take(5)
-                        .map(|l| l.text)
-                        .collect();
-                    let tail: Vec<String> = tail.into_iter().rev().collect();
-                    return Err(ExecError::Verify {
-                        step: line.into(),
-                        message: format!("{} exited on {head} while starting; last lines: {}", c.container, tail.join(" / ")),
-                    });
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(ExecError::Verify {
-                    step: line.into(),
-                    message: format!("{repo} was not ready after {timeout}s (raise start_timeout_secs for big models)"),
-                });
-            }
-            x.pause(Duration::from_millis(500), line).await?;
-        }
-    }
-    .await;
-    stop_follow.cancel();
-    let _ = follower.await;
-    result
 }
 
 async fn service(

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::desired::{Cluster, Desired, DetachMode, Mode, ModelSpec, Overrides};
+use super::desired::{Cluster, Desired, Mode, ModelSpec, Overrides};
 
 /// A bundled catalog entry.
 struct Bundled {
@@ -175,8 +175,11 @@ pub fn flags(settings: &Overrides) -> Vec<String> {
         f.push("--load-format".into());
         f.push("fastsafetensors".into());
     }
-    if settings.prefix_caching == Some(true) {
-        f.push("--enable-prefix-caching".into());
+    // On by default in current vLLM: off must be said.
+    match settings.prefix_caching {
+        Some(true) => f.push("--enable-prefix-caching".into()),
+        Some(false) => f.push("--no-enable-prefix-caching".into()),
+        None => {}
     }
     if settings.fp8_kv_cache == Some(true) {
         f.push("--kv-cache-dtype".into());
@@ -196,7 +199,8 @@ fn format_fraction(g: f64) -> String {
     }
 }
 
-/// Everything the executor needs to launch a model, and what identifies that launch.
+/// Everything the executor needs to launch a model, and what identifies that launch. The
+/// launcher argv is built from it by `crate::launcher` for the generation on the head.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LaunchSpec {
     /// Catalog name.
@@ -207,22 +211,28 @@ pub struct LaunchSpec {
     pub mode: Mode,
     /// Hosts involved, head first (solo: the head only).
     pub hosts: Vec<String>,
-    /// The launcher argv, run in the launcher directory on the head.
-    pub argv: Vec<String>,
-    /// Environment for the launcher.
+    /// The launcher addresses of `hosts` (interconnect, else address), head first: `-n`.
+    pub nodes: Vec<String>,
+    /// vLLM's port on the head.
+    pub port: u16,
+    /// vLLM flags: the settings, then the extra args.
+    pub flags: Vec<String>,
+    /// Environment for vLLM.
     pub env: BTreeMap<String, String>,
+    /// The names vLLM answers to in `/v1/models` (`--served-model-name`, else the repo).
+    pub served: Vec<String>,
     /// The effective settings (for showing what changed on a relaunch).
     pub settings: Overrides,
-    /// Whether to detach with `setsid nohup` rather than the launcher's `-d`.
-    pub nohup: bool,
     /// Seconds to wait for ready.
     pub start_timeout_secs: u64,
-    /// Short hash of argv + env: a change means relaunch.
+    /// Short hash of what vLLM is started with (repo, nodes, port, flags, env): a change
+    /// means relaunch. Independent of the launcher generation.
     pub fingerprint: String,
 }
 
 /// Builds the launch of catalog entry `entry` on `cluster`, with `addresses` mapping host
-/// names to addresses. Returns `None` when a host has no address (validation prevents it).
+/// names to their launcher addresses. Returns `None` when a host has no address
+/// (validation prevents it).
 pub fn launch_spec(
     entry: &CatalogEntry,
     cluster: &Cluster,
@@ -232,52 +242,27 @@ pub fn launch_spec(
     if entry.spec.mode == Mode::Cluster {
         hosts.extend(cluster.workers.iter().cloned());
     }
-    let ips: Option<Vec<&String>> = hosts.iter().map(|h| addresses.get(h)).collect();
-    let nodes = ips?
-        .iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
-    let nohup = cluster.detach == DetachMode::Nohup;
-    let mut argv = Vec::new();
-    for t in &cluster.launch_template {
-        match t.as_str() {
-            "{solo}" => {
-                if entry.spec.mode == Mode::Solo {
-                    argv.push("--solo".into())
-                }
-            }
-            "{detach}" => {
-                if !nohup {
-                    argv.push("-d".into())
-                }
-            }
-            "{tp}" => {
-                if entry.spec.mode == Mode::Cluster {
-                    argv.push("-tp".into());
-                    argv.push(hosts.len().to_string());
-                }
-            }
-            "{flags}" => argv.extend(flags(&entry.settings)),
-            other => argv.push(
-                other
-                    .replace("{nodes}", &nodes)
-                    .replace("{repo}", &entry.spec.repo)
-                    .replace("{port}", &cluster.port.to_string()),
-            ),
-        }
-    }
+    let nodes: Option<Vec<String>> = hosts.iter().map(|h| addresses.get(h).cloned()).collect();
+    let nodes = nodes?;
+    let flags = flags(&entry.settings);
     let env = entry.settings.env.clone();
-    let fingerprint = fingerprint(&argv, &env, nohup);
+    let served = served_names(&flags).unwrap_or_else(|| vec![entry.spec.repo.clone()]);
+    let mut key: Vec<String> = vec![entry.spec.repo.clone(), format!("{:?}", entry.spec.mode)];
+    key.extend(nodes.iter().cloned());
+    key.push(cluster.port.to_string());
+    key.extend(flags.iter().cloned());
+    let fingerprint = fingerprint(&key, &env);
     Some(LaunchSpec {
         model: entry.name.clone(),
         repo: entry.spec.repo.clone(),
         mode: entry.spec.mode,
         hosts,
-        argv,
+        nodes,
+        port: cluster.port,
+        flags,
         env,
+        served,
         settings: entry.settings.clone(),
-        nohup,
         start_timeout_secs: entry
             .spec
             .start_timeout_secs
@@ -286,7 +271,31 @@ pub fn launch_spec(
     })
 }
 
-fn fingerprint(argv: &[String], env: &BTreeMap<String, String>, nohup: bool) -> String {
+/// The names after `--served-model-name` (or `--served-model-name=a`), if the flags set any.
+pub fn served_names(flags: &[String]) -> Option<Vec<String>> {
+    let mut out = None;
+    let mut it = flags.iter().peekable();
+    while let Some(f) = it.next() {
+        if let Some(v) = f.strip_prefix("--served-model-name=") {
+            out = Some(vec![v.to_string()]);
+        } else if f == "--served-model-name" {
+            let mut names = Vec::new();
+            while let Some(n) = it.peek() {
+                if n.starts_with("--") {
+                    break;
+                }
+                names.push((*n).clone());
+                it.next();
+            }
+            if !names.is_empty() {
+                out = Some(names);
+            }
+        }
+    }
+    out
+}
+
+fn fingerprint(argv: &[String], env: &BTreeMap<String, String>) -> String {
     let mut h = Sha256::new();
     for a in argv {
         h.update(a.as_bytes());
@@ -299,7 +308,6 @@ fn fingerprint(argv: &[String], env: &BTreeMap<String, String>, nohup: bool) -> 
         h.update(v.as_bytes());
         h.update([0]);
     }
-    h.update([u8::from(nohup)]);
     let digest = h.finalize();
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }

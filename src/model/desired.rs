@@ -82,6 +82,20 @@ pub struct Host {
     /// spark-control runs on that Spark itself).
     #[serde(default)]
     pub transport: TransportKind,
+    /// The host's address on the ConnectX-7 interconnect (e.g. `192.168.100.11`), which the
+    /// launcher is given in `-n`: spark-vllm-docker finds its own IP on that interface and
+    /// refuses a node list without it ("Local IP ... is not in the list of nodes"). Usually
+    /// not the LAN `address` used for SSH and HTTP. Unset: `address` is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::ADDRESS))]
+    pub interconnect: Option<String>,
+}
+
+impl Host {
+    /// The address the launcher is given for this host (`-n`, `build-and-copy.sh -c`).
+    pub fn launcher_address(&self) -> &str {
+        self.interconnect.as_deref().unwrap_or(&self.address)
+    }
 }
 
 /// How commands reach a host.
@@ -117,22 +131,31 @@ pub struct Cluster {
     #[serde(default = "default_container")]
     #[schemars(length(max = limits::CONTAINER))]
     pub container: String,
-    /// How the launch is detached from the SSH session: `flag` passes `-d` to the launcher;
-    /// `nohup` (older launchers without `-d`) runs it under `setsid nohup` with every fd
-    /// redirected, so the model does not die with the session.
-    #[serde(default)]
-    pub detach: DetachMode,
-    /// Launch command template, as argv. Placeholders: `{solo}` (`--solo` or nothing),
-    /// `{nodes}` (head and worker IPs, comma-separated), `{detach}` (`-d` or nothing),
-    /// `{repo}`, `{port}`, `{tp}` (`-tp N` or nothing), `{flags}` (settings + extra args).
-    /// An element that is exactly a list placeholder expands to zero or more arguments.
-    #[serde(default = "default_launch_template")]
+    /// Ignored (kept so older files load): spark-control now starts the launcher itself,
+    /// detached in its own session with its output captured, on every launcher generation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detach: Option<DetachMode>,
+    /// Override of the launch command, as argv; leave unset: the launcher driver builds the
+    /// right command for the launcher generation it detects on the head. Placeholders:
+    /// `{solo}` (`--solo` or nothing; generation B only), `{nodes}` (interconnect addresses
+    /// of the model's hosts, comma-separated), `{detach}` (`-d` on generation B, nothing on
+    /// A), `{repo}`, `{port}`, `{tp}` (`-tp N` or nothing), `{flags}` (settings + extra
+    /// args). An element that is exactly a list placeholder expands to zero or more
+    /// arguments. Everything after `exec` is the command: it reaches vLLM's argv as written
+    /// (quoted for generation A, which re-parses it with bash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = limits::TEMPLATE_ITEMS), inner(length(max = limits::TEMPLATE_ARG)))]
-    pub launch_template: Vec<String>,
-    /// Stop command template, as argv, run in the launcher directory.
-    #[serde(default = "default_stop_template")]
+    pub launch_template: Option<Vec<String>>,
+    /// Override of the stop command, as argv, run in the launcher directory; leave unset.
+    /// `{nodes}` is every cluster host's interconnect address: a stop without `-n`
+    /// autodiscovers and, finding no peers, stops the head only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = limits::TEMPLATE_ITEMS), inner(length(max = limits::TEMPLATE_ARG)))]
-    pub stop_template: Vec<String>,
+    pub stop_template: Option<Vec<String>>,
+    /// Seconds a launch may take to produce a running vLLM container before it fails with
+    /// the launcher's last lines (the model's loading time is `start_timeout_secs`).
+    #[serde(default = "default_launch_timeout")]
+    pub launch_timeout_secs: u64,
     /// Seconds to wait for a model to become ready unless the model says otherwise.
     #[serde(default = "default_start_timeout")]
     pub start_timeout_secs: u64,
@@ -377,31 +400,8 @@ fn default_launcher() -> String {
 fn default_container() -> String {
     "vllm_node".into()
 }
-/// The spark-vllm-docker launch command (DESIGN §4), as an argv template.
-pub fn default_launch_template() -> Vec<String> {
-    [
-        "./launch-cluster.sh",
-        "{solo}",
-        "-n",
-        "{nodes}",
-        "{detach}",
-        "exec",
-        "vllm",
-        "serve",
-        "{repo}",
-        "--host",
-        "0.0.0.0",
-        "--port",
-        "{port}",
-        "{tp}",
-        "{flags}",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-/// The spark-vllm-docker stop command, as an argv template.
-pub fn default_stop_template() -> Vec<String> {
-    vec!["./launch-cluster.sh".into(), "stop".into()]
+fn default_launch_timeout() -> u64 {
+    180
 }
 fn default_start_timeout() -> u64 {
     30 * 60

@@ -119,6 +119,13 @@ pub struct HostObserved {
     /// GPUs (`nvidia-smi`).
     #[serde(default)]
     pub gpus: Fact<Vec<GpuObserved>>,
+    /// The launcher process spark-control started (head only).
+    #[serde(default)]
+    pub launcher_process: Fact<crate::launcher::LauncherState>,
+    /// Whether a `vllm serve` process runs inside the vLLM container (head only; `false`
+    /// also when the container does not run). A container can outlive vLLM (generation B).
+    #[serde(default)]
+    pub vllm_process: Fact<bool>,
 }
 
 /// One docker container.
@@ -147,6 +154,16 @@ pub struct LaunchRecord {
     /// When it was launched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launched_at: Option<DateTime<Utc>>,
+    /// The addresses the launcher was given in `-n`, head first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<String>,
+    /// The launcher generation it was launched with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<crate::launcher::Generation>,
+    /// When it first answered (written by the wait for ready): from then on, failed health
+    /// checks mean a crash, not loading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_at: Option<DateTime<Utc>>,
 }
 
 /// What vLLM's API answered.
@@ -155,6 +172,9 @@ pub struct VllmObserved {
     /// Model ids listed by `/v1/models`; empty when nothing answers on the port
     /// (connection refused: known to be not serving).
     pub models: Vec<String>,
+    /// Consecutive failed `GET /health` checks (0 after a 200).
+    #[serde(default)]
+    pub health_failures: u32,
 }
 
 /// The launcher checkout.
@@ -168,6 +188,16 @@ pub struct LauncherObserved {
     /// Subjects of the commits behind, newest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subjects: Vec<String>,
+    /// The launcher generation, detected from `./launch-cluster.sh --help` (cached per
+    /// commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<crate::launcher::Generation>,
+    /// Why the generation could not be detected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_error: Option<String>,
+    /// The usage text just read (the observer turns it into `generation`; never kept).
+    #[serde(skip)]
+    pub usage: Option<String>,
 }
 
 /// One GPU.

@@ -101,6 +101,18 @@ fn hosts(d: &Desired, s: &mut Sink<'_>) {
         } else if a.ends_with(".local") || a.ends_with(".local.") {
             s.at_value(Warning, &p(&["hosts", name, "address"]), format!("`{}` is an mDNS name: it often resolves to IPv6 first while vLLM binds IPv4 only; use the host's IPv4 address", clip(a)));
         }
+        if let Some(i) = &h.interconnect {
+            if i.parse::<std::net::Ipv4Addr>().is_err() {
+                s.at_value(
+                    Error,
+                    &p(&["hosts", name, "interconnect"]),
+                    format!(
+                        "`{}` is not an IPv4 address; `interconnect` is the host's ConnectX-7 address (`ip -4 addr show` on the Spark; often 192.168.100.x or 169.254.x.x), which the launcher is given in `-n`; `address` stays the LAN address for SSH and HTTP",
+                        clip(i)
+                    ),
+                );
+            }
+        }
         let u = h.user.as_str();
         if u.is_empty()
             || u.starts_with('-')
@@ -194,18 +206,36 @@ fn cluster(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
             format!("`{}` is not a docker container name", clip(&c.container)),
         );
     }
-    if !c.launch_template.iter().any(|a| a.contains("{repo}")) {
-        s.at_value(
-            Error,
-            "/cluster/launch_template",
-            "the launch template never mentions `{repo}`, so it cannot launch the chosen model",
-        );
+    if let Some(t) = &c.launch_template {
+        if !t.iter().any(|a| a.contains("{repo}")) {
+            s.at_value(
+                Error,
+                "/cluster/launch_template",
+                "the launch template never mentions `{repo}`, so it cannot launch the chosen model (unset it: the launcher driver builds the command)",
+            );
+        }
+        if !t.iter().any(|a| a == "exec") {
+            s.at_value(
+                Error,
+                "/cluster/launch_template",
+                "the launch template has no `exec` element: the model runs as `launch-cluster.sh … exec vllm serve …` (unset it: the launcher driver builds the command)",
+            );
+        }
     }
-    if c.launch_template.is_empty() || c.stop_template.is_empty() {
+    if let Some(t) = &c.stop_template {
+        if !t.iter().any(|a| a.contains("{nodes}")) {
+            s.at_value(
+                Error,
+                "/cluster/stop_template",
+                "the stop template does not pass `{nodes}`: without `-n` the launcher autodiscovers, finds no peers and stops the head only (unset it: the launcher driver builds the command)",
+            );
+        }
+    }
+    if c.detach.is_some() {
         s.at_value(
-            Error,
-            "/cluster",
-            "launch_template and stop_template must not be empty",
+            super::diag::Severity::Warning,
+            "/cluster/detach",
+            "`detach` is ignored: spark-control starts the launcher detached itself, on every launcher generation; delete the line",
         );
     }
 }

@@ -36,6 +36,15 @@ pub(crate) fn check(d: &Desired, s: &mut Sink<'_>) {
             &h.address,
             limits::ADDRESS,
         );
+        if let Some(i) = &h.interconnect {
+            one(
+                s,
+                &p(&["hosts", name, "interconnect"]),
+                "the interconnect address",
+                i,
+                limits::ADDRESS,
+            );
+        }
         one(
             s,
             &p(&["hosts", name, "user"]),
@@ -93,6 +102,7 @@ pub(crate) fn check(d: &Desired, s: &mut Sink<'_>) {
             ("launch_template", &c.launch_template),
             ("stop_template", &c.stop_template),
         ] {
+            let Some(t) = t else { continue };
             list(
                 s,
                 &format!("/cluster/{key}"),

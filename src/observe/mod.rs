@@ -49,10 +49,14 @@ const CONTAINERS: &str = concat!(
 const RECORD: &str = "echo @@launch; cat \"$HOME/.spark-control/launch.json\" 2>/dev/null || echo null; echo \"@@rc 0\"";
 const HF: &str = "echo @@hf; for d in \"${HF_HOME:-$HOME/.cache/huggingface}\"/hub/models--*; do [ -d \"$d/snapshots\" ] || continue; [ -n \"$(ls -A \"$d/snapshots\" 2>/dev/null)\" ] || continue; if [ -n \"$(find \"$d\" -name '*.incomplete' 2>/dev/null | head -n 1)\" ]; then echo \"partial ${d##*/}\"; else echo \"complete ${d##*/}\"; fi; done; echo \"@@rc 0\"";
 const GPUS: &str = concat!("echo @@gpus; ", nvidia_smi!(), " 2>&1; echo \"@@rc $?\"");
-const LAUNCHER_SCRIPT: &str = "git rev-parse HEAD || exit 1; n=$(git rev-list --count 'HEAD..@{u}' 2>/dev/null) && { echo \"behind $n\"; git log -n 20 --format='subject %s' 'HEAD..@{u}'; }; exit 0";
+/// HEAD, commits behind upstream, and — unless HEAD is `$1`, the commit whose generation
+/// the observer already knows — the launcher's usage text (`--help` prints it and exits 1,
+/// on both generations, before doing anything else).
+const LAUNCHER_SCRIPT: &str = "h=$(git rev-parse HEAD) || exit 1; echo \"$h\"; n=$(git rev-list --count 'HEAD..@{u}' 2>/dev/null) && { echo \"behind $n\"; git log -n 20 --format='subject %s' 'HEAD..@{u}'; }; if [ \"$h\" != \"$1\" ]; then echo usage-begin; ./launch-cluster.sh --help </dev/null 2>&1 | head -n 80 | sed 's/^/usage /'; fi; exit 0";
 
-/// The poll script of one host.
-pub fn poll_script(d: &Desired, host: &str) -> Script {
+/// The poll script of one host. `known_commit`: the launcher commit whose generation is
+/// cached (its usage text is not asked for again).
+pub fn poll_script(d: &Desired, host: &str, known_commit: Option<&str>) -> Script {
     let mut parts = vec![
         Script::Raw(CONTAINERS),
         Script::Raw(RECORD),
@@ -65,17 +69,37 @@ pub fn poll_script(d: &Desired, host: &str) -> Script {
             Cmd::new("sh")
                 .arg("-c")
                 .arg(LAUNCHER_SCRIPT)
+                .arg("sh")
+                .arg(known_commit.unwrap_or("-"))
                 .cwd(c.launcher.clone()),
         ));
         parts.push(Script::Raw("echo \"@@rc $?\""));
+        parts.push(Script::Raw("echo @@launcherproc"));
+        parts.push(Script::Raw(crate::launcher::STATE));
+        parts.push(Script::Raw("echo \"@@rc 0\""));
+        parts.push(Script::Raw("echo @@vllmproc"));
+        // `docker top` lists the container's processes (real docker and the simulator).
+        parts.push(Script::Pipe(vec![
+            Cmd::new("docker").arg("top").arg(c.container.clone()),
+            Cmd::new("grep").arg("-c").arg("vllm serve"),
+        ]));
+        parts.push(Script::Raw("echo \"@@rc 0\""));
     }
     Script::Seq(parts)
+}
+
+/// Launcher generations by checkout commit, and the consecutive failed `/health` checks.
+#[derive(Debug, Default)]
+struct Memory {
+    generations: std::collections::HashMap<String, Result<crate::launcher::Generation, String>>,
+    health_failures: u32,
 }
 
 /// Polls hosts and services.
 #[derive(Clone)]
 pub struct Observer {
     http: reqwest::Client,
+    memory: std::sync::Arc<std::sync::Mutex<Memory>>,
 }
 
 /// The HTTP client for probing services on the Sparks (vLLM, speech, metrics): short
@@ -100,6 +124,7 @@ impl Observer {
     pub fn new() -> Self {
         Observer {
             http: probe_client(),
+            memory: Default::default(),
         }
     }
 
@@ -111,7 +136,7 @@ impl Observer {
             let name = name.clone();
             async move {
                 let obs = match t {
-                    Some(t) => observe_host(d, &name, &t, timeout).await,
+                    Some(t) => self.observe_host(d, &name, &t, timeout).await,
                     None => unreachable_host(format!("{name}: no transport (configuration error)")),
                 };
                 (name, obs)
@@ -139,19 +164,35 @@ impl Observer {
             return Fact::unknown("the head is not a configured host");
         };
         let url = format!("http://{}:{}/v1/models", h.address, c.port);
+        let health = format!("http://{}:{}/health", h.address, c.port);
+        let healthy = matches!(self.http.get(&health).send().await, Ok(r) if r.status().is_success());
+        let health_failures = match self.memory.lock() {
+            Ok(mut m) => {
+                m.health_failures = if healthy { 0 } else { m.health_failures.saturating_add(1) };
+                m.health_failures
+            }
+            Err(_) => 0,
+        };
+        let known = |models: Vec<String>| {
+            Fact::known(
+                VllmObserved {
+                    models,
+                    health_failures,
+                },
+                Utc::now(),
+            )
+        };
         match self.http.get(&url).send().await {
             Ok(r) if r.status().is_success() => match r.text().await {
                 Ok(body) => match parse::v1_models(&body) {
-                    Ok(models) => Fact::known(VllmObserved { models }, Utc::now()),
+                    Ok(models) => known(models),
                     Err(e) => Fact::unknown(e),
                 },
                 Err(e) => Fact::unknown(format!("{url}: {e}")),
             },
             // Up but not serving a model (loading, or an error page): nothing listed.
-            Ok(_) => Fact::known(VllmObserved::default(), Utc::now()),
-            Err(e) if e.is_connect() && !e.is_timeout() => {
-                Fact::known(VllmObserved::default(), Utc::now())
-            }
+            Ok(_) => known(Vec::new()),
+            Err(e) if e.is_connect() && !e.is_timeout() => known(Vec::new()),
             Err(e) => Fact::unknown(format!("{url}: {e}")),
         }
     }
@@ -189,18 +230,23 @@ fn unreachable_host(why: String) -> HostObserved {
         launch: Fact::unknown(why.clone()),
         hf_cache: Fact::unknown(why.clone()),
         launcher: Fact::unknown(why.clone()),
-        gpus: Fact::unknown(why),
+        gpus: Fact::unknown(why.clone()),
+        launcher_process: Fact::unknown(why.clone()),
+        vllm_process: Fact::unknown(why),
     }
 }
 
+impl Observer {
 /// Polls one host.
-pub async fn observe_host(
+async fn observe_host(
+    &self,
     d: &Desired,
     name: &str,
     t: &Transport,
     timeout: Duration,
 ) -> HostObserved {
-    let script = poll_script(d, name);
+    let cached: Option<String> = self.memory.lock().ok().and_then(|m| m.generations.keys().next().cloned());
+    let script = poll_script(d, name, cached.as_deref());
     let out = match t.exec(&script, ExecOpts::new(timeout)).await {
         Ok(o) => o,
         Err(e) => return unreachable_host(format!("host unreachable: {e}")),
@@ -240,16 +286,46 @@ pub async fn observe_host(
             .and_then(|l| parse::nvidia_smi(&l)),
         now,
     );
-    let launcher = if d.cluster.as_ref().is_some_and(|c| c.head == name) {
-        fact(
-            get("launcher")
-                .ok("launcher checkout")
-                .map(|l| l.to_vec())
-                .and_then(|l| parse::launcher(&l)),
-            now,
-        )
+    let is_head = d.cluster.as_ref().is_some_and(|c| c.head == name);
+    let launcher = if is_head {
+        let mut l = get("launcher")
+            .ok("launcher checkout")
+            .map(|l| l.to_vec())
+            .and_then(|l| parse::launcher(&l));
+        if let (Ok(l), Ok(mut m)) = (&mut l, self.memory.lock()) {
+            match &l.usage {
+                // Fresh usage text: detect, and remember for this commit only.
+                Some(u) => {
+                    let g = crate::launcher::detect(u);
+                    m.generations.clear();
+                    m.generations.insert(l.head.clone(), g);
+                }
+                None => {}
+            }
+            match m.generations.get(&l.head) {
+                Some(Ok(g)) => l.generation = Some(*g),
+                Some(Err(e)) => l.generation_error = Some(e.clone()),
+                None => l.generation_error = Some("not detected yet".into()),
+            }
+            l.usage = None;
+        }
+        fact(l, now)
     } else {
         Fact::unknown("not the head")
+    };
+    let (launcher_process, vllm_process) = if is_head {
+        let lp = get("launcherproc")
+            .ok("launcher process")
+            .and_then(|l| crate::launcher::parse_state(l.first().map(String::as_str).unwrap_or("")));
+        let vp = get("vllmproc").ok("vLLM process").and_then(|l| {
+            l.first()
+                .and_then(|n| n.trim().parse::<u32>().ok())
+                .map(|n| n > 0)
+                .ok_or_else(|| "unexpected `docker top` count".to_string())
+        });
+        (fact(lp, now), fact(vp, now))
+    } else {
+        (Fact::unknown("not the head"), Fact::unknown("not the head"))
     };
     HostObserved {
         reachable: Fact::known(true, now),
@@ -259,5 +335,8 @@ pub async fn observe_host(
         hf_cache,
         launcher,
         gpus,
+        launcher_process,
+        vllm_process,
     }
+}
 }

@@ -104,17 +104,25 @@ pub fn launcher(lines: &[String]) -> Result<LauncherObserved, String> {
         .ok_or_else(|| format!("not a git checkout (got {:?})", lines.first()))?;
     let mut behind = None;
     let mut subjects = Vec::new();
+    let mut usage: Option<String> = None;
     for l in &lines[1..] {
         if let Some(n) = l.strip_prefix("behind ") {
             behind = n.trim().parse().ok();
         } else if let Some(s) = l.strip_prefix("subject ") {
             subjects.push(s.to_string());
+        } else if l == "usage-begin" {
+            usage = Some(String::new());
+        } else if let (Some(u), Some(t)) = (usage.as_mut(), l.strip_prefix("usage ")) {
+            u.push_str(t);
+            u.push('\n');
         }
     }
     Ok(LauncherObserved {
         head,
         behind,
         subjects,
+        usage,
+        ..Default::default()
     })
 }
 

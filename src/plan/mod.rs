@@ -44,6 +44,11 @@ pub enum StopReason {
     Cleanup,
     /// Something runs that spark-control cannot identify, and another model is desired.
     Unidentified,
+    /// The model crashed (its container outlived it, or it stopped answering).
+    Crashed {
+        /// What was seen.
+        why: String,
+    },
 }
 
 /// One typed step.
@@ -88,6 +93,10 @@ pub enum Action {
         spec: LaunchSpec,
         /// The head.
         host: String,
+        /// The launcher generation detected on the head.
+        generation: crate::launcher::Generation,
+        /// The exact launcher argv (run in the launcher directory).
+        argv: Vec<String>,
     },
     /// Wait until the model answers on the head's port.
     WaitReady {
@@ -97,6 +106,9 @@ pub enum Action {
         repo: String,
         /// The head.
         host: String,
+        /// The names vLLM answers to (`--served-model-name`, else the repo).
+        #[serde(default)]
+        served: Vec<String>,
         /// vLLM port.
         port: u16,
         /// Upper bound, seconds.

@@ -42,7 +42,7 @@ pub(super) fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
     let addresses: BTreeMap<String, String> = d
         .hosts
         .iter()
-        .map(|(k, h)| (k.clone(), h.address.clone()))
+        .map(|(k, h)| (k.clone(), h.launcher_address().to_string()))
         .collect();
     let want: Option<LaunchSpec> = d
         .active_model
@@ -159,7 +159,20 @@ pub(super) fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
                             );
                             stopped = true;
                         }
-                        _ => need_launch = false,
+                        _ => match crashed(cx, head, record.as_ref()) {
+                            Some(why) => {
+                                cx.push(
+                                    Action::StopModel {
+                                        host: head.into(),
+                                        model: Some(model),
+                                        reason: StopReason::Crashed { why: why.clone() },
+                                    },
+                                    why,
+                                );
+                                stopped = true;
+                            }
+                            None => need_launch = false,
+                        },
                     }
                 } else {
                     cx.push(
@@ -182,7 +195,9 @@ pub(super) fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
     }
 
     if !need_launch {
-        let ready = served.as_ref().is_some_and(|l| l.contains(&want.repo));
+        let ready = served
+            .as_ref()
+            .is_some_and(|l| want.served.iter().any(|n| l.contains(n)));
         if !ready {
             cx.push(
                 wait_ready(&want, head, cluster.port),
@@ -246,10 +261,46 @@ pub(super) fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
     } else {
         format!("{} is desired and nothing runs", want.model)
     };
+    // The launcher argv depends on the launcher generation on the head.
+    let launcher = cx.host(head).map(|h| &h.launcher);
+    let generation = match launcher.map(|f| (f.get(), f.why())) {
+        Some((Some(l), _)) => match (l.generation, &l.generation_error) {
+            (Some(g), _) => g,
+            (None, e) => {
+                cx.unknown(format!(
+                    "{head}: the launcher generation is unknown ({}): {} is not launched",
+                    e.as_deref().unwrap_or("not detected yet"),
+                    want.model
+                ));
+                return;
+            }
+        },
+        Some((None, why)) => {
+            cx.unknown(format!(
+                "{head}: launcher checkout unknown ({}): {} is not launched",
+                why.unwrap_or("not observed"),
+                want.model
+            ));
+            return;
+        }
+        None => {
+            cx.unknown(format!("{head}: not observed yet: {} is not launched", want.model));
+            return;
+        }
+    };
+    let argv = match crate::launcher::launch_argv(generation, &want, cluster) {
+        Ok(a) => a,
+        Err(e) => {
+            cx.unknown(e);
+            return;
+        }
+    };
     cx.push(
         Action::LaunchModel {
             spec: want.clone(),
             host: head.into(),
+            generation,
+            argv,
         },
         why,
     );
@@ -259,11 +310,38 @@ pub(super) fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
     );
 }
 
+/// Why the model that runs on the head has crashed, if it has: its container runs but the
+/// `vllm serve` process inside is gone while no launcher of ours is still starting it
+/// (generation B keeps the container alive), or, after it was ready once, `/health` failed
+/// three checks in a row.
+fn crashed(
+    cx: &Ctx<'_>,
+    head: &str,
+    record: Option<&crate::model::observed::LaunchRecord>,
+) -> Option<String> {
+    use crate::launcher::LauncherState;
+    let h = cx.host(head)?;
+    let starting = matches!(h.launcher_process.get(), Some(LauncherState::Running { .. }));
+    if h.vllm_process.get() == Some(&false) && !starting {
+        return Some(format!(
+            "vLLM crashed on {head}: its container runs but no `vllm serve` process is left in it"
+        ));
+    }
+    let failures = cx.obs.vllm.get().map_or(0, |v| v.health_failures);
+    if record.is_some_and(|r| r.ready_at.is_some()) && failures >= 3 {
+        return Some(format!(
+            "vLLM stopped answering on {head}: /health failed {failures} checks in a row after it was ready"
+        ));
+    }
+    None
+}
+
 /// Waiting for `want` to answer on the head.
 fn wait_ready(want: &LaunchSpec, head: &str, port: u16) -> Action {
     Action::WaitReady {
         model: want.model.clone(),
         repo: want.repo.clone(),
+        served: want.served.clone(),
         host: head.into(),
         port,
         timeout_secs: want.start_timeout_secs,

@@ -43,6 +43,9 @@ pub fn step_line(step: &Step) -> String {
                 StopReason::Unidentified => {
                     format!("- stop {what} on {host} (unidentified launch)")
                 }
+                StopReason::Crashed { .. } => {
+                    format!("~ relaunch {what} on {host} (crashed)")
+                }
             }
         }
         Action::SettleGpu {
@@ -57,12 +60,26 @@ pub fn step_line(step: &Step) -> String {
             duration(*timeout_secs)
         ),
         Action::Download { host, repo, .. } => format!("+ download {repo} to {host}"),
-        Action::LaunchModel { spec, host } => {
+        Action::LaunchModel {
+            spec,
+            host,
+            generation,
+            ..
+        } => {
             let mode = match spec.mode {
                 Mode::Solo => "solo".to_string(),
                 Mode::Cluster => format!("cluster on {}", spec.hosts.join("+")),
             };
-            format!("+ launch {} on {host} ({}, {mode})", spec.model, spec.repo)
+            let g = match generation {
+                crate::launcher::Generation::A => "A",
+                crate::launcher::Generation::B => "B",
+            };
+            format!(
+                "+ launch {} on {host} ({}, {mode}, nodes {}, launcher generation {g})",
+                spec.model,
+                spec.repo,
+                spec.nodes.join(",")
+            )
         }
         Action::WaitReady {
             model,

@@ -109,6 +109,7 @@ impl Loop {
             op: id,
             cancel: cancel.clone(),
             downloads: Some(self.downloads.clone()),
+            follower: Default::default(),
         };
         let tx = self.msg_tx.clone();
         tokio::spawn(op::run(exec, steps.clone(), tx));

@@ -70,8 +70,8 @@ pub fn desired_text(launcher: &Path, o: &DemoOptions) -> String {
          # spark-control demo: two simulated Sparks on this machine. Edit me, or use the UI.\n\
          version: 1\n\
          hosts:\n\
-         \x20 spark1: {{ address: 127.0.0.2, user: demo }}   # simulated head\n\
-         \x20 spark2: {{ address: 127.0.0.3, user: demo }}   # simulated worker\n\
+         \x20 spark1: {{ address: 127.0.0.2, interconnect: 127.0.1.2, user: demo }}   # simulated head\n\
+         \x20 spark2: {{ address: 127.0.0.3, interconnect: 127.0.1.3, user: demo }}   # simulated worker\n\
          cluster:\n\
          \x20 head: spark1\n\
          \x20 workers: [spark2]\n\

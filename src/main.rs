@@ -227,6 +227,21 @@ impl AuthArgs {
 }
 
 fn main() -> ExitCode {
+    // The simulator links `vllm` to this binary inside its containers: run as the fake vLLM.
+    let argv: Vec<String> = std::env::args().collect();
+    if argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "vllm")
+    {
+        return match runtime().and_then(|rt| Ok(rt.block_on(sim::vllm::cli(argv))?)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("vllm: {e:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

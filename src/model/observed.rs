@@ -140,7 +140,7 @@ pub struct ContainerObserved {
 
 /// What spark-control launched on the head (written there at launch time, so a restarted
 /// controller knows what runs and with which settings).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LaunchRecord {
     /// Catalog name.
     pub model: String,

@@ -70,16 +70,8 @@ pub fn step_line(step: &Step) -> String {
                 Mode::Solo => "solo".to_string(),
                 Mode::Cluster => format!("cluster on {}", spec.hosts.join("+")),
             };
-            let g = match generation {
-                crate::launcher::Generation::A => "A",
-                crate::launcher::Generation::B => "B",
-            };
-            format!(
-                "+ launch {} on {host} ({}, {mode}, nodes {}, launcher generation {g})",
-                spec.model,
-                spec.repo,
-                spec.nodes.join(",")
-            )
+            let _ = generation;
+            format!("+ launch {} on {host} ({}, {mode})", spec.model, spec.repo)
         }
         Action::WaitReady {
             model,

@@ -57,6 +57,12 @@ pub struct SimHost {
     pub head: bool,
     /// Side-service containers defined on it.
     pub services: Vec<SimService>,
+    /// Its interconnect (ConnectX-7) address: the launcher's "local IP", what `-n` must
+    /// hold. A loopback address other than `ip` (e.g. `127.0.1.2`), so a controller that
+    /// gives the launcher the SSH address fails the way it does on real Sparks.
+    pub cx7_ip: String,
+    /// Which `launch-cluster.sh` generation its launcher checkout holds (head hosts).
+    pub launcher: crate::launcher::Generation,
 }
 
 impl SimHost {
@@ -92,12 +98,16 @@ pub fn two_sparks(stt_port: u16, tts_port: u16) -> Vec<SimHost> {
             ip: "127.0.0.2".into(),
             head: true,
             services: services.clone(),
+            cx7_ip: "127.0.1.2".into(),
+            launcher: crate::launcher::Generation::B,
         },
         SimHost {
             name: "spark2".into(),
             ip: "127.0.0.3".into(),
             head: false,
             services,
+            cx7_ip: "127.0.1.3".into(),
+            launcher: crate::launcher::Generation::B,
         },
     ]
 }
@@ -110,6 +120,7 @@ pub fn host_env(base: &Path, host: &SimHost, bin: &Path) -> Vec<(String, String)
     vec![
         ("SPARK_SIM_ROOT".into(), root.display().to_string()),
         ("SPARK_SIM_IP".into(), host.ip.clone()),
+        ("SPARK_SIM_CX7_IP".into(), host.cx7_ip.clone()),
         ("SPARK_SIM_BIN".into(), bin.display().to_string()),
         ("HF_HOME".into(), root.join("hf").display().to_string()),
         (
@@ -143,6 +154,13 @@ fn validate(host: &SimHost) -> Result<(), SimError> {
         .map_err(|_| bad("ip must be an IPv4 address"))?;
     if !ip.is_loopback() {
         return Err(bad("ip must be a loopback address (127.0.0.0/8)"));
+    }
+    let cx7: std::net::Ipv4Addr = host
+        .cx7_ip
+        .parse()
+        .map_err(|_| bad("cx7_ip must be an IPv4 address"))?;
+    if !cx7.is_loopback() {
+        return Err(bad("cx7_ip must be a loopback address (127.0.0.0/8)"));
     }
     let ok = |s: &str| {
         !s.is_empty()
@@ -208,11 +226,17 @@ pub fn install(base: &Path, hosts: &[SimHost]) -> Result<(), SimError> {
     ] {
         write_file(&bin.join(name), text, true)?;
     }
+    mkdir(&base.join("by-cx7"))?;
     for h in hosts {
         let root = h.root(base);
         for sub in ["containers", "knobs", "run", "hf/hub"] {
             mkdir(&root.join(sub))?;
         }
+        // The interconnect address → the host, for the launcher's peers.
+        let link = base.join("by-cx7").join(&h.cx7_ip);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(Path::new("..").join(&h.ip), &link)
+            .map_err(|e| SimError::io("cannot link", &link, e))?;
         for s in &h.services {
             let d = root.join("containers").join(&s.name);
             mkdir(&d)?;
@@ -231,7 +255,17 @@ pub fn install(base: &Path, hosts: &[SimHost]) -> Result<(), SimError> {
         if h.head {
             let dir = h.launcher_dir(base);
             mkdir(&dir)?;
-            write_file(&dir.join("launch-cluster.sh"), LAUNCH_CLUSTER, true)?;
+            let gen = match h.launcher {
+                crate::launcher::Generation::A => "A",
+                crate::launcher::Generation::B => "B",
+            };
+            let script = LAUNCH_CLUSTER.replace("@GEN@", gen);
+            let fresh = !dir.join(".git").exists();
+            write_file(&dir.join("launch-cluster.sh"), &script, true)?;
+            if !fresh {
+                // A re-install with another generation: a commit, as a real update is.
+                let _ = git(&dir, &["commit", "-q", "-am", &format!("launcher generation {gen}")]);
+            }
             write_file(&dir.join("build-and-copy.sh"), BUILD_AND_COPY, true)?;
             if !dir.join(".git").exists() {
                 git(&dir, &["init", "-q"])?;

@@ -481,3 +481,118 @@ pub(crate) fn append_line(path: &Path, line: &str) {
     // Recording is best-effort; a failure shows up as a missing line in tests.
     let _ = res;
 }
+
+/// The fake vLLM run as `vllm serve <model> [flags…]` — the way the launcher starts the
+/// real one inside its container (the simulator links `vllm` to this binary). Reads the
+/// flags the real CLI has that the simulation needs (`--host`, `--port`,
+/// `--served-model-name A [B…]`, `--max-model-len`, `--headless`) and ignores the rest, so
+/// every argument reaches the process's argv exactly as the launcher passed it. `0.0.0.0`
+/// binds the simulated host's own loopback address. Like real vLLM, a model that is not in
+/// the Hugging Face cache cannot load here (the simulated Sparks have no internet): it
+/// prints the error and exits 1. A `--headless` (worker) process serves no HTTP.
+pub async fn cli(argv: Vec<String>) -> Result<(), SimError> {
+    let bad = |m: String| SimError::StartupFailed(m);
+    let mut argv = argv;
+    if !argv.is_empty() {
+        argv.remove(0);
+    }
+    let mut it = argv.into_iter().peekable();
+    if it.next().as_deref() != Some("serve") {
+        return Err(bad("usage: vllm serve <model> [options] (simulator)".into()));
+    }
+    let model = it
+        .next()
+        .ok_or_else(|| bad("vllm serve: a model is required".into()))?;
+    let mut host = "0.0.0.0".to_string();
+    let mut port: u16 = 8000;
+    let mut served: Vec<String> = Vec::new();
+    let mut max_model_len = 32768;
+    let mut headless = false;
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (a.clone(), None),
+        };
+        let value = |it: &mut std::iter::Peekable<std::vec::IntoIter<String>>| {
+            inline.clone().or_else(|| it.next()).unwrap_or_default()
+        };
+        match flag.as_str() {
+            "--host" => host = value(&mut it),
+            "--port" => port = value(&mut it).parse().map_err(|_| bad("--port: not a port".into()))?,
+            "--max-model-len" => max_model_len = value(&mut it).parse().unwrap_or(max_model_len),
+            "--headless" => headless = true,
+            "--served-model-name" => {
+                if let Some(v) = inline {
+                    served.push(v);
+                } else {
+                    while let Some(n) = it.peek() {
+                        if n.starts_with('-') {
+                            break;
+                        }
+                        served.extend(it.next());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let sim_ip = std::env::var("SPARK_SIM_IP").unwrap_or_else(|_| "127.0.0.1".into());
+    if host == "0.0.0.0" {
+        host = sim_ip;
+    }
+    if !in_hf_cache(&model) {
+        println!("(APIServer pid={}) OSError: We couldn't connect to 'https://huggingface.co' to load the files, and couldn't find them in the cached files. Check your internet connection or see how to run the library in offline mode at 'https://huggingface.co/docs/transformers/installation#offline-mode'. ({model} is not in {})", std::process::id(), hf_home().display());
+        return Err(bad(format!("{model} is not in the Hugging Face cache")));
+    }
+    if headless {
+        println!("INFO vLLM headless worker for {model}: waiting for the head");
+        loop {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    }
+    let mut args = VllmArgs {
+        host,
+        port,
+        model: model.clone(),
+        served_name: served.first().cloned(),
+        max_model_len,
+        startup_delay_ms: None,
+        token_delay_ms: None,
+        crash_after_s: None,
+        fail_startup: false,
+        fail_completions: false,
+        log: None,
+        sim_root: std::env::var_os("SPARK_SIM_ROOT").map(PathBuf::from),
+        disconnect_log: None,
+    };
+    args.served_name = served.first().cloned();
+    serve(args).await
+}
+
+fn hf_home() -> PathBuf {
+    std::env::var_os("HF_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/huggingface"))
+}
+
+/// A snapshot with weights and no partial files, as `hf download` leaves it.
+fn in_hf_cache(repo: &str) -> bool {
+    let dir = hf_home()
+        .join("hub")
+        .join(format!("models--{}", repo.replace('/', "--")))
+        .join("snapshots");
+    let Ok(snaps) = std::fs::read_dir(&dir) else {
+        return false;
+    };
+    let mut weights = false;
+    for s in snaps.flatten() {
+        for f in std::fs::read_dir(s.path()).into_iter().flatten().flatten() {
+            let n = f.file_name().to_string_lossy().into_owned();
+            if n.ends_with(".incomplete") {
+                return false;
+            }
+            weights |= n.ends_with(".safetensors");
+        }
+    }
+    weights
+}

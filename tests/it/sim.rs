@@ -81,11 +81,15 @@ impl World {
                 ip: "127.0.0.2".into(),
                 head: true,
                 services: vec![],
+                cx7_ip: "127.0.1.2".into(),
+                launcher: spark_control::launcher::Generation::B,
             },
             SimHost {
                 name: "spark2".into(),
                 ip: "127.0.0.3".into(),
                 head: false,
+                cx7_ip: "127.0.1.3".into(),
+                launcher: spark_control::launcher::Generation::B,
                 services: vec![
                     SimService {
                         name: "parakeet".into(),

@@ -189,6 +189,7 @@ fn planner_cases() {
     let mut o2 = o.clone();
     o2.vllm = Fact::known_now(VllmObserved {
         models: vec!["someone/else".into()],
+        ..Default::default()
     });
     cases.push(("hand launch other", d.clone(), o2, "
         - stop unknown (someone/else) on spark1 (swap to qwen36)  # qwen36 is desired instead of unknown (someone/else)

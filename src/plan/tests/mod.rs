@@ -75,6 +75,8 @@ fn idle(d: &Desired) -> Observed {
                     head: "aaaaaaaa1111".into(),
                     behind: Some(0),
                     subjects: vec![],
+                    generation: Some(crate::launcher::Generation::B),
+                    ..Default::default()
                 }),
                 ..HostObserved::default()
             },
@@ -104,7 +106,7 @@ fn running(o: &mut Observed, d: &Desired, model: &str) {
     let addrs = d
         .hosts
         .iter()
-        .map(|(k, h)| (k.clone(), h.address.clone()))
+        .map(|(k, h)| (k.clone(), h.launcher_address().to_string()))
         .collect();
     let spec = launch_spec(e, c, &addrs).expect("fixture hosts have addresses");
     set_container(o, "spark1", "vllm_node", true);
@@ -118,10 +120,12 @@ fn running(o: &mut Observed, d: &Desired, model: &str) {
             fingerprint: spec.fingerprint.clone(),
             settings: spec.settings.clone(),
             launched_at: None,
+            ..Default::default()
         }));
     }
     o.vllm = Fact::known_now(VllmObserved {
         models: vec![spec.repo],
+        ..Default::default()
     });
 }
 
@@ -136,6 +140,7 @@ fn unreachable(o: &mut Observed, host: &str) {
             launcher: Fact::unknown("host unreachable"),
             gpus: Fact::unknown("host unreachable"),
             rtt_ms: None,
+            ..Default::default()
         },
     );
 }

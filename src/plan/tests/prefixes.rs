@@ -30,7 +30,7 @@ fn active_launch(d: &Desired) -> Option<String> {
     let addrs = d
         .hosts
         .iter()
-        .map(|(k, h)| (k.clone(), h.address.clone()))
+        .map(|(k, h)| (k.clone(), h.launcher_address().to_string()))
         .collect();
     launch_spec(cat.get(name)?, cluster, &addrs).map(|s| s.fingerprint)
 }

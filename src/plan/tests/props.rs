@@ -29,7 +29,7 @@ pub(super) fn apply(o: &mut Observed, d: &Desired, step: &Step) {
                 s.insert(repo.clone());
             }
         }
-        Action::LaunchModel { spec, host } => {
+        Action::LaunchModel { spec, host, .. } => {
             for h in &spec.hosts {
                 set_container(o, h, &container, true);
             }
@@ -40,6 +40,7 @@ pub(super) fn apply(o: &mut Observed, d: &Desired, step: &Step) {
                     fingerprint: spec.fingerprint.clone(),
                     settings: spec.settings.clone(),
                     launched_at: None,
+                    ..Default::default()
                 }));
             }
             o.vllm = Fact::known_now(VllmObserved::default());
@@ -47,6 +48,7 @@ pub(super) fn apply(o: &mut Observed, d: &Desired, step: &Step) {
         Action::WaitReady { repo, .. } => {
             o.vllm = Fact::known_now(VllmObserved {
                 models: vec![repo.clone()],
+                ..Default::default()
             });
         }
         Action::StopService {
@@ -127,6 +129,7 @@ fn random_observed(rng: &mut StdRng, d: &Desired) -> Observed {
     } else if rng.gen_bool(0.5) {
         o.vllm = Fact::known_now(VllmObserved {
             models: vec!["someone/else".into()],
+            ..Default::default()
         });
     }
     o

@@ -1,232 +1,235 @@
-#!/bin/sh
-# spark-control simulator: a fake spark-vllm-docker `launch-cluster.sh` (same CLI).
+#!/bin/bash
+# spark-control simulator: a fake spark-vllm-docker `launch-cluster.sh`, generation @GEN@.
 #
-#   ./launch-cluster.sh stop
-#   ./launch-cluster.sh [--solo] -n HEAD[,WORKER...] [-d] exec vllm serve REPO \
-#       --host 0.0.0.0 --port P [-tp 2] [flags...]
-#
-# Runs the fake vLLM as container `vllm_node` through the `docker` shim on this host;
-# for cluster launches (not --solo, workers in -n) it also starts a `vllm_node`
-# placeholder container on each worker (<base>/<worker-ip>/containers/vllm_node), the
-# way the real launcher drives workers over SSH. `stop` stops the head's container and
-# every worker it launched. Without -d it stays in the foreground streaming the log and,
-# like the real one (EXIT trap), stops the cluster when it dies: run it under nohup.
-# Knobs: $SPARK_SIM_ROOT/knobs/prompt makes it ask `Continue? [Y/n]` on stdin first.
-set -eu
+# It models the public launcher's contract (DESIGN §4), behaviour by behaviour, for the
+# generation written above at install time:
+#   A (early 2026, Ray only): no --solo; any unknown word starts the exec command; `exec`
+#     joins its words and `bash -c` re-parses them; the EXIT/INT/TERM/HUP trap always
+#     stops the cluster after exec (also with -d), so the model lives as long as this
+#     process; vLLM's output goes to this script's stdout, not `docker logs`.
+#   B (mid/late 2026): --solo, --ray, -e VAR=val; `-d exec` runs
+#     `docker exec -d … bash -c "<cmd %q-quoted> >> /proc/1/fd/1 2>&1"` and returns (output
+#     in `docker logs`, no trap); containers idle, so a container outlives a crashed vLLM;
+#     multi-node no-Ray passes --nnodes/--node-rank/--master-addr itself (--headless on
+#     workers).
+# Both: `stop` without -n "autodiscovers" and (no peers answer in the simulation) stops
+# the head only; the local IP is the host's interconnect address ($SPARK_SIM_CX7_IP) and a
+# node list without it is refused; a running cluster is not launched again ("Skipping
+# launch") but exec still runs in it; peers are reached as over SSH (a peer whose
+# simulated host is missing fails "Passwordless SSH"). Start-up (Ray/cluster checks)
+# takes $SPARK_SIM_ROOT/knobs/launcher-startup-ms (default 1500) before the exec;
+# knobs/prompt makes it ask `Continue? [Y/n]` on stdin first. Never touches anything
+# outside the simulation's base directory.
+set -u
+GEN=@GEN@
 : "${SPARK_SIM_ROOT:?SPARK_SIM_ROOT is not set: not a simulated Spark}"
 : "${SPARK_SIM_IP:?SPARK_SIM_IP is not set}"
-: "${HF_HOME:?HF_HOME is not set}"
+: "${SPARK_SIM_CX7_IP:?SPARK_SIM_CX7_IP is not set}"
 BASE=${SPARK_SIM_ROOT%/*}
-mkdir -p "$SPARK_SIM_ROOT/run" "$SPARK_SIM_ROOT/containers"
-ARGV_TMP="$SPARK_SIM_ROOT/run/launch-argv.$$"
-for a in "$@"; do printf '%s\n' "$a"; done >"$ARGV_TMP"
-trap 'rm -f "$ARGV_TMP"' EXIT
+LOCAL_IP=$SPARK_SIM_CX7_IP
+mkdir -p "$SPARK_SIM_ROOT/run"
 
 usage() {
-	echo "Usage: $0 [-n <node_ips>] [--name <container_name>] [--solo] [-d] [action] [command]"
-	echo "  action          start | stop | status | exec (Default: start)"
+	if [[ $GEN == A ]]; then
+		echo "Usage: $0 [-n <node_ips>] [-t <image_name>] [--name <container_name>] [--eth-if <if_name>] [--ib-if <if_name>] [--nccl-debug <level>] [--check-config] [-d] [action] [command]"
+		echo "  -n, --nodes     Comma-separated node IPs (auto-detected if omitted)"
+		echo "  -d              Daemon mode (only for 'start' action)"
+		echo "  action          start | stop | status | exec (Default: start)"
+	else
+		echo "Usage: $0 [-n <node_ips>] [-t <image_name>] [--name <container_name>] [--solo] [--ray] [-e VAR=val] [--setup] [--discover] [-d] [action] [command]"
+		echo "  -n, --nodes     Comma-separated node IPs (or CLUSTER_NODES in .env)"
+		echo "  --solo          Run on this node only"
+		echo "  --ray           Use Ray for multi-node (default: no Ray)"
+		echo "  -e VAR=val      Environment variable for the container"
+		echo "  -d              Daemon mode"
+		echo "  action          start | stop | status | exec (Default: start)"
+	fi
+	exit 1
 }
 
-NAME=vllm_node
 NODES=''
-SOLO=false
+NAME=vllm_node
 DAEMON=false
 ACTION=start
-while [ $# -gt 0 ]; do
+SOLO=false
+RAY=false
+[[ $GEN == A ]] && RAY=true
+while [[ $# -gt 0 ]]; do
 	case $1 in
 	-n | --nodes) NODES=$2; shift ;;
+	-t | --eth-if | --ib-if | --apply-mod) shift ;;
 	--name) NAME=$2; shift ;;
-	-t | --eth-if | --ib-if | -e | --env | -j | --master-port | --head-port | -p | --publish | \
-		-v | --volume | --config | --apply-mod | --apply-vllm-pr | --launch-script | \
-		--mem-limit-gb | --mem-swap-limit-gb | --pids-limit | --shm-size-gb | --earlyoom-args) shift ;;
-	--nccl-debug) case ${2:-} in VERSION | WARN | INFO | TRACE) shift ;; esac ;;
-	--solo) SOLO=true ;;
+	--nccl-debug) [[ ${2:-} =~ ^(VERSION|WARN|INFO|TRACE)$ ]] && shift ;;
+	--check-config) ;;
 	-d) DAEMON=true ;;
-	--ray | --no-ray | --check-config | --no-cache-dirs | --keep-entrypoint | --non-privileged | \
-		--earlyoom | --setup | --discover) ;;
-	-h | --help) usage; exit 1 ;;
+	-h | --help) usage ;;
 	start | stop | status) ACTION=$1 ;;
 	exec) ACTION=exec; shift; break ;;
-	*) echo "Error: Unknown argument or action: $1"; usage; exit 1 ;;
+	--solo | --ray | -e | --setup | --discover)
+		if [[ $GEN == A ]]; then
+			ACTION=exec # generation A: an unknown word starts the command
+			break
+		fi
+		case $1 in
+		--solo) SOLO=true ;;
+		--ray) RAY=true ;;
+		-e) shift ;;
+		esac
+		;;
+	*) ACTION=exec; break ;;
 	esac
 	shift
 done
+if [[ $GEN == A ]]; then
+	COMMAND_TO_RUN="$*"
+else
+	COMMAND_TO_RUN=$(printf '%q ' "$@")
+fi
 
-# on_host IP CMD...: run a shim as if over SSH on the simulated host IP.
-on_host() {
-	ip=$1
+# peer_dir IP: the simulated host whose interconnect address is IP.
+peer_dir() { readlink -f "$BASE/by-cx7/$1" 2>/dev/null; }
+# on_peer IP CMD...: run a command on a peer, as the launcher does over ssh.
+on_peer() {
+	local ip=$1 dir
 	shift
-	if [ ! -d "$BASE/$ip" ]; then
-		echo "ssh: connect to host $ip port 22: Connection refused" >&2
+	dir=$(peer_dir "$ip")
+	if [[ -z $dir || ! -d $dir ]]; then
 		return 255
 	fi
-	SPARK_SIM_ROOT="$BASE/$ip" SPARK_SIM_IP="$ip" HF_HOME="$BASE/$ip/hf" "$@"
+	SPARK_SIM_ROOT="$dir" SPARK_SIM_IP="${dir##*/}" SPARK_SIM_CX7_IP="$ip" HF_HOME="$dir/hf" "$@"
 }
 
-WORKERS=''
-if [ -n "$NODES" ]; then
-	for ip in $(printf '%s' "$NODES" | tr ',' ' '); do
-		[ "$ip" = "$SPARK_SIM_IP" ] || WORKERS="$WORKERS $ip"
+if [[ -z $NODES && $SOLO == false ]]; then
+	echo "Auto-detecting nodes on the interconnect subnet..."
+	NODES=$LOCAL_IP # the simulation's subnet has no other live host
+	echo "  Found: $NODES"
+fi
+[[ -n $NODES ]] || NODES=$LOCAL_IP
+IFS=',' read -r -a ALL_NODES <<<"$NODES"
+FOUND=false
+PEERS=()
+for ip in "${ALL_NODES[@]}"; do
+	if [[ $ip == "$LOCAL_IP" ]]; then FOUND=true; else PEERS+=("$ip"); fi
+done
+if [[ $FOUND == false ]]; then
+	echo "Error: Local IP ($LOCAL_IP) is not in the list of nodes ($NODES)."
+	exit 1
+fi
+[[ $SOLO == true ]] && PEERS=()
+echo "Head Node: $LOCAL_IP"
+echo "Worker Nodes: ${PEERS[*]}"
+
+if [[ $ACTION == exec || $ACTION == start ]]; then
+	for w in "${PEERS[@]}"; do
+		if ! on_peer "$w" true; then
+			echo "Error: Passwordless SSH to $w failed."
+			exit 1
+		fi
 	done
 fi
 
-stop_cluster() {
-	d="$SPARK_SIM_ROOT/containers/$NAME"
-	echo "Stopping cluster..."
-	if [ -d "$d" ]; then
-		docker stop "$NAME" >/dev/null
-		echo "Stopped container $NAME on $SPARK_SIM_IP"
+WAS_RUNNING=false
+cleanup() {
+	trap - EXIT INT TERM HUP
+	if [[ $WAS_RUNNING == true ]]; then
+		echo "Cluster was already running when script started. Skipping cleanup."
+		return
 	fi
-	for ip in $(cat "$d/workers" 2>/dev/null || true) $WORKERS; do
-		if [ -d "$BASE/$ip/containers/$NAME" ]; then
-			on_host "$ip" docker stop "$NAME" >/dev/null
-			echo "Stopped container $NAME on $ip"
-		fi
+	echo "Stopping cluster..."
+	docker stop "$NAME" >/dev/null 2>&1 || true
+	for w in "${PEERS[@]}"; do
+		on_peer "$w" docker stop "$NAME" >/dev/null 2>&1 || true
 	done
 	echo "Cluster stopped."
 }
 
 case $ACTION in
-stop)
-	stop_cluster
-	exit 0
-	;;
+stop) cleanup; exit 0 ;;
 status)
-	st=$(docker ps -a --format '{{.Names}} {{.State}}' | awk -v n="$NAME" '$1 == n { print $2 }')
-	echo "Container $NAME on $SPARK_SIM_IP: ${st:-absent}"
+	st=$(docker inspect -f '{{.State.Status}}' "$NAME" 2>/dev/null || echo absent)
+	echo "[HEAD] $LOCAL_IP: $NAME $st"
 	exit 0
-	;;
-start)
-	echo "Error: the simulator only supports 'exec vllm serve ...', 'stop' and 'status'."
-	exit 1
 	;;
 esac
 
-if [ -z "$NODES" ] && [ "$SOLO" = false ]; then
-	echo "Error: no -n given: the real launcher would now scan the LAN for SSH peers" \
-		"(autodiscovery). Pass -n <head-ip>,<worker-ip> or --solo."
-	exit 1
+if [[ $DAEMON == false || $ACTION == exec ]] && [[ $GEN == A || $DAEMON == false ]]; then
+	trap cleanup EXIT
+	trap 'exit 129' HUP
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 fi
-if [ -n "$NODES" ]; then
-	case ",$NODES," in
-	*",$SPARK_SIM_IP,"*) ;;
-	*) echo "Error: none of the nodes ($NODES) is this host ($SPARK_SIM_IP)."; exit 1 ;;
-	esac
-fi
-[ "$SOLO" = false ] || WORKERS=''
 
-# The command: vllm serve REPO [flags]
-[ "${1:-}" = vllm ] && [ "${2:-}" = serve ] && [ -n "${3:-}" ] || {
-	echo "Error: the simulator can only exec 'vllm serve <repo> ...' (got: $*)"
-	exit 1
-}
-REPO=$3
-shift 3
-PORT=8000
-SERVED=''
-MAXLEN=''
-TP=1
-while [ $# -gt 0 ]; do
-	case $1 in
-	--port) PORT=$2; shift ;;
-	--port=*) PORT=${1#*=} ;;
-	--served-model-name) SERVED=$2; shift ;;
-	--served-model-name=*) SERVED=${1#*=} ;;
-	--max-model-len) MAXLEN=$2; shift ;;
-	--max-model-len=*) MAXLEN=${1#*=} ;;
-	-tp | --tensor-parallel-size) TP=$2; shift ;;
-	--tensor-parallel-size=*) TP=${1#*=} ;;
-	esac
-	shift
-done
-
-if [ -e "$SPARK_SIM_ROOT/knobs/prompt" ]; then
+if [[ -e $SPARK_SIM_ROOT/knobs/prompt ]]; then
 	printf 'Continue? [Y/n] '
-	if read -r ans; then :; else ans=''; fi
+	read -r ans || ans=''
 	case $ans in n | N | no | No) echo "Aborted."; exit 1 ;; esac
 	echo
 fi
 
-if docker ps --format '{{.Names}}' | grep -qx "$NAME"; then
-	echo "Cluster is already running. Skipping launch."
-	exit 0
-fi
-
-for ip in $WORKERS; do
-	[ -d "$BASE/$ip" ] || { on_host "$ip" true || exit 255; }
-done
-
-cache_dir() { printf '%s/hub/models--%s' "$1" "$(printf '%s' "$REPO" | sed 's|/|--|g')"; }
-# model_ready HF_HOME: a snapshot with weights and no partial files.
-model_ready() {
-	dir=$(cache_dir "$1")
-	ls "$dir"/snapshots/*/*.safetensors >/dev/null 2>&1 || return 1
-	! ls "$dir"/snapshots/*/*.incomplete >/dev/null 2>&1
+# define NAME on host dir D with an idle main process (Ray node / sleep infinity)
+define() {
+	local d="$1/containers/$NAME"
+	mkdir -p "$d"
+	rm -f "$d/stopped_at" "$d/execs"
+	echo vllm-node >"$d/image"
+	printf 'echo "%s node of %s: idle"\nexec sleep 2147483647\n' "$2" "$LOCAL_IP" >"$d/cmd"
+	: >"$d/log"
 }
-for ip in "$SPARK_SIM_IP" $WORKERS; do
-	if [ "$ip" = "$SPARK_SIM_IP" ]; then hf_home=$HF_HOME; else hf_home="$BASE/$ip/hf"; fi
-	if ! model_ready "$hf_home"; then
-		echo "Error: model $REPO is not in the Hugging Face cache on $ip ($(cache_dir "$hf_home"))."
-		echo "       The simulated node has no internet access: run 'hf download $REPO' there first."
-		exit 1
+
+start_cluster() {
+	local running=false
+	if docker ps --format '{{.Names}}' | grep -qx "$NAME"; then running=true; fi
+	for w in "${PEERS[@]}"; do
+		if on_peer "$w" docker ps --format '{{.Names}}' | grep -qx "$NAME"; then running=true; fi
+	done
+	if [[ $running == true ]]; then
+		echo "Cluster containers are already running. Skipping launch."
+		WAS_RUNNING=true
+		return
 	fi
-done
+	echo "Starting Head Node on $LOCAL_IP..."
+	define "$SPARK_SIM_ROOT" head
+	docker start "$NAME" >/dev/null
+	for w in "${PEERS[@]}"; do
+		echo "Starting Worker Node on $w..."
+		define "$(peer_dir "$w")" worker
+		on_peer "$w" docker start "$NAME" >/dev/null
+	done
+	echo "Waiting for cluster to be ready..."
+	ms=$(cat "$SPARK_SIM_ROOT/knobs/launcher-startup-ms" 2>/dev/null || echo 1500)
+	sleep "$(awk -v m="$ms" 'BEGIN { printf "%.3f", m / 1000 }')"
+	echo "Cluster head is responsive."
+}
 
-quote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
-d="$SPARK_SIM_ROOT/containers/$NAME"
-mkdir -p "$d"
-rm -f "$d/stopped_at"
-: >"$d/log"
-mv "$ARGV_TMP" "$d/argv"
-echo vllm-node >"$d/image"
-{
-	echo "# launch-cluster.sh argv: see ./argv (one argument per line)"
-	printf 'exec "$SPARK_SIM_BIN" sim vllm --host %s --port %s --model %s' \
-		"$(quote "$SPARK_SIM_IP")" "$(quote "$PORT")" "$(quote "$REPO")"
-	[ -z "$SERVED" ] || printf ' --served-name %s' "$(quote "$SERVED")"
-	[ -z "$MAXLEN" ] || printf ' --max-model-len %s' "$(quote "$MAXLEN")"
-	echo
-} >"$d/cmd"
-printf '%s\n' $WORKERS >"$d/workers"
-
-for ip in $WORKERS; do
-	echo "Starting Worker Node on $ip..."
-	wd="$BASE/$ip/containers/$NAME"
-	mkdir -p "$wd"
-	rm -f "$wd/stopped_at"
-	echo vllm-node >"$wd/image"
-	printf 'echo "worker of %s (tp=%s): vllm headless node for %s"\nexec sleep 2147483647\n' \
-		"$SPARK_SIM_IP" "$TP" "$REPO" >"$wd/cmd"
-	: >"$wd/log"
-	on_host "$ip" docker start "$NAME" >/dev/null
-done
-echo "Starting Head Node on $SPARK_SIM_IP..."
-docker start "$NAME" >/dev/null
-echo "Executing command on head node: vllm serve $REPO --port $PORT (tp=$TP)"
-
-if [ "$DAEMON" = true ]; then
-	echo "Cluster launched in daemon mode. Follow the logs with: docker logs -f $NAME"
+if [[ $ACTION == start ]]; then
+	start_cluster
+	[[ $DAEMON == true ]] && { echo "Cluster started in background (Daemon mode)."; trap - EXIT; exit 0; }
+	docker logs -f "$NAME"
 	exit 0
 fi
 
-# Foreground: stream the log; when the stream breaks (SSH session gone) or a signal
-# arrives, stop the cluster like the real launcher's EXIT trap. Under nohup, SIGHUP is
-# ignored and output goes to a file, so the model survives the session.
-echo $$ >"$SPARK_SIM_ROOT/run/launcher-$$.pid"
-tail -n +1 -f "$d/log" &
-TP_PID=$!
-cleanup() {
-	kill "$TP_PID" 2>/dev/null || true
-	echo "launch-cluster.sh (pid $$) exiting (${WHY:-signal}) at $(date +%s%3N): stopping the cluster" >>"$d/log"
-	stop_cluster >/dev/null 2>&1 || true
-	rm -f "$SPARK_SIM_ROOT/run/launcher-$$.pid"
-}
-trap cleanup EXIT
-trap 'exit 129' HUP
-trap 'exit 143' INT TERM
-while docker ps --format '{{.Names}}' | grep -qx "$NAME" && kill -0 "$TP_PID" 2>/dev/null; do
-	sleep 0.5
-done
-if kill -0 "$TP_PID" 2>/dev/null; then WHY='container exited'; else WHY='log stream broke'; fi
-sleep 0.3
-exit 0
+start_cluster
+echo "Executing command on head node: $COMMAND_TO_RUN"
+if [[ $GEN == A ]]; then
+	# Re-parsed by bash, in the foreground: vLLM's output is ours.
+	docker exec -i "$NAME" bash -c "$COMMAND_TO_RUN"
+	exit $?
+fi
+EXTRA=''
+if [[ $RAY == false && ${#PEERS[@]} -gt 0 ]]; then
+	n=$((${#PEERS[@]} + 1))
+	EXTRA="--nnodes $n --node-rank 0 --master-addr $LOCAL_IP --master-port 29501"
+	rank=1
+	for w in "${PEERS[@]}"; do
+		on_peer "$w" docker exec -d "$NAME" bash -c "$COMMAND_TO_RUN --nnodes $n --node-rank $rank --master-addr $LOCAL_IP --master-port 29501 --headless >> \"\$SIM_PID1_STDOUT\" 2>&1"
+		rank=$((rank + 1))
+	done
+fi
+if [[ $DAEMON == true ]]; then
+	# SIM_PID1_STDOUT stands for /proc/1/fd/1: the container's log.
+	docker exec -d "$NAME" bash -c "$COMMAND_TO_RUN $EXTRA >> \"\$SIM_PID1_STDOUT\" 2>&1"
+	echo "Command started in daemon mode. Follow the logs with: docker logs -f $NAME"
+	exit 0
+fi
+docker exec -i "$NAME" bash -c "$COMMAND_TO_RUN $EXTRA"
+exit $?

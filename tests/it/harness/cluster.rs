@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use spark_control::hosts::Connector;
 use spark_control::reconcile::{self, Handle, LoopConfig};
+pub use spark_control::launcher::Generation;
 use spark_control::sim::{Sim, SimHost};
 use spark_control::status::Status;
 use tokio_util::sync::CancellationToken;
@@ -65,10 +66,18 @@ pub struct Cluster {
 
 pub const HEAD: &str = "127.0.0.2";
 pub const WORKER: &str = "127.0.0.3";
+/// The simulated hosts' interconnect (ConnectX-7) addresses.
+pub const HEAD_CX7: &str = "127.0.1.2";
+pub const WORKER_CX7: &str = "127.0.1.3";
 
 impl Cluster {
     /// Sets up hosts and simulation; no controller yet (see `start_controller`).
     pub fn new(startup_delay_ms: u64) -> Cluster {
+        Cluster::with_launcher(startup_delay_ms, Generation::B)
+    }
+
+    /// Like `new`, with the head's launcher checkout of generation `g`.
+    pub fn with_launcher(startup_delay_ms: u64, g: Generation) -> Cluster {
         super::init_tracing();
         let dir = tempfile::Builder::new()
             .prefix("cluster-")
@@ -81,7 +90,10 @@ impl Cluster {
         while tts_port == stt_port {
             tts_port = free_port(WORKER);
         }
-        let hosts = spark_control::sim::hosts::two_sparks(stt_port, tts_port);
+        let mut hosts = spark_control::sim::hosts::two_sparks(stt_port, tts_port);
+        for h in &mut hosts {
+            h.launcher = g;
+        }
         let sim = Sim::install(&base, hosts.clone()).expect("install the simulator");
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_spark-control"));
         for h in &hosts {
@@ -167,7 +179,7 @@ impl Cluster {
     /// A desired file for this cluster with `active` and extra top-level YAML appended.
     pub fn desired(&self, active: &str, extra: &str) -> String {
         format!(
-            "# test cluster\nversion: 1\nhosts:\n  spark1: {{ address: {HEAD}, port: {p1}, user: {u} }}\n  spark2: {{ address: {WORKER}, port: {p2}, user: {u} }}\n\
+            "# test cluster\nversion: 1\nhosts:\n  spark1: {{ address: {HEAD}, interconnect: {HEAD_CX7}, port: {p1}, user: {u} }}\n  spark2: {{ address: {WORKER}, interconnect: {WORKER_CX7}, port: {p2}, user: {u} }}\n\
              cluster:\n  head: spark1\n  workers: [spark2]\n  port: {vp}\n  launcher: {l}\n  settle_timeout_secs: 5\n  start_timeout_secs: 60\n\
              active_model: {active}\n\
              services:\n  parakeet: {{ kind: stt, host: spark2, port: {sp}, running: true }}\n  magpie: {{ kind: tts, host: spark2, port: {tp}, running: true }}\n\
@@ -341,19 +353,34 @@ impl Cluster {
         self.container_pid(ip, name).is_some()
     }
 
-    /// The argv the head's launcher was last given.
+    /// The argv (after `vllm`) of the fake vLLM serving on this cluster's port, as the
+    /// process received it (`/proc/<pid>/cmdline`); empty when none runs.
     pub fn launch_argv(&self) -> Vec<String> {
-        let f = self
-            .dir
-            .path()
-            .join("sim")
-            .join(HEAD)
-            .join("containers/vllm_node/argv");
-        std::fs::read_to_string(f)
+        vllm_argv(self.vllm_port).unwrap_or_default()
+    }
+
+    /// The environment of the fake vLLM serving on this cluster's port.
+    pub fn vllm_environ(&self) -> Vec<String> {
+        let Some((pid, _)) = self.vllm_processes().into_iter().next() else {
+            return Vec::new();
+        };
+        std::fs::read(format!("/proc/{pid}/environ"))
             .unwrap_or_default()
-            .lines()
-            .map(String::from)
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect()
+    }
+
+    /// Fake vLLM processes (head or headless worker) of any port whose state is in `ip`'s
+    /// simulated host (their environment says so).
+    pub fn vllm_processes_on(&self, ip: &str) -> Vec<u32> {
+        let root = self.sim_root(ip).display().to_string();
+        all_vllm().into_iter().filter(|(pid, _)| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .unwrap_or_default()
+                .split(|b| *b == 0)
+                .any(|kv| kv == format!("SPARK_SIM_ROOT={root}").as_bytes())
+        }).map(|(p, _)| p).collect()
     }
 
     pub fn sim_root(&self, ip: &str) -> PathBuf {
@@ -390,8 +417,8 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-/// Every live fake vLLM process listening on `port`: (pid, model).
-pub fn vllm_processes(port: u16) -> Vec<(u32, String)> {
+/// Every live fake vLLM process (`vllm serve …`): (pid, argv from `vllm` on).
+fn all_vllm() -> Vec<(u32, Vec<String>)> {
     let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return out;
@@ -403,24 +430,44 @@ pub fn vllm_processes(port: u16) -> Vec<(u32, String)> {
         let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
             continue;
         };
-        let args: Vec<String> = raw
+        let mut args: Vec<String> = raw
             .split(|b| *b == 0)
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        let is_vllm = args.windows(2).any(|w| w[0] == "sim" && w[1] == "vllm");
-        let on_port = args
-            .windows(2)
-            .any(|w| w[0] == "--port" && w[1] == port.to_string());
-        if is_vllm && on_port && alive(pid) {
-            let model = args
-                .windows(2)
-                .find(|w| w[0] == "--model")
-                .map(|w| w[1].clone())
-                .unwrap_or_default();
-            out.push((pid, model));
+        if args.last().is_some_and(|a| a.is_empty()) {
+            args.pop();
+        }
+        let is_vllm = args.first().is_some_and(|a| a == "vllm" || a.ends_with("/vllm"))
+            && args.get(1).is_some_and(|a| a == "serve");
+        if is_vllm && alive(pid) {
+            out.push((pid, args));
         }
     }
     out
+}
+
+/// Every live fake vLLM process serving HTTP on `port` (headless workers excluded):
+/// (pid, model).
+pub fn vllm_processes(port: u16) -> Vec<(u32, String)> {
+    all_vllm()
+        .into_iter()
+        .filter(|(_, a)| {
+            !a.iter().any(|w| w == "--headless")
+                && a.windows(2).any(|w| w[0] == "--port" && w[1] == port.to_string())
+        })
+        .map(|(p, a)| (p, a.get(2).cloned().unwrap_or_default()))
+        .collect()
+}
+
+/// The argv after `vllm` of the fake vLLM serving on `port`.
+pub fn vllm_argv(port: u16) -> Option<Vec<String>> {
+    all_vllm()
+        .into_iter()
+        .find(|(_, a)| {
+            !a.iter().any(|w| w == "--headless")
+                && a.windows(2).any(|w| w[0] == "--port" && w[1] == port.to_string())
+        })
+        .map(|(_, a)| a[1..].to_vec())
 }
 
 /// Samples the fake vLLM processes on a port in the background: the most ever alive at

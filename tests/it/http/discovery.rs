@@ -23,6 +23,7 @@ fn observed(vllm: Option<&[&str]>, services: &[(&str, Option<bool>)]) -> Observe
         vllm: match vllm {
             Some(m) => Fact::known_now(VllmObserved {
                 models: m.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
             }),
             None => Fact::unknown("head unreachable"),
         },

@@ -214,7 +214,7 @@ pub const STATE_DIR: &str = "$HOME/.spark-control";
 /// `launcher.status`, its pid (the session id) to `launcher.pid`. Refuses (exit 3) while an
 /// earlier launcher of ours is alive. Prints `pid <n>`.
 pub const START: &str = r#"d="$HOME/.spark-control"; mkdir -p "$d" || exit 1
-if p=$(cat "$d/launcher.pid" 2>/dev/null) && [ -n "$p" ] && kill -0 -- "-$p" 2>/dev/null && grep -q spark-control-launcher "/proc/$p/cmdline" 2>/dev/null; then
+if p=$(cat "$d/launcher.pid" 2>/dev/null) && [ -n "$p" ] && kill -0 "-$p" 2>/dev/null && grep -q spark-control-launcher "/proc/$p/cmdline" 2>/dev/null; then
   echo "Error: an earlier launcher started by spark-control (pid $p) is still running" >&2; exit 3
 fi
 rm -f "$d/launcher.pid" "$d/launcher.status"; : >"$d/launcher.log"
@@ -229,13 +229,13 @@ echo "pid $(cat "$d/launcher.pid")""#;
 pub const STOP_OWN: &str = r#"d="$HOME/.spark-control"
 p=$(cat "$d/launcher.pid" 2>/dev/null) || exit 0
 [ -n "$p" ] || exit 0
-own() { kill -0 -- "-$p" 2>/dev/null && grep -q spark-control-launcher "/proc/$p/cmdline" 2>/dev/null; }
-alive() { kill -0 -- "-$p" 2>/dev/null; }
+own() { kill -0 "-$p" 2>/dev/null && grep -q spark-control-launcher "/proc/$p/cmdline" 2>/dev/null; }
+alive() { kill -0 "-$p" 2>/dev/null; }
 if own; then
   echo "stopping the launcher (pid $p) and waiting for its cleanup"
-  kill -TERM -- "-$p" 2>/dev/null
+  kill -TERM "-$p" 2>/dev/null
   i=0; while alive && [ "$i" -lt 1200 ]; do sleep 0.05; i=$((i + 1)); done
-  if alive; then echo "the launcher (pid $p) ignored SIGTERM for 60 s: killing it"; kill -KILL -- "-$p" 2>/dev/null; sleep 0.2; fi
+  if alive; then echo "the launcher (pid $p) ignored SIGTERM for 60 s: killing it"; kill -KILL "-$p" 2>/dev/null; sleep 0.2; fi
 fi
 rm -f "$d/launcher.pid"
 exit 0"#;
@@ -245,7 +245,7 @@ exit 0"#;
 pub const STATE: &str = r#"d="$HOME/.spark-control"
 p=$(cat "$d/launcher.pid" 2>/dev/null)
 if [ -z "$p" ]; then echo "launcher none"
-elif kill -0 -- "-$p" 2>/dev/null && grep -q spark-control-launcher "/proc/$p/cmdline" 2>/dev/null; then echo "launcher running $p"
+elif kill -0 "-$p" 2>/dev/null && grep -q spark-control-launcher "/proc/$p/cmdline" 2>/dev/null; then echo "launcher running $p"
 elif [ -s "$d/launcher.status" ]; then echo "launcher exited $(cat "$d/launcher.status")"
 else echo "launcher killed"; fi"#;
 

@@ -180,12 +180,18 @@ fn stop_nodes(x: &Executor, c: &Cluster, record: Option<&LaunchRecord>) -> Vec<S
 
 pub(super) async fn stop_model(x: &Executor, line: &str, head: &str) -> Result<(), ExecError> {
     let c = super::steps::cluster(x)?;
-    // 1. Our own launcher: generation A's model lives as long as it does, and a launcher
+    // 1. The record loses `ready_at` first: what follows is a stop, not a crash.
+    let record = read_record(x, line, head).await;
+    if let Some(r) = record.as_ref().filter(|r| r.ready_at.is_some()) {
+        let mut r = r.clone();
+        r.ready_at = None;
+        write_record(x, line, head, &r).await?;
+    }
+    // 2. Our own launcher: generation A's model lives as long as it does, and a launcher
     //    still starting would later `docker exec` into whatever container has the name.
     x.run(line, head, &Script::Raw(launcher::STOP_OWN), Duration::from_secs(90), false, false)
         .await?;
-    // 2. The launcher's stop, naming every node (without -n it stops the head only).
-    let record = read_record(x, line, head).await;
+    // 3. The launcher's stop, naming every node (without -n it stops the head only).
     let nodes = stop_nodes(x, c, record.as_ref());
     let argv = launcher::stop_argv(&nodes, c).map_err(|e| verify(line, e))?;
     x.say(Some(head), format!("stopping vLLM on {}", nodes.join(", ")));
@@ -202,7 +208,7 @@ pub(super) async fn stop_model(x: &Executor, line: &str, head: &str) -> Result<(
     }
     x.run(line, head, &Script::Raw(REMOVE_RECORD), Duration::from_secs(30), false, false)
         .await?;
-    // 3. Verify host by host: the container is down (and with it every vLLM process in it).
+    // 4. Verify host by host: the container is down (and with it every vLLM process in it).
     let mut hosts = vec![head.to_string()];
     hosts.extend(c.workers.iter().cloned());
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -236,7 +242,7 @@ pub(super) async fn stop_model(x: &Executor, line: &str, head: &str) -> Result<(
             }
         }
     }
-    // 4. Nothing answers on vLLM's port any more.
+    // 5. Nothing answers on vLLM's port any more.
     if let Some(addr) = x.desired.hosts.get(head).map(|h| h.address.clone()) {
         let url = format!("http://{addr}:{}/health", c.port);
         let http = crate::observe::probe_client();
@@ -313,9 +319,12 @@ pub(super) async fn launch(
     let result = watch_launch(x, line, head, c, generation, follower.as_ref()).await;
     match &result {
         Ok(()) => {
-            // Keep following for the wait (generation A: vLLM's output is there).
-            if let Ok(mut f) = x.follower.lock() {
-                *f = follower;
+            // Generation A: vLLM's output is the launcher's; keep following it for the wait.
+            // Generation B: it is in `docker logs`, which the wait follows.
+            if generation == Generation::A {
+                if let Ok(mut f) = x.follower.lock() {
+                    *f = follower;
+                }
             }
         }
         Err(e) => {

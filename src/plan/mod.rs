@@ -14,6 +14,7 @@
 mod model;
 pub mod render;
 
+pub use model::crash_reason;
 use model::{containers_of, model_steps};
 
 use serde::{Deserialize, Serialize};

@@ -159,7 +159,7 @@ pub(super) fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
                             );
                             stopped = true;
                         }
-                        _ => match crashed(cx, head, record.as_ref()) {
+                        _ => match crash_reason(d, cx.obs) {
                             Some(why) => {
                                 cx.push(
                                     Action::StopModel {
@@ -258,6 +258,8 @@ pub(super) fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
     }
     let why = if stopped {
         format!("{} is desired", want.model)
+    } else if let Some(crash) = crash_reason(d, cx.obs) {
+        format!("{crash}; relaunching")
     } else {
         format!("{} is desired and nothing runs", want.model)
     };
@@ -312,25 +314,36 @@ pub(super) fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
 
 /// Why the model that runs on the head has crashed, if it has: its container runs but the
 /// `vllm serve` process inside is gone while no launcher of ours is still starting it
-/// (generation B keeps the container alive), or, after it was ready once, `/health` failed
-/// three checks in a row.
-fn crashed(
-    cx: &Ctx<'_>,
-    head: &str,
-    record: Option<&crate::model::observed::LaunchRecord>,
-) -> Option<String> {
+/// (generation B keeps the container alive); or, after it was ready once (the launch
+/// record's `ready_at`), its container is gone (generation A's launcher stops it when
+/// vLLM dies) or `/health` failed three checks in a row. A deliberate stop clears
+/// `ready_at` first, so it is never taken for a crash.
+pub fn crash_reason(d: &Desired, o: &crate::model::observed::Observed) -> Option<String> {
     use crate::launcher::LauncherState;
-    let h = cx.host(head)?;
+    let c = d.cluster.as_ref()?;
+    let head = c.head.as_str();
+    let h = o.hosts.get(head)?;
+    let record = h.launch.get()?.as_ref()?;
+    let running = h.containers.get()?.get(&c.container).is_some_and(|v| v.running);
     let starting = matches!(h.launcher_process.get(), Some(LauncherState::Running { .. }));
-    if h.vllm_process.get() == Some(&false) && !starting {
+    if running && h.vllm_process.get() == Some(&false) && !starting {
         return Some(format!(
-            "vLLM crashed on {head}: its container runs but no `vllm serve` process is left in it"
+            "vLLM ({}) crashed on {head}: its container runs but no `vllm serve` process is left in it",
+            record.model
         ));
     }
-    let failures = cx.obs.vllm.get().map_or(0, |v| v.health_failures);
-    if record.is_some_and(|r| r.ready_at.is_some()) && failures >= 3 {
+    record.ready_at?;
+    if !running {
         return Some(format!(
-            "vLLM stopped answering on {head}: /health failed {failures} checks in a row after it was ready"
+            "vLLM ({}) crashed on {head}: its container {} is gone",
+            record.model, c.container
+        ));
+    }
+    let failures = o.vllm.get().map_or(0, |v| v.health_failures);
+    if failures >= 3 {
+        return Some(format!(
+            "vLLM ({}) stopped answering on {head}: /health failed {failures} checks in a row after it was ready",
+            record.model
         ));
     }
     None

@@ -38,6 +38,10 @@ impl Loop {
             }
         }
         if let Some(d) = &self.desired {
+            let crash = crate::plan::crash_reason(d, new);
+            if crash.is_some() && crate::plan::crash_reason(d, old).is_none() {
+                emit("vllm", false, crash);
+            }
             let repo = d.active_model.as_ref().and_then(|m| {
                 crate::model::catalog::catalog(d)
                     .get(m)

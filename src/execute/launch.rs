@@ -316,7 +316,7 @@ pub(super) async fn launch(
         ),
     );
     let follower = follow(x, head, Script::Raw(launcher::FOLLOW_LOG), true);
-    let result = watch_launch(x, line, head, c, generation, follower.as_ref()).await;
+    let result = watch_launch(x, line, head, c, follower.as_ref()).await;
     match &result {
         Ok(()) => {
             // Generation A: vLLM's output is the launcher's; keep following it for the wait.
@@ -341,14 +341,13 @@ pub(super) async fn launch(
     result
 }
 
-/// Until the launch has produced a running vLLM container: fails at the launcher's first
+/// Until the launch has produced a `vllm serve` process in the container: fails at the launcher's first
 /// `Error:` line, its non-zero exit, or after `launch_timeout_secs`; cancellable at once.
 async fn watch_launch(
     x: &Executor,
     line: &str,
     head: &str,
     c: &Cluster,
-    generation: Generation,
     follower: Option<&Follower>,
 ) -> Result<(), ExecError> {
     let started = Instant::now();
@@ -366,9 +365,13 @@ async fn watch_launch(
             .await?
             .get(&c.container)
             .is_some_and(|v| v.running);
+        // Done when vLLM runs in the container: generation A's launcher execs it after its
+        // start-up (and stays), B's returns after `docker exec -d`.
+        let serving_process = running && vllm_process(x, line, head, c).await?;
         match state {
-            LauncherState::Exited { status: 0 } if running => return Ok(()),
-            LauncherState::Running { .. } if running && generation == Generation::A => {
+            LauncherState::Exited { status: 0 } | LauncherState::Running { .. }
+                if serving_process =>
+            {
                 return Ok(())
             }
             LauncherState::Exited { status } => {
@@ -393,7 +396,7 @@ async fn watch_launch(
             return Err(verify(
                 line,
                 format!(
-                    "no running {} after {}s (cluster.launch_timeout_secs); the launcher's last lines: {}",
+                    "no vLLM running in {} after {}s (cluster.launch_timeout_secs); the launcher's last lines: {}",
                     c.container,
                     limit.as_secs(),
                     last.join(" / ")

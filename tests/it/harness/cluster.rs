@@ -183,7 +183,7 @@ impl Cluster {
              cluster:\n  head: spark1\n  workers: [spark2]\n  port: {vp}\n  launcher: {l}\n  settle_timeout_secs: 5\n  start_timeout_secs: 60\n\
              active_model: {active}\n\
              services:\n  parakeet: {{ kind: stt, host: spark2, port: {sp}, running: true }}\n  magpie: {{ kind: tts, host: spark2, port: {tp}, running: true }}\n\
-             ssh: {{ poll_interval_secs: 1, connect_timeout_secs: 3 }}\n{extra}",
+             ssh: {{ poll_interval_secs: 1, connect_timeout_secs: 8 }}\n{extra}",
             p1 = self.spark1.port(),
             p2 = self.spark2.port(),
             u = whoami(),

@@ -28,6 +28,16 @@ enum Prefixed {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Linked as `vllm` inside a simulated container: the real CLI's shape.
+    let argv: Vec<String> = std::env::args().collect();
+    if argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "vllm")
+    {
+        sim::vllm::cli(argv).await?;
+        return Ok(());
+    }
     let cmd = if std::env::args().nth(1).as_deref() == Some("sim") {
         let Prefixed::Sim { cmd } = Prefixed::parse();
         cmd

@@ -118,7 +118,12 @@ async fn launcher_state(x: &Executor, line: &str, head: &str) -> Result<Launcher
 }
 
 /// Whether a `vllm serve` process runs inside the container on `head`, now.
-async fn vllm_process(x: &Executor, line: &str, head: &str, c: &Cluster) -> Result<bool, ExecError> {
+async fn vllm_process(
+    x: &Executor,
+    line: &str,
+    head: &str,
+    c: &Cluster,
+) -> Result<bool, ExecError> {
     let out = x
         .quiet(
             line,
@@ -150,12 +155,28 @@ async fn read_record(x: &Executor, line: &str, head: &str) -> Option<LaunchRecor
         .flatten()
 }
 
-async fn write_record(x: &Executor, line: &str, head: &str, r: &LaunchRecord) -> Result<(), ExecError> {
+async fn write_record(
+    x: &Executor,
+    line: &str,
+    head: &str,
+    r: &LaunchRecord,
+) -> Result<(), ExecError> {
     let json = serde_json::to_string(r).unwrap_or_default();
-    let write = Cmd::new("sh").arg("-c").arg(WRITE_RECORD).arg("sh").arg(json);
-    x.run(line, head, &Script::One(write), Duration::from_secs(30), false, false)
-        .await
-        .map(|_| ())
+    let write = Cmd::new("sh")
+        .arg("-c")
+        .arg(WRITE_RECORD)
+        .arg("sh")
+        .arg(json);
+    x.run(
+        line,
+        head,
+        &Script::One(write),
+        Duration::from_secs(30),
+        false,
+        false,
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Every node a stop must name: the desired head and workers, and whatever the launch
@@ -189,8 +210,15 @@ pub(super) async fn stop_model(x: &Executor, line: &str, head: &str) -> Result<(
     }
     // 2. Our own launcher: generation A's model lives as long as it does, and a launcher
     //    still starting would later `docker exec` into whatever container has the name.
-    x.run(line, head, &Script::Raw(launcher::STOP_OWN), Duration::from_secs(90), false, false)
-        .await?;
+    x.run(
+        line,
+        head,
+        &Script::Raw(launcher::STOP_OWN),
+        Duration::from_secs(90),
+        false,
+        false,
+    )
+    .await?;
     // 3. The launcher's stop, naming every node (without -n it stops the head only).
     let nodes = stop_nodes(x, c, record.as_ref());
     let argv = launcher::stop_argv(&nodes, c).map_err(|e| verify(line, e))?;
@@ -199,15 +227,32 @@ pub(super) async fn stop_model(x: &Executor, line: &str, head: &str) -> Result<(
         .args(argv[1..].iter().cloned())
         .cwd(c.launcher.clone());
     let out = x
-        .run(line, head, &Script::One(cmd), Duration::from_secs(300), false, true)
+        .run(
+            line,
+            head,
+            &Script::One(cmd),
+            Duration::from_secs(300),
+            false,
+            true,
+        )
         .await?;
     if !out.success() {
         let text = format!("{}\n{}", out.stdout, out.stderr);
         let h = launcher::headline(text.lines()).unwrap_or_default();
-        x.say(Some(head), format!("the stop command failed ({h}); checking each host"));
+        x.say(
+            Some(head),
+            format!("the stop command failed ({h}); checking each host"),
+        );
     }
-    x.run(line, head, &Script::Raw(REMOVE_RECORD), Duration::from_secs(30), false, false)
-        .await?;
+    x.run(
+        line,
+        head,
+        &Script::Raw(REMOVE_RECORD),
+        Duration::from_secs(30),
+        false,
+        false,
+    )
+    .await?;
     // 4. Verify host by host: the container is down (and with it every vLLM process in it).
     let mut hosts = vec![head.to_string()];
     hosts.extend(c.workers.iter().cloned());
@@ -282,8 +327,15 @@ pub(super) async fn launch(
     };
     write_record(x, line, head, &record).await?;
     // Never two launchers of ours: an earlier one is stopped (and its cleanup awaited).
-    x.run(line, head, &Script::Raw(launcher::STOP_OWN), Duration::from_secs(90), false, false)
-        .await?;
+    x.run(
+        line,
+        head,
+        &Script::Raw(launcher::STOP_OWN),
+        Duration::from_secs(90),
+        false,
+        false,
+    )
+    .await?;
     x.say(
         Some(head),
         format!(
@@ -332,7 +384,10 @@ pub(super) async fn launch(
                 f.stop();
             }
             // Leave the hosts in a known state: no launcher, no containers.
-            x.say(Some(head), format!("launch failed ({e}); stopping what it started"));
+            x.say(
+                Some(head),
+                format!("launch failed ({e}); stopping what it started"),
+            );
             if let Err(stop) = stop_model(x, line, head).await {
                 x.say(Some(head), format!("the clean-up stop failed too: {stop}"));
             }
@@ -448,7 +503,10 @@ pub(super) async fn wait_ready(
     let recent = |x: &Executor| -> String {
         let lines = match x.follower.lock() {
             Ok(f) if f.is_some() => f.as_ref().map(|f| f.recent()).unwrap_or_default(),
-            _ => own.as_ref().map(|f: &Follower| f.recent()).unwrap_or_default(),
+            _ => own
+                .as_ref()
+                .map(|f: &Follower| f.recent())
+                .unwrap_or_default(),
         };
         let last: Vec<String> = lines.into_iter().rev().take(5).collect();
         last.into_iter().rev().collect::<Vec<_>>().join(" / ")

@@ -143,7 +143,12 @@ impl Executor {
     }
 
     /// Runs `script` on `host` without logging its output (probes while waiting).
-    pub async fn quiet(&self, step: &str, host: &str, script: &Script) -> Result<Output, ExecError> {
+    pub async fn quiet(
+        &self,
+        step: &str,
+        host: &str,
+        script: &Script,
+    ) -> Result<Output, ExecError> {
         let t = self.transport(step, host)?;
         t.exec(script, ExecOpts::new(Duration::from_secs(30)))
             .await

@@ -55,8 +55,8 @@ impl fmt::Display for Generation {
 
 /// Recognises the generation from what `./launch-cluster.sh --help` printed.
 pub fn detect(usage: &str) -> Result<Generation, String> {
-    let is_usage = usage.lines().any(|l| l.trim_start().starts_with("Usage:"))
-        && usage.contains("exec");
+    let is_usage =
+        usage.lines().any(|l| l.trim_start().starts_with("Usage:")) && usage.contains("exec");
     if !is_usage {
         let first = usage.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
         return Err(format!(
@@ -230,7 +230,7 @@ pub const STOP_OWN: &str = r#"d="$HOME/.spark-control"
 p=$(cat "$d/launcher.pid" 2>/dev/null) || exit 0
 [ -n "$p" ] || exit 0
 own() { kill -0 "-$p" 2>/dev/null && grep -q spark-control-launcher "/proc/$p/cmdline" 2>/dev/null; }
-alive() { kill -0 "-$p" 2>/dev/null; }
+alive() { ps -e -o pgid= -o stat= | awk -v g="$p" '$1 == g && $2 !~ /^Z/ { f = 1 } END { exit !f }'; }
 if own; then
   echo "stopping the launcher (pid $p) and waiting for its cleanup"
   kill -TERM "-$p" 2>/dev/null

@@ -17,8 +17,12 @@ fn spec(d: &Desired, model: &str) -> LaunchSpec {
         .map(|(k, h)| (k.clone(), h.launcher_address().to_string()))
         .collect();
     let cat = catalog(d);
-    launch_spec(cat.get(model).expect("model"), d.cluster.as_ref().expect("cluster"), &addrs)
-        .expect("spec")
+    launch_spec(
+        cat.get(model).expect("model"),
+        d.cluster.as_ref().expect("cluster"),
+        &addrs,
+    )
+    .expect("spec")
 }
 
 /// What bash does to the words after `exec` on generation A: join with spaces, re-parse.
@@ -26,7 +30,10 @@ fn bash_reparse(words: &[String]) -> Vec<String> {
     let joined = words.join(" ");
     let out = std::process::Command::new("bash")
         .arg("-c")
-        .arg(format!("{joined_}; printf '%s\\0' \"$@\"", joined_ = "set --"))
+        .arg(format!(
+            "{joined_}; printf '%s\\0' \"$@\"",
+            joined_ = "set --"
+        ))
         .output();
     // `set -- <joined>` re-parses exactly like the launcher's `bash -c "$CMD"`.
     let _ = out;
@@ -62,11 +69,23 @@ fn default_commands_per_generation() {
     assert!(!a.iter().any(|w| w == "--solo" || w == "-d"), "{a:?}");
     assert_eq!(a[4], "'vllm'");
     let b = launch_argv(Generation::B, &solo, c).expect("b");
-    assert_eq!(&b[..6], ["./launch-cluster.sh", "--solo", "-d", "exec", "vllm", "serve"]);
+    assert_eq!(
+        &b[..6],
+        [
+            "./launch-cluster.sh",
+            "--solo",
+            "-d",
+            "exec",
+            "vllm",
+            "serve"
+        ]
+    );
     let cl = spec(&d, "qwen3-235b-fp8");
     let a = launch_argv(Generation::A, &cl, c).expect("a");
     assert_eq!(a[2], "10.0.0.1,10.0.0.2");
-    assert!(a.windows(2).any(|w| w == ["'--distributed-executor-backend'", "'ray'"]));
+    assert!(a
+        .windows(2)
+        .any(|w| w == ["'--distributed-executor-backend'", "'ray'"]));
     let b = launch_argv(Generation::B, &cl, c).expect("b");
     assert!(b.windows(2).any(|w| w == ["-tp", "2"]));
     assert!(!b.iter().any(|w| w.contains("ray")), "{b:?}");
@@ -107,26 +126,48 @@ fn template_overrides_are_checked_against_the_generation() {
     let mut c = d.cluster.clone().expect("cluster");
     let s = spec(&d, "qwen36");
     c.launch_template = Some(
-        ["./launch-cluster.sh", "--solo", "exec", "vllm", "serve", "{repo}"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "./launch-cluster.sh",
+            "--solo",
+            "exec",
+            "vllm",
+            "serve",
+            "{repo}",
+        ]
+        .map(String::from)
+        .to_vec(),
     );
     let e = launch_argv(Generation::A, &s, &c).unwrap_err();
     assert!(e.contains("--solo") && e.contains("generation A"), "{e}");
     assert!(launch_argv(Generation::B, &s, &c).is_ok());
     c.launch_template = Some(["./launch-cluster.sh", "vllm"].map(String::from).to_vec());
-    assert!(launch_argv(Generation::B, &s, &c).unwrap_err().contains("exec"));
+    assert!(launch_argv(Generation::B, &s, &c)
+        .unwrap_err()
+        .contains("exec"));
     c.stop_template = Some(["./launch-cluster.sh", "stop"].map(String::from).to_vec());
     assert!(stop_argv(&s.nodes, &c).unwrap_err().contains("-n"));
 }
 
 #[test]
 fn state_lines_and_headlines() {
-    assert_eq!(parse_state("launcher running 42"), Ok(LauncherState::Running { pid: 42 }));
-    assert_eq!(parse_state("launcher exited 1"), Ok(LauncherState::Exited { status: 1 }));
+    assert_eq!(
+        parse_state("launcher running 42"),
+        Ok(LauncherState::Running { pid: 42 })
+    );
+    assert_eq!(
+        parse_state("launcher exited 1"),
+        Ok(LauncherState::Exited { status: 1 })
+    );
     assert_eq!(parse_state("launcher none"), Ok(LauncherState::None));
     assert!(parse_state("garbage").is_err());
-    let h = headline(["Head Node: 1", "Error: Local IP (10.0.0.1) is not in the list of nodes (1.2.3.4).", "usage"]);
-    assert_eq!(h.as_deref(), Some("Error: Local IP (10.0.0.1) is not in the list of nodes (1.2.3.4)."));
+    let h = headline([
+        "Head Node: 1",
+        "Error: Local IP (10.0.0.1) is not in the list of nodes (1.2.3.4).",
+        "usage",
+    ]);
+    assert_eq!(
+        h.as_deref(),
+        Some("Error: Local IP (10.0.0.1) is not in the list of nodes (1.2.3.4).")
+    );
     assert_eq!(headline(["a", "b", ""]).as_deref(), Some("b"));
 }

@@ -165,10 +165,15 @@ impl Observer {
         };
         let url = format!("http://{}:{}/v1/models", h.address, c.port);
         let health = format!("http://{}:{}/health", h.address, c.port);
-        let healthy = matches!(self.http.get(&health).send().await, Ok(r) if r.status().is_success());
+        let healthy =
+            matches!(self.http.get(&health).send().await, Ok(r) if r.status().is_success());
         let health_failures = match self.memory.lock() {
             Ok(mut m) => {
-                m.health_failures = if healthy { 0 } else { m.health_failures.saturating_add(1) };
+                m.health_failures = if healthy {
+                    0
+                } else {
+                    m.health_failures.saturating_add(1)
+                };
                 m.health_failures
             }
             Err(_) => 0,
@@ -237,38 +242,42 @@ fn unreachable_host(why: String) -> HostObserved {
 }
 
 impl Observer {
-/// Polls one host.
-async fn observe_host(
-    &self,
-    d: &Desired,
-    name: &str,
-    t: &Transport,
-    timeout: Duration,
-) -> HostObserved {
-    let cached: Option<String> = self.memory.lock().ok().and_then(|m| m.generations.keys().next().cloned());
-    let script = poll_script(d, name, cached.as_deref());
-    let out = match t.exec(&script, ExecOpts::new(timeout)).await {
-        Ok(o) => o,
-        Err(e) => return unreachable_host(format!("host unreachable: {e}")),
-    };
-    let now = Utc::now();
-    let rtt_ms = t.round_trip().await.ok().map(|d| d.as_secs_f64() * 1000.0);
-    let s = parse::sections(&out.stdout);
-    let get = |k: &str| s.get(k).cloned().unwrap_or_default();
-    fn fact<T>(r: Result<T, String>, now: chrono::DateTime<Utc>) -> Fact<T> {
-        match r {
-            Ok(v) => Fact::known(v, now),
-            Err(e) => Fact::unknown(e),
+    /// Polls one host.
+    async fn observe_host(
+        &self,
+        d: &Desired,
+        name: &str,
+        t: &Transport,
+        timeout: Duration,
+    ) -> HostObserved {
+        let cached: Option<String> = self
+            .memory
+            .lock()
+            .ok()
+            .and_then(|m| m.generations.keys().next().cloned());
+        let script = poll_script(d, name, cached.as_deref());
+        let out = match t.exec(&script, ExecOpts::new(timeout)).await {
+            Ok(o) => o,
+            Err(e) => return unreachable_host(format!("host unreachable: {e}")),
+        };
+        let now = Utc::now();
+        let rtt_ms = t.round_trip().await.ok().map(|d| d.as_secs_f64() * 1000.0);
+        let s = parse::sections(&out.stdout);
+        let get = |k: &str| s.get(k).cloned().unwrap_or_default();
+        fn fact<T>(r: Result<T, String>, now: chrono::DateTime<Utc>) -> Fact<T> {
+            match r {
+                Ok(v) => Fact::known(v, now),
+                Err(e) => Fact::unknown(e),
+            }
         }
-    }
-    let containers = fact(
-        get("containers")
-            .ok("docker ps")
-            .map(|l| l.to_vec())
-            .and_then(|l| parse::docker_ps(&l)),
-        now,
-    );
-    let launch = fact(get("launch").ok("launch record").and_then(|l| {
+        let containers = fact(
+            get("containers")
+                .ok("docker ps")
+                .map(|l| l.to_vec())
+                .and_then(|l| parse::docker_ps(&l)),
+            now,
+        );
+        let launch = fact(get("launch").ok("launch record").and_then(|l| {
         let text = l.join("\n");
         if text.trim() == "null" || text.trim().is_empty() {
             Ok(None)
@@ -278,65 +287,65 @@ async fn observe_host(
                 .map_err(|e| format!("the launch record ~/.spark-control/launch.json is unreadable ({e}); delete it if nothing runs"))
         }
     }), now);
-    let hf_cache = fact(get("hf").ok("HF cache listing").map(parse::hf_cache), now);
-    let gpus = fact(
-        get("gpus")
-            .ok("nvidia-smi")
-            .map(|l| l.to_vec())
-            .and_then(|l| parse::nvidia_smi(&l)),
-        now,
-    );
-    let is_head = d.cluster.as_ref().is_some_and(|c| c.head == name);
-    let launcher = if is_head {
-        let mut l = get("launcher")
-            .ok("launcher checkout")
-            .map(|l| l.to_vec())
-            .and_then(|l| parse::launcher(&l));
-        if let (Ok(l), Ok(mut m)) = (&mut l, self.memory.lock()) {
-            match &l.usage {
-                // Fresh usage text: detect, and remember for this commit only.
-                Some(u) => {
-                    let g = crate::launcher::detect(u);
-                    m.generations.clear();
-                    m.generations.insert(l.head.clone(), g);
+        let hf_cache = fact(get("hf").ok("HF cache listing").map(parse::hf_cache), now);
+        let gpus = fact(
+            get("gpus")
+                .ok("nvidia-smi")
+                .map(|l| l.to_vec())
+                .and_then(|l| parse::nvidia_smi(&l)),
+            now,
+        );
+        let is_head = d.cluster.as_ref().is_some_and(|c| c.head == name);
+        let launcher = if is_head {
+            let mut l = get("launcher")
+                .ok("launcher checkout")
+                .map(|l| l.to_vec())
+                .and_then(|l| parse::launcher(&l));
+            if let (Ok(l), Ok(mut m)) = (&mut l, self.memory.lock()) {
+                match &l.usage {
+                    // Fresh usage text: detect, and remember for this commit only.
+                    Some(u) => {
+                        let g = crate::launcher::detect(u);
+                        m.generations.clear();
+                        m.generations.insert(l.head.clone(), g);
+                    }
+                    None => {}
                 }
-                None => {}
+                match m.generations.get(&l.head) {
+                    Some(Ok(g)) => l.generation = Some(*g),
+                    Some(Err(e)) => l.generation_error = Some(e.clone()),
+                    None => l.generation_error = Some("not detected yet".into()),
+                }
+                l.usage = None;
             }
-            match m.generations.get(&l.head) {
-                Some(Ok(g)) => l.generation = Some(*g),
-                Some(Err(e)) => l.generation_error = Some(e.clone()),
-                None => l.generation_error = Some("not detected yet".into()),
-            }
-            l.usage = None;
+            fact(l, now)
+        } else {
+            Fact::unknown("not the head")
+        };
+        let (launcher_process, vllm_process) = if is_head {
+            let lp = get("launcherproc").ok("launcher process").and_then(|l| {
+                crate::launcher::parse_state(l.first().map(String::as_str).unwrap_or(""))
+            });
+            let vp = get("vllmproc").ok("vLLM process").and_then(|l| {
+                l.first()
+                    .and_then(|n| n.trim().parse::<u32>().ok())
+                    .map(|n| n > 0)
+                    .ok_or_else(|| "unexpected `docker top` count".to_string())
+            });
+            (fact(lp, now), fact(vp, now))
+        } else {
+            (Fact::unknown("not the head"), Fact::unknown("not the head"))
+        };
+        HostObserved {
+            reachable: Fact::known(true, now),
+            rtt_ms,
+            containers,
+            launch,
+            hf_cache,
+            launcher,
+            gpus,
+            launcher_process,
+            vllm_process,
         }
-        fact(l, now)
-    } else {
-        Fact::unknown("not the head")
-    };
-    let (launcher_process, vllm_process) = if is_head {
-        let lp = get("launcherproc")
-            .ok("launcher process")
-            .and_then(|l| crate::launcher::parse_state(l.first().map(String::as_str).unwrap_or("")));
-        let vp = get("vllmproc").ok("vLLM process").and_then(|l| {
-            l.first()
-                .and_then(|n| n.trim().parse::<u32>().ok())
-                .map(|n| n > 0)
-                .ok_or_else(|| "unexpected `docker top` count".to_string())
-        });
-        (fact(lp, now), fact(vp, now))
-    } else {
-        (Fact::unknown("not the head"), Fact::unknown("not the head"))
-    };
-    HostObserved {
-        reachable: Fact::known(true, now),
-        rtt_ms,
-        containers,
-        launch,
-        hf_cache,
-        launcher,
-        gpus,
-        launcher_process,
-        vllm_process,
     }
-}
 }

@@ -286,7 +286,10 @@ pub(super) fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
             return;
         }
         None => {
-            cx.unknown(format!("{head}: not observed yet: {} is not launched", want.model));
+            cx.unknown(format!(
+                "{head}: not observed yet: {} is not launched",
+                want.model
+            ));
             return;
         }
     };
@@ -324,8 +327,15 @@ pub fn crash_reason(d: &Desired, o: &crate::model::observed::Observed) -> Option
     let head = c.head.as_str();
     let h = o.hosts.get(head)?;
     let record = h.launch.get()?.as_ref()?;
-    let running = h.containers.get()?.get(&c.container).is_some_and(|v| v.running);
-    let starting = matches!(h.launcher_process.get(), Some(LauncherState::Running { .. }));
+    let running = h
+        .containers
+        .get()?
+        .get(&c.container)
+        .is_some_and(|v| v.running);
+    let starting = matches!(
+        h.launcher_process.get(),
+        Some(LauncherState::Running { .. })
+    );
     if running && h.vllm_process.get() == Some(&false) && !starting {
         return Some(format!(
             "vLLM ({}) crashed on {head}: its container runs but no `vllm serve` process is left in it",

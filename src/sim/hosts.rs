@@ -264,7 +264,10 @@ pub fn install(base: &Path, hosts: &[SimHost]) -> Result<(), SimError> {
             write_file(&dir.join("launch-cluster.sh"), &script, true)?;
             if !fresh {
                 // A re-install with another generation: a commit, as a real update is.
-                let _ = git(&dir, &["commit", "-q", "-am", &format!("launcher generation {gen}")]);
+                let _ = git(
+                    &dir,
+                    &["commit", "-q", "-am", &format!("launcher generation {gen}")],
+                );
             }
             write_file(&dir.join("build-and-copy.sh"), BUILD_AND_COPY, true)?;
             if !dir.join(".git").exists() {

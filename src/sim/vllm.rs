@@ -518,7 +518,11 @@ pub async fn cli(argv: Vec<String>) -> Result<(), SimError> {
         };
         match flag.as_str() {
             "--host" => host = value(&mut it),
-            "--port" => port = value(&mut it).parse().map_err(|_| bad("--port: not a port".into()))?,
+            "--port" => {
+                port = value(&mut it)
+                    .parse()
+                    .map_err(|_| bad("--port: not a port".into()))?
+            }
             "--max-model-len" => max_model_len = value(&mut it).parse().unwrap_or(max_model_len),
             "--headless" => headless = true,
             "--served-model-name" => {
@@ -572,7 +576,9 @@ pub async fn cli(argv: Vec<String>) -> Result<(), SimError> {
 fn hf_home() -> PathBuf {
     std::env::var_os("HF_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/huggingface"))
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/huggingface")
+        })
 }
 
 /// A snapshot with weights and no partial files, as `hf download` leaves it.

@@ -72,6 +72,11 @@ pub struct World {
 
 impl World {
     pub fn new() -> World {
+        World::with_launcher(spark_control::launcher::Generation::B)
+    }
+
+    /// A world whose head holds a launcher checkout of generation `g`.
+    pub fn with_launcher(g: spark_control::launcher::Generation) -> World {
         let dir = tempfile::tempdir().expect("tempdir");
         let stt_port = free_port("127.0.0.3");
         let tts_port = free_port("127.0.0.3");
@@ -82,7 +87,7 @@ impl World {
                 head: true,
                 services: vec![],
                 cx7_ip: "127.0.1.2".into(),
-                launcher: spark_control::launcher::Generation::B,
+                launcher: g,
             },
             SimHost {
                 name: "spark2".into(),

@@ -75,7 +75,10 @@ async fn cold_start_swap_cluster_and_back(g: Generation) {
     c.wait_serving(GEMMA4, 90).await;
     c.write(&c.desired("qwen3-235b-fp8", ""));
     c.wait_serving(BIG, 120).await;
-    assert!(c.container_running(WORKER, "vllm_node"), "the worker takes part");
+    assert!(
+        c.container_running(WORKER, "vllm_node"),
+        "the worker takes part"
+    );
     let rec = c
         .status()
         .observed
@@ -83,7 +86,11 @@ async fn cold_start_swap_cluster_and_back(g: Generation) {
         .get("spark1")
         .and_then(|h| h.launch.get().cloned().flatten())
         .expect("a launch record");
-    assert_eq!(rec.nodes, ["127.0.1.2", "127.0.1.3"], "interconnect addresses in -n");
+    assert_eq!(
+        rec.nodes,
+        ["127.0.1.2", "127.0.1.3"],
+        "interconnect addresses in -n"
+    );
     // Cluster → solo: sample the worker while the solo model appears.
     let stop = Arc::new(AtomicBool::new(false));
     let bad = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -264,7 +271,8 @@ async fn hostile_arguments_arrive_literally(g: Generation) {
     assert!(argv.iter().any(|a| a == "--trust-remote-code"), "{argv:?}");
     let env = c.vllm_environ();
     assert!(
-        env.iter().any(|kv| *kv == format!("SPARK_HOSTILE={env_value}")),
+        env.iter()
+            .any(|kv| *kv == format!("SPARK_HOSTILE={env_value}")),
         "the env value arrives as written"
     );
     // Ready under its (first) served name.
@@ -276,7 +284,10 @@ async fn hostile_arguments_arrive_literally(g: Generation) {
     })
     .await;
     assert!(!marker.exists(), "a command in an argument ran on the head");
-    assert!(!marker2.exists(), "a command in an env value ran on the head");
+    assert!(
+        !marker2.exists(),
+        "a command in an env value ran on the head"
+    );
 }
 both!(hostile_arguments_arrive_literally);
 
@@ -302,7 +313,9 @@ async fn launcher_error_fails_fast_with_its_line(g: Generation) {
         unreachable!()
     };
     assert!(
-        msg.contains("Error: Local IP (127.0.1.2) is not in the list of nodes (127.0.0.2,127.0.0.3)."),
+        msg.contains(
+            "Error: Local IP (127.0.1.2) is not in the list of nodes (127.0.0.2,127.0.0.3)."
+        ),
         "{msg}"
     );
     assert!(!msg.contains("Some(") && !msg.contains("Failed("), "{msg}");
@@ -356,7 +369,11 @@ async fn hung_launcher_fails_or_is_cancelled_within_seconds(g: Generation) {
         !own_launcher_alive(&c) && !c.container_running(HEAD, "vllm_node")
     })
     .await;
-    assert!(asked.elapsed() < Duration::from_secs(20), "{:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        asked.elapsed()
+    );
     assert!(!c.container_running(HEAD, "vllm_node"));
     let seen: BTreeSet<_> = c.vllm_processes().into_iter().collect();
     assert!(seen.is_empty(), "{seen:?}");

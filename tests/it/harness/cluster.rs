@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use spark_control::hosts::Connector;
-use spark_control::reconcile::{self, Handle, LoopConfig};
 pub use spark_control::launcher::Generation;
+use spark_control::reconcile::{self, Handle, LoopConfig};
 use spark_control::sim::{Sim, SimHost};
 use spark_control::status::Status;
 use tokio_util::sync::CancellationToken;
@@ -375,12 +375,16 @@ impl Cluster {
     /// simulated host (their environment says so).
     pub fn vllm_processes_on(&self, ip: &str) -> Vec<u32> {
         let root = self.sim_root(ip).display().to_string();
-        all_vllm().into_iter().filter(|(pid, _)| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .unwrap_or_default()
-                .split(|b| *b == 0)
-                .any(|kv| kv == format!("SPARK_SIM_ROOT={root}").as_bytes())
-        }).map(|(p, _)| p).collect()
+        all_vllm()
+            .into_iter()
+            .filter(|(pid, _)| {
+                std::fs::read(format!("/proc/{pid}/environ"))
+                    .unwrap_or_default()
+                    .split(|b| *b == 0)
+                    .any(|kv| kv == format!("SPARK_SIM_ROOT={root}").as_bytes())
+            })
+            .map(|(p, _)| p)
+            .collect()
     }
 
     pub fn sim_root(&self, ip: &str) -> PathBuf {
@@ -437,7 +441,9 @@ fn all_vllm() -> Vec<(u32, Vec<String>)> {
         if args.last().is_some_and(|a| a.is_empty()) {
             args.pop();
         }
-        let is_vllm = args.first().is_some_and(|a| a == "vllm" || a.ends_with("/vllm"))
+        let is_vllm = args
+            .first()
+            .is_some_and(|a| a == "vllm" || a.ends_with("/vllm"))
             && args.get(1).is_some_and(|a| a == "serve");
         if is_vllm && alive(pid) {
             out.push((pid, args));
@@ -453,7 +459,8 @@ pub fn vllm_processes(port: u16) -> Vec<(u32, String)> {
         .into_iter()
         .filter(|(_, a)| {
             !a.iter().any(|w| w == "--headless")
-                && a.windows(2).any(|w| w[0] == "--port" && w[1] == port.to_string())
+                && a.windows(2)
+                    .any(|w| w[0] == "--port" && w[1] == port.to_string())
         })
         .map(|(p, a)| (p, a.get(2).cloned().unwrap_or_default()))
         .collect()
@@ -465,7 +472,8 @@ pub fn vllm_argv(port: u16) -> Option<Vec<String>> {
         .into_iter()
         .find(|(_, a)| {
             !a.iter().any(|w| w == "--headless")
-                && a.windows(2).any(|w| w[0] == "--port" && w[1] == port.to_string())
+                && a.windows(2)
+                    .any(|w| w[0] == "--port" && w[1] == port.to_string())
         })
         .map(|(_, a)| a[1..].to_vec())
 }

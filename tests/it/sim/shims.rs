@@ -30,109 +30,272 @@ fn models_on(ip: &str, port: u16) -> Option<serde_json::Value> {
     serde_json::from_str(body).ok()
 }
 
-fn ready(w: &World, port: u16) -> bool {
-    wait_until(Duration::from_secs(10), || {
-        w.sh("spark1", "docker logs --tail 1 vllm_node")
-            .stdout
-            .contains("Application startup complete.")
-    }) && models_on(HEAD, port).is_some()
+fn ready(_w: &World, port: u16) -> bool {
+    wait_until(Duration::from_secs(10), || models_on(HEAD, port).is_some())
+}
+
+const HEAD_CX7: &str = "127.0.1.2";
+const WORKER_CX7: &str = "127.0.1.3";
+
+/// Fake vLLM processes (`vllm serve …`) whose simulated host is `root`: their argv.
+fn vllm_in(root: &std::path::Path) -> Vec<Vec<String>> {
+    let want = format!("SPARK_SIM_ROOT={}", root.display());
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let p = e.path();
+        let argv: Vec<String> = std::fs::read(p.join("cmdline"))
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_vllm = argv
+            .first()
+            .is_some_and(|a| a == "vllm" || a.ends_with("/vllm"))
+            && argv.get(1).is_some_and(|a| a == "serve");
+        let stat = std::fs::read_to_string(p.join("stat")).unwrap_or_default();
+        let zombie = stat.rsplit(") ").next().unwrap_or("Z").starts_with('Z');
+        let here = std::fs::read(p.join("environ"))
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .any(|kv| kv == want.as_bytes());
+        if is_vllm && here && !zombie {
+            out.push(argv);
+        }
+    }
+    out
 }
 
 #[test]
-fn launch_serves_then_second_launch_skips_then_stop_closes_the_port() {
+fn generation_b_solo_serves_in_docker_logs_skips_a_second_launch_and_stops() {
     let w = World::new();
     w.download("spark1", REPO);
     let port = free_port(HEAD);
-    let out = w.sh("spark1", &launch_cmd(&format!("--solo -n {HEAD}"), port));
+    let out = w.sh("spark1", &launch_cmd("--solo", port));
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(ready(&w, port), "model never served");
     let m = models_on(HEAD, port).expect("models");
     assert_eq!(m["data"][0]["id"], REPO);
     assert_eq!(m["data"][0]["max_model_len"], 4096);
-    let logs = w.sh("spark1", "docker logs vllm_node").stdout;
-    assert!(
-        logs.trim_end().ends_with("Application startup complete."),
-        "{logs}"
-    );
-    let argv = std::fs::read_to_string(w.root("spark1").join("containers/vllm_node/argv"))
-        .expect("argv recorded");
-    assert!(argv.lines().any(|l| l == "--max-model-len"), "{argv}");
-
-    let again = w.sh("spark1", &launch_cmd(&format!("--solo -n {HEAD}"), port));
-    assert_eq!(again.code, Some(0));
+    // -d exec: vLLM's output is the container's (docker logs).
+    assert!(wait_until(Duration::from_secs(5), || w
+        .sh("spark1", "docker logs vllm_node")
+        .stdout
+        .contains("Application startup complete.")));
+    let again = w.sh("spark1", &launch_cmd("--solo", port));
     assert!(
         again.stdout.contains("already running. Skipping launch."),
         "{again:?}"
     );
-
     for _ in 0..2 {
-        let stop = w.sh("spark1", "./launch-cluster.sh stop");
+        let stop = w.sh("spark1", &format!("./launch-cluster.sh -n {HEAD_CX7} stop"));
         assert_eq!(stop.code, Some(0), "stop must be idempotent: {stop:?}");
-        assert!(!port_open(HEAD, port), "port still open after stop");
-        assert_eq!(
-            w.ps("spark1"),
-            vec![("vllm_node".into(), "exited".into(), "vllm-node".into())]
-        );
+        assert!(wait_until(Duration::from_secs(5), || !port_open(
+            HEAD, port
+        )));
+        assert_eq!(w.state_of("spark1", "vllm_node").as_deref(), Some("exited"));
+        assert!(vllm_in(&w.root("spark1")).is_empty());
     }
 }
 
 #[test]
-fn launches_that_must_fail_say_why() {
-    let w = World::new();
-    let port = free_port(HEAD);
-    // (script, expected message in stdout)
-    let cases = [
-        (
-            launch_cmd("--solo", port),
-            "not in the Hugging Face cache on 127.0.0.2",
-        ),
-        (launch_cmd("", port), "would now scan the LAN"),
-        (launch_cmd("-n 127.0.0.9", port), "none of the nodes"),
-        (
-            "./launch-cluster.sh --solo -d exec python3 -m http.server".to_string(),
-            "can only exec 'vllm serve",
-        ),
-    ];
-    for (script, want) in cases {
-        let out = w.sh("spark1", &script);
-        assert_ne!(out.code, Some(0), "{script}: {out:?}");
-        assert!(out.stdout.contains(want), "{script}: {out:?}");
+fn usage_tells_the_generations_apart() {
+    use spark_control::launcher::{detect, Generation};
+    for g in [Generation::A, Generation::B] {
+        let w = World::with_launcher(g);
+        let out = w.sh("spark1", "./launch-cluster.sh --help");
+        assert_eq!(
+            out.code,
+            Some(1),
+            "--help prints usage and exits 1: {out:?}"
+        );
+        assert_eq!(detect(&out.stdout), Ok(g), "{}", out.stdout);
     }
+}
+
+#[test]
+fn generation_a_runs_an_unknown_word_as_the_command_and_reparses_exec() {
+    let w = World::with_launcher(spark_control::launcher::Generation::A);
     w.download("spark1", REPO);
-    let out = w.sh("spark1", &launch_cmd(&format!("-n {HEAD},127.0.0.3"), port));
+    let port = free_port(HEAD);
+    // `--solo` is not a flag here: it and everything after it become the command.
+    let out = w.sh("spark1", &launch_cmd("--solo", port));
+    assert_ne!(out.code, Some(0), "{out:?}");
     assert!(
-        out.code != Some(0)
-            && out
-                .stdout
-                .contains("not in the Hugging Face cache on 127.0.0.3"),
-        "cluster launch must need the model on the worker too: {out:?}"
+        out.stdout
+            .contains("Executing command on head node: --solo"),
+        "{out:?}"
     );
     assert!(!port_open(HEAD, port));
+    assert_ne!(
+        w.state_of("spark1", "vllm_node").as_deref(),
+        Some("running"),
+        "the trap stopped it"
+    );
+    // The words after exec are joined and re-parsed by bash: `$(…)` runs on the head.
+    let marker = w.root("spark1").join("marker");
+    let hostile = format!("$(touch {})", marker.display());
+    let script = format!(
+        "nohup ./launch-cluster.sh -n {HEAD_CX7} exec vllm serve '{REPO}' --port {port} --served-model-name '{hostile}' > a.log 2>&1 &"
+    );
+    assert_eq!(w.sh("spark1", &script).code, Some(0));
+    assert!(
+        wait_until(Duration::from_secs(10), || marker.exists()),
+        "generation A re-parses"
+    );
+    assert!(ready(&w, port));
+    // Its output is the launcher's, not the container's.
+    let log = w.root("spark1").join("spark-vllm-docker/a.log");
+    assert!(wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Application startup complete."))
+    }));
+    assert!(!w
+        .sh("spark1", "docker logs vllm_node")
+        .stdout
+        .contains("Application startup complete."));
+    // vLLM dies: the launcher exits and its trap stops the container.
+    let pid = vllm_pid(&w);
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status();
+    assert!(wait_until(Duration::from_secs(10), || w
+        .state_of("spark1", "vllm_node")
+        .as_deref()
+        == Some("exited")));
+}
+
+fn vllm_pid(w: &World) -> String {
+    let root = w.root("spark1");
+    let want = format!("SPARK_SIM_ROOT={}", root.display());
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let here = std::fs::read(e.path().join("environ"))
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .any(|kv| kv == want.as_bytes());
+        if (cmd.starts_with("vllm serve") || cmd.contains("/vllm serve")) && here {
+            return e.file_name().to_string_lossy().into_owned();
+        }
+    }
+    panic!("no vLLM process on spark1");
 }
 
 #[test]
-fn cluster_launch_marks_the_worker_and_stop_clears_it() {
+fn generation_b_quotes_the_command_itself_and_keeps_the_container_when_vllm_dies() {
     let w = World::new();
     w.download("spark1", REPO);
-    w.download("spark2", REPO);
     let port = free_port(HEAD);
+    let marker = w.root("spark1").join("marker");
+    let hostile = format!("$(touch {})", marker.display());
     let out = w.sh(
         "spark1",
-        &format!(
-            "{} -tp 2",
-            launch_cmd(&format!("-n {HEAD},127.0.0.3"), port)
-        ),
+        &format!("./launch-cluster.sh --solo -d exec vllm serve '{REPO}' --port {port} --served-model-name '{hostile}' 'two words'"),
     );
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(ready(&w, port));
-    assert_eq!(
-        w.state_of("spark2", "vllm_node").as_deref(),
-        Some("running")
+    let argv = vllm_in(&w.root("spark1")).pop().expect("a vLLM");
+    assert!(
+        argv.contains(&hostile) && argv.contains(&"two words".to_string()),
+        "{argv:?}"
     );
-    let out = w.sh("spark1", "./launch-cluster.sh stop");
-    assert_eq!(out.code, Some(0));
-    assert_eq!(w.state_of("spark1", "vllm_node").as_deref(), Some("exited"));
-    assert_eq!(w.state_of("spark2", "vllm_node").as_deref(), Some("exited"));
+    assert!(!marker.exists());
+    let pid = vllm_pid(&w);
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status();
+    assert!(wait_until(Duration::from_secs(5), || !port_open(
+        HEAD, port
+    )));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        w.state_of("spark1", "vllm_node").as_deref(),
+        Some("running"),
+        "the idle container outlives vLLM"
+    );
+    let top = w.sh("spark1", "docker top vllm_node");
+    assert!(!top.stdout.contains("vllm serve"), "{top:?}");
+}
+
+#[test]
+fn nodes_must_be_interconnect_addresses_and_stop_without_them_stops_the_head_only() {
+    use spark_control::launcher::Generation;
+    for g in [Generation::A, Generation::B] {
+        let w = World::with_launcher(g);
+        w.download("spark1", REPO);
+        w.download("spark2", REPO);
+        let port = free_port(HEAD);
+        let lan = w.sh("spark1", &launch_cmd(&format!("-n {HEAD},127.0.0.3"), port));
+        assert_eq!(lan.code, Some(1), "{g:?}: {lan:?}");
+        assert!(
+            lan.stdout.contains(
+                "Error: Local IP (127.0.1.2) is not in the list of nodes (127.0.0.2,127.0.0.3)."
+            ),
+            "{g:?}: {lan:?}"
+        );
+        if g == Generation::B {
+            let launch = format!(
+                "./launch-cluster.sh -n {HEAD_CX7},{WORKER_CX7} -d exec vllm serve '{REPO}' --port {port} -tp 2"
+            );
+            assert_eq!(w.sh("spark1", &launch).code, Some(0));
+            assert!(ready(&w, port), "{g:?}");
+        } else {
+            // Generation A's exec lives with its launcher, whose trap would stop the
+            // workers itself: `-d start` leaves the containers with no launcher behind.
+            let start = format!("./launch-cluster.sh -n {HEAD_CX7},{WORKER_CX7} -d start");
+            let out = w.sh("spark1", &start);
+            assert_eq!(out.code, Some(0), "{out:?}");
+        }
+        assert_eq!(
+            w.state_of("spark2", "vllm_node").as_deref(),
+            Some("running")
+        );
+        if g == Generation::B {
+            // No Ray: the worker runs a headless vLLM of its own.
+            assert!(wait_until(Duration::from_secs(5), || vllm_in(
+                &w.root("spark2")
+            )
+            .iter()
+            .any(|a| a.contains(&"--headless".to_string()))));
+        }
+        // Without -n: autodiscovery finds no peers; only the head stops.
+        let out = w.sh("spark1", "./launch-cluster.sh stop");
+        assert_eq!(out.code, Some(0), "{out:?}");
+        assert_eq!(
+            w.state_of("spark1", "vllm_node").as_deref(),
+            Some("exited"),
+            "{g:?}"
+        );
+        assert_eq!(
+            w.state_of("spark2", "vllm_node").as_deref(),
+            Some("running"),
+            "{g:?}: the worker is left running"
+        );
+        let out = w.sh(
+            "spark1",
+            &format!("./launch-cluster.sh -n {HEAD_CX7},{WORKER_CX7} stop"),
+        );
+        assert_eq!(out.code, Some(0), "{out:?}");
+        assert_eq!(
+            w.state_of("spark2", "vllm_node").as_deref(),
+            Some("exited"),
+            "{g:?}"
+        );
+        assert!(vllm_in(&w.root("spark2")).is_empty(), "{g:?}");
+    }
+}
+
+#[test]
+fn a_model_missing_from_the_cache_cannot_load() {
+    let w = World::new();
+    let port = free_port(HEAD);
+    let out = w.sh("spark1", &launch_cmd("--solo", port));
+    assert_eq!(out.code, Some(0), "-d exec returns at once: {out:?}");
+    assert!(wait_until(Duration::from_secs(10), || w
+        .sh("spark1", "docker logs vllm_node")
+        .stdout
+        .contains("couldn't find them in the cached files")));
+    assert!(!port_open(HEAD, port));
 }
 
 #[test]
@@ -350,73 +513,4 @@ fn dropping_the_sim_kills_everything_it_started() {
         "processes survived shutdown"
     );
     assert!(!port_open(HEAD, port));
-}
-
-#[test]
-fn foreground_launch_survives_under_nohup_and_dies_with_its_terminal_otherwise() {
-    use std::io::{BufRead, BufReader};
-    let w = World::new();
-    w.download("spark1", REPO);
-    let port = free_port(HEAD);
-    let fg = launch_cmd("--solo", port).replace(" -d ", " ");
-    let out = w.sh("spark1", &format!("nohup {fg} > launch.log 2>&1 &"));
-    assert_eq!(out.code, Some(0), "{out:?}");
-    assert!(ready(&w, port), "nohup'd foreground launch never served");
-    assert_eq!(w.sh("spark1", "./launch-cluster.sh stop").code, Some(0));
-    assert!(wait_until(Duration::from_secs(5), || !port_open(
-        HEAD, port
-    )));
-    // The old launcher notices and exits, running its stop-the-cluster trap; a launch
-    // before that would be stopped by it, as with the real launcher's EXIT trap.
-    let run = w.root("spark1").join("run");
-    let launcher_gone = || {
-        std::fs::read_dir(&run)
-            .expect("run dir")
-            .flatten()
-            .all(|e| !e.file_name().to_string_lossy().starts_with("launcher-"))
-    };
-    assert!(wait_until(Duration::from_secs(5), launcher_gone));
-
-    // Without nohup, the launcher streams to its terminal; when that goes away (the SSH
-    // session closes) its next write fails and it stops the model, like the real one.
-    let h = w.host("spark1");
-    let mut child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(&fg)
-        .current_dir(h.launcher_dir(w.sim.base()))
-        .envs(w.sim.env(&h, &super::sim_bin()))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn launcher");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut seen = Vec::new();
-    for line in lines.by_ref().take(200) {
-        let line = line.unwrap_or_else(|e| format!("<read error: {e}>"));
-        seen.push(line);
-        if seen
-            .last()
-            .is_some_and(|l| l.contains("Application startup complete."))
-        {
-            break;
-        }
-    }
-    assert!(
-        seen.last()
-            .is_some_and(|l| l.contains("Application startup complete.")),
-        "foreground launcher did not stream the startup log:\n{}\n--- container log:\n{}",
-        seen.join("\n"),
-        w.sh("spark1", "docker logs vllm_node; docker ps -a").stdout
-    );
-    assert!(port_open(HEAD, port));
-    drop(lines);
-    let stopped = wait_until(Duration::from_secs(10), || !port_open(HEAD, port));
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(
-        stopped,
-        "model survived the loss of the launcher's terminal"
-    );
-    assert_eq!(w.state_of("spark1", "vllm_node").as_deref(), Some("exited"));
 }

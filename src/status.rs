@@ -91,6 +91,18 @@ pub enum Outcome {
     Cancelled(String),
 }
 
+impl std::fmt::Display for Outcome {
+    /// For people: `running`, `succeeded`, `failed: <why>`, `cancelled: <why>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Running => f.write_str("running"),
+            Outcome::Succeeded => f.write_str("succeeded"),
+            Outcome::Failed(why) => write!(f, "failed: {why}"),
+            Outcome::Cancelled(why) => write!(f, "cancelled: {why}"),
+        }
+    }
+}
+
 /// Failure backoff: after repeated failures the loop stops trying until the desired state
 /// changes or a retry is asked for.
 #[derive(Debug, Clone, PartialEq, Serialize)]

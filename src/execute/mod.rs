@@ -121,7 +121,7 @@ impl Executor {
             }
         };
         if !allow_fail && !out.success() {
-            let out_status = out.status;
+            let ended = out.exit_text();
             return Err(match out.check(host) {
                 Err(e) => ExecError::Remote {
                     step: step.into(),
@@ -129,7 +129,7 @@ impl Executor {
                 },
                 Ok(_) => ExecError::Verify {
                     step: step.into(),
-                    message: format!("exit status {out_status:?}"),
+                    message: format!("the command {ended}"),
                 },
             });
         }

@@ -247,6 +247,12 @@ async fn download(x: &Executor, line: &str, host: &str, repo: &str) -> Result<()
     } else {
         out
     };
+    if out.status == Some(127) {
+        return Err(ExecError::Verify {
+            step: line.into(),
+            message: crate::downloads::not_installed(host),
+        });
+    }
     if !out.success() {
         let tail: Vec<&str> = out.stderr.lines().rev().take(3).collect();
         let tail = tail.into_iter().rev().collect::<Vec<_>>().join(" / ");

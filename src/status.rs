@@ -318,6 +318,7 @@ pub fn resources(d: &Desired, o: &Observed, plan: &Plan, op: Option<&Operation>)
                 s.action,
                 crate::plan::Action::UpdateLauncher { .. }
                     | crate::plan::Action::CheckoutLauncher { .. }
+                    | crate::plan::Action::ReturnLauncher { .. }
             )
         });
         let (sync, health, detail) = match l.and_then(|f| f.get()) {
@@ -327,6 +328,9 @@ pub fn resources(d: &Desired, o: &Observed, plan: &Plan, op: Option<&Operation>)
                 match info.behind {
                     Some(0) => format!("at {}, up to date", short(&info.head)),
                     Some(n) => format!("at {}, {n} commits behind upstream", short(&info.head)),
+                    None if info.branch.is_none() => {
+                        format!("at {}, detached (follows no branch)", short(&info.head))
+                    }
                     None => format!("at {}", short(&info.head)),
                 },
             ),

@@ -168,6 +168,13 @@ pub struct LauncherObserved {
     /// Subjects of the commits behind, newest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subjects: Vec<String>,
+    /// The branch checked out; `None` when HEAD is detached (a pinned commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The branch spark-control left when it pinned the checkout (recorded in the
+    /// checkout's git config as `spark-control.pinned-from`), to return to it later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_from: Option<String>,
 }
 
 /// One GPU.

@@ -49,7 +49,7 @@ const CONTAINERS: &str = concat!(
 const RECORD: &str = "echo @@launch; cat \"$HOME/.spark-control/launch.json\" 2>/dev/null || echo null; echo \"@@rc 0\"";
 const HF: &str = "echo @@hf; for d in \"${HF_HOME:-$HOME/.cache/huggingface}\"/hub/models--*; do [ -d \"$d/snapshots\" ] || continue; [ -n \"$(ls -A \"$d/snapshots\" 2>/dev/null)\" ] || continue; if [ -n \"$(find \"$d\" -name '*.incomplete' 2>/dev/null | head -n 1)\" ]; then echo \"partial ${d##*/}\"; else echo \"complete ${d##*/}\"; fi; done; echo \"@@rc 0\"";
 const GPUS: &str = concat!("echo @@gpus; ", nvidia_smi!(), " 2>&1; echo \"@@rc $?\"");
-const LAUNCHER_SCRIPT: &str = "git rev-parse HEAD || exit 1; n=$(git rev-list --count 'HEAD..@{u}' 2>/dev/null) && { echo \"behind $n\"; git log -n 20 --format='subject %s' 'HEAD..@{u}'; }; exit 0";
+const LAUNCHER_SCRIPT: &str = "git rev-parse HEAD || exit 1; n=$(git rev-list --count 'HEAD..@{u}' 2>/dev/null) && { echo \"behind $n\"; git log -n 20 --format='subject %s' 'HEAD..@{u}'; }; b=$(git symbolic-ref -q --short HEAD) && echo \"branch $b\"; p=$(git config --get spark-control.pinned-from) && echo \"pinned-from $p\"; exit 0";
 
 /// The poll script of one host.
 pub fn poll_script(d: &Desired, host: &str) -> Script {

@@ -48,7 +48,7 @@ pub enum Command {
     RestartService(String),
     /// `git fetch` the launcher checkout now.
     CheckUpdates,
-    /// Apply launcher updates now (`git pull && ./build-and-copy.sh -c`), whatever the
+    /// Apply launcher updates now (`git pull && ./build-and-copy.sh -c <workers>`), whatever the
     /// policy; runs when no plan step is pending.
     ApplyUpdate,
 }
@@ -632,6 +632,8 @@ impl Loop {
 fn is_launcher_change(a: &Action) -> bool {
     matches!(
         a,
-        Action::UpdateLauncher { .. } | Action::CheckoutLauncher { .. }
+        Action::UpdateLauncher { .. }
+            | Action::CheckoutLauncher { .. }
+            | Action::ReturnLauncher { .. }
     )
 }

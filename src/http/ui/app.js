@@ -1158,7 +1158,7 @@ function renderUpdates(s) {
 }
 async function applyUpdate() {
   const { info } = launcherInfo(app.state);
-  if (!(await confirmDialog('Apply the launcher update?', `git pull and ./build-and-copy.sh -c run on the head (${info && info.behind} commits). This takes a while; the model keeps serving until it is relaunched.`, 'Apply'))) return;
+  if (!(await confirmDialog('Apply the launcher update?', `git pull and ./build-and-copy.sh -c <workers> run on the head (${info && info.behind} commits). This takes a while; the model keeps serving until it is relaunched.`, 'Apply'))) return;
   app.updateOp = { after: app.state.operation ? app.state.operation.id : 0 };
   const r = await post('/api/updates/apply', 'Update started.');
   if (!r) app.updateOp = null;

@@ -74,7 +74,8 @@ fn idle(d: &Desired) -> Observed {
                 launcher: Fact::known_now(LauncherObserved {
                     head: "aaaaaaaa1111".into(),
                     behind: Some(0),
-                    subjects: vec![],
+                    branch: Some("main".into()),
+                    ..LauncherObserved::default()
                 }),
                 ..HostObserved::default()
             },

@@ -136,6 +136,9 @@ pub struct Status {
     pub operation: Option<Operation>,
     /// Failure backoff, when the last operation failed.
     pub backoff: Option<Backoff>,
+    /// Why plan steps wait although nothing failed: a person cancelled an operation (they
+    /// wait for a change of the desired state, a retry or a reconcile request).
+    pub held: Option<String>,
     /// The last error anywhere in the loop.
     pub last_error: Option<String>,
     /// When the loop started.
@@ -158,6 +161,7 @@ impl Status {
             resources: Vec::new(),
             operation: None,
             backoff: None,
+            held: None,
             last_error: None,
             started_at: now,
             updated_at: now,

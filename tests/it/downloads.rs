@@ -106,7 +106,7 @@ fn cached(c: &Cluster, ip: &str, repo: &str) -> (u64, bool) {
 }
 
 /// `hf` shim processes alive on a host (registered in `run/hf-*.pid`).
-fn hf_alive(c: &Cluster, ip: &str) -> usize {
+pub fn hf_alive(c: &Cluster, ip: &str) -> usize {
     let Ok(rd) = std::fs::read_dir(c.sim_root(ip).join("run")) else {
         return 0;
     };

@@ -158,8 +158,11 @@ async fn auto_applies_then_pin_converges_to_the_pinned_commit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_build_leaves_the_previous_checkout_working() {
     let (c, _) = start("manual", &["Broken change"]).await;
-    c.wait_status("first observation", 30, |s| s.observed.generation > 0)
-        .await;
+    // The head seen over SSH (not just a first observation, which may have found it
+    // unreachable on a loaded machine), and the upstream commit fetched.
+    let (s, v) = api(&c, "POST", "/api/updates/check", None).await;
+    assert_eq!(s, 202, "{v}");
+    wait_updates(&c, 60, |v| v["behind"] == 1).await;
     let before = git_head(&c);
     c.knob("build-fail", Some(""));
     let (s, v) = api(&c, "POST", "/api/updates/apply", None).await;

@@ -91,6 +91,18 @@ pub enum Outcome {
     Cancelled(String),
 }
 
+impl std::fmt::Display for Outcome {
+    /// For people: `running`, `succeeded`, `failed: <why>`, `cancelled: <why>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Running => f.write_str("running"),
+            Outcome::Succeeded => f.write_str("succeeded"),
+            Outcome::Failed(why) => write!(f, "failed: {why}"),
+            Outcome::Cancelled(why) => write!(f, "cancelled: {why}"),
+        }
+    }
+}
+
 /// Failure backoff: after repeated failures the loop stops trying until the desired state
 /// changes or a retry is asked for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -124,6 +136,9 @@ pub struct Status {
     pub operation: Option<Operation>,
     /// Failure backoff, when the last operation failed.
     pub backoff: Option<Backoff>,
+    /// Why plan steps wait although nothing failed: a person cancelled an operation (they
+    /// wait for a change of the desired state, a retry or a reconcile request).
+    pub held: Option<String>,
     /// The last error anywhere in the loop.
     pub last_error: Option<String>,
     /// When the loop started.
@@ -146,6 +161,7 @@ impl Status {
             resources: Vec::new(),
             operation: None,
             backoff: None,
+            held: None,
             last_error: None,
             started_at: now,
             updated_at: now,
@@ -306,6 +322,7 @@ pub fn resources(d: &Desired, o: &Observed, plan: &Plan, op: Option<&Operation>)
                 s.action,
                 crate::plan::Action::UpdateLauncher { .. }
                     | crate::plan::Action::CheckoutLauncher { .. }
+                    | crate::plan::Action::ReturnLauncher { .. }
             )
         });
         let (sync, health, detail) = match l.and_then(|f| f.get()) {
@@ -315,6 +332,9 @@ pub fn resources(d: &Desired, o: &Observed, plan: &Plan, op: Option<&Operation>)
                 match info.behind {
                     Some(0) => format!("at {}, up to date", short(&info.head)),
                     Some(n) => format!("at {}, {n} commits behind upstream", short(&info.head)),
+                    None if info.branch.is_none() => {
+                        format!("at {}, detached (follows no branch)", short(&info.head))
+                    }
                     None => format!("at {}", short(&info.head)),
                 },
             ),

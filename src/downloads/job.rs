@@ -25,12 +25,30 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// The state's name as the API spells it (`done`, `failed`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Stalled => "stalled",
+            JobState::Failed => "failed",
+            JobState::Done => "done",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
     /// Whether the job has ended.
     pub fn finished(self) -> bool {
         matches!(
             self,
             JobState::Failed | JobState::Done | JobState::Cancelled
         )
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -256,6 +274,16 @@ impl Meter {
 mod tests {
     use super::*;
     use JobState::*;
+
+    #[test]
+    fn state_names_are_the_wire_names() {
+        for s in [Queued, Running, Stalled, Failed, Done, Cancelled] {
+            assert_eq!(
+                serde_json::to_value(s).expect("serializes"),
+                serde_json::json!(s.to_string())
+            );
+        }
+    }
 
     #[test]
     fn aggregate_cases() {

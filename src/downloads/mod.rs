@@ -33,6 +33,7 @@ use crate::model::desired::Mode;
 use crate::status::Status;
 pub use job::{HostJob, Job, JobState, Origin, Suggestion};
 use store::JobStore;
+pub use worker::not_installed;
 
 /// Timing of downloads (tests shorten these).
 #[derive(Debug, Clone)]
@@ -74,7 +75,7 @@ pub enum DownloadError {
     #[error("there is no download `{0}`")]
     NotFound(String),
     /// The job already ended.
-    #[error("download `{id}` already ended ({state:?})")]
+    #[error("download `{id}` already ended ({state})")]
     Finished {
         /// The job.
         id: String,

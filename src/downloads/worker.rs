@@ -51,6 +51,15 @@ pub fn fatal_failure(stderr: &str) -> Option<String> {
     }
 }
 
+/// Pure: the message for a host where neither `hf` nor the legacy `huggingface-cli` is
+/// installed (both exited 127, the shell's "command not found"). No retry can fix it.
+pub fn not_installed(host: &str) -> String {
+    format!(
+        "`hf` is not installed on {host} (nor `huggingface-cli`): install it with \
+         `pip install -U \"huggingface_hub[cli]\"` (or `pipx install huggingface_hub[cli]`)"
+    )
+}
+
 /// Backoff before attempt `n + 1` (n ≥ 1): base · 2^(n-1), at most `max`.
 pub fn backoff(base: Duration, max: Duration, n: u32) -> Duration {
     base.saturating_mul(1u32 << n.saturating_sub(1).min(16))
@@ -223,7 +232,7 @@ fn finish(
             format!("cancelled on {host}; partial files stay for a later download")
         }
         (_, Some(e)) => format!("failed on {host}: {e}"),
-        _ => format!("{state:?} on {host}"),
+        _ => format!("{state} on {host}"),
     });
     m.update_host(id, host, |h| {
         h.state = state;
@@ -333,14 +342,15 @@ async fn one_attempt(
     match result {
         Ok(out) if out.success() => Attempt::Done,
         Ok(out) if out.status == Some(127) && !legacy => Attempt::Legacy,
+        Ok(out) if out.status == Some(127) => Attempt::Fatal(not_installed(host)),
         Ok(out) => match fatal_failure(&out.stderr) {
             Some(e) => Attempt::Fatal(e),
             None => {
                 let tail: Vec<&str> = out.stderr.lines().rev().take(2).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
                 Attempt::Retry(format!(
-                    "`{prog} download` exited with {:?}: {}",
-                    out.status,
+                    "`{prog} download` {}: {}",
+                    out.exit_text(),
                     tail.join(" / ")
                 ))
             }

@@ -124,7 +124,7 @@ impl Executor {
             }
         };
         if !allow_fail && !out.success() {
-            let out_status = out.status;
+            let ended = out.exit_text();
             return Err(match out.check(host) {
                 Err(e) => ExecError::Remote {
                     step: step.into(),
@@ -132,10 +132,7 @@ impl Executor {
                 },
                 Ok(_) => ExecError::Verify {
                     step: step.into(),
-                    message: match out_status {
-                        Some(n) => format!("exited with status {n}"),
-                        None => "was killed by a signal".to_string(),
-                    },
+                    message: format!("the command {ended}"),
                 },
             });
         }

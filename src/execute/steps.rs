@@ -11,9 +11,45 @@ use crate::plan::render::step_line;
 use crate::plan::{Action, Step};
 use crate::remote::{Cmd, Script};
 
-const UPDATE: &str = "old=$(git rev-parse HEAD) || exit 1; git pull --ff-only || exit 1; if ! ./build-and-copy.sh -c; then git reset --hard \"$old\" >/dev/null; echo \"build-and-copy.sh failed: the launcher checkout is back at $old and keeps working\" >&2; exit 1; fi";
-const CHECKOUT: &str =
-    "git fetch --quiet 2>/dev/null; git -c advice.detachedHead=false checkout --quiet \"$1\"";
+/// Shell function `build`: `./build-and-copy.sh -c "$W"` (`$W`: the workers' addresses,
+/// comma-separated), or a build without copying when there are no workers (`-c` alone
+/// would autodiscover: scan the subnet and copy to whatever answers, or to nobody).
+macro_rules! build_fn {
+    () => {
+        "build() { if [ -n \"$W\" ]; then ./build-and-copy.sh -c \"$W\"; else ./build-and-copy.sh; fi </dev/null; }; "
+    };
+}
+/// `git pull` then build (`$1`: workers). A failed build puts the checkout back, so the
+/// scripts keep matching the image that runs.
+const UPDATE: &str = concat!(
+    "W=$1; ",
+    build_fn!(),
+    "old=$(git rev-parse HEAD) || exit 1; git pull --ff-only </dev/null || exit 1; ",
+    "if ! build; then git reset --hard \"$old\" >/dev/null; echo \"build-and-copy.sh failed: the launcher checkout is back at $old and keeps working\" >&2; exit 1; fi"
+);
+/// Check out the pinned commit `$1` and build (`$2`: workers). Leaving a branch records
+/// it in the checkout's git config (`spark-control.pinned-from`) so a policy that
+/// follows the branch again can return to it. A failed build puts the checkout back.
+const CHECKOUT: &str = concat!(
+    "c=$1; W=$2; ",
+    build_fn!(),
+    "git fetch --quiet </dev/null 2>/dev/null; old=$(git rev-parse HEAD) || exit 1; ",
+    "b=$(git symbolic-ref -q --short HEAD) && git config spark-control.pinned-from \"$b\"; ",
+    "if ! git -c advice.detachedHead=false checkout --quiet \"$c\"; then [ -z \"$b\" ] || git config --unset spark-control.pinned-from; exit 1; fi; ",
+    "if ! build; then back=${b:-$old}; git -c advice.detachedHead=false checkout --quiet \"$back\"; [ -z \"$b\" ] || git config --unset spark-control.pinned-from; ",
+    "echo \"build-and-copy.sh failed: the launcher checkout is back at $back and keeps working\" >&2; exit 1; fi"
+);
+/// Leave a pin: check the branch `$1` out again and, when that moved HEAD, build (`$2`:
+/// workers). A failed build goes back to the pinned commit.
+const RETURN: &str = concat!(
+    "b=$1; W=$2; ",
+    build_fn!(),
+    "old=$(git rev-parse HEAD) || exit 1; git checkout --quiet \"$b\" -- || exit 1; ",
+    "git config --unset spark-control.pinned-from; ",
+    "[ \"$(git rev-parse HEAD)\" != \"$old\" ] || exit 0; ",
+    "if ! build; then git -c advice.detachedHead=false checkout --quiet \"$old\"; git config spark-control.pinned-from \"$b\"; ",
+    "echo \"build-and-copy.sh failed: the launcher checkout is back at $old (the pinned commit) and keeps working\" >&2; exit 1; fi"
+);
 
 pub(super) async fn run(x: &Executor, step: &Step) -> Result<(), ExecError> {
     let line = step_line(step).trim().to_string();
@@ -70,6 +106,9 @@ pub(super) async fn run(x: &Executor, step: &Step) -> Result<(), ExecError> {
         Action::UpdateLauncher { host, .. } => update_launcher(x, &line, host).await,
         Action::CheckoutLauncher { host, commit, .. } => {
             checkout_launcher(x, &line, host, commit).await
+        }
+        Action::ReturnLauncher { host, branch, .. } => {
+            return_launcher(x, &line, host, branch).await
         }
     };
     match &r {
@@ -189,6 +228,12 @@ async fn download(x: &Executor, line: &str, host: &str, repo: &str) -> Result<()
     } else {
         out
     };
+    if out.status == Some(127) {
+        return Err(ExecError::Verify {
+            step: line.into(),
+            message: crate::downloads::not_installed(host),
+        });
+    }
     if !out.success() {
         let tail: Vec<&str> = out.stderr.lines().rev().take(3).collect();
         let tail = tail.into_iter().rev().collect::<Vec<_>>().join(" / ");
@@ -242,7 +287,12 @@ async fn service(
 
 async fn update_launcher(x: &Executor, line: &str, head: &str) -> Result<(), ExecError> {
     let c = cluster(x)?;
-    let cmd = Cmd::new("sh").arg("-c").arg(UPDATE).cwd(c.launcher.clone());
+    let cmd = Cmd::new("sh")
+        .arg("-c")
+        .arg(UPDATE)
+        .arg("sh")
+        .arg(workers(x))
+        .cwd(c.launcher.clone());
     x.run(
         line,
         head,
@@ -284,15 +334,48 @@ async fn checkout_launcher(
         .arg(CHECKOUT)
         .arg("sh")
         .arg(commit)
+        .arg(workers(x))
         .cwd(c.launcher.clone());
     x.run(
         line,
         head,
         &Script::One(cmd),
-        Duration::from_secs(600),
+        Duration::from_secs(4 * 3600),
         false,
         false,
     )
     .await?;
     Ok(())
+}
+
+async fn return_launcher(
+    x: &Executor,
+    line: &str,
+    head: &str,
+    branch: &str,
+) -> Result<(), ExecError> {
+    let c = cluster(x)?;
+    let cmd = Cmd::new("sh")
+        .arg("-c")
+        .arg(RETURN)
+        .arg("sh")
+        .arg(branch)
+        .arg(workers(x))
+        .cwd(c.launcher.clone());
+    x.run(
+        line,
+        head,
+        &Script::One(cmd),
+        Duration::from_secs(4 * 3600),
+        false,
+        false,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The workers' addresses as `build-and-copy.sh -c` takes them (comma-separated; empty
+/// without workers).
+fn workers(x: &Executor) -> String {
+    crate::model::nodes::worker_addresses(&x.desired).join(",")
 }

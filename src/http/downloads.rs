@@ -121,6 +121,8 @@ pub async fn updates(State(state): State<AppState>) -> Json<Value> {
         "head": known.map(|l| l.head.clone()),
         "behind": known.and_then(|l| l.behind),
         "subjects": known.map(|l| l.subjects.clone()).unwrap_or_default(),
+        "branch": known.and_then(|l| l.branch.clone()),
+        "pinned_from": known.and_then(|l| l.pinned_from.clone()),
         "unknown_because": launcher.and_then(|f| f.why()),
         "drift": match (&pin, known) {
             (Some(p), Some(l)) => Some(!l.head.starts_with(p.as_str())),
@@ -134,7 +136,8 @@ pub async fn updates(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-/// `POST /api/updates/apply`: queue `git pull && ./build-and-copy.sh -c` through the loop.
+/// `POST /api/updates/apply`: queue `git pull && ./build-and-copy.sh -c <workers>` through
+/// the loop.
 pub async fn apply(State(state): State<AppState>) -> Result<(StatusCode, Json<Value>), ApiError> {
     let has_cluster = snapshot(&state)
         .desired
@@ -213,9 +216,11 @@ pub fn openapi_paths() -> Value {
                 "policy": { "type": "string", "nullable": true }, "pin": { "type": "string", "nullable": true },
                 "head": { "type": "string", "nullable": true }, "behind": { "type": "integer", "nullable": true },
                 "subjects": { "type": "array", "items": { "type": "string" } },
+                "branch": { "type": "string", "nullable": true, "description": "The branch checked out; null when HEAD is detached (pinned)" },
+                "pinned_from": { "type": "string", "nullable": true, "description": "The branch spark-control left when it pinned; checked out again when the policy follows the branch" },
                 "last_check": { "type": "string", "format": "date-time", "nullable": true },
                 "applying": { "type": "boolean" }, "last_apply_error": { "type": "string", "nullable": true } } } } } } } } },
-        "/api/updates/apply": { "post": { "summary": "Apply launcher updates now (git pull && ./build-and-copy.sh -c); the log streams on /api/logs", "tags": ["updates"],
+        "/api/updates/apply": { "post": { "summary": "Apply launcher updates now (git pull && ./build-and-copy.sh -c <worker addresses>); the log streams on /api/logs", "tags": ["updates"],
             "security": admin,
             "responses": { "202": { "description": "Queued", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Accepted" } } } },
                 "400": err("No cluster configured"), "401": err("Admin token missing or wrong"),

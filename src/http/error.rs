@@ -77,6 +77,15 @@ pub enum ApiError {
         /// Its ETag.
         current_etag: Etag,
     },
+    /// The request is about something whose state does not allow it (an operation that
+    /// already ended).
+    #[error("{message}")]
+    StateConflict {
+        /// Stable reason (`operation_ended`).
+        code: &'static str,
+        /// What and what to do.
+        message: String,
+    },
     /// A write without `If-Match`.
     #[error("{0}")]
     PreconditionRequired(String),
@@ -136,7 +145,7 @@ impl ApiError {
             ApiError::Forbidden(_) | ApiError::HostNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::StateConflict { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -158,6 +167,7 @@ impl ApiError {
             ApiError::NotFound(_) => ("not_found", "not_found"),
             ApiError::MethodNotAllowed(_) => ("invalid_request", "method_not_allowed"),
             ApiError::Conflict { .. } => ("conflict", "stale_etag"),
+            ApiError::StateConflict { code, .. } => ("conflict", code),
             ApiError::PreconditionRequired(_) => ("precondition_required", "if_match_required"),
             ApiError::PayloadTooLarge(_) => ("payload_too_large", "body_too_large"),
             ApiError::UnsupportedMediaType(_) => ("invalid_request", "unsupported_media_type"),

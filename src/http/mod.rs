@@ -204,6 +204,10 @@ pub fn app(mut state: AppState) -> Router {
         .route("/api/retry", post(commands::retry))
         .route("/api/updates/check", post(commands::check_updates))
         .route("/api/reconcile", post(commands::reconcile))
+        .route(
+            "/api/operations/{id}/cancel",
+            post(commands::cancel_operation),
+        )
         // downloads, launcher updates, telemetry
         .route(
             "/api/downloads",

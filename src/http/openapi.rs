@@ -71,6 +71,24 @@ fn edit_op(summary: &str, params: Vec<Value>, req: Option<Value>, ok: &str) -> V
     op
 }
 
+/// `POST /api/operations/{id}/cancel` (its own function: the paths `json!` is at the
+/// macro recursion limit).
+fn cancel_op() -> Value {
+    json!({
+        "summary": "Cancel the running operation now (it stops at its current wait; a stop or launch command already sent runs to its end). Plan steps then wait for a change of the desired state, /api/retry or /api/reconcile; /api/state says so in `held`",
+        "tags": ["commands"], "security": [{ "admin": [] }],
+        "parameters": [{ "name": "id", "in": "path", "required": true, "description": "The operation's id (`operation.id` in /api/state)", "schema": { "type": "integer", "minimum": 0 } }],
+        "responses": {
+            "202": json_resp("Cancelling", json!({ "type": "object", "required": ["cancelling"], "properties": {
+                "cancelling": { "type": "integer" }, "status": { "type": "string" }, "logs": { "type": "string" } } })),
+            "400": err_resp("Bad id"),
+            "401": err_resp("Admin token missing or wrong"),
+            "403": err_resp("Cross-origin write"),
+            "404": err_resp("No such operation"),
+            "409": err_resp("The operation already ended (operation_ended)"),
+            "503": err_resp("The control loop is busy or stopped") } })
+}
+
 fn command_op(summary: &str, params: Vec<Value>) -> Value {
     json!({
         "summary": summary, "tags": ["commands"], "security": [{ "admin": [] }],
@@ -174,7 +192,8 @@ pub fn document() -> Value {
         "/api/cluster": { "put": edit_op("Cluster head and workers", vec![], Some(json!({
             "type": "object", "additionalProperties": false,
             "properties": { "head": { "type": "string" }, "workers": { "type": "array", "items": { "type": "string" } } } })), "200") },
-        "/api/retry": { "post": command_op("Forget the failure backoff and try again", vec![]) },
+        "/api/operations/{id}/cancel": { "post": cancel_op() },
+        "/api/retry": { "post": command_op("Forget the failure backoff (or a cancel's hold) and try again", vec![]) },
         "/api/reconcile": { "post": command_op("Observe now and run the plan", vec![]) },
     });
     for extra in [

@@ -303,12 +303,18 @@ pub enum ServiceKind {
 pub struct Updates {
     /// Launcher checkout policy: `manual` (check on request), `notify` (check periodically,
     /// show commits behind), `auto` (apply when no model operation is in flight), or
-    /// `{pin: <commit>}` (keep the checkout at that commit).
+    /// `{pin: <commit>}` (keep the checkout at that commit, the image rebuilt to match).
+    /// Applying runs `git pull` and `./build-and-copy.sh -c <worker addresses>`.
     #[serde(default)]
     pub launcher: UpdatePolicy,
     /// Seconds between periodic checks (`notify`, `auto`).
     #[serde(default = "default_check_interval")]
     pub check_interval_secs: u64,
+    /// With `launcher: auto`: apply only while no model serves (`active_model` is null and
+    /// vLLM lists no model), so a build never competes with a serving model. Default
+    /// false: apply whenever no model operation is in flight.
+    #[serde(default)]
+    pub auto_only_when_idle: bool,
 }
 
 /// Update policy for the launcher checkout.
@@ -320,9 +326,11 @@ pub enum UpdatePolicy {
     /// Check periodically and show what is new.
     #[default]
     Notify,
-    /// Check periodically and apply when no model operation is in flight.
+    /// Check periodically and apply when no model operation is in flight (see
+    /// `auto_only_when_idle`).
     Auto,
-    /// Keep the checkout at this commit (full or abbreviated hash).
+    /// Keep the checkout at this commit (full or abbreviated hash); the image is rebuilt
+    /// to match. Leaving the pin for another policy checks the branch out again.
     Pin(#[schemars(length(max = limits::PIN))] String),
 }
 
@@ -448,6 +456,7 @@ impl Default for Updates {
         Self {
             launcher: UpdatePolicy::default(),
             check_interval_secs: default_check_interval(),
+            auto_only_when_idle: false,
         }
     }
 }

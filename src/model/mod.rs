@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod desired;
 pub mod diag;
 pub mod limits;
+pub mod nodes;
 pub mod observed;
 pub mod schema;
 mod semantic;

@@ -198,6 +198,13 @@ pub struct LauncherObserved {
     /// The usage text just read (the observer turns it into `generation`; never kept).
     #[serde(skip)]
     pub usage: Option<String>,
+    /// The branch checked out; `None` when HEAD is detached (a pinned commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The branch spark-control left when it pinned the checkout (recorded in the
+    /// checkout's git config as `spark-control.pinned-from`), to return to it later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_from: Option<String>,
 }
 
 /// One GPU.

@@ -407,6 +407,13 @@ fn updates(d: &Desired, s: &mut Sink<'_>) {
             );
         }
     }
+    if d.updates.auto_only_when_idle && !matches!(d.updates.launcher, UpdatePolicy::Auto) {
+        s.at_value(
+            Warning,
+            "/updates/auto_only_when_idle",
+            "has an effect only with `launcher: auto`",
+        );
+    }
     if d.updates.check_interval_secs < 60 {
         s.at_value(
             Error,

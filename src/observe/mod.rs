@@ -52,7 +52,7 @@ const GPUS: &str = concat!("echo @@gpus; ", nvidia_smi!(), " 2>&1; echo \"@@rc $
 /// HEAD, commits behind upstream, and — unless HEAD is `$1`, the commit whose generation
 /// the observer already knows — the launcher's usage text (`--help` prints it and exits 1,
 /// on both generations, before doing anything else).
-const LAUNCHER_SCRIPT: &str = "h=$(git rev-parse HEAD) || exit 1; echo \"$h\"; n=$(git rev-list --count 'HEAD..@{u}' 2>/dev/null) && { echo \"behind $n\"; git log -n 20 --format='subject %s' 'HEAD..@{u}'; }; if [ \"$h\" != \"$1\" ]; then echo usage-begin; ./launch-cluster.sh --help </dev/null 2>&1 | head -n 80 | sed 's/^/usage /'; fi; exit 0";
+const LAUNCHER_SCRIPT: &str = "h=$(git rev-parse HEAD) || exit 1; echo \"$h\"; n=$(git rev-list --count 'HEAD..@{u}' 2>/dev/null) && { echo \"behind $n\"; git log -n 20 --format='subject %s' 'HEAD..@{u}'; }; b=$(git symbolic-ref -q --short HEAD) && echo \"branch $b\"; p=$(git config --get spark-control.pinned-from) && echo \"pinned-from $p\"; if [ \"$h\" != \"$1\" ]; then echo usage-begin; ./launch-cluster.sh --help </dev/null 2>&1 | head -n 80 | sed 's/^/usage /'; fi; exit 0";
 
 /// The poll script of one host. `known_commit`: the launcher commit whose generation is
 /// cached (its usage text is not asked for again).

@@ -101,10 +101,20 @@ pub fn launcher(lines: &[String]) -> Result<LauncherObserved, String> {
         .first()
         .map(|s| s.trim().to_string())
         .filter(|h| h.len() >= 7 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(|| format!("not a git checkout (got {:?})", lines.first()))?;
+        .ok_or_else(|| match lines.first() {
+            Some(l) => format!(
+                "not a git checkout (`git rev-parse HEAD` said: {})",
+                l.trim()
+            ),
+            None => "not a git checkout (`git rev-parse HEAD` said nothing)".to_string(),
+        })?;
     let mut behind = None;
     let mut subjects = Vec::new();
     let mut usage: Option<String> = None;
+    let mut branch = None;
+    let mut pinned_from = None;
+    // A git ref name is at most a few hundred bytes; anything longer is not one.
+    let name = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty() && s.len() <= 255);
     for l in &lines[1..] {
         if let Some(n) = l.strip_prefix("behind ") {
             behind = n.trim().parse().ok();
@@ -115,6 +125,10 @@ pub fn launcher(lines: &[String]) -> Result<LauncherObserved, String> {
         } else if let (Some(u), Some(t)) = (usage.as_mut(), l.strip_prefix("usage ")) {
             u.push_str(t);
             u.push('\n');
+        } else if let Some(b) = l.strip_prefix("branch ") {
+            branch = name(b);
+        } else if let Some(b) = l.strip_prefix("pinned-from ") {
+            pinned_from = name(b);
         }
     }
     Ok(LauncherObserved {
@@ -122,6 +136,9 @@ pub fn launcher(lines: &[String]) -> Result<LauncherObserved, String> {
         behind,
         subjects,
         usage,
+
+        branch,
+        pinned_from,
         ..Default::default()
     })
 }
@@ -269,6 +286,13 @@ mod tests {
         let l = launcher(&lines("0123456789abcdef0123456789abcdef01234567\nbehind 2\nsubject Fix NCCL\nsubject Bump vLLM\n")).expect("ok");
         assert_eq!(l.behind, Some(2));
         assert_eq!(l.subjects, ["Fix NCCL", "Bump vLLM"]);
+        assert_eq!((l.branch, l.pinned_from), (None, None));
+        let l = launcher(&lines(
+            "0123456789abcdef0123456789abcdef01234567\nbranch main\npinned-from main\n",
+        ))
+        .expect("ok");
+        assert_eq!(l.branch.as_deref(), Some("main"));
+        assert_eq!(l.pinned_from.as_deref(), Some("main"));
         assert!(launcher(&lines("fatal: not a git repository")).is_err());
     }
 

@@ -149,20 +149,31 @@ pub enum Action {
         /// The head.
         host: String,
     },
-    /// `git pull && ./build-and-copy.sh -c` in the launcher checkout.
+    /// `git pull && ./build-and-copy.sh -c <workers>` in the launcher checkout.
     UpdateLauncher {
         /// The head.
         host: String,
         /// Commits behind.
         behind: u32,
     },
-    /// Check out a pinned commit in the launcher checkout.
+    /// Check out a pinned commit in the launcher checkout, then build the image and copy
+    /// it to the workers (`./build-and-copy.sh -c <workers>`), so the image matches.
     CheckoutLauncher {
         /// The head.
         host: String,
         /// Pinned commit.
         commit: String,
         /// Current HEAD.
+        from: String,
+    },
+    /// Leave a pin: check out again the branch the checkout followed before it was
+    /// pinned (and build when that moved HEAD).
+    ReturnLauncher {
+        /// The head.
+        host: String,
+        /// The branch to follow again.
+        branch: String,
+        /// Current HEAD (the old pin).
         from: String,
     },
 }
@@ -329,41 +340,25 @@ fn launcher_steps(d: &Desired, cx: &mut Ctx<'_>) {
     };
     let head = cluster.head.clone();
     let policy = &d.updates.launcher;
-    if matches!(policy, UpdatePolicy::Manual | UpdatePolicy::Notify) {
-        return;
-    }
     let model_busy = cx.plan.steps.iter().any(|s| s.action.is_model_action());
-    let info = match cx.host(&head).map(|h| &h.launcher) {
-        Some(f) => match f.get() {
-            Some(v) => v.clone(),
-            None => {
-                let why = f.why().unwrap_or("unknown").to_string();
-                cx.unknown(format!("{head}: launcher checkout unknown ({why})"));
-                return;
-            }
-        },
+    let observed = cx.host(&head).map(|h| &h.launcher);
+    let info = match observed.and_then(|f| f.get()) {
+        Some(v) => v.clone(),
+        // Manual and notify change nothing unless a pin is left, which needs the checkout
+        // seen; not seeing it is then no reason to call the plan incomplete.
+        None if matches!(policy, UpdatePolicy::Manual | UpdatePolicy::Notify) => return,
         None => {
-            cx.unknown(format!("{head}: launcher checkout not observed yet"));
+            let why = observed.and_then(|f| f.why()).unwrap_or("not observed yet");
+            cx.unknown(format!("{head}: launcher checkout unknown ({why})"));
             return;
         }
     };
+    if model_busy {
+        return;
+    }
     match policy {
-        UpdatePolicy::Auto => {
-            if let Some(n) = info.behind.filter(|n| *n > 0) {
-                if model_busy {
-                    return;
-                }
-                cx.push(
-                    Action::UpdateLauncher {
-                        host: head,
-                        behind: n,
-                    },
-                    format!("{n} commits behind upstream; policy auto"),
-                );
-            }
-        }
         UpdatePolicy::Pin(commit) => {
-            if !info.head.starts_with(commit.as_str()) && !model_busy {
+            if !info.head.starts_with(commit.as_str()) {
                 cx.push(
                     Action::CheckoutLauncher {
                         host: head,
@@ -374,7 +369,78 @@ fn launcher_steps(d: &Desired, cx: &mut Ctx<'_>) {
                 );
             }
         }
-        UpdatePolicy::Manual | UpdatePolicy::Notify => {}
+        UpdatePolicy::Manual | UpdatePolicy::Notify | UpdatePolicy::Auto => {
+            if let Some(branch) = left_pin(&info) {
+                cx.push(
+                    Action::ReturnLauncher {
+                        host: head,
+                        branch: branch.to_string(),
+                        from: info.head.clone(),
+                    },
+                    format!("no longer pinned; follow {branch} again"),
+                );
+                return;
+            }
+            let Some(n) = info.behind.filter(|n| *n > 0) else {
+                return;
+            };
+            if !matches!(policy, UpdatePolicy::Auto) {
+                return;
+            }
+            if d.updates.auto_only_when_idle {
+                match serving(d, cx) {
+                    Serving::No => {}
+                    Serving::Yes => return,
+                    Serving::Unknown(why) => {
+                        cx.unknown(format!(
+                            "{head}: whether a model serves is unknown ({why}); `auto_only_when_idle` waits"
+                        ));
+                        return;
+                    }
+                }
+            }
+            cx.push(
+                Action::UpdateLauncher {
+                    host: head,
+                    behind: n,
+                },
+                if d.updates.auto_only_when_idle {
+                    format!("{n} commits behind upstream; policy auto, no model serving")
+                } else {
+                    format!("{n} commits behind upstream; policy auto")
+                },
+            );
+        }
+    }
+}
+
+/// The branch to return to when a pin was left: the checkout is detached at the commit
+/// spark-control pinned it to and records the branch it left. A checkout detached by
+/// hand (no record) is left alone.
+fn left_pin(info: &crate::model::observed::LauncherObserved) -> Option<&str> {
+    match (&info.branch, &info.pinned_from) {
+        (None, Some(b)) => Some(b.as_str()),
+        _ => None,
+    }
+}
+
+/// Whether a model serves now (for `auto_only_when_idle`).
+enum Serving {
+    Yes,
+    No,
+    Unknown(String),
+}
+
+/// A model serves when vLLM's API lists one, or a model is desired (it is, or is about
+/// to be, up: the planner added no model step, so it runs as desired).
+fn serving(d: &Desired, cx: &Ctx<'_>) -> Serving {
+    if d.active_model.is_some() {
+        return Serving::Yes;
+    }
+    match cx.obs.vllm.get() {
+        Some(v) if v.models.is_empty() => Serving::No,
+        Some(_) => Serving::Yes,
+        None => Serving::Unknown(cx.obs.vllm.why().unwrap_or("not observed yet").to_string()),
     }
 }
 

@@ -99,7 +99,11 @@ pub fn step_line(step: &Step) -> String {
         }
         Action::CheckoutLauncher { host, commit, from } => {
             let from: String = from.chars().take(12).collect();
-            format!("~ checkout launcher on {host} at {commit} (from {from})")
+            format!("~ checkout launcher on {host} at {commit} (from {from}) and rebuild")
+        }
+        Action::ReturnLauncher { host, branch, from } => {
+            let from: String = from.chars().take(12).collect();
+            format!("~ return launcher on {host} to branch {branch} (from {from})")
         }
     }
 }

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, watch as tw};
 use tokio_util::sync::CancellationToken;
 
 use crate::edit::DesiredStore;
-use crate::events::EventLog;
+use crate::events::{Event, EventKind, EventLog};
 use crate::hosts::{Connector, HostPool, Hosts};
 use crate::logs::{LogHub, Stream};
 use crate::model::desired::{Desired, UpdatePolicy};
@@ -38,7 +38,7 @@ use crate::plan::{plan, Action, Plan, Step};
 use crate::status::{Operation, Status};
 
 /// An imperative request; none of them changes the desired state.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum Command {
     /// Observe now and run the plan if there is one.
     Reconcile,
@@ -48,9 +48,31 @@ pub enum Command {
     RestartService(String),
     /// `git fetch` the launcher checkout now.
     CheckUpdates,
-    /// Apply launcher updates now (`git pull && ./build-and-copy.sh -c`), whatever the
+    /// Apply launcher updates now (`git pull && ./build-and-copy.sh -c <workers>`), whatever the
     /// policy; runs when no plan step is pending.
     ApplyUpdate,
+    /// Cancel the running operation `id` now (its token: it stops at its next safe point,
+    /// which every wait is). The plan then waits for a change of the desired state, a
+    /// retry or a reconcile request, so the same steps do not simply start again.
+    CancelOperation {
+        /// The operation.
+        id: u64,
+        /// Who asks, for the log and the event (`the UI (10.0.0.5)`).
+        by: String,
+        /// The loop's answer.
+        reply: tokio::sync::oneshot::Sender<CancelReply>,
+    },
+}
+
+/// What the loop did with [`Command::CancelOperation`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelReply {
+    /// It was running; it is being cancelled.
+    Cancelling,
+    /// It ran and has ended (its outcome, when it is the last one the loop keeps).
+    Ended(Option<crate::status::Outcome>),
+    /// No operation with that id ever ran.
+    Unknown,
 }
 
 /// Parts the loop hands to others, with their settings: the download manager (`hub`,
@@ -166,6 +188,8 @@ struct Running {
     started: Instant,
     /// Seq of the first observation started after the latest completed step.
     after_step_seq: Option<u64>,
+    /// Who cancelled it through the API, if someone did.
+    cancelled_by: Option<String>,
 }
 
 struct Loop {
@@ -200,6 +224,9 @@ struct Loop {
     last_op: Option<Operation>,
     next_op: u64,
     backoff: Option<(u32, Option<Instant>, String)>,
+    /// A person cancelled an operation: plan steps wait until the desired state changes or
+    /// a retry/reconcile is asked for (why, for people).
+    held: Option<String>,
     queued: VecDeque<Vec<Step>>,
     last_error: Option<String>,
     last_update_check: Option<Instant>,
@@ -290,6 +317,7 @@ pub fn spawn_with(
         last_op: None,
         next_op: 1,
         backoff: None,
+        held: None,
         queued: VecDeque::new(),
         last_error: None,
         last_update_check: None,
@@ -486,6 +514,7 @@ impl Loop {
         self.desired = Some(new.clone());
         self.last_error = None;
         self.backoff = None;
+        self.held = None;
         self.hosts = self.pool.sync(&new);
         let _ = self.hosts_tx.send(self.hosts.clone());
         self.logs
@@ -537,10 +566,12 @@ impl Loop {
         match c {
             Command::Reconcile => {
                 self.backoff = None;
+                self.held = None;
                 self.observe();
             }
             Command::Retry => {
                 self.backoff = None;
+                self.held = None;
                 self.logs
                     .push(None, None, Stream::Control, "retry requested");
                 self.observe();
@@ -558,6 +589,10 @@ impl Loop {
                     },
                     why: "restart requested".into(),
                 }]);
+            }
+            Command::CancelOperation { id, by, reply } => {
+                let answer = self.cancel_operation(id, &by);
+                let _ = reply.send(answer);
             }
             Command::CheckUpdates => self.queue_fetch(),
             Command::ApplyUpdate => {
@@ -580,6 +615,42 @@ impl Loop {
                 }]);
             }
         }
+    }
+
+    /// Cancels the running operation `id` on a person's request.
+    fn cancel_operation(&mut self, id: u64, by: &str) -> CancelReply {
+        let Some(r) = self.running.as_mut().filter(|r| r.id == id) else {
+            if id == 0 || id >= self.next_op {
+                return CancelReply::Unknown;
+            }
+            let outcome = self
+                .last_op
+                .as_ref()
+                .filter(|o| o.id == id)
+                .map(|o| o.outcome.clone());
+            return CancelReply::Ended(outcome);
+        };
+        if r.cancelled_by.is_none() {
+            r.cancelled_by = Some(by.to_string());
+        }
+        r.cancel.cancel();
+        let text = format!("operation {id} cancelled by {by}");
+        self.logs.push(
+            Some(id),
+            None,
+            Stream::Control,
+            format!("{text}: stopping at once"),
+        );
+        self.events.append(Event {
+            at: Utc::now(),
+            kind: EventKind::Action,
+            service: "controller".into(),
+            ok: true,
+            source: by.to_string(),
+            error: Some(text),
+            ms: None,
+        });
+        CancelReply::Cancelling
     }
 
     fn queue_fetch(&mut self) {
@@ -632,6 +703,8 @@ impl Loop {
 fn is_launcher_change(a: &Action) -> bool {
     matches!(
         a,
-        Action::UpdateLauncher { .. } | Action::CheckoutLauncher { .. }
+        Action::UpdateLauncher { .. }
+            | Action::CheckoutLauncher { .. }
+            | Action::ReturnLauncher { .. }
     )
 }

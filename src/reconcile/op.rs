@@ -47,6 +47,6 @@ pub(super) async fn run(exec: Executor, steps: Vec<Step>, tx: mpsc::Sender<Msg>)
             }
         }
     }
-    exec.say(None, format!("operation {id}: {outcome:?}"));
+    exec.say(None, format!("operation {id}: {outcome}"));
     let _ = tx.send(Msg::Op(OpEvent::Done { id, outcome })).await;
 }

@@ -48,6 +48,9 @@ impl Loop {
             return;
         }
         let steps = if !self.plan.steps.is_empty() {
+            if self.held.is_some() {
+                return;
+            }
             if let Some((n, next, _)) = &self.backoff {
                 match next {
                     None => return,
@@ -121,6 +124,7 @@ impl Loop {
             desired: d,
             started: Instant::now(),
             after_step_seq: None,
+            cancelled_by: None,
         });
     }
 
@@ -159,6 +163,7 @@ impl Loop {
             resources,
             operation: op,
             backoff,
+            held: self.held.clone(),
             last_error: self.last_error.clone(),
             started_at: self.started_at,
             updated_at: Utc::now(),

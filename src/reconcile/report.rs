@@ -107,6 +107,15 @@ impl Loop {
                     .op_ms_total
                     .fetch_add(took.as_millis() as u64, Ordering::Relaxed);
                 r.op.finished_at = Some(Utc::now());
+                let outcome = match (outcome, &r.cancelled_by) {
+                    (Outcome::Cancelled(why), Some(who)) => {
+                        self.held = Some(format!(
+                            "operation {id} was cancelled by {who}: the plan waits for a change of the desired state, a retry or a reconcile"
+                        ));
+                        Outcome::Cancelled(format!("cancelled by {who} ({why})"))
+                    }
+                    (outcome, _) => outcome,
+                };
                 let (ok, err) = match &outcome {
                     Outcome::Succeeded => {
                         self.metrics.ops_succeeded.fetch_add(1, Ordering::Relaxed);

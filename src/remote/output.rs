@@ -41,6 +41,15 @@ impl Output {
         self.status == Some(0)
     }
 
+    /// How the command ended, for people: "exited with status 2", "was killed by a signal
+    /// (no exit status)".
+    pub fn exit_text(&self) -> String {
+        match self.status {
+            Some(s) => format!("exited with status {s}"),
+            None => "was killed by a signal (no exit status)".to_string(),
+        }
+    }
+
     /// `Ok(self)` if the exit status is 0, else [`super::RemoteError::Failed`].
     pub fn check(self, host: &str) -> Result<Output, super::RemoteError> {
         if self.success() {
@@ -187,6 +196,22 @@ fn to_line(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exit_text_reads_as_english() {
+        let out = |status| Output {
+            status,
+            stdout: String::new(),
+            stderr: String::new(),
+            truncated: false,
+            elapsed: Duration::ZERO,
+        };
+        assert_eq!(out(Some(2)).exit_text(), "exited with status 2");
+        assert_eq!(
+            out(None).exit_text(),
+            "was killed by a signal (no exit status)"
+        );
+    }
 
     async fn collect(chunks: &[(Stream, &[u8])]) -> (Vec<Line>, Output) {
         let (tx, mut rx) = tokio::sync::mpsc::channel(1000);

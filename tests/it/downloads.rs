@@ -106,7 +106,7 @@ fn cached(c: &Cluster, ip: &str, repo: &str) -> (u64, bool) {
 }
 
 /// `hf` shim processes alive on a host (registered in `run/hf-*.pid`).
-fn hf_alive(c: &Cluster, ip: &str) -> usize {
+pub fn hf_alive(c: &Cluster, ip: &str) -> usize {
     let Ok(rd) = std::fs::read_dir(c.sim_root(ip).join("run")) else {
         return 0;
     };
@@ -429,4 +429,40 @@ async fn declared_download_completes_before_the_launch() {
     assert_eq!(declared.len(), 1, "{jobs}");
     assert_eq!(declared[0]["repo"], repo);
     assert_eq!(declared[0]["state"], "done");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_cli_fails_once_with_an_install_hint() {
+    let c = idle_cluster().await;
+    c.set_repo_size(2 * MIB);
+    // spark2 has neither `hf` nor `huggingface-cli`: both are "command not found" (127).
+    std::fs::write(c.sim_root(WORKER).join("knobs/hf-not-installed"), "").expect("knob");
+    let id = start(&c, "acme/needs-cli", "cluster").await;
+    let seen = follow(&c, &id, 30, |j| j["state"] == "failed").await;
+    let fin = seen.last().expect("samples");
+    let w = host(fin, "spark2");
+    let err = w["error"].as_str().unwrap_or("");
+    assert_eq!(w["state"], "failed", "{fin}");
+    assert_eq!(w["attempts"].as_u64(), Some(1), "no retries: {fin}");
+    assert!(
+        err.contains("`hf` is not installed on spark2")
+            && err.contains("huggingface-cli")
+            && err.contains("pip install -U \"huggingface_hub[cli]\""),
+        "{err}"
+    );
+    assert!(!err.contains("Some(") && !err.contains("gave up"), "{err}");
+    // The head has the tool: its part finishes; the worker's cache stays empty.
+    let fin = follow(&c, &id, 30, |j| host(j, "spark1")["state"] == "done").await;
+    assert_eq!(fin.last().expect("samples")["state"], "failed");
+    assert_eq!(cached(&c, HEAD, "acme/needs-cli"), (2 * MIB, false));
+    assert_eq!(cached(&c, WORKER, "acme/needs-cli"), (0, false));
+    // Stays failed: no attempt comes later (the harness retries after 0.5–2 s).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let later = job(&c, &id).await;
+    assert_eq!(
+        host(&later, "spark2")["attempts"].as_u64(),
+        Some(1),
+        "{later}"
+    );
+    assert_eq!(later["state"], "failed", "{later}");
 }

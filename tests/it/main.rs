@@ -1,5 +1,6 @@
 //! The one integration test binary: every area is a module; shared harness in `harness/`.
 
+mod cancel;
 mod control;
 mod demo;
 mod downloads;

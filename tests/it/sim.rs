@@ -2,6 +2,7 @@
 //! shims run with `sh -c` in each simulated host's environment (no SSH needed).
 //! Shared helpers for both live here.
 
+mod build_and_copy;
 mod fake_vllm;
 mod shims;
 

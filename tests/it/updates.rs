@@ -9,7 +9,7 @@ use serde_json::Value;
 use spark_control::sim::hosts::add_upstream_commits;
 
 use crate::downloads::api;
-use crate::harness::cluster::{Cluster, HEAD};
+use crate::harness::cluster::{Cluster, HEAD, WORKER};
 
 fn git_head(c: &Cluster) -> String {
     let out = Command::new("git")
@@ -19,6 +19,27 @@ fn git_head(c: &Cluster) -> String {
         .output()
         .expect("git");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The commit the image on host `ip` was built from (the fake build writes it on the
+/// head, the fake copy on each worker it was asked to copy to).
+fn built(c: &Cluster, ip: &str) -> Option<String> {
+    std::fs::read_to_string(c.sim_root(ip).join("built-rev"))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// The branch the head's checkout is on (None: detached).
+fn git_branch(c: &Cluster) -> Option<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(&c.launcher)
+        .args(["symbolic-ref", "-q", "--short", "HEAD"])
+        .output()
+        .expect("git");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn upstream(c: &Cluster, subjects: &[&str]) -> Vec<String> {
@@ -86,13 +107,7 @@ async fn auto_applies_then_pin_converges_to_the_pinned_commit() {
     let tip = commits.last().expect("tip").clone();
     // auto: fetch, see 2 behind, pull and build once; the build records what it built.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let built = c.sim_root(HEAD).join("built-rev");
-    while git_head(&c) != tip
-        || std::fs::read_to_string(&built)
-            .map(|s| s.trim().to_string())
-            .ok()
-            != Some(tip.clone())
-    {
+    while git_head(&c) != tip || built(&c, HEAD).as_deref() != Some(tip.as_str()) {
         assert!(
             Instant::now() < deadline,
             "auto did not apply\n{}",
@@ -102,6 +117,11 @@ async fn auto_applies_then_pin_converges_to_the_pinned_commit() {
     }
     let v = wait_updates(&c, 20, |v| v["behind"] == 0 && v["applying"] == false).await;
     assert!(v["last_apply_error"].is_null(), "{v}");
+    // The worker got the image too: the workers were named, not autodiscovered (the
+    // simulated autodiscovery finds nobody and fails the build).
+    assert_eq!(built(&c, WORKER).as_deref(), Some(tip.as_str()));
+    let copied = std::fs::read_to_string(c.sim_root(HEAD).join("copied-to")).expect("copied-to");
+    assert_eq!(copied, format!("{WORKER}\n"));
     // pin: the checkout converges to the pinned (older) commit.
     let pin = commits[0].clone();
     c.write(&c.desired(
@@ -121,8 +141,13 @@ async fn auto_applies_then_pin_converges_to_the_pinned_commit() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let v = wait_updates(&c, 20, |v| v["drift"] == false).await;
+    let v = wait_updates(&c, 20, |v| v["drift"] == false && v["applying"] == false).await;
     assert_eq!(v["policy"], "pin");
+    assert!(v["last_apply_error"].is_null(), "{v}");
+    // The image was rebuilt from the pinned checkout, on the head and on the worker.
+    assert_eq!(built(&c, HEAD).as_deref(), Some(pin.as_str()));
+    assert_eq!(built(&c, WORKER).as_deref(), Some(pin.as_str()));
+    assert_eq!(git_branch(&c), None, "a pin is a detached HEAD");
     // Converged: nothing more to do, and it stays there.
     c.wait_status("plan empty", 20, |s| s.plan.steps.is_empty() && !s.busy())
         .await;
@@ -133,8 +158,11 @@ async fn auto_applies_then_pin_converges_to_the_pinned_commit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_build_leaves_the_previous_checkout_working() {
     let (c, _) = start("manual", &["Broken change"]).await;
-    c.wait_status("first observation", 30, |s| s.observed.generation > 0)
-        .await;
+    // The head seen over SSH (not just a first observation, which may have found it
+    // unreachable on a loaded machine), and the upstream commit fetched.
+    let (s, v) = api(&c, "POST", "/api/updates/check", None).await;
+    assert_eq!(s, 202, "{v}");
+    wait_updates(&c, 60, |v| v["behind"] == 1).await;
     let before = git_head(&c);
     c.knob("build-fail", Some(""));
     let (s, v) = api(&c, "POST", "/api/updates/apply", None).await;
@@ -203,4 +231,72 @@ async fn auto_with_a_failing_build_tries_once_per_interval() {
     assert_eq!(git_head(&c), before);
     let s = c.status();
     assert!(s.plan.steps.is_empty(), "{}", s.plan_text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_a_pin_follows_the_branch_again() {
+    let (c, commits) = start(
+        "notify",
+        &["First upstream change", "Second upstream change"],
+    )
+    .await;
+    let original = git_head(&c);
+    wait_updates(&c, 30, |v| v["behind"] == 2).await;
+    // Pin the first upstream commit: detached there, image rebuilt.
+    let pin = commits[0].clone();
+    c.write(&c.desired(
+        "null",
+        &format!("updates: {{ launcher: {{ pin: \"{pin}\" }}, check_interval_secs: 60 }}\n"),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while git_head(&c) != pin || built(&c, HEAD).as_deref() != Some(pin.as_str()) {
+        assert!(
+            Instant::now() < deadline,
+            "pin did not converge\n{}",
+            c.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(git_branch(&c), None);
+    c.wait_status("pinned, plan empty", 20, |s| {
+        s.plan.steps.is_empty() && !s.busy()
+    })
+    .await;
+    // Unpin (back to notify): the branch is checked out again, where it was, and the
+    // image rebuilt from it.
+    c.write(&c.desired(
+        "null",
+        "updates: { launcher: notify, check_interval_secs: 60 }\n",
+    ));
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while git_branch(&c).as_deref() != Some("main")
+        || built(&c, HEAD).as_deref() != Some(original.as_str())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the branch was not checked out again\n{}",
+            c.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(git_head(&c), original);
+    assert_eq!(built(&c, WORKER).as_deref(), Some(original.as_str()));
+    // New upstream commits: a check counts them against the branch again.
+    upstream(&c, &["Third upstream change"]);
+    let (s, v) = api(&c, "POST", "/api/updates/check", None).await;
+    assert_eq!(s, 202, "{v}");
+    let v = wait_updates(&c, 30, |v| v["behind"] == 3).await;
+    assert_eq!(v["branch"], "main", "{v}");
+    assert!(v["pinned_from"].is_null(), "{v}");
+    assert_eq!(v["subjects"][0], "Third upstream change", "{v}");
+    let s = c.status();
+    let launcher = s
+        .observed
+        .hosts
+        .get("spark1")
+        .and_then(|h| h.launcher.get())
+        .expect("launcher observed");
+    assert_eq!(launcher.behind, Some(3));
+    // notify never applies.
+    assert_eq!(git_head(&c), original);
 }

@@ -62,6 +62,7 @@ fn broken_files() {
         ("gpu memory zero", with("overrides:\n  qwen36: { gpu_memory: 0 }\n"), vec!["t.yaml:6:25: overrides.qwen36.gpu_memory: 0 is outside (0, 1]: it is a fraction of GPU memory, e.g. 0.80"]),
         ("override unknown model", with("overrides:\n  qwen35: { max_context: 4096 }\n"), vec!["t.yaml:6:3: overrides.qwen35: overrides for `qwen35`, which is not in the model catalog; did you mean `qwen36`?"]),
         ("managed flag", with("overrides:\n  qwen36: { extra_args: [--port, \"9\"] }\n"), vec!["t.yaml:6:26: overrides.qwen36.extra_args[0]: `--port` is managed by spark-control (cluster.port; vLLM listens on 0.0.0.0); remove it"]),
+        ("idle-only without auto", with("updates: { launcher: notify, auto_only_when_idle: true }\n"), vec!["t.yaml:5:51: warning: updates.auto_only_when_idle: has an effect only with `launcher: auto`"]),
         ("bad pin", with("updates: { launcher: { pin: main } }\n"), vec!["t.yaml:5:29: updates.launcher.pin: `main` is not a commit hash (7 to 40 hex digits)"]),
         ("alias", "version: &v 1\nx: *v\n".into(), vec!["t.yaml:1:13: YAML anchors (`&name`) are not supported in desired.yaml", "t.yaml:2:4: x: YAML aliases (`*name`) are not supported in desired.yaml; write the value out"]),
         ("two documents", "version: 1\n---\nversion: 1\n".into(), vec!["t.yaml:2:1: several YAML documents in one file; desired.yaml holds exactly one (remove the extra `---`)"]),

@@ -472,6 +472,9 @@ function renderHeader(s) {
   if (op && opRunning(s)) {
     setClass($('.dot', oc), 'dot info');
     setText($('.t', oc), `${op.phase || 'working'} (${Math.min(op.step + 1, op.steps)}/${op.steps})`);
+  } else if (s.held) {
+    setClass($('.dot', oc), 'dot warn');
+    setText($('.t', oc), 'cancelled; waiting for a change or retry');
   } else if (s.backoff) {
     setClass($('.dot', oc), 'dot bad');
     setText($('.t', oc), `failed ${s.backoff.failures}×, ${s.backoff.next_attempt ? 'retrying ' + fmtTime(s.backoff.next_attempt) : 'waiting for a change or retry'}`);
@@ -696,13 +699,16 @@ function renderOp(el, s) {
       h('div', { class: 'bar', 'data-role': 'bar', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-label': 'Operation progress' }, h('div', {})),
       h('div', { class: 'progress-line num', 'data-role': 'pline' }),
       h('div', { class: 'row', style: 'margin-top:8px' },
+        h('button', { type: 'button', class: 'danger', 'data-role': 'cancel', testid: 'op-cancel', onclick: () => cancelOp(el) }, 'Cancel'),
         h('button', { type: 'button', 'data-role': 'retry', onclick: () => post('/api/retry', 'Retry requested') }, 'Retry now'),
         h('button', { type: 'button', 'data-role': 'showlog', 'aria-expanded': 'false', onclick: (e) => toggleOpLog(el, e.currentTarget) }, 'Show log')),
       h('div', { class: 'log', 'data-role': 'log', role: 'log', tabindex: 0, hidden: true }));
   }
   const phase = $('[data-role="phase"]', el); const st = $('[data-role="state"]', el);
   const meta = $('[data-role="meta"]', el); const bar = $('[data-role="bar"]', el); const pline = $('[data-role="pline"]', el);
-  show($('[data-role="retry"]', el), !!s.backoff);
+  show($('[data-role="retry"]', el), !!(s.backoff || s.held));
+  show($('[data-role="cancel"]', el), !!(op && opRunning(s)));
+  el.dataset.op = op ? String(op.id) : '';
   if (!op) {
     setText(phase, s.plan && s.plan.steps && s.plan.steps.length ? 'waiting to start' : 'idle');
     setClass(st, 'badge muted'); setText(st, 'none');
@@ -716,7 +722,7 @@ function renderOp(el, s) {
   setClass(st, `badge ${{ running: 'info', succeeded: 'ok', failed: 'bad', cancelled: 'warn' }[state] || 'muted'}`);
   setText(st, state);
   const elapsed = ((op.finished_at ? Date.parse(op.finished_at) : Date.now()) - Date.parse(op.started_at)) / 1000;
-  setText(meta, `#${op.id} · step ${Math.min(op.step + 1, op.steps)} of ${op.steps} · started ${fmtTime(op.started_at)} · ${fmtDuration(elapsed)}${op.outcome && op.outcome.detail ? ' · ' + op.outcome.detail : ''}${s.backoff ? ` · failed ${s.backoff.failures}× (${s.backoff.error})` : ''}`);
+  setText(meta, `#${op.id} · step ${Math.min(op.step + 1, op.steps)} of ${op.steps} · started ${fmtTime(op.started_at)} · ${fmtDuration(elapsed)}${op.outcome && op.outcome.detail ? ' · ' + op.outcome.detail : ''}${s.backoff ? ` · failed ${s.backoff.failures}× (${s.backoff.error})` : ''}${s.held ? ` · ${s.held}` : ''}`);
   const frac = running ? (op.steps ? (op.step + (op.progress || 0)) / op.steps : 0) : (state === 'succeeded' ? 1 : op.steps ? op.step / op.steps : 0);
   show(bar, true);
   setClass(bar, `bar${state === 'succeeded' ? ' done' : state === 'failed' ? ' failed' : ''}`);
@@ -726,6 +732,18 @@ function renderOp(el, s) {
   setText(pline, running && op.progress !== null && op.progress !== undefined ? `this step: ${pct(op.progress)}` : '');
   const logEl = $('[data-role="log"]', el);
   if (!logEl.hidden && logEl.dataset.op !== String(op.id)) attachOpLog(logEl, op.id);
+}
+// Cancel the operation the card shows (it stops at its current wait).
+async function cancelOp(el) {
+  const id = el.dataset.op;
+  if (!id) return;
+  if (!(await confirmDialog(`Cancel operation #${id}?`, 'It stops at once, at the step it is in (a stop or launch command already sent runs to its end). The plan then waits until the desired state changes or you press Retry.', 'Cancel operation'))) return;
+  // Not `post`: its 404 text is for routes this build lacks; here a 404/409 says why.
+  try {
+    await api('POST', `/api/operations/${id}/cancel`);
+    toast(`Operation #${id} cancelled.`, 'ok');
+    refreshSoon();
+  } catch (e) { toast(e.message, 'bad'); }
 }
 function attachOpLog(logEl, id) {
   if (logEl._detach) logEl._detach();
@@ -1158,7 +1176,7 @@ function renderUpdates(s) {
 }
 async function applyUpdate() {
   const { info } = launcherInfo(app.state);
-  if (!(await confirmDialog('Apply the launcher update?', `git pull and ./build-and-copy.sh -c run on the head (${info && info.behind} commits). This takes a while; the model keeps serving until it is relaunched.`, 'Apply'))) return;
+  if (!(await confirmDialog('Apply the launcher update?', `git pull and ./build-and-copy.sh -c <workers> run on the head (${info && info.behind} commits). This takes a while; the model keeps serving until it is relaunched.`, 'Apply'))) return;
   app.updateOp = { after: app.state.operation ? app.state.operation.id : 0 };
   const r = await post('/api/updates/apply', 'Update started.');
   if (!r) app.updateOp = null;

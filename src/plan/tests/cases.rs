@@ -246,7 +246,7 @@ fn planner_cases() {
         d12,
         converged.clone(),
         "
-        ~ checkout launcher on spark1 at bbbbbbb2222 (from aaaaaaaa1111)  # pinned to bbbbbbb2222
+        ~ checkout launcher on spark1 at bbbbbbb2222 (from aaaaaaaa1111) and rebuild  # pinned to bbbbbbb2222
     ",
     ));
     // 27. pin already satisfied (abbreviated)
@@ -257,6 +257,77 @@ fn planner_cases() {
         .desired
         .expect("minimal is valid");
     cases.push(("unconfigured", d14.clone(), idle(&d14), "(nothing to do)"));
+
+    // 29. a pin was left: the branch it left is checked out again (any following policy)
+    let behind = |o: &Observed, f: &dyn Fn(&mut LauncherObserved)| {
+        let mut o = o.clone();
+        if let Some(l) = o.hosts.get_mut("spark1").and_then(|h| h.launcher.get_mut()) {
+            f(l);
+        }
+        o
+    };
+    let pinned = behind(&converged, &|l| {
+        l.branch = None;
+        l.behind = None;
+        l.pinned_from = Some("main".into());
+    });
+    for policy in ["notify", "manual", "auto"] {
+        cases.push((
+            "pin left",
+            desired(&[("updates", &format!("{{ launcher: {policy} }}"))]),
+            pinned.clone(),
+            "
+        ~ return launcher on spark1 to branch main (from aaaaaaaa1111)  # no longer pinned; follow main again
+    ",
+        ));
+    }
+    // 30. still pinned: the record alone changes nothing
+    let d15 = desired(&[("updates", "{ launcher: { pin: aaaaaaaa } }")]);
+    cases.push(("still pinned", d15, pinned.clone(), "(nothing to do)"));
+    // 31. detached by hand (no record): left alone
+    let by_hand = behind(&converged, &|l| {
+        l.branch = None;
+        l.behind = None;
+    });
+    cases.push(("detached by hand", d.clone(), by_hand, "(nothing to do)"));
+    // 32. auto only when idle: a model serves → no update
+    let d16 = desired(&[("updates", "{ launcher: auto, auto_only_when_idle: true }")]);
+    let three = |l: &mut LauncherObserved| l.behind = Some(3);
+    cases.push((
+        "auto idle-only, serving",
+        d16,
+        behind(&converged, &three),
+        "(nothing to do)",
+    ));
+    // 33. auto only when idle: nothing desired, nothing serves → update
+    let d17 = desired(&[
+        ("updates", "{ launcher: auto, auto_only_when_idle: true }"),
+        ("active_model", "null"),
+    ]);
+    let mut quiet = idle(&d17);
+    set_container(&mut quiet, "spark2", "parakeet", true);
+    let quiet = behind(&quiet, &three);
+    cases.push((
+        "auto idle-only, idle",
+        d17.clone(),
+        quiet.clone(),
+        "
+        ~ update launcher on spark1 (3 commits behind)  # 3 commits behind upstream; policy auto, no model serving
+    ",
+    ));
+    // 34. auto only when idle: what vLLM serves is unknown → wait, say so
+    let mut blind = quiet.clone();
+    blind.vllm = Fact::unknown("timeout");
+    cases.push((
+        "auto idle-only, vLLM unknown",
+        d17,
+        blind,
+        "
+        (nothing to do)
+        ! cannot see spark1: whether a model serves is unknown (timeout); `auto_only_when_idle` waits
+        ! plan incomplete: nothing was decided for what could not be seen
+    ",
+    ));
 
     assert!(cases.len() >= 20);
     for (name, d, o, expected) in &cases {

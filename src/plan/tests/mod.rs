@@ -76,6 +76,7 @@ fn idle(d: &Desired) -> Observed {
                     behind: Some(0),
                     subjects: vec![],
                     generation: Some(crate::launcher::Generation::B),
+                    branch: Some("main".into()),
                     ..Default::default()
                 }),
                 ..HostObserved::default()

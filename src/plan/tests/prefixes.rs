@@ -70,7 +70,9 @@ fn check_prefixes(label: &str, text: &str) -> usize {
                         shown()
                     ),
                     Action::StopService { .. } => panic!("a service is stopped: {}", shown()),
-                    Action::UpdateLauncher { .. } | Action::CheckoutLauncher { .. } => {
+                    Action::UpdateLauncher { .. }
+                    | Action::CheckoutLauncher { .. }
+                    | Action::ReturnLauncher { .. } => {
                         panic!("the launcher is touched: {}", shown())
                     }
                     _ => {}

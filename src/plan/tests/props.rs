@@ -65,7 +65,19 @@ pub(super) fn apply(o: &mut Observed, d: &Desired, step: &Step) {
         }
         Action::CheckoutLauncher { host, commit, .. } => {
             if let Some(l) = o.hosts.get_mut(host).and_then(|h| h.launcher.get_mut()) {
+                if let Some(b) = l.branch.take() {
+                    l.pinned_from.get_or_insert(b);
+                }
                 l.head = commit.clone();
+                l.behind = None;
+            }
+        }
+        Action::ReturnLauncher { host, branch, .. } => {
+            if let Some(l) = o.hosts.get_mut(host).and_then(|h| h.launcher.get_mut()) {
+                l.branch = Some(branch.clone());
+                l.pinned_from = None;
+                l.head = "dddddddd4444".into();
+                l.behind = Some(0);
             }
         }
     }
@@ -89,11 +101,12 @@ fn random_desired(rng: &mut StdRng) -> Desired {
     let pr = rng.gen_bool(0.7);
     let mr = rng.gen_bool(0.7);
     let policy = ["manual", "notify", "auto", "{ pin: bbbbbbb2222 }"][rng.gen_range(0..4)];
+    let idle_only = rng.gen_bool(0.5);
     desired(&[
         ("active_model", active),
         ("overrides", &format!("{{ qwen36: {{ gpu_memory: {gpu}, prefix_caching: {pc} }}, tiny: {{ max_context: 4096 }} }}")),
         ("services", &format!("{{ parakeet: {{ kind: stt, host: {ph}, port: 8000, running: {pr} }}, magpie: {{ kind: tts, host: {mh}, port: 9000, running: {mr} }} }}")),
-        ("updates", &format!("{{ launcher: {policy} }}")),
+        ("updates", &format!("{{ launcher: {policy}, auto_only_when_idle: {idle_only} }}")),
     ])
 }
 
@@ -111,6 +124,12 @@ fn random_observed(rng: &mut StdRng, d: &Desired) -> Observed {
         }
         if let Some(l) = o.hosts.get_mut(h).and_then(|x| x.launcher.get_mut()) {
             l.behind = Some(rng.gen_range(0..3));
+            // Sometimes pinned earlier: detached, with or without a recorded branch.
+            if rng.gen_bool(0.3) {
+                l.branch = None;
+                l.behind = None;
+                l.pinned_from = rng.gen_bool(0.7).then(|| "main".to_string());
+            }
         }
     }
     // What the head's record says and what the API serves: any combination.
@@ -230,6 +249,7 @@ fn unknown_facts_never_stop_or_launch() {
                 }
                 Action::UpdateLauncher { host, .. }
                 | Action::CheckoutLauncher { host, .. }
+                | Action::ReturnLauncher { host, .. }
                 | Action::RestartService { host, .. }
                 | Action::FetchLauncher { host } => {
                     assert_ne!(host, blind);

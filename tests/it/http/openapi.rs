@@ -40,6 +40,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/cluster"),
     ("post", "/api/retry"),
     ("post", "/api/reconcile"),
+    ("post", "/api/operations/{id}/cancel"),
     ("get", "/api/downloads"),
     ("post", "/api/downloads"),
     ("delete", "/api/downloads/{id}"),

@@ -83,6 +83,10 @@ const CASES: &[Case] = &[
     c("POST", "/api/updates/check", &[A], "", 202, &["update check"]),
     c("POST", "/api/services/parakeet/restart", &[A], "", 202, &["parakeet"]),
     c("POST", "/api/services/nope/restart", &[A], "", 404, &["`nope`"]),
+    c("POST", "/api/operations/999/cancel", &[A], "", 404, &["there is no operation 999", "\"type\":\"not_found\""]),
+    c("POST", "/api/operations/abc/cancel", &[A], "", 400, &["path"]),
+    c("POST", "/api/operations/1/cancel", &[], "", 401, &["admin_token_required"]),
+    c("POST", "/api/operations/1/cancel", &[A, ("origin", "http://evil.example"), ("host", "localhost:8080")], "", 403, &["cross_origin"]),
     // the whole file
     c("GET", "/api/desired", &[A], "", 200, &["# test cluster"]),
     c("PUT", "/api/desired", &[A], "version: 1\n", 428, &["if_match_required"]),

@@ -28,25 +28,19 @@ fn spec(d: &Desired, model: &str) -> LaunchSpec {
 /// What bash does to the words after `exec` on generation A: join with spaces, re-parse.
 fn bash_reparse(words: &[String]) -> Vec<String> {
     let joined = words.join(" ");
-    let out = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "{joined_}; printf '%s\\0' \"$@\"",
-            joined_ = "set --"
-        ))
-        .output();
-    // `set -- <joined>` re-parses exactly like the launcher's `bash -c "$CMD"`.
-    let _ = out;
+    // `set -- <joined>` re-parses the text exactly like the launcher's `bash -c "$CMD"`.
     let out = std::process::Command::new("bash")
         .arg("-c")
         .arg(format!("set -- {joined}; printf '%s\\0' \"$@\""))
         .output()
         .expect("bash runs");
-    out.stdout
+    let mut args: Vec<String> = out
+        .stdout
         .split(|b| *b == 0)
-        .filter(|s| !s.is_empty())
         .map(|s| String::from_utf8_lossy(s).into_owned())
-        .collect()
+        .collect();
+    args.pop(); // after the last NUL
+    args
 }
 
 #[test]
@@ -55,7 +49,8 @@ fn detects_both_generations_and_refuses_other_text() {
     let b = "Usage: ./launch-cluster.sh [-n <node_ips>] [--solo] [--ray] [-e VAR=val] [-d] [action] [command]\n  --solo   one node\n  action   start | stop | status | exec\n";
     assert_eq!(detect(a), Ok(Generation::A));
     assert_eq!(detect(b), Ok(Generation::B));
-    let e = detect("bash: ./launch-cluster.sh: No such file or directory").unwrap_err();
+    let e = detect("bash: ./launch-cluster.sh: No such file or directory")
+        .expect_err("must be refused");
     assert!(e.contains("No such file"), "{e}");
 }
 
@@ -112,11 +107,9 @@ fn hostile_words_survive_generation_a_reparse() {
     ];
     let words: Vec<String> = hostile.iter().map(|s| s.to_string()).collect();
     let quoted = for_generation(Generation::A, words.clone());
-    let mut expect = words.clone();
-    expect.retain(|w| !w.is_empty());
-    let mut got = bash_reparse(&quoted);
-    got.retain(|w| !w.is_empty());
-    assert_eq!(got, expect);
+    assert_eq!(bash_reparse(&quoted), words);
+    // Unquoted, the same words would split and run: what the quoting prevents.
+    assert_ne!(bash_reparse(&words[5..6]), words[5..6]);
     assert_eq!(for_generation(Generation::B, words.clone()), words);
 }
 
@@ -137,15 +130,17 @@ fn template_overrides_are_checked_against_the_generation() {
         .map(String::from)
         .to_vec(),
     );
-    let e = launch_argv(Generation::A, &s, &c).unwrap_err();
+    let e = launch_argv(Generation::A, &s, &c).expect_err("must be refused");
     assert!(e.contains("--solo") && e.contains("generation A"), "{e}");
     assert!(launch_argv(Generation::B, &s, &c).is_ok());
     c.launch_template = Some(["./launch-cluster.sh", "vllm"].map(String::from).to_vec());
     assert!(launch_argv(Generation::B, &s, &c)
-        .unwrap_err()
+        .expect_err("must be refused")
         .contains("exec"));
     c.stop_template = Some(["./launch-cluster.sh", "stop"].map(String::from).to_vec());
-    assert!(stop_argv(&s.nodes, &c).unwrap_err().contains("-n"));
+    assert!(stop_argv(&s.nodes, &c)
+        .expect_err("must be refused")
+        .contains("-n"));
 }
 
 #[test]

@@ -302,14 +302,11 @@ impl Observer {
                 .map(|l| l.to_vec())
                 .and_then(|l| parse::launcher(&l));
             if let (Ok(l), Ok(mut m)) = (&mut l, self.memory.lock()) {
-                match &l.usage {
-                    // Fresh usage text: detect, and remember for this commit only.
-                    Some(u) => {
-                        let g = crate::launcher::detect(u);
-                        m.generations.clear();
-                        m.generations.insert(l.head.clone(), g);
-                    }
-                    None => {}
+                // Fresh usage text: detect, and remember for this commit only.
+                if let Some(u) = &l.usage {
+                    let g = crate::launcher::detect(u);
+                    m.generations.clear();
+                    m.generations.insert(l.head.clone(), g);
                 }
                 match m.generations.get(&l.head) {
                     Some(Ok(g)) => l.generation = Some(*g),

@@ -55,6 +55,8 @@ pub enum StopReason {
 /// One typed step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "action")]
+// A plan holds a handful of actions: the launch's size is not worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum Action {
     /// Ensure no model runs: `launch-cluster.sh stop` in the launcher dir on the head.
     StopModel {

@@ -50,7 +50,7 @@ fn main() {
             c.desired(active, "").replace(
                 "  settle_timeout_secs: 5\n",
                 &format!(
-                    "  settle_timeout_secs: 5\n  stop_template: [sh, -c, \"date +%s%N >> {} && exec ./launch-cluster.sh stop\"]\n",
+                    "  settle_timeout_secs: 5\n  stop_template: [sh, -c, \"date +%s%N >> {} && exec ./launch-cluster.sh -n \\\"$1\\\" stop\", sh, \"{{nodes}}\"]\n",
                     stamp.display()
                 ),
             )

@@ -9,7 +9,7 @@ use serde_json::Value;
 use spark_control::sim::hosts::add_upstream_commits;
 
 use crate::downloads::api;
-use crate::harness::cluster::{Cluster, HEAD, WORKER};
+use crate::harness::cluster::{Cluster, HEAD, WORKER, WORKER_CX7};
 
 fn git_head(c: &Cluster) -> String {
     let out = Command::new("git")
@@ -121,7 +121,8 @@ async fn auto_applies_then_pin_converges_to_the_pinned_commit() {
     // simulated autodiscovery finds nobody and fails the build).
     assert_eq!(built(&c, WORKER).as_deref(), Some(tip.as_str()));
     let copied = std::fs::read_to_string(c.sim_root(HEAD).join("copied-to")).expect("copied-to");
-    assert_eq!(copied, format!("{WORKER}\n"));
+    // The worker by its interconnect address (what the launcher scripts name nodes by).
+    assert_eq!(copied, format!("{WORKER_CX7}\n"));
     // pin: the checkout converges to the pinned (older) commit.
     let pin = commits[0].clone();
     c.write(&c.desired(

@@ -97,6 +97,8 @@ fi
 for h in $hosts; do
 	echo "Loading image into ${user}@${h}..."
 	target="$base/$h"
+	# An interconnect (CX7) address reaches the same simulated host.
+	[ -d "$target/knobs" ] || [ ! -e "$base/by-cx7/$h" ] || target=$(readlink -f "$base/by-cx7/$h")
 	case $h in . | .. | *[!A-Za-z0-9.-]*) target=/nonexistent ;; esac
 	if [ "$target" = "$SPARK_SIM_ROOT" ] || [ ! -d "$target/knobs" ]; then
 		echo "ssh: connect to host $h port 22: No route to host"

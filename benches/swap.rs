@@ -80,5 +80,8 @@ fn main() {
             "\"{g:?}\":{{\"edit_to_ready_ms_median\":{total:.0},\"overhead_ms_median\":{overhead:.0}}}"
         ));
     }
-    println!("{{\"swaps\":{swaps},\"vllm_startup_ms\":{delay},{}}}", json.join(","));
+    println!(
+        "{{\"swaps\":{swaps},\"vllm_startup_ms\":{delay},{}}}",
+        json.join(",")
+    );
 }

@@ -205,7 +205,7 @@ fn cli_validate_schema_plan() {
     let obs = dir.path().join("observed.yaml");
     std::fs::write(
         &obs,
-        "generation: 1\nhosts:\n  spark1:\n    reachable: { known: { value: true } }\n    containers: { known: { value: {} } }\n    launch: { known: { value: null } }\n    hf_cache: { known: { value: [RedHatAI/Qwen3.6-35B-A3B-NVFP4] } }\nvllm: { known: { value: { models: [] } } }\n",
+        "generation: 1\nhosts:\n  spark1:\n    reachable: { known: { value: true } }\n    containers: { known: { value: {} } }\n    launch: { known: { value: null } }\n    hf_cache: { known: { value: [RedHatAI/Qwen3.6-35B-A3B-NVFP4] } }\n    launcher: { known: { value: { head: 0123456789abcdef, generation: B } } }\nvllm: { known: { value: { models: [] } } }\n",
     )
     .expect("write");
     let (code, out, err) = cli(&[

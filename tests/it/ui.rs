@@ -497,6 +497,11 @@ async fn services_and_launcher_updates_from_the_ui() -> Result<()> {
     s.goto(&format!("{}/#/updates", srv.base)).await?;
     s.wait_text("[data-testid=updates-behind]", "2 commits behind", LONG)
         .await?;
+    // The detected launcher generation (the demo's is B) and the addresses `-n` gets.
+    s.wait_text("[data-testid=launcher-generation]", "B (mid/late 2026", LONG)
+        .await?;
+    s.wait_text("[data-testid=launcher-nodes]", "spark1: 127.0.1.2", SHORT)
+        .await?;
     s.click("[data-testid=updates-apply]").await?;
     s.wait_for("[data-testid=confirm-ok]", SHORT).await?;
     s.click("[data-testid=confirm-ok]").await?;

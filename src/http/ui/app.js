@@ -526,6 +526,18 @@ function launcherInfo(s) {
   return { head, info: h0 ? known(h0.launcher) : undefined, why: h0 ? why(h0.launcher) : 'no cluster head configured' };
 }
 
+// The addresses the launcher is given in -n: each host's interconnect (ConnectX-7) address,
+// else its LAN address — the launcher refuses a list without its own CX7 address.
+function launcherNodes(s) {
+  const d = s.desired || {};
+  const c = d.cluster;
+  if (!c) return '—';
+  return [c.head].concat(c.workers || []).map((n) => {
+    const h0 = (d.hosts || {})[n] || {};
+    return h0.interconnect ? `${n}: ${h0.interconnect}` : `${n}: ${h0.address || '?'} (no interconnect address set: the LAN address is used)`;
+  }).join(', ');
+}
+
 function renderUpdateBanner(s) {
   const { info } = launcherInfo(s);
   const b = tid('update-banner');
@@ -1154,6 +1166,10 @@ function renderUpdates(s) {
       body.replaceChildren(h('dl', { class: 'kv' },
         h('dt', {}, 'Head'), h('dd', {}, head),
         h('dt', {}, 'Commit'), h('dd', { class: 'mono' }, (info.head || '').slice(0, 12)),
+        h('dt', {}, 'Generation'), h('dd', { testid: 'launcher-generation' }, info.generation === 'A'
+          ? 'A (early 2026: Ray only, no --solo)' : info.generation === 'B'
+            ? 'B (mid/late 2026: --solo, no-Ray default)' : `unknown${info.generation_error ? ` (${info.generation_error})` : ''}`),
+        h('dt', {}, 'Nodes (-n)'), h('dd', { class: 'mono', testid: 'launcher-nodes' }, launcherNodes(s)),
         h('dt', {}, 'Upstream'), h('dd', { testid: 'updates-behind' }, info.behind === undefined || info.behind === null ? 'not checked yet' : info.behind === 0 ? 'up to date' : `${info.behind} commit${info.behind === 1 ? '' : 's'} behind`)),
       info.subjects && info.subjects.length ? h('ul', { class: 'small', testid: 'updates-subjects' }, info.subjects.map((x) => h('li', {}, x))) : null);
     }

@@ -6,8 +6,9 @@
 //! Each swap: the desired file is rewritten (temp file + rename) to the other of two
 //! models (both already in the HF cache), and the time until the new model answers
 //! `/v1/models` is measured. The controller's overhead is that time minus the fake vLLM's
-//! start-up delay (`--vllm-startup-ms`, default 1000). The simulated launcher's own
-//! start-up sleep is set to 0 here, so the overhead is the controller's work: the settle
+//! start-up delay (`--vllm-startup-ms`, default 1000) and the simulated launcher's own
+//! start-up (`--launcher-startup-ms`, default 1500: Ray/cluster checks before it execs
+//! vLLM), so the overhead is the controller's work: the settle
 //! window (300 ms), stop (own launcher, `launch-cluster.sh -n … stop`, host-by-host
 //! verification), GPU memory settling (the simulator holds memory 300 ms after a stop),
 //! launch (owned launcher, until `vllm serve` runs in the container), and readiness
@@ -37,6 +38,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let swaps = arg("--swaps", 10) as usize;
     let delay = arg("--vllm-startup-ms", 1000);
+    let launcher_ms = arg("--launcher-startup-ms", 1500);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -45,7 +47,7 @@ fn main() {
     for g in [Generation::A, Generation::B] {
         let (total, overhead) = rt.block_on(async {
             let mut c = Cluster::with_launcher(delay, g);
-            c.knob("launcher-startup-ms", Some("0"));
+            c.knob("launcher-startup-ms", Some(&launcher_ms.to_string()));
             c.start_controller();
             let models = [
                 ("qwen36", "RedHatAI/Qwen3.6-35B-A3B-NVFP4"),
@@ -70,18 +72,21 @@ fn main() {
                 }
                 total.push(t0.elapsed().as_secs_f64() * 1000.0);
             }
-            let overhead: Vec<f64> = total.iter().map(|t| t - delay as f64).collect();
+            let overhead: Vec<f64> = total
+                .iter()
+                .map(|t| t - delay as f64 - launcher_ms as f64)
+                .collect();
             (median(total), median(overhead))
         });
         println!(
-            "generation {g:?}: edit -> ready median {total:.0} ms over {swaps} swaps; minus the fake vLLM's {delay} ms start-up = controller overhead {overhead:.0} ms"
+            "generation {g:?}: edit -> ready median {total:.0} ms over {swaps} swaps; minus the fake vLLM's {delay} ms and the simulated launcher's {launcher_ms} ms start-up = controller overhead {overhead:.0} ms"
         );
         json.push(format!(
             "\"{g:?}\":{{\"edit_to_ready_ms_median\":{total:.0},\"overhead_ms_median\":{overhead:.0}}}"
         ));
     }
     println!(
-        "{{\"swaps\":{swaps},\"vllm_startup_ms\":{delay},{}}}",
+        "{{\"swaps\":{swaps},\"vllm_startup_ms\":{delay},\"launcher_startup_ms\":{launcher_ms},{}}}",
         json.join(",")
     );
 }

@@ -498,8 +498,12 @@ async fn services_and_launcher_updates_from_the_ui() -> Result<()> {
     s.wait_text("[data-testid=updates-behind]", "2 commits behind", LONG)
         .await?;
     // The detected launcher generation (the demo's is B) and the addresses `-n` gets.
-    s.wait_text("[data-testid=launcher-generation]", "B (mid/late 2026", LONG)
-        .await?;
+    s.wait_text(
+        "[data-testid=launcher-generation]",
+        "B (mid/late 2026",
+        LONG,
+    )
+    .await?;
     s.wait_text("[data-testid=launcher-nodes]", "spark1: 127.0.1.2", SHORT)
         .await?;
     s.click("[data-testid=updates-apply]").await?;

@@ -361,7 +361,11 @@ async fn missing_repo_and_unknown_size_are_clear() {
         err.contains("does not exist") && err.contains("token"),
         "{err}"
     );
-    // 3. The Hub lists no sizes: "size unknown", still bytes and a rate.
+    // 3. The Hub lists no sizes: "size unknown", still bytes and a rate. Slow enough (4 s
+    //    for 2 MiB) that the 300 ms progress samples see a rate: at the default 4 MiB/s
+    //    the download could finish between two samples (seen once: "a rate is shown
+    //    without a size" failed in a serial full run).
+    c.knob("hf-speed", Some("524288"));
     c.hub.update(|s| {
         s.sizeless.insert("acme/sizeless".into());
     });

@@ -137,6 +137,33 @@ async fn vllm_process(
     Ok(out.stdout.trim().parse::<u32>().unwrap_or(0) > 0)
 }
 
+/// Stops the launcher spark-control started on `head`, if alive, and waits for its cleanup.
+async fn stop_own_launcher(x: &Executor, line: &str, head: &str) -> Result<(), ExecError> {
+    x.run(
+        line,
+        head,
+        &Script::Raw(launcher::STOP_OWN),
+        Duration::from_secs(90),
+        false,
+        false,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Whether the vLLM container runs on `head`, now.
+async fn container_up(
+    x: &Executor,
+    line: &str,
+    head: &str,
+    c: &Cluster,
+) -> Result<bool, ExecError> {
+    Ok(x.containers(line, head)
+        .await?
+        .get(&c.container)
+        .is_some_and(|v| v.running))
+}
+
 /// The launcher's last lines on `head`, and the line that explains a failure.
 async fn launcher_tail(x: &Executor, line: &str, head: &str) -> (Vec<String>, String) {
     let lines: Vec<String> = match x.quiet(line, head, &Script::Raw(launcher::LOG_TAIL)).await {
@@ -210,15 +237,7 @@ pub(super) async fn stop_model(x: &Executor, line: &str, head: &str) -> Result<(
     }
     // 2. Our own launcher: generation A's model lives as long as it does, and a launcher
     //    still starting would later `docker exec` into whatever container has the name.
-    x.run(
-        line,
-        head,
-        &Script::Raw(launcher::STOP_OWN),
-        Duration::from_secs(90),
-        false,
-        false,
-    )
-    .await?;
+    stop_own_launcher(x, line, head).await?;
     // 3. The launcher's stop, naming every node (without -n it stops the head only).
     let nodes = stop_nodes(x, c, record.as_ref());
     let argv = launcher::stop_argv(&nodes, c).map_err(|e| verify(line, e))?;
@@ -327,15 +346,7 @@ pub(super) async fn launch(
     };
     write_record(x, line, head, &record).await?;
     // Never two launchers of ours: an earlier one is stopped (and its cleanup awaited).
-    x.run(
-        line,
-        head,
-        &Script::Raw(launcher::STOP_OWN),
-        Duration::from_secs(90),
-        false,
-        false,
-    )
-    .await?;
+    stop_own_launcher(x, line, head).await?;
     x.say(
         Some(head),
         format!(
@@ -415,11 +426,7 @@ async fn watch_launch(
             return Err(verify(line, e));
         }
         let state = launcher_state(x, line, head).await?;
-        let running = x
-            .containers(line, head)
-            .await?
-            .get(&c.container)
-            .is_some_and(|v| v.running);
+        let running = container_up(x, line, head, c).await?;
         // Done when vLLM runs in the container: generation A's launcher execs it after its
         // start-up (and stays), B's returns after `docker exec -d`.
         let serving_process = running && vllm_process(x, line, head, c).await?;
@@ -541,11 +548,7 @@ pub(super) async fn wait_ready(
         }
         if last_check.elapsed() >= Duration::from_secs(1) {
             last_check = Instant::now();
-            let running = x
-                .containers(line, head)
-                .await?
-                .get(&c.container)
-                .is_some_and(|v| v.running);
+            let running = container_up(x, line, head, c).await?;
             if !running {
                 return Err(verify(
                     line,

@@ -1,3 +1,6 @@
+//! The driver's pure parts: generation detection, the argv per generation (checked against
+//! a real bash re-parse for generation A), template checks, state lines and headlines.
+
 use super::*;
 use crate::model::catalog::{catalog, launch_spec};
 use crate::model::desired::Desired;

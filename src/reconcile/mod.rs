@@ -11,6 +11,7 @@
 //! a failing plan backs off 10 s → 5 min and after 5 failures waits for a change or a
 //! retry. It never parses HTTP and never renders HTML.
 
+pub mod machine;
 mod op;
 mod publish;
 mod report;
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio::sync::{mpsc, watch as tw};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::edit::DesiredStore;
 use crate::events::{Event, EventKind, EventLog};
@@ -36,6 +38,9 @@ use crate::model::{validate_file, Diagnostic};
 use crate::observe::Observer;
 use crate::plan::{plan, Action, Plan, Step};
 use crate::status::{Operation, Status};
+use machine::{CancelWhy, Core, Effect, Input, Loaded};
+
+pub use machine::MAX_FAILURES;
 
 /// An imperative request; none of them changes the desired state.
 #[derive(Debug)]
@@ -179,21 +184,28 @@ enum Msg {
     Op(op::OpEvent),
 }
 
+/// The work queued one-shots run: their steps.
+type Work = Vec<Step>;
+
+/// The running operation, as the driver keeps it (the core knows its id and rules).
 struct Running {
     id: u64,
     steps: Vec<Step>,
     cancel: CancellationToken,
     op: Operation,
-    desired: Arc<Desired>,
     started: Instant,
-    /// Seq of the first observation started after the latest completed step.
-    after_step_seq: Option<u64>,
     /// Who cancelled it through the API, if someone did.
     cancelled_by: Option<String>,
 }
 
+/// The driver: channels, timers and the file watch in; effects of [`machine::Core`] out.
 struct Loop {
     cfg: LoopConfig,
+    core: Core<Work>,
+    /// Inputs waiting to be fed to the core in this turn (answers to effects).
+    inbox: VecDeque<Input<Work>>,
+    /// The loop's clock: `core` gets time as "since `t0`".
+    t0: tokio::time::Instant,
     status_tx: tw::Sender<Arc<Status>>,
     hosts_tx: tw::Sender<Hosts>,
     logs: Arc<LogHub>,
@@ -203,31 +215,20 @@ struct Loop {
     pool: HostPool,
     hosts: Hosts,
     desired: Option<Arc<Desired>>,
-    desired_bytes: Option<Vec<u8>>,
-    /// A changed file waiting to settle: its bytes and when to read it again.
-    settling: Option<(Option<Vec<u8>>, tokio::time::Instant)>,
     /// The store the HTTP side writes through (to tell its whole writes apart).
     store: DesiredStore,
     diagnostics: Vec<Diagnostic>,
     observed: Arc<Observed>,
-    generation: u64,
-    obs_seq: u64,
-    obs_in_flight: bool,
-    /// An observation was asked for while one was in flight: start one when it lands.
-    obs_again: bool,
-    /// Seq of the newest observation that has arrived.
-    obs_arrived: u64,
-    /// An operation ended: nothing starts until an observation requested after it arrives.
-    need_seq: u64,
     plan: Arc<Plan>,
     running: Option<Running>,
     last_op: Option<Operation>,
-    next_op: u64,
-    backoff: Option<(u32, Option<Instant>, String)>,
-    /// A person cancelled an operation: plan steps wait until the desired state changes or
-    /// a retry/reconcile is asked for (why, for people).
-    held: Option<String>,
-    queued: VecDeque<Vec<Step>>,
+    /// The last failure's message (shown with the core's backoff).
+    last_failure: Option<String>,
+    /// Why plan steps are held (shown while the core holds them).
+    held_text: Option<String>,
+    /// Who asks for the cancel being fed to the core.
+    cancel_by: Option<String>,
+    cancel_answer: Option<machine::CancelAnswer>,
     last_error: Option<String>,
     last_update_check: Option<Instant>,
     /// When `auto` last started an update (at most one per check interval).
@@ -235,6 +236,8 @@ struct Loop {
     updates_tx: tw::Sender<UpdateInfo>,
     downloads: crate::downloads::DownloadManager,
     msg_tx: mpsc::Sender<Msg>,
+    /// Observation and operation tasks (awaited, bounded, at shutdown).
+    tasks: TaskTracker,
     started_at: chrono::DateTime<Utc>,
 }
 
@@ -290,8 +293,13 @@ pub fn spawn_with(
         updates: updates_rx,
     };
     let pool = HostPool::new(cfg.connector.clone());
+    let settle = cfg.settle.unwrap_or(DEFAULT_SETTLE);
+    let poll = cfg.poll_interval.unwrap_or(Duration::from_secs(5));
     let lp = Loop {
         cfg,
+        core: Core::new(settle, poll),
+        inbox: VecDeque::new(),
+        t0: tokio::time::Instant::now(),
         status_tx,
         hosts_tx,
         logs,
@@ -301,30 +309,23 @@ pub fn spawn_with(
         pool,
         hosts: Hosts::default(),
         desired: None,
-        desired_bytes: None,
-        settling: None,
         store,
         diagnostics: Vec::new(),
         observed: Arc::new(Observed::default()),
-        generation: 0,
-        obs_seq: 0,
-        obs_in_flight: false,
-        obs_again: false,
-        obs_arrived: 0,
-        need_seq: 1,
         plan: Arc::new(Plan::default()),
         running: None,
         last_op: None,
-        next_op: 1,
-        backoff: None,
-        held: None,
-        queued: VecDeque::new(),
+        last_failure: None,
+        held_text: None,
+        cancel_by: None,
+        cancel_answer: None,
         last_error: None,
         last_update_check: None,
         last_auto_apply: None,
         updates_tx,
         downloads,
         msg_tx,
+        tasks: TaskTracker::new(),
         started_at: Utc::now(),
     };
     let task = tokio::spawn(lp.run(cmd_rx, msg_rx, shutdown));
@@ -339,13 +340,9 @@ async fn settle_deadline(at: Option<tokio::time::Instant>) {
     }
 }
 
-fn backoff_delay(failures: u32) -> Duration {
-    let secs = 10u64.saturating_mul(1 << failures.saturating_sub(1).min(5));
-    Duration::from_secs(secs.min(300))
-}
-
-/// Failures after which the loop stops retrying on its own.
-pub const MAX_FAILURES: u32 = 5;
+/// How long shutdown waits for the running operation to reach its safe point (a stop
+/// command runs to completion; the launcher's cleanup takes up to a minute).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(170);
 
 impl Loop {
     async fn run(
@@ -365,65 +362,117 @@ impl Loop {
                 None
             }
         };
-        let first = self.read_desired();
-        self.reload_desired(first);
-        self.observe();
+        self.feed(self.file_read());
+        self.replan();
         self.publish();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
-        let mut last_poll = Instant::now();
         loop {
-            // A tick that starts no poll changes no input of the plan: it only lets a
-            // backoff expire (maybe_start) and refreshes a running operation's progress.
-            let mut idle_tick = false;
-            let settle_at = self.settling.as_ref().map(|(_, at)| *at);
-            tokio::select! {
+            let settle_at = self.core.settle_deadline().map(|d| self.t0 + d);
+            let input = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(()) = file_rx.recv() => {
                     while file_rx.try_recv().is_ok() {}
-                    self.file_changed();
+                    self.file_read()
                 }
-                _ = settle_deadline(settle_at) => self.settle_expired(),
-                Some(c) = cmd_rx.recv() => self.command(c),
-                Some(m) = msg_rx.recv() => self.message(m),
-                _ = tick.tick() => {
-                    let every = self.poll_interval();
-                    if last_poll.elapsed() >= every {
-                        last_poll = Instant::now();
-                        // The file watch can miss events (network filesystems): re-read.
-                        self.file_changed();
-                        self.observe();
-                        self.periodic_update_check();
-                    } else {
-                        idle_tick = true;
+                _ = settle_deadline(settle_at) => self.file_read(),
+                Some(c) = cmd_rx.recv() => match self.command(c) {
+                    Some(i) => i,
+                    None => continue,
+                },
+                Some(m) = msg_rx.recv() => match self.message(m) {
+                    Some(i) => i,
+                    None => {
+                        self.publish();
+                        continue;
                     }
-                }
-            }
-            if !idle_tick {
+                },
+                _ = tick.tick() => Input::Tick,
+            };
+            let tick_only = input == Input::Tick;
+            let acted = self.feed(input);
+            // A tick that did nothing changed no input of the plan: it only refreshes a
+            // running operation's progress.
+            if acted || !tick_only {
                 self.replan();
             }
-            let was_running = self.running.is_some();
-            self.maybe_start();
-            if !idle_tick || self.running.is_some() || was_running {
+            if acted || !tick_only || self.running.is_some() {
                 self.publish();
             }
         }
-        // Shutdown: cancel and await the running operation's safe point.
-        if let Some(r) = &self.running {
-            r.cancel.cancel();
-            self.logs.push(
-                Some(r.id),
-                None,
-                Stream::Control,
-                "shutting down: stopping at the next safe point",
-            );
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(170);
-            while self.running.is_some() {
-                match tokio::time::timeout_at(deadline, msg_rx.recv()).await {
-                    Ok(Some(m)) => self.message(m),
-                    _ => break,
+        self.shut_down(&mut msg_rx).await;
+    }
+
+    /// Cancels the running operation and awaits its safe point, then every task the
+    /// loop started, within [`SHUTDOWN_GRACE`].
+    async fn shut_down(&mut self, msg_rx: &mut mpsc::Receiver<Msg>) {
+        let t = Instant::now();
+        self.feed(Input::Shutdown);
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        while self.running.is_some() {
+            match tokio::time::timeout_at(deadline, msg_rx.recv()).await {
+                Ok(Some(m)) => {
+                    if let Some(i) = self.message(m) {
+                        self.feed(i);
+                    }
                 }
+                _ => break,
             }
-            self.publish();
+        }
+        self.publish();
+        self.tasks.close();
+        let left = self.tasks.len();
+        let drained = tokio::time::timeout_at(deadline, self.tasks.wait())
+            .await
+            .is_ok();
+        if drained {
+            tracing::info!(
+                ms = t.elapsed().as_millis() as u64,
+                "control loop stopped"
+            );
+        } else {
+            tracing::warn!(
+                ms = t.elapsed().as_millis() as u64,
+                tasks = left,
+                "control loop stopped with tasks still running (shutdown grace ended)"
+            );
+        }
+    }
+
+    fn now(&self) -> machine::Now {
+        self.t0.elapsed()
+    }
+
+    /// Feeds `input` and every input its effects answer to the core, carrying out the
+    /// effects in order. Returns whether anything was done.
+    fn feed(&mut self, input: Input<Work>) -> bool {
+        self.inbox.push_back(input);
+        let mut acted = false;
+        while let Some(i) = self.inbox.pop_front() {
+            let effects = self.core.step(i, self.now());
+            acted |= !effects.is_empty();
+            for e in effects {
+                self.effect(e);
+            }
+        }
+        acted
+    }
+
+    fn effect(&mut self, e: Effect<Work>) {
+        match e {
+            Effect::Load(bytes) => {
+                let l = self.load(bytes);
+                self.inbox.push_back(Input::Loaded(l));
+            }
+            Effect::Observe { seq } => self.start_observation(seq),
+            Effect::Start { id, work, failures } => self.start_operation(id, work, failures),
+            Effect::Cancel { id, why } => self.cancel_operation(id, why),
+            Effect::PollDue => {
+                // The file watch can miss events (network filesystems): re-read.
+                let read = self.file_read();
+                self.inbox.push_back(read);
+                self.periodic_update_check();
+            }
+            Effect::CancelAnswer(a) => self.cancel_answer = Some(a),
         }
     }
 
@@ -437,62 +486,23 @@ impl Loop {
         })
     }
 
-    fn read_desired(&self) -> Option<Vec<u8>> {
-        std::fs::read(&self.cfg.desired_path).ok()
-    }
-
-    /// The file may have changed: a change is acted on once it has stayed the same for the
-    /// settle window (a half-written file never acts), except a whole write of our own.
-    fn file_changed(&mut self) {
-        let bytes = self.read_desired();
-        if bytes.is_some() && bytes == self.desired_bytes {
-            self.settling = None;
-            return;
-        }
-        let window = self.cfg.settle.unwrap_or(DEFAULT_SETTLE);
+    /// Reads the desired file for the core (which decides when it acts).
+    fn file_read(&self) -> Input<Work> {
+        let bytes = std::fs::read(&self.cfg.desired_path).ok();
         let own = bytes.as_deref().is_some_and(|b| self.store.wrote(b));
-        tracing::debug!(
-            own,
-            window_ms = window.as_millis() as u64,
-            "desired file changed"
-        );
-        if window.is_zero() || own {
-            self.settling = None;
-            self.reload_desired(bytes);
-            return;
-        }
-        match &self.settling {
-            Some((pending, _)) if *pending == bytes => {}
-            _ => self.settling = Some((bytes, tokio::time::Instant::now() + window)),
-        }
+        tracing::debug!(own, "desired file read");
+        Input::FileRead { bytes, own }
     }
 
-    /// The settle window of a changed file ended: act on it if it is still the same,
-    /// else wait a whole window again.
-    fn settle_expired(&mut self) {
-        let Some((pending, _)) = self.settling.take() else {
-            return;
-        };
-        let now = self.read_desired();
-        if now == pending {
-            self.reload_desired(now);
-        } else {
-            let window = self.cfg.settle.unwrap_or(DEFAULT_SETTLE);
-            self.settling = Some((now, tokio::time::Instant::now() + window));
-        }
-    }
-
-    fn reload_desired(&mut self, bytes: Option<Vec<u8>>) {
-        if bytes.is_some() && bytes == self.desired_bytes {
-            return;
-        }
+    /// Validates bytes the core decided to load; a valid, different desired state comes
+    /// into force here (the core then cancels a stale operation).
+    fn load(&mut self, bytes: Option<Vec<u8>>) -> Loaded {
         let v = match &bytes {
             Some(b) => {
                 crate::model::validate_bytes(&self.cfg.desired_path.display().to_string(), b)
             }
             None => validate_file(&self.cfg.desired_path),
         };
-        self.desired_bytes = bytes;
         self.diagnostics = v.diagnostics.clone();
         let Some(new) = v.desired else {
             let first = v.errors().next().map(|d| d.to_string()).unwrap_or_default();
@@ -505,100 +515,85 @@ impl Loop {
                 Stream::Control,
                 format!("desired file rejected: {first}"),
             );
-            return;
+            return Loaded::Invalid;
         };
         if self.desired.as_deref() == Some(&new) {
-            return;
+            return Loaded::Unchanged;
         }
         let new = Arc::new(new);
         self.desired = Some(new.clone());
         self.last_error = None;
-        self.backoff = None;
-        self.held = None;
         self.hosts = self.pool.sync(&new);
         let _ = self.hosts_tx.send(self.hosts.clone());
         self.logs
             .push(None, None, Stream::Control, "desired state changed");
-        // Cancel a stale operation: one whose steps the new desired state no longer wants.
-        if let Some(r) = &self.running {
+        // Stale: the running operation's remaining steps are not what the new desired
+        // state would do now.
+        let stale = self.running.as_ref().is_some_and(|r| {
             let fresh = plan(&new, &self.observed);
-            let remaining: Vec<&Step> = r.steps.iter().skip(r.op.step).collect();
-            let same = fresh.steps.iter().collect::<Vec<_>>() == remaining;
-            if !same && !r.cancel.is_cancelled() {
-                self.logs.push(
-                    Some(r.id),
-                    None,
-                    Stream::Control,
-                    "the desired state changed: cancelling this operation at its next safe point",
-                );
-                r.cancel.cancel();
-            }
+            fresh.steps.iter().ne(r.steps.iter().skip(r.op.step))
+        });
+        Loaded::Changed {
+            stale,
+            poll_every: self.poll_interval(),
         }
     }
 
-    /// Starts an observation, or, when one is in flight, another right after it (so a
-    /// request always gets an observation that *started* after it).
-    fn observe(&mut self) {
-        if self.obs_in_flight {
-            self.obs_again = true;
-            return;
-        }
-        self.obs_again = false;
+    fn start_observation(&mut self, seq: u64) {
         let Some(d) = self.desired.clone() else {
             return;
         };
-        self.obs_in_flight = true;
-        self.obs_seq += 1;
-        let seq = self.obs_seq;
-        self.generation += 1;
-        let generation = self.generation;
         let observer = self.observer.clone();
         let hosts = self.hosts.clone();
         let tx = self.msg_tx.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let t = Instant::now();
-            let o = observer.observe(&d, &hosts, generation).await;
+            let o = observer.observe(&d, &hosts, seq).await;
             let _ = tx.send(Msg::Observed(seq, Box::new(o), t.elapsed())).await;
         });
     }
 
-    fn command(&mut self, c: Command) {
+    /// Turns a command into the core's input (`None`: handled here, nothing for the core).
+    fn command(&mut self, c: Command) -> Option<Input<Work>> {
         match c {
-            Command::Reconcile => {
-                self.backoff = None;
-                self.held = None;
-                self.observe();
-            }
+            Command::Reconcile => Some(Input::Reconcile),
             Command::Retry => {
-                self.backoff = None;
-                self.held = None;
                 self.logs
                     .push(None, None, Stream::Control, "retry requested");
-                self.observe();
+                Some(Input::Retry)
             }
             Command::RestartService(name) => {
-                let Some(d) = &self.desired else { return };
-                let Some(s) = d.services.get(&name) else {
-                    return;
-                };
-                self.queued.push_back(vec![Step {
+                let d = self.desired.as_ref()?;
+                let s = d.services.get(&name)?;
+                Some(Input::Enqueue(vec![Step {
                     action: Action::RestartService {
                         service: name.clone(),
                         host: s.host.clone(),
                         container: s.container_name(&name).to_string(),
                     },
                     why: "restart requested".into(),
-                }]);
+                }]))
             }
             Command::CancelOperation { id, by, reply } => {
-                let answer = self.cancel_operation(id, &by);
+                self.cancel_by = Some(by);
+                self.feed(Input::CancelRequest { id });
+                let answer = match self.cancel_answer.take() {
+                    Some(machine::CancelAnswer::Cancelling) => CancelReply::Cancelling,
+                    Some(machine::CancelAnswer::Ended) => CancelReply::Ended(
+                        self.last_op
+                            .as_ref()
+                            .filter(|o| o.id == id)
+                            .map(|o| o.outcome.clone()),
+                    ),
+                    Some(machine::CancelAnswer::Unknown) | None => CancelReply::Unknown,
+                };
                 let _ = reply.send(answer);
+                self.publish();
+                None
             }
             Command::CheckUpdates => self.queue_fetch(),
             Command::ApplyUpdate => {
-                let Some(c) = self.desired.as_ref().and_then(|d| d.cluster.clone()) else {
-                    return;
-                };
+                let c = self.desired.as_ref().and_then(|d| d.cluster.clone())?;
                 let behind = self
                     .observed
                     .hosts
@@ -606,64 +601,66 @@ impl Loop {
                     .and_then(|h| h.launcher.get())
                     .and_then(|l| l.behind)
                     .unwrap_or(0);
-                self.queued.push_back(vec![Step {
+                Some(Input::Enqueue(vec![Step {
                     action: Action::UpdateLauncher {
                         host: c.head,
                         behind,
                     },
                     why: "update requested".into(),
-                }]);
+                }]))
             }
         }
     }
 
-    /// Cancels the running operation `id` on a person's request.
-    fn cancel_operation(&mut self, id: u64, by: &str) -> CancelReply {
+    /// Carries out the core's cancel: the token, the log line, the event.
+    fn cancel_operation(&mut self, id: u64, why: CancelWhy) {
+        let by = self.cancel_by.take();
         let Some(r) = self.running.as_mut().filter(|r| r.id == id) else {
-            if id == 0 || id >= self.next_op {
-                return CancelReply::Unknown;
-            }
-            let outcome = self
-                .last_op
-                .as_ref()
-                .filter(|o| o.id == id)
-                .map(|o| o.outcome.clone());
-            return CancelReply::Ended(outcome);
-        };
-        if r.cancelled_by.is_none() {
-            r.cancelled_by = Some(by.to_string());
-        }
-        r.cancel.cancel();
-        let text = format!("operation {id} cancelled by {by}");
-        self.logs.push(
-            Some(id),
-            None,
-            Stream::Control,
-            format!("{text}: stopping at once"),
-        );
-        self.events.append(Event {
-            at: Utc::now(),
-            kind: EventKind::Action,
-            service: "controller".into(),
-            ok: true,
-            source: by.to_string(),
-            error: Some(text),
-            ms: None,
-        });
-        CancelReply::Cancelling
-    }
-
-    fn queue_fetch(&mut self) {
-        let Some(c) = self.desired.as_ref().and_then(|d| d.cluster.clone()) else {
             return;
         };
+        r.cancel.cancel();
+        let (line, event) = match why {
+            CancelWhy::Superseded => (
+                "the desired state changed: cancelling this operation at its next safe point"
+                    .to_string(),
+                Some((
+                    "controller".to_string(),
+                    format!("operation {id} cancelled: the desired state changed"),
+                )),
+            ),
+            CancelWhy::Person => {
+                let who = by.unwrap_or_else(|| "a person".into());
+                if r.cancelled_by.is_none() {
+                    r.cancelled_by = Some(who.clone());
+                }
+                let text = format!("operation {id} cancelled by {who}");
+                (format!("{text}: stopping at once"), Some((who, text)))
+            }
+            CancelWhy::Shutdown => ("shutting down: stopping at the next safe point".into(), None),
+        };
+        self.logs.push(Some(id), None, Stream::Control, line);
+        if let Some((source, text)) = event {
+            self.events.append(Event {
+                at: Utc::now(),
+                kind: EventKind::Action,
+                service: "controller".into(),
+                ok: true,
+                source,
+                error: Some(text),
+                ms: None,
+            });
+        }
+    }
+
+    fn queue_fetch(&mut self) -> Option<Input<Work>> {
+        let c = self.desired.as_ref().and_then(|d| d.cluster.clone())?;
         self.last_update_check = Some(Instant::now());
         self.updates_tx
             .send_modify(|u| u.last_check = Some(Utc::now()));
-        self.queued.push_back(vec![Step {
+        Some(Input::Enqueue(vec![Step {
             action: Action::FetchLauncher { host: c.head },
             why: "check for launcher updates".into(),
-        }]);
+        }]))
     }
 
     fn periodic_update_check(&mut self) {
@@ -673,27 +670,23 @@ impl Loop {
         }
         let every = Duration::from_secs(d.updates.check_interval_secs);
         if self.last_update_check.is_none_or(|t| t.elapsed() >= every) {
-            self.queue_fetch();
+            if let Some(i) = self.queue_fetch() {
+                self.inbox.push_back(i);
+            }
         }
     }
 
-    fn message(&mut self, m: Msg) {
+    /// Turns a task's message into the core's input (`None`: progress only).
+    fn message(&mut self, m: Msg) -> Option<Input<Work>> {
         match m {
             Msg::Observed(seq, o, took) => {
-                self.obs_in_flight = false;
                 self.metrics.polls.fetch_add(1, Ordering::Relaxed);
                 self.metrics
                     .poll_ms_total
                     .fetch_add(took.as_millis() as u64, Ordering::Relaxed);
                 self.transitions(&o);
                 self.observed = Arc::new(*o);
-                self.obs_arrived = self.obs_arrived.max(seq);
-                if seq >= self.need_seq {
-                    self.need_seq = 0;
-                }
-                if self.obs_again {
-                    self.observe();
-                }
+                Some(Input::Observed { seq })
             }
             Msg::Op(ev) => self.op_event(ev),
         }

@@ -8,16 +8,18 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
+use super::machine::{Input, Work};
 use super::{is_launcher_change, op, Loop, Running};
 use crate::logs::Stream;
 use crate::model::desired::UpdatePolicy;
-use crate::plan::{plan, render, Action, Plan};
+use crate::plan::{plan, render, Action, Plan, Step};
 use crate::status::{resources, Backoff, Operation, Outcome, Status};
 
 impl Loop {
     pub(super) fn replan(&mut self) {
         let Some(d) = &self.desired else {
             self.plan = Arc::new(Plan::default());
+            self.feed(Input::Planned { steps: false });
             return;
         };
         self.metrics.plans.fetch_add(1, Ordering::Relaxed);
@@ -31,46 +33,32 @@ impl Loop {
             p.steps
                 .retain(|s| !matches!(s.action, Action::UpdateLauncher { .. }));
         }
+        let steps = !p.steps.is_empty();
         self.plan = Arc::new(p);
+        // The core may start this plan now: the plan published is the plan run.
+        self.feed(Input::Planned { steps });
     }
 
-    pub(super) fn maybe_start(&mut self) {
-        if self.running.is_some()
-            || self.need_seq != 0
-            || self.obs_in_flight && self.observed.generation == 0
-        {
-            return;
-        }
+    /// Starts operation `id` as the core decided: the plan published now, or queued work.
+    pub(super) fn start_operation(&mut self, id: u64, work: Work<Vec<Step>>, failures: u32) {
         let Some(d) = self.desired.clone() else {
             return;
         };
-        if self.observed.generation == 0 {
-            return;
-        }
-        let steps = if !self.plan.steps.is_empty() {
-            if self.held.is_some() {
-                return;
-            }
-            if let Some((n, next, _)) = &self.backoff {
-                match next {
-                    None => return,
-                    Some(t) if Instant::now() < *t => return,
-                    Some(_) => self.logs.push(
+        let from_plan = work == Work::Plan;
+        let steps = match work {
+            Work::Plan => {
+                if failures > 0 {
+                    self.logs.push(
                         None,
                         None,
                         Stream::Control,
-                        format!("retrying after {n} failure(s)"),
-                    ),
+                        format!("retrying after {failures} failure(s)"),
+                    );
                 }
+                self.plan.steps.clone()
             }
-            self.plan.steps.clone()
-        } else if let Some(q) = self.queued.pop_front() {
-            q
-        } else {
-            return;
+            Work::Queued(steps) => steps,
         };
-        let id = self.next_op;
-        self.next_op += 1;
         let plan_text = render(&Plan {
             steps: steps.clone(),
             complete: true,
@@ -94,7 +82,7 @@ impl Loop {
             format!("operation {id}:\n{}", plan_text.trim_end()),
         );
         if steps.iter().any(|s| is_launcher_change(&s.action)) {
-            if !self.plan.steps.is_empty()
+            if from_plan
                 && steps
                     .iter()
                     .any(|s| matches!(s.action, Action::UpdateLauncher { .. }))
@@ -115,15 +103,13 @@ impl Loop {
             follower: Default::default(),
         };
         let tx = self.msg_tx.clone();
-        tokio::spawn(op::run(exec, steps.clone(), tx));
+        self.tasks.spawn(op::run(exec, steps.clone(), tx));
         self.running = Some(Running {
             id,
             steps,
             cancel,
             op,
-            desired: d,
             started: Instant::now(),
-            after_step_seq: None,
             cancelled_by: None,
         });
     }
@@ -143,16 +129,14 @@ impl Loop {
             .as_ref()
             .map(|d| resources(d, &self.observed, &self.plan, op.as_ref()))
             .unwrap_or_default();
-        let backoff = self.backoff.as_ref().map(|(n, next, e)| Backoff {
-            failures: *n,
-            next_attempt: next.map(|t| {
-                Utc::now()
-                    + chrono::Duration::from_std(t.saturating_duration_since(Instant::now()))
-                        .unwrap_or_default()
+        let now = self.now();
+        let backoff = self.core.backoff().map(|b| Backoff {
+            failures: b.failures,
+            next_attempt: b.next.map(|t| {
+                Utc::now() + chrono::Duration::from_std(t.saturating_sub(now)).unwrap_or_default()
             }),
-            error: e.clone(),
+            error: self.last_failure.clone().unwrap_or_default(),
         });
-        let _ = self.running.as_ref().map(|r| &r.desired);
         let status = Status {
             desired_file: self.cfg.desired_path.clone(),
             desired: d,
@@ -163,7 +147,7 @@ impl Loop {
             resources,
             operation: op,
             backoff,
-            held: self.held.clone(),
+            held: self.core.held().and(self.held_text.clone()),
             last_error: self.last_error.clone(),
             started_at: self.started_at,
             updated_at: Utc::now(),

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use super::{backoff_delay, is_launcher_change, op, Loop, MAX_FAILURES};
+use super::machine::{backoff_delay, End, Input};
+use super::{is_launcher_change, op, Loop};
 use crate::events::{Event, EventKind};
 use crate::model::observed::Observed;
 use crate::status::Outcome;
@@ -66,42 +67,27 @@ impl Loop {
         }
     }
 
-    pub(super) fn op_event(&mut self, ev: op::OpEvent) {
+    /// Bookkeeping of an operation's progress; the core's input it makes, if any.
+    pub(super) fn op_event(&mut self, ev: op::OpEvent) -> Option<Input<Vec<crate::plan::Step>>> {
         match ev {
             op::OpEvent::Step { id, index, phase } => {
-                if let Some(r) = self.running.as_mut().filter(|r| r.id == id) {
-                    r.op.step = index;
-                    r.op.phase = phase.clone();
-                    self.events.append(Event {
-                        at: Utc::now(),
-                        kind: EventKind::Action,
-                        service: "controller".into(),
-                        ok: true,
-                        source: "controller".into(),
-                        error: Some(phase),
-                        ms: None,
-                    });
-                }
+                let r = self.running.as_mut().filter(|r| r.id == id)?;
+                r.op.step = index;
+                r.op.phase = phase.clone();
+                self.events.append(Event {
+                    at: Utc::now(),
+                    kind: EventKind::Action,
+                    service: "controller".into(),
+                    ok: true,
+                    source: "controller".into(),
+                    error: Some(phase),
+                    ms: None,
+                });
+                None
             }
-            op::OpEvent::StepDone { id } => {
-                if self.running.as_ref().is_some_and(|r| r.id == id) {
-                    self.observe();
-                    // The observation that starts after this step (now, or right after the
-                    // one in flight).
-                    let next = if self.obs_again {
-                        self.obs_seq + 1
-                    } else {
-                        self.obs_seq
-                    };
-                    if let Some(r) = self.running.as_mut() {
-                        r.after_step_seq = Some(next);
-                    }
-                }
-            }
+            op::OpEvent::StepDone { id } => Some(Input::StepDone { id }),
             op::OpEvent::Done { id, outcome } => {
-                let Some(mut r) = self.running.take().filter(|r| r.id == id) else {
-                    return;
-                };
+                let mut r = self.running.take_if(|r| r.id == id)?;
                 let took = r.started.elapsed();
                 self.metrics
                     .op_ms_total
@@ -109,43 +95,30 @@ impl Loop {
                 r.op.finished_at = Some(Utc::now());
                 let outcome = match (outcome, &r.cancelled_by) {
                     (Outcome::Cancelled(why), Some(who)) => {
-                        self.held = Some(format!(
+                        self.held_text = Some(format!(
                             "operation {id} was cancelled by {who}: the plan waits for a change of the desired state, a retry or a reconcile"
                         ));
                         Outcome::Cancelled(format!("cancelled by {who} ({why})"))
                     }
                     (outcome, _) => outcome,
                 };
-                let (ok, err) = match &outcome {
+                let (ok, err, end) = match &outcome {
                     Outcome::Succeeded => {
                         self.metrics.ops_succeeded.fetch_add(1, Ordering::Relaxed);
-                        self.backoff = None;
-                        (true, None)
+                        (true, None, End::Succeeded)
                     }
                     Outcome::Failed(e) => {
                         self.metrics.ops_failed.fetch_add(1, Ordering::Relaxed);
-                        let n = self.backoff.as_ref().map_or(0, |b| b.0) + 1;
-                        let next = (n < MAX_FAILURES).then(|| Instant::now() + backoff_delay(n));
-                        self.backoff = Some((n, next, e.clone()));
+                        self.last_failure = Some(e.clone());
                         self.last_error = Some(e.clone());
-                        // A failed update check (host not reachable yet) is tried again
-                        // after the failure backoff, not a whole check interval later.
-                        let fetch = r
-                            .steps
-                            .iter()
-                            .all(|s| matches!(s.action, crate::plan::Action::FetchLauncher { .. }));
-                        if let (true, Some(d)) = (fetch, &self.desired) {
-                            let every = Duration::from_secs(d.updates.check_interval_secs);
-                            let retry = backoff_delay(n).min(every);
-                            self.last_update_check = Instant::now().checked_sub(every - retry);
-                        }
-                        (false, Some(e.clone()))
+                        (false, Some(e.clone()), End::Failed)
                     }
                     Outcome::Cancelled(why) => {
                         self.metrics.ops_cancelled.fetch_add(1, Ordering::Relaxed);
-                        (true, Some(why.clone()))
+                        (true, Some(why.clone()), End::Cancelled)
                     }
-                    Outcome::Running => (true, None),
+                    // An operation never ends "running"; counted as stopped, no backoff.
+                    Outcome::Running => (true, None, End::Cancelled),
                 };
                 if r.steps.iter().any(|s| is_launcher_change(&s.action)) {
                     let error = match &outcome {
@@ -158,6 +131,18 @@ impl Loop {
                         u.last_apply_error = error;
                     });
                 }
+                // A failed update check (host not reachable yet) is tried again after
+                // the failure backoff, not a whole check interval later.
+                let fetch = r
+                    .steps
+                    .iter()
+                    .all(|s| matches!(s.action, crate::plan::Action::FetchLauncher { .. }));
+                if let (End::Failed, true, Some(d)) = (end, fetch, &self.desired) {
+                    let n = self.core.backoff().map_or(0, |b| b.failures) + 1;
+                    let every = Duration::from_secs(d.updates.check_interval_secs);
+                    let retry = backoff_delay(n).min(every);
+                    self.last_update_check = Instant::now().checked_sub(every - retry);
+                }
                 r.op.outcome = outcome;
                 self.events.append(Event {
                     at: Utc::now(),
@@ -168,25 +153,8 @@ impl Loop {
                     error: err,
                     ms: Some(took.as_secs_f64() * 1000.0),
                 });
-                let succeeded = r.op.outcome == Outcome::Succeeded;
                 self.last_op = Some(r.op);
-                // Nothing new starts from an observation made before this operation's last
-                // step ended. After a success that is the one requested at the final step
-                // (often already here); otherwise one requested now.
-                self.observe();
-                self.need_seq = match r.after_step_seq {
-                    Some(seq) if succeeded => seq,
-                    _ => {
-                        if self.obs_again {
-                            self.obs_seq + 1
-                        } else {
-                            self.obs_seq
-                        }
-                    }
-                };
-                if self.need_seq <= self.obs_arrived {
-                    self.need_seq = 0;
-                }
+                Some(Input::OpDone { id, end })
             }
         }
     }

@@ -527,15 +527,17 @@ pub(super) async fn wait_ready(
         .unwrap_or_default();
     let mut last_check = Instant::now();
     loop {
+        // A loading vLLM holds its port and answers nothing: the probes wait for their
+        // timeout, so a cancel must not wait for them.
+        let health = http.get(format!("http://{addr}:{}/health", c.port)).send();
         let healthy = matches!(
-            http.get(format!("http://{addr}:{}/health", c.port)).send().await,
+            x.unless_cancelled(health, line).await?,
             Ok(r) if r.status().is_success()
         );
         if healthy {
             let listed = x
-                .observer
-                .probe_vllm(&x.desired)
-                .await
+                .unless_cancelled(x.observer.probe_vllm(&x.desired), line)
+                .await?
                 .get()
                 .is_some_and(|v| served.iter().any(|n| v.models.contains(n)));
             if listed {

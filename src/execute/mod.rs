@@ -193,6 +193,20 @@ impl Executor {
         }
     }
 
+    /// Runs `fut` unless the operation is cancelled first (then `Cancelled`). For reads
+    /// only — an HTTP probe that hangs while vLLM loads — never for a command that changes
+    /// a host, which runs to completion.
+    pub async fn unless_cancelled<T>(
+        &self,
+        fut: impl std::future::Future<Output = T>,
+        what: &str,
+    ) -> Result<T, ExecError> {
+        tokio::select! {
+            v = fut => Ok(v),
+            _ = self.cancel.cancelled() => Err(ExecError::Cancelled(format!("{what} interrupted"))),
+        }
+    }
+
     /// Runs one step and verifies it.
     pub async fn run_step(&self, step: &Step) -> Result<(), ExecError> {
         steps::run(self, step).await

@@ -165,8 +165,10 @@ impl Observer {
         };
         let url = format!("http://{}:{}/v1/models", h.address, c.port);
         let health = format!("http://{}:{}/health", h.address, c.port);
-        let healthy =
-            matches!(self.http.get(&health).send().await, Ok(r) if r.status().is_success());
+        // Both at once: a loading vLLM answers neither until their timeout.
+        let (health, models) =
+            tokio::join!(self.http.get(&health).send(), self.http.get(&url).send());
+        let healthy = matches!(health, Ok(r) if r.status().is_success());
         let health_failures = match self.memory.lock() {
             Ok(mut m) => {
                 m.health_failures = if healthy {
@@ -187,7 +189,7 @@ impl Observer {
                 Utc::now(),
             )
         };
-        match self.http.get(&url).send().await {
+        match models {
             Ok(r) if r.status().is_success() => match r.text().await {
                 Ok(body) => match parse::v1_models(&body) {
                     Ok(models) => known(models),

@@ -17,7 +17,8 @@
 //! - **a stale operation is cancelled at a safe point** ([`Core::loaded`]): a new desired
 //!   state whose plan differs from the running operation's remaining steps cancels it once;
 //! - **a request gets an observation that started after it** ([`Core::observe`]): one
-//!   observation at a time; a request while one is in flight queues exactly one more;
+//!   observation at a time; a request that needs a fresh one abandons the one in flight
+//!   and starts another, a poll while one is in flight needs nothing;
 //! - **nothing new after an operation until an observation requested after it arrived**
 //!   ([`Core::step_done`], [`Core::op_done`]), and **the plan that runs is the plan shown**:
 //!   an operation starts only from a plan made from the latest observation and desired
@@ -161,6 +162,11 @@ pub enum Effect<Q> {
     /// Validate these bytes (or, `None`, the file as it is now) and answer
     /// [`Input::Loaded`] in the same turn.
     Load(Option<Vec<u8>>),
+    /// Observation `seq` (in flight) is not wanted any more: stop it, drop its result.
+    Abandon {
+        /// Its number.
+        seq: u64,
+    },
     /// Start observation `seq`.
     Observe {
         /// Its number.
@@ -227,7 +233,6 @@ pub struct Core<Q> {
     last_poll: Now,
     obs_seq: u64,
     obs_in_flight: bool,
-    obs_again: bool,
     /// Seq of the newest observation that arrived (0: none yet).
     obs_arrived: u64,
     /// Nothing starts until observation `need_seq` (or a newer one) arrived; 0: no wait.
@@ -256,7 +261,6 @@ impl<Q: Clone> Core<Q> {
             last_poll: Duration::ZERO,
             obs_seq: 0,
             obs_in_flight: false,
-            obs_again: false,
             obs_arrived: 0,
             need_seq: 1,
             plan_fresh: false,
@@ -281,13 +285,13 @@ impl<Q: Clone> Core<Q> {
                 self.plan_steps = steps;
             }
             Input::Tick => self.tick(now, &mut fx),
-            Input::Observed { seq } => self.observed(seq, &mut fx),
+            Input::Observed { seq } => self.observed(seq),
             Input::StepDone { id } => self.step_done(id, &mut fx),
             Input::OpDone { id, end } => self.op_done(id, end, now, &mut fx),
             Input::Reconcile | Input::Retry => {
                 self.backoff = None;
                 self.held = None;
-                self.observe(&mut fx);
+                self.observe(true, &mut fx);
             }
             Input::Enqueue(q) => self.queued.push_back(q),
             Input::CancelRequest { id } => self.cancel_request(id, &mut fx),
@@ -340,7 +344,7 @@ impl<Q: Clone> Core<Q> {
             self.cancel(CancelWhy::Superseded, fx);
         }
         if first {
-            self.observe(fx);
+            self.observe(false, fx);
         }
     }
 
@@ -352,38 +356,32 @@ impl<Q: Clone> Core<Q> {
         if now.saturating_sub(self.last_poll) >= self.poll_every {
             self.last_poll = now;
             fx.push(Effect::PollDue);
-            self.observe(fx);
+            self.observe(false, fx);
         }
     }
 
-    /// **A request gets an observation that started after it.** One at a time; a request
-    /// while one is in flight starts exactly one more when it lands. Nothing to observe
-    /// without a desired state, nothing new while shutting down.
-    fn observe(&mut self, fx: &mut Vec<Effect<Q>>) {
+    /// **A request gets an observation that started after it.** One at a time. A poll
+    /// while one is in flight needs nothing more (it is recent enough); a request that
+    /// needs a *fresh* one (after a step, an operation, a person's reconcile) abandons
+    /// the one in flight, which started too early, and starts another at once, rather
+    /// than waiting for it to end (a loading vLLM makes an observation last its probe
+    /// timeout). Nothing to observe without a desired state, nothing new while stopping.
+    fn observe(&mut self, fresh: bool, fx: &mut Vec<Effect<Q>>) {
         if !self.has_desired || self.shutting_down {
             return;
         }
         if self.obs_in_flight {
-            self.obs_again = true;
-            return;
+            if !fresh {
+                return;
+            }
+            fx.push(Effect::Abandon { seq: self.obs_seq });
         }
-        self.obs_again = false;
         self.obs_in_flight = true;
         self.obs_seq += 1;
         fx.push(Effect::Observe { seq: self.obs_seq });
     }
 
-    /// The seq of the first observation that starts after this moment, given that
-    /// [`Core::observe`] was just called.
-    fn next_started_seq(&self) -> u64 {
-        if self.obs_again {
-            self.obs_seq + 1
-        } else {
-            self.obs_seq
-        }
-    }
-
-    fn observed(&mut self, seq: u64, fx: &mut Vec<Effect<Q>>) {
+    fn observed(&mut self, seq: u64) {
         if !self.obs_in_flight || seq != self.obs_seq {
             return;
         }
@@ -393,9 +391,6 @@ impl<Q: Clone> Core<Q> {
         if seq >= self.need_seq {
             self.need_seq = 0;
         }
-        if self.obs_again {
-            self.observe(fx);
-        }
     }
 
     /// A step completed: observe, and remember which observation is the first after it.
@@ -403,8 +398,8 @@ impl<Q: Clone> Core<Q> {
         if self.running.as_ref().is_none_or(|r| r.id != id) {
             return;
         }
-        self.observe(fx);
-        let next = self.next_started_seq();
+        self.observe(true, fx);
+        let next = self.obs_seq;
         if let Some(r) = self.running.as_mut() {
             r.after_step_seq = Some(next);
         }
@@ -431,10 +426,18 @@ impl<Q: Clone> Core<Q> {
                 }
             }
         }
-        self.observe(fx);
         self.need_seq = match r.after_step_seq {
-            Some(seq) if end == End::Succeeded => seq,
-            _ => self.next_started_seq(),
+            // Its commands ended with its last step: the observation requested then (in
+            // flight, or here) is fresh enough.
+            Some(seq) if end == End::Succeeded => {
+                self.observe(false, fx);
+                seq
+            }
+            // A failure or a cancel ran commands after its last completed step.
+            _ => {
+                self.observe(true, fx);
+                self.obs_seq
+            }
         };
         if self.need_seq <= self.obs_arrived {
             self.need_seq = 0;
@@ -512,7 +515,9 @@ impl<Q: Clone> Core<Q> {
 
     /// When the driver must read the file again: the end of the settle window.
     pub fn settle_deadline(&self) -> Option<Now> {
-        self.settling.as_ref().map(|(_, since)| *since + self.settle)
+        self.settling
+            .as_ref()
+            .map(|(_, since)| *since + self.settle)
     }
 
     /// The failure backoff, if any.
@@ -542,7 +547,9 @@ impl<Q: Clone> Core<Q> {
 
     /// Nothing runs, nothing is observed, nothing waits in the queue.
     pub fn is_idle(&self) -> bool {
-        self.running.is_none() && !self.obs_in_flight && (self.queued.is_empty() || self.shutting_down)
+        self.running.is_none()
+            && !self.obs_in_flight
+            && (self.queued.is_empty() || self.shutting_down)
     }
 
     /// The observation in flight, if one is.

@@ -236,6 +236,8 @@ struct Loop {
     updates_tx: tw::Sender<UpdateInfo>,
     downloads: crate::downloads::DownloadManager,
     msg_tx: mpsc::Sender<Msg>,
+    /// The observation in flight (its seq), to abandon it.
+    obs_task: Option<(u64, tokio::task::AbortHandle)>,
     /// Observation and operation tasks (awaited, bounded, at shutdown).
     tasks: TaskTracker,
     started_at: chrono::DateTime<Utc>,
@@ -325,6 +327,7 @@ pub fn spawn_with(
         updates_tx,
         downloads,
         msg_tx,
+        obs_task: None,
         tasks: TaskTracker::new(),
         started_at: Utc::now(),
     };
@@ -425,10 +428,7 @@ impl Loop {
             .await
             .is_ok();
         if drained {
-            tracing::info!(
-                ms = t.elapsed().as_millis() as u64,
-                "control loop stopped"
-            );
+            tracing::info!(ms = t.elapsed().as_millis() as u64, "control loop stopped");
         } else {
             tracing::warn!(
                 ms = t.elapsed().as_millis() as u64,
@@ -464,6 +464,13 @@ impl Loop {
                 self.inbox.push_back(Input::Loaded(l));
             }
             Effect::Observe { seq } => self.start_observation(seq),
+            Effect::Abandon { seq } => {
+                if let Some((s, task)) = self.obs_task.take() {
+                    if s == seq {
+                        task.abort();
+                    }
+                }
+            }
             Effect::Start { id, work, failures } => self.start_operation(id, work, failures),
             Effect::Cancel { id, why } => self.cancel_operation(id, why),
             Effect::PollDue => {
@@ -546,11 +553,12 @@ impl Loop {
         let observer = self.observer.clone();
         let hosts = self.hosts.clone();
         let tx = self.msg_tx.clone();
-        self.tasks.spawn(async move {
+        let task = self.tasks.spawn(async move {
             let t = Instant::now();
             let o = observer.observe(&d, &hosts, seq).await;
             let _ = tx.send(Msg::Observed(seq, Box::new(o), t.elapsed())).await;
         });
+        self.obs_task = Some((seq, task.abort_handle()));
     }
 
     /// Turns a command into the core's input (`None`: handled here, nothing for the core).
@@ -636,7 +644,10 @@ impl Loop {
                 let text = format!("operation {id} cancelled by {who}");
                 (format!("{text}: stopping at once"), Some((who, text)))
             }
-            CancelWhy::Shutdown => ("shutting down: stopping at the next safe point".into(), None),
+            CancelWhy::Shutdown => (
+                "shutting down: stopping at the next safe point".into(),
+                None,
+            ),
         };
         self.logs.push(Some(id), None, Stream::Control, line);
         if let Some((source, text)) = event {
@@ -680,6 +691,11 @@ impl Loop {
     fn message(&mut self, m: Msg) -> Option<Input<Work>> {
         match m {
             Msg::Observed(seq, o, took) => {
+                // An abandoned observation's result (sent before it was stopped).
+                if self.core.observing() != Some(seq) {
+                    return None;
+                }
+                self.obs_task = None;
                 self.metrics.polls.fetch_add(1, Ordering::Relaxed);
                 self.metrics
                     .poll_ms_total

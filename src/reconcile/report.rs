@@ -115,7 +115,7 @@ impl Loop {
                     }
                     Outcome::Cancelled(why) => {
                         self.metrics.ops_cancelled.fetch_add(1, Ordering::Relaxed);
-                        (true, Some(why.clone()), End::Cancelled)
+                        (true, Some(format!("cancelled: {why}")), End::Cancelled)
                     }
                     // An operation never ends "running"; counted as stopped, no backoff.
                     Outcome::Running => (true, None, End::Cancelled),

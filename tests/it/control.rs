@@ -256,26 +256,81 @@ async fn invalid_edit_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn desired_change_mid_launch_ends_with_the_new_model() {
     let mut c = Cluster::new(600);
-    let sampler = Sampler::start(c.vllm_port);
     c.start_controller();
     c.wait_serving(QWEN36, 60).await;
+    let sampler = Sampler::start(c.vllm_port);
     // Slow start-up for the next model, then change our mind while it loads.
-    std::fs::write(c.sim_root(HEAD).join("knobs/startup-delay-ms"), "6000").expect("knob");
+    std::fs::write(c.sim_root(HEAD).join("knobs/startup-delay-ms"), "12000").expect("knob");
     c.write(&c.desired("gemma4", ""));
-    c.wait_status("gemma4 loading", 60, |s| {
-        s.operation
-            .as_ref()
-            .is_some_and(|o| o.outcome == Outcome::Running && o.phase.contains("wait until gemma4"))
-    })
-    .await;
+    let gemma_op = c
+        .wait_status("gemma4 loading", 60, |s| {
+            s.operation.as_ref().is_some_and(|o| {
+                o.outcome == Outcome::Running && o.phase.contains("wait until gemma4")
+            })
+        })
+        .await
+        .operation
+        .as_ref()
+        .map(|o| o.id)
+        .expect("an operation");
     std::fs::write(c.sim_root(HEAD).join("knobs/startup-delay-ms"), "600").expect("knob");
     // 8. Pick B while A loads → A stopped, B serving.
     c.write(&c.desired("qwen3-vl", ""));
     c.wait_serving(QWEN3VL, 90).await;
+    // The sampler sees it too (it samples every 25 ms): then its record is complete.
+    let sampled = |s: &Sampler| s.served.lock().map(|g| g.clone()).unwrap_or_default();
+    let t = Instant::now();
+    while !sampled(&sampler).contains(QWEN3VL) && t.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let served = sampled(&sampler);
     let (max_alive, seen) = sampler.finish();
     assert_eq!(max_alive, 1, "two models up at once: {seen:?}");
     assert_eq!(c.vllm_processes().len(), 1);
     assert_eq!(launches(&seen, QWEN3VL), 1);
+    // The stale launch was cancelled, not waited out: gemma4 was launched but never
+    // served a request, and the event log says its operation was cancelled.
+    assert_eq!(launches(&seen, GEMMA4), 1, "{seen:?}");
+    let events = c
+        .handle()
+        .events
+        .query(&spark_control::events::EventFilter::default());
+    let lines: Vec<String> = events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {:?} {} {:?}",
+                e.at.format("%T%.3f"),
+                e.kind,
+                e.service,
+                e.error
+            )
+        })
+        .collect();
+    assert!(
+        served.contains(QWEN3VL),
+        "the sampler sees serving models: {served:?} {lines:#?}"
+    );
+    assert!(
+        !served.iter().any(|m| m.contains("gemma")),
+        "the stale model became ready: {served:?} {lines:#?}"
+    );
+    let cancelled = format!("operation {gemma_op} cancelled: the desired state changed");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.error.as_deref() == Some(cancelled.as_str())),
+        "no cancellation event for operation {gemma_op}: {events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == spark_control::events::EventKind::Result
+                && e.error
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("cancelled: "))),
+        "no cancelled result in the event log: {events:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -155,7 +155,11 @@ fn an_invalid_file_is_never_acted_on() {
     assert!(backoff.is_some());
     let fx = c.step(Input::Loaded(Loaded::Invalid), ms(300));
     assert!(fx.is_empty(), "{fx:?}");
-    assert_eq!(c.backoff(), backoff, "an invalid file does not reset the backoff");
+    assert_eq!(
+        c.backoff(),
+        backoff,
+        "an invalid file does not reset the backoff"
+    );
     // While an operation runs, an invalid file does not cancel it.
     let mut c = running();
     assert!(cancels(&c.step(Input::Loaded(Loaded::Invalid), ms(300))).is_empty());
@@ -214,23 +218,30 @@ fn after_a_success_nothing_starts_until_the_observation_requested_at_its_last_st
 }
 
 #[test]
-fn an_observation_in_flight_at_a_step_end_is_not_enough() {
+fn an_observation_in_flight_at_a_step_end_is_abandoned_for_a_fresh_one() {
     let mut c = running();
     // Observation 2 started before the step ended (a poll).
     let fx = c.step(Input::Tick, ms(POLL));
     assert_eq!(observes(&fx), vec![2]);
-    // The step ends while it is in flight: one more is queued, none started now.
-    assert!(observes(&c.step(Input::StepDone { id: 1 }, ms(POLL + 10))).is_empty());
-    c.step(
+    // The step ends while it is in flight: it is abandoned, 3 starts at once.
+    let fx = c.step(Input::StepDone { id: 1 }, ms(POLL + 10));
+    assert_eq!(
+        fx,
+        vec![Effect::Abandon { seq: 2 }, Effect::Observe { seq: 3 }]
+    );
+    // A success needs nothing newer than the one requested at its last step.
+    let fx = c.step(
         Input::OpDone {
             id: 1,
             end: End::Succeeded,
         },
         ms(POLL + 20),
     );
-    let fx = c.step(Input::Observed { seq: 2 }, ms(POLL + 30));
-    assert_eq!(observes(&fx), vec![3], "the queued observation starts");
+    assert!(fx.is_empty(), "{fx:?}");
+    // The abandoned observation's late result is ignored.
+    c.step(Input::Observed { seq: 2 }, ms(POLL + 30));
     assert!(starts(&c.step(Input::Planned { steps: true }, ms(POLL + 30))).is_empty());
+    assert_eq!(c.observing(), Some(3));
     c.step(Input::Observed { seq: 3 }, ms(POLL + 40));
     assert_eq!(
         starts(&c.step(Input::Planned { steps: true }, ms(POLL + 40))),
@@ -255,14 +266,29 @@ fn after_a_failure_nothing_starts_until_an_observation_requested_after_it() {
     let later = ms(300) + backoff_delay(1);
     assert!(starts(&c.step(Input::Planned { steps: true }, later)).is_empty());
     c.step(Input::Observed { seq: 3 }, later);
-    assert_eq!(starts(&c.step(Input::Planned { steps: true }, later)), vec![2]);
+    assert_eq!(
+        starts(&c.step(Input::Planned { steps: true }, later)),
+        vec![2]
+    );
 }
 
 #[test]
 fn backoff_doubles_from_10_s_to_5_min() {
-    let table = [(1, 10), (2, 20), (3, 40), (4, 80), (5, 160), (6, 300), (9, 300)];
+    let table = [
+        (1, 10),
+        (2, 20),
+        (3, 40),
+        (4, 80),
+        (5, 160),
+        (6, 300),
+        (9, 300),
+    ];
     for (failures, secs) in table {
-        assert_eq!(backoff_delay(failures), Duration::from_secs(secs), "{failures}");
+        assert_eq!(
+            backoff_delay(failures),
+            Duration::from_secs(secs),
+            "{failures}"
+        );
     }
 }
 
@@ -276,7 +302,7 @@ fn fail_and_replan(c: &mut C, id: u64, now: Duration) -> Fx {
         now,
     );
     assert!(observes(&fx).len() <= 1);
-    while let Some(seq) = c.observing() {
+    if let Some(seq) = c.observing() {
         c.step(Input::Observed { seq }, now);
     }
     c.step(Input::Planned { steps: true }, now)
@@ -287,7 +313,10 @@ fn failures_back_off_then_give_up_until_a_retry() {
     let mut c = running();
     let mut now = ms(1000);
     for id in 1..MAX_FAILURES as u64 {
-        assert!(starts(&fail_and_replan(&mut c, id, now)).is_empty(), "backing off");
+        assert!(
+            starts(&fail_and_replan(&mut c, id, now)).is_empty(),
+            "backing off"
+        );
         let b = c.backoff().expect("backoff");
         assert_eq!(b.failures, id as u32);
         assert_eq!(b.next, Some(now + backoff_delay(id as u32)));
@@ -452,12 +481,24 @@ fn queued_work_runs_when_no_plan_step_is_pending() {
 fn observations_run_one_at_a_time_and_a_request_gets_a_later_one() {
     let mut c = booted();
     assert_eq!(observes(&c.step(Input::Reconcile, ms(200))), vec![2]);
-    // Three requests while 2 is in flight: exactly one more, after it.
-    for _ in 0..3 {
-        assert!(observes(&c.step(Input::Reconcile, ms(210))).is_empty());
-    }
-    assert_eq!(observes(&c.step(Input::Observed { seq: 2 }, ms(300))), vec![3]);
-    assert!(observes(&c.step(Input::Observed { seq: 3 }, ms(400))).is_empty());
+    // A poll while 2 is in flight needs nothing more.
+    assert!(c
+        .step(Input::Tick, ms(POLL))
+        .iter()
+        .all(|e| *e == Effect::PollDue));
+    // A request does: 2 started before it; 3 replaces it at once.
+    assert_eq!(
+        c.step(Input::Reconcile, ms(POLL + 10)),
+        vec![Effect::Abandon { seq: 2 }, Effect::Observe { seq: 3 }]
+    );
+    assert_eq!(c.observing(), Some(3));
+    c.step(Input::Observed { seq: 2 }, ms(POLL + 20));
+    assert_eq!(
+        c.observing(),
+        Some(3),
+        "a late abandoned result changes nothing"
+    );
+    assert!(c.step(Input::Observed { seq: 3 }, ms(POLL + 30)).is_empty());
     assert!(c.is_idle());
 }
 
@@ -473,7 +514,13 @@ fn the_poll_interval_observes_and_rereads() {
 #[test]
 fn no_desired_state_no_observation() {
     let mut c = C::new(ms(300), ms(POLL));
-    c.step(Input::FileRead { bytes: None, own: false }, ms(0));
+    c.step(
+        Input::FileRead {
+            bytes: None,
+            own: false,
+        },
+        ms(0),
+    );
     c.step(Input::Loaded(Loaded::Invalid), ms(0));
     assert!(observes(&c.step(Input::Tick, ms(POLL))).is_empty());
     assert!(observes(&c.step(Input::Reconcile, ms(POLL))).is_empty());
@@ -497,7 +544,10 @@ fn shutdown_cancels_and_starts_nothing() {
         },
         ms(300),
     );
-    assert!(fx.is_empty(), "no observation, no start while stopping: {fx:?}");
+    assert!(
+        fx.is_empty(),
+        "no observation, no start while stopping: {fx:?}"
+    );
     assert!(starts(&c.step(Input::Planned { steps: true }, ms(300))).is_empty());
     assert!(c.step(Input::Tick, ms(POLL * 3)).is_empty());
     assert!(c.is_idle());
@@ -510,6 +560,7 @@ enum Act {
     File(u8, bool),
     Tick(u64),
     Observe,
+    Late,
     Plan(bool),
     Step,
     Done(u8),
@@ -525,6 +576,7 @@ fn act() -> impl Strategy<Value = Act> {
         3 => (0u8..4, any::<bool>()).prop_map(|(f, own)| Act::File(f, own)),
         3 => (0u64..20_000).prop_map(Act::Tick),
         4 => Just(Act::Observe),
+        1 => Just(Act::Late),
         4 => any::<bool>().prop_map(Act::Plan),
         3 => Just(Act::Step),
         2 => (0u8..3).prop_map(Act::Done),
@@ -555,6 +607,8 @@ struct World {
     plan_steps: bool,
     running: Option<(u64, u8)>,
     shutdown: bool,
+    /// Observations abandoned: their results may still arrive, late.
+    abandoned: Vec<u64>,
 }
 
 impl World {
@@ -572,6 +626,7 @@ impl World {
             plan_steps: false,
             running: None,
             shutdown: false,
+            abandoned: Vec::new(),
         }
     }
 
@@ -603,6 +658,15 @@ impl World {
                             _ => Loaded::Invalid,
                         };
                         inbox.push(Input::Loaded(l));
+                    }
+                    Effect::Abandon { seq } => {
+                        prop_assert_eq!(
+                            self.obs_pending,
+                            Some(seq),
+                            "abandoned what is not in flight"
+                        );
+                        self.obs_pending = None;
+                        self.abandoned.push(seq);
                     }
                     Effect::Observe { seq } => {
                         prop_assert!(self.obs_pending.is_none(), "two observations at once");
@@ -673,6 +737,16 @@ impl World {
                     self.arrived = seq;
                     self.plan_fresh = false;
                     self.feed(Input::Observed { seq })
+                }
+                None => Ok(()),
+            },
+            Act::Late => match self.abandoned.pop() {
+                // The core must ignore it: the world's "latest arrived" stays as it was.
+                Some(seq) => {
+                    let before = self.c.observing();
+                    self.feed(Input::Observed { seq })?;
+                    prop_assert_eq!(before, self.c.observing());
+                    Ok(())
                 }
                 None => Ok(()),
             },

@@ -479,12 +479,41 @@ pub fn vllm_argv(port: u16) -> Option<Vec<String>> {
 }
 
 /// Samples the fake vLLM processes on a port in the background: the most ever alive at
-/// once, and every (pid, model) seen.
+/// once, every (pid, model) seen, and every model name the head's API served
+/// (`/v1/models` on `HEAD:port`).
 pub struct Sampler {
     stop: Arc<AtomicBool>,
     pub max_alive: Arc<AtomicUsize>,
     pub seen: Arc<Mutex<BTreeSet<(u32, String)>>>,
+    pub served: Arc<Mutex<BTreeSet<String>>>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The model ids `GET /v1/models` on `HEAD:port` lists now (empty when it does not answer).
+pub fn served_now(port: u16) -> Vec<String> {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 2], port));
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) else {
+        return Vec::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(300)));
+    if s.write_all(b"GET /v1/models HTTP/1.0\r\nHost: 127.0.0.2\r\n\r\n")
+        .is_err()
+    {
+        return Vec::new();
+    }
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let Some((_, body)) = text.split_once("\r\n\r\n") else {
+        return Vec::new();
+    };
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["data"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| m["id"].as_str().map(String::from))
+        .collect()
 }
 
 impl Sampler {
@@ -492,14 +521,27 @@ impl Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let max_alive = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(Mutex::new(BTreeSet::new()));
-        let (s, m, v) = (stop.clone(), max_alive.clone(), seen.clone());
+        let served = Arc::new(Mutex::new(BTreeSet::new()));
+        let (s, m, v, sv) = (
+            stop.clone(),
+            max_alive.clone(),
+            seen.clone(),
+            served.clone(),
+        );
         let thread = std::thread::spawn(move || {
             let deadline = Instant::now() + Duration::from_secs(300);
             while !s.load(Ordering::SeqCst) && Instant::now() < deadline {
                 let now = vllm_processes(port);
                 m.fetch_max(now.len(), Ordering::SeqCst);
+                let up = !now.is_empty();
                 if let Ok(mut g) = v.lock() {
                     g.extend(now);
+                }
+                if up {
+                    let names = served_now(port);
+                    if let Ok(mut g) = sv.lock() {
+                        g.extend(names);
+                    }
                 }
                 std::thread::sleep(Duration::from_millis(25));
             }
@@ -508,6 +550,7 @@ impl Sampler {
             stop,
             max_alive,
             seen,
+            served,
             thread: Some(thread),
         }
     }

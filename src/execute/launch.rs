@@ -304,7 +304,7 @@ async fn containers_down(
         Duration::from_secs(60),
         Duration::from_millis(500),
     )
-    .to_the_end();
+    .finishing();
     exec.poll_until(line, &wait, || async move {
         let hosts = pending
             .lock()
@@ -355,7 +355,7 @@ async fn port_closed(
         Duration::from_secs(30),
         Duration::from_millis(300),
     )
-    .to_the_end();
+    .finishing();
     exec.poll_until(line, &wait, || async move {
         Ok(if http.get(url).send().await.is_ok() {
             Probe::NotYet(format!(

@@ -5,6 +5,10 @@
 //! output line into the log hub under the operation's id. It never decides *what* to do;
 //! that is the planner's job. Long waits (ready, settle, download) stop promptly when the
 //! operation is cancelled; stop and launch commands always run to completion (safe points).
+//!
+//! Failures are typed (`error.rs`: [`ExecError`], [`ExecErrorKind`]); every wait goes
+//! through the one poll-until-deadline loop (`wait.rs`); how a command runs is said by
+//! [`RunOpts`], never by positional booleans.
 
 mod error;
 mod launch;

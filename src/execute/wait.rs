@@ -58,7 +58,7 @@ impl Wait {
     }
 
     /// The same wait, not ended by cancellation.
-    pub fn to_the_end(mut self) -> Self {
+    pub fn finishing(mut self) -> Self {
         self.on_cancel = OnCancel::Finish;
         self
     }
@@ -222,12 +222,12 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_wait_to_the_end_ignores_cancellation() {
+    async fn a_wait_finishing_ignores_cancellation() {
         let cancel = CancellationToken::new();
         cancel.cancel();
-        let (r, probes) = run(&cancel, &wait().to_the_end(), 3).await;
+        let (r, probes) = run(&cancel, &wait().finishing(), 3).await;
         assert_eq!((r.ok(), probes), (Some(7), 4));
-        let (r, _) = run(&cancel, &wait().to_the_end(), usize::MAX).await;
+        let (r, _) = run(&cancel, &wait().finishing(), usize::MAX).await;
         assert_eq!(r.map_err(|e| e.kind()).err(), Some(ExecErrorKind::Timeout));
     }
 

@@ -64,7 +64,7 @@ fn plan_model(d: &Desired, cluster: &Cluster, cx: &mut Ctx<'_>) -> Result<(), Un
             return Ok(());
         }
         Verdict::Stop(action, why) => {
-            cx.push(action, why);
+            cx.push(*action, why);
             true
         }
         Verdict::Free => false,
@@ -207,7 +207,7 @@ enum Verdict {
     /// The desired model runs, as desired, alive.
     Keep,
     /// What runs must go before the launch: this stop, and why.
-    Stop(Action, String),
+    Stop(Box<Action>, String),
     /// Nothing is in the way of the launch.
     Free,
 }
@@ -228,7 +228,7 @@ fn keep_or_stop(
         return Ok(if workers.is_empty() {
             Verdict::Free
         } else {
-            Verdict::Stop(cleanup(head), cleanup_why(workers))
+            Verdict::Stop(Box::new(cleanup(head)), cleanup_why(workers))
         });
     }
     let stop = |model: Option<String>, reason: StopReason, why: String| {
@@ -237,7 +237,7 @@ fn keep_or_stop(
             model,
             reason,
         };
-        Ok(Verdict::Stop(action, why))
+        Ok(Verdict::Stop(Box::new(action), why))
     };
     let (name, fingerprint, settings) = match what_runs(cx, head, want) {
         Running::Unknown => {
@@ -246,14 +246,16 @@ fn keep_or_stop(
                 cluster.container
             ))
         }
-        Running::Unidentified => return stop(
-            None,
-            StopReason::Unidentified,
-            format!(
+        Running::Unidentified => {
+            return stop(
+                None,
+                StopReason::Unidentified,
+                format!(
                 "{} runs on {head} without a launch record and serves nothing yet; {} is desired",
                 cluster.container, want.model
             ),
-        ),
+            )
+        }
         Running::Model {
             name,
             fingerprint,

@@ -549,9 +549,19 @@ fn plan_cmd(desired: &Path, observed: &Path, json: bool) -> anyhow::Result<ExitC
     let o: Observed = if observed.extension().is_some_and(|e| e == "json") {
         serde_json::from_str(&text).with_context(|| format!("parsing {}", observed.display()))?
     } else {
-        // Through a JSON value, so enums are written as maps (`known: {...}`) in YAML too.
-        let v: serde_json::Value = serde_yaml::from_str(&text)
-            .with_context(|| format!("parsing {}", observed.display()))?;
+        // Through the one YAML reader's JSON value, so enums are written as maps
+        // (`known: {...}`) in YAML too.
+        let parsed = model::yamlpos::parse(&text);
+        if let Some(p) = parsed.problems.iter().find(|p| p.kind.is_unreadable()) {
+            bail!(
+                "parsing {}:{}:{}: {}",
+                observed.display(),
+                p.pos.line,
+                p.pos.col,
+                p.message
+            );
+        }
+        let v = parsed.value.unwrap_or(serde_json::Value::Null);
         serde_json::from_value(v).with_context(|| format!("reading {}", observed.display()))?
     };
     let p = plan::plan(&d, &o);

@@ -183,7 +183,7 @@ fn upsert(
     path: &[&str],
     fields: Vec<(String, EditValue)>,
 ) -> Result<String, EditError> {
-    let exists = matches!(yaml::get(text, path)?, Some(serde_yaml::Value::Mapping(_)));
+    let exists = matches!(yaml::get(text, path)?, Some(serde_json::Value::Object(_)));
     if !exists {
         return yaml::set(text, path, &EditValue::Map(fields));
     }
@@ -245,7 +245,7 @@ fn set_overrides(text: &str, model: &str, o: &OverridesPatch) -> Result<String, 
         t = upsert(&t, &["overrides", model], sets)?;
     }
     // An entry whose last override was removed goes away rather than staying as `{}`.
-    if let Some(serde_yaml::Value::Mapping(m)) = yaml::get(&t, &["overrides", model])? {
+    if let Some(serde_json::Value::Object(m)) = yaml::get(&t, &["overrides", model])? {
         if m.is_empty() {
             t = yaml::remove(&t, &["overrides", model])?;
         }

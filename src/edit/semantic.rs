@@ -1,27 +1,31 @@
-//! The value-tree side of editing: what `serde_yaml` (the reader the rest of the program
-//! uses) sees before and after an edit, and the check that an edit changed exactly that.
+//! The value-tree side of editing: what the validator's reader (`model::yamlpos`, the one
+//! YAML reader of the program) sees before and after an edit, and the check that an edit
+//! changed exactly that.
 //!
-//! Owns: applying a set/remove to a `serde_yaml::Value` and comparing. Must not: touch text.
+//! Owns: applying a set/remove to that value tree (`serde_json::Value`) and comparing.
+//! Must not: touch text.
 
-use serde_yaml::{Mapping, Value};
+use serde_json::{Map, Number, Value};
 
 use super::path::{seg_index, seg_key};
 use super::tree;
 use super::yaml::{EditError, EditValue, PathSeg};
+use crate::model::yamlpos;
 
-/// The value tree as `serde_yaml` (what the rest of the program uses) reads it.
+/// The value tree as the validator reads it. Text without one unambiguous tree (a syntax
+/// error, several documents, a duplicate key) is a parse error, at its first such
+/// problem; what validation refuses but can still read (anchors, tags) is not: the
+/// positioned tree refuses to edit those nodes themselves.
 pub(crate) fn semantic(text: &str) -> Result<Value, EditError> {
-    serde_yaml::from_str::<Value>(text).map_err(|e| {
-        let (line, col) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
-        EditError::Parse {
-            line,
-            col,
-            msg: e.to_string(),
-        }
-    })
+    let parsed = yamlpos::parse(text);
+    if let Some(p) = parsed.problems.iter().find(|p| p.kind.is_unreadable()) {
+        return Err(EditError::Parse {
+            line: p.pos.line,
+            col: p.pos.col,
+            msg: p.message.clone(),
+        });
+    }
+    Ok(parsed.value.unwrap_or(Value::Null))
 }
 
 pub(crate) fn verify(expected: &Value, out: &str, p: &str) -> Result<(), EditError> {
@@ -29,8 +33,7 @@ pub(crate) fn verify(expected: &Value, out: &str, p: &str) -> Result<(), EditErr
         path: p.into(),
         what,
     };
-    let after = serde_yaml::from_str::<Value>(out)
-        .map_err(|e| internal(format!("the result does not parse: {e}")))?;
+    let after = semantic(out).map_err(|e| internal(format!("the result does not parse: {e}")))?;
     tree::parse(out).map_err(|e| internal(format!("the result does not parse: {}", e.msg)))?;
     if &after != expected {
         return Err(internal(
@@ -45,31 +48,14 @@ pub(crate) fn to_value(v: &EditValue) -> Value {
         EditValue::Null => Value::Null,
         EditValue::Bool(b) => Value::Bool(*b),
         EditValue::Int(i) => Value::Number((*i).into()),
-        EditValue::Float(f) => Value::Number((*f).into()),
+        // Non-finite floats are refused before (`path::check_value`).
+        EditValue::Float(f) => Number::from_f64(*f).map_or(Value::Null, Value::Number),
         EditValue::Str(s) => Value::String(s.clone()),
-        EditValue::List(l) => Value::Sequence(l.iter().map(to_value).collect()),
-        EditValue::Map(m) => Value::Mapping(
-            m.iter()
-                .map(|(k, v)| (Value::String(k.clone()), to_value(v)))
-                .collect(),
-        ),
+        EditValue::List(l) => Value::Array(l.iter().map(to_value).collect()),
+        EditValue::Map(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), to_value(v))).collect())
+        }
     }
-}
-
-fn key_matches(k: &Value, s: &str) -> bool {
-    match k {
-        Value::String(k) => k == s,
-        Value::Number(n) => n.to_string() == s,
-        Value::Bool(b) => b.to_string() == s,
-        _ => false,
-    }
-}
-
-fn sem_key(m: &Mapping, s: &str) -> Value {
-    m.keys()
-        .find(|k| key_matches(k, s))
-        .cloned()
-        .unwrap_or_else(|| Value::String(s.into()))
 }
 
 pub(crate) fn sem_get<'v>(v: &'v Value, path: &[PathSeg]) -> Option<&'v Value> {
@@ -77,8 +63,8 @@ pub(crate) fn sem_get<'v>(v: &'v Value, path: &[PathSeg]) -> Option<&'v Value> {
         return Some(v);
     };
     let child = match v {
-        Value::Mapping(m) => m.get(sem_key(m, &seg_key(seg))),
-        Value::Sequence(s) => seg_index(seg).and_then(|i| s.get(i)),
+        Value::Object(m) => m.get(&seg_key(seg)),
+        Value::Array(s) => seg_index(seg).and_then(|i| s.get(i)),
         _ => None,
     }?;
     sem_get(child, rest)
@@ -90,19 +76,14 @@ pub(crate) fn sem_set(v: &mut Value, path: &[PathSeg], new: Value) {
         return;
     };
     if v.is_null() {
-        *v = Value::Mapping(Mapping::new());
+        *v = Value::Object(Map::new());
     }
     match v {
-        Value::Mapping(m) => {
-            let k = sem_key(m, &seg_key(seg));
-            if !m.contains_key(&k) {
-                m.insert(k.clone(), Value::Null);
-            }
-            if let Some(child) = m.get_mut(&k) {
-                sem_set(child, rest, new);
-            }
+        Value::Object(m) => {
+            let child = m.entry(seg_key(seg)).or_insert(Value::Null);
+            sem_set(child, rest, new);
         }
-        Value::Sequence(s) => {
+        Value::Array(s) => {
             if let Some(child) = seg_index(seg).and_then(|i| s.get_mut(i)) {
                 sem_set(child, rest, new);
             }
@@ -116,15 +97,15 @@ pub(crate) fn sem_remove(v: &mut Value, path: &[PathSeg]) {
         return;
     };
     match v {
-        Value::Mapping(m) => {
-            let k = sem_key(m, &seg_key(seg));
+        Value::Object(m) => {
+            let k = seg_key(seg);
             if rest.is_empty() {
                 m.shift_remove(&k);
             } else if let Some(child) = m.get_mut(&k) {
                 sem_remove(child, rest);
             }
         }
-        Value::Sequence(s) => match seg_index(seg) {
+        Value::Array(s) => match seg_index(seg) {
             Some(i) if rest.is_empty() && i < s.len() => {
                 s.remove(i);
             }

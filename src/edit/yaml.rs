@@ -2,9 +2,10 @@
 //!
 //! Owns: minimal text splices over a positioned tree (`tree.rs`). Comments, key order, blank
 //! lines, quoting and every untouched byte stay as they were; flow collections are edited in
-//! flow style, block ones in block style. Every result is re-parsed with `serde_yaml` and
-//! compared with the intended value tree (the old tree with exactly this change applied); a
-//! mismatch is an error, never an output. Must not: re-serialize documents, do IO, panic.
+//! flow style, block ones in block style. Every result is re-read with the validator's
+//! reader (`model::yamlpos`, through `semantic.rs`) and compared with the intended value
+//! tree (the old tree with exactly this change applied); a mismatch is an error, never an
+//! output. Must not: re-serialize documents, do IO, panic.
 //!
 //! Policy for `remove`: the removed entry's lines go (key line with its trailing comment,
 //! nested lines and comment lines inside the value); comment lines *above* the key stay, since
@@ -12,7 +13,7 @@
 //! New collections in block context are block style, except that a new entry whose sibling
 //! values are flow collections (`spark1: { address: .. }`) follows its siblings' flow style.
 
-use serde_yaml::Value;
+use serde_json::Value;
 use std::fmt;
 
 use super::path::{
@@ -115,7 +116,7 @@ pub fn remove(text: &str, path: &[&str]) -> Result<String, EditError> {
     remove_path(text, &keys(path))
 }
 
-/// The value at `path`, as `serde_yaml` reads it (`None` if absent).
+/// The value at `path`, as the validator reads it (`None` if absent).
 pub fn get(text: &str, path: &[&str]) -> Result<Option<Value>, EditError> {
     Ok(sem_get(&semantic(text)?, &keys(path)).cloned())
 }

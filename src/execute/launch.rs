@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use super::{ExecError, Executor};
+use super::wait::{Probe, Wait};
+use super::{ExecError, Executor, RunOpts};
 use crate::launcher::{self, Generation, LauncherState};
 use crate::logs::Stream;
 use crate::model::catalog::LaunchSpec;
@@ -56,14 +57,14 @@ impl Drop for Follower {
     }
 }
 
-fn follow(x: &Executor, host: &str, script: Script, watch_errors: bool) -> Option<Follower> {
-    let t = x.hosts.get(host)?;
-    let token = x.cancel.child_token();
+fn follow(exec: &Executor, host: &str, script: Script, watch_errors: bool) -> Option<Follower> {
+    let t = exec.hosts.get(host)?;
+    let token = exec.cancel.child_token();
     let error = Arc::new(Mutex::new(None));
     let recent = Arc::new(Mutex::new(VecDeque::new()));
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Line>(256);
-    let logs = x.logs.clone();
-    let op = x.op;
+    let logs = exec.logs.clone();
+    let op = exec.op;
     let h = host.to_string();
     let (e2, r2) = (error.clone(), recent.clone());
     tokio::spawn(async move {
@@ -104,27 +105,27 @@ fn follow(x: &Executor, host: &str, script: Script, watch_errors: bool) -> Optio
     })
 }
 
-fn verify(step: &str, message: impl Into<String>) -> ExecError {
-    ExecError::Verify {
-        step: step.into(),
-        message: message.into(),
-    }
-}
-
 /// The state of the launcher spark-control started on `head`, now.
-async fn launcher_state(x: &Executor, line: &str, head: &str) -> Result<LauncherState, ExecError> {
-    let out = x.quiet(line, head, &Script::Raw(launcher::STATE)).await?;
-    launcher::parse_state(out.stdout.lines().next().unwrap_or("")).map_err(|e| verify(line, e))
+async fn launcher_state(
+    exec: &Executor,
+    line: &str,
+    head: &str,
+) -> Result<LauncherState, ExecError> {
+    let out = exec
+        .quiet(line, head, &Script::Raw(launcher::STATE))
+        .await?;
+    launcher::parse_state(out.stdout.lines().next().unwrap_or(""))
+        .map_err(|e| ExecError::check(line, e))
 }
 
 /// Whether a `vllm serve` process runs inside the container on `head`, now.
 async fn vllm_process(
-    x: &Executor,
+    exec: &Executor,
     line: &str,
     head: &str,
     c: &Cluster,
 ) -> Result<bool, ExecError> {
-    let out = x
+    let out = exec
         .quiet(
             line,
             head,
@@ -138,14 +139,12 @@ async fn vllm_process(
 }
 
 /// Stops the launcher spark-control started on `head`, if alive, and waits for its cleanup.
-async fn stop_own_launcher(x: &Executor, line: &str, head: &str) -> Result<(), ExecError> {
-    x.run(
+async fn stop_own_launcher(exec: &Executor, line: &str, head: &str) -> Result<(), ExecError> {
+    exec.run(
         line,
         head,
         &Script::Raw(launcher::STOP_OWN),
-        Duration::from_secs(90),
-        false,
-        false,
+        RunOpts::new(Duration::from_secs(90)),
     )
     .await
     .map(|_| ())
@@ -153,20 +152,24 @@ async fn stop_own_launcher(x: &Executor, line: &str, head: &str) -> Result<(), E
 
 /// Whether the vLLM container runs on `head`, now.
 async fn container_up(
-    x: &Executor,
+    exec: &Executor,
     line: &str,
     head: &str,
     c: &Cluster,
 ) -> Result<bool, ExecError> {
-    Ok(x.containers(line, head)
+    Ok(exec
+        .containers(line, head)
         .await?
         .get(&c.container)
         .is_some_and(|v| v.running))
 }
 
 /// The launcher's last lines on `head`, and the line that explains a failure.
-async fn launcher_tail(x: &Executor, line: &str, head: &str) -> (Vec<String>, String) {
-    let lines: Vec<String> = match x.quiet(line, head, &Script::Raw(launcher::LOG_TAIL)).await {
+async fn launcher_tail(exec: &Executor, line: &str, head: &str) -> (Vec<String>, String) {
+    let lines: Vec<String> = match exec
+        .quiet(line, head, &Script::Raw(launcher::LOG_TAIL))
+        .await
+    {
         Ok(o) => o.stdout.lines().map(String::from).collect(),
         Err(_) => Vec::new(),
     };
@@ -175,32 +178,39 @@ async fn launcher_tail(x: &Executor, line: &str, head: &str) -> (Vec<String>, St
     (lines, h)
 }
 
-async fn read_record(x: &Executor, line: &str, head: &str) -> Option<LaunchRecord> {
-    let out = x.quiet(line, head, &Script::Raw(READ_RECORD)).await.ok()?;
+async fn read_record(exec: &Executor, line: &str, head: &str) -> Option<LaunchRecord> {
+    let out = exec
+        .quiet(line, head, &Script::Raw(READ_RECORD))
+        .await
+        .ok()?;
     serde_json::from_str::<Option<LaunchRecord>>(out.stdout.trim())
         .ok()
         .flatten()
 }
 
 async fn write_record(
-    x: &Executor,
+    exec: &Executor,
     line: &str,
     head: &str,
     r: &LaunchRecord,
 ) -> Result<(), ExecError> {
-    let json = serde_json::to_string(r).unwrap_or_default();
+    // Never an empty record: a launch without one could not be identified after a restart.
+    let json = serde_json::to_string(r).map_err(|e| {
+        ExecError::config(
+            line,
+            format!("cannot serialise the launch record ({e}); not writing it"),
+        )
+    })?;
     let write = Cmd::new("sh")
         .arg("-c")
         .arg(WRITE_RECORD)
         .arg("sh")
         .arg(json);
-    x.run(
+    exec.run(
         line,
         head,
         &Script::One(write),
-        Duration::from_secs(30),
-        false,
-        false,
+        RunOpts::new(Duration::from_secs(30)),
     )
     .await
     .map(|_| ())
@@ -208,7 +218,7 @@ async fn write_record(
 
 /// Every node a stop must name: the desired head and workers, and whatever the launch
 /// record says the running model was given.
-fn stop_nodes(x: &Executor, c: &Cluster, record: Option<&LaunchRecord>) -> Vec<String> {
+fn stop_nodes(exec: &Executor, c: &Cluster, record: Option<&LaunchRecord>) -> Vec<String> {
     let mut nodes: Vec<String> = Vec::new();
     let mut add = |a: &str| {
         if !nodes.iter().any(|n| n == a) {
@@ -216,7 +226,7 @@ fn stop_nodes(x: &Executor, c: &Cluster, record: Option<&LaunchRecord>) -> Vec<S
         }
     };
     for h in std::iter::once(&c.head).chain(c.workers.iter()) {
-        if let Some(host) = x.desired.hosts.get(h) {
+        if let Some(host) = exec.desired.hosts.get(h) {
             add(host.launcher_address());
         }
     }
@@ -226,113 +236,148 @@ fn stop_nodes(x: &Executor, c: &Cluster, record: Option<&LaunchRecord>) -> Vec<S
     nodes
 }
 
-pub(super) async fn stop_model(x: &Executor, line: &str, head: &str) -> Result<(), ExecError> {
-    let c = super::steps::cluster(x)?;
+pub(super) async fn stop_model(exec: &Executor, line: &str, head: &str) -> Result<(), ExecError> {
+    let c = super::steps::cluster(exec)?;
     // 1. The record loses `ready_at` first: what follows is a stop, not a crash.
-    let record = read_record(x, line, head).await;
+    let record = read_record(exec, line, head).await;
     if let Some(r) = record.as_ref().filter(|r| r.ready_at.is_some()) {
         let mut r = r.clone();
         r.ready_at = None;
-        write_record(x, line, head, &r).await?;
+        write_record(exec, line, head, &r).await?;
     }
     // 2. Our own launcher: generation A's model lives as long as it does, and a launcher
     //    still starting would later `docker exec` into whatever container has the name.
-    stop_own_launcher(x, line, head).await?;
+    stop_own_launcher(exec, line, head).await?;
     // 3. The launcher's stop, naming every node (without -n it stops the head only).
-    let nodes = stop_nodes(x, c, record.as_ref());
-    let argv = launcher::stop_argv(&nodes, c).map_err(|e| verify(line, e))?;
-    x.say(Some(head), format!("stopping vLLM on {}", nodes.join(", ")));
+    let nodes = stop_nodes(exec, c, record.as_ref());
+    let argv = launcher::stop_argv(&nodes, c).map_err(|e| ExecError::config(line, e))?;
+    exec.say(Some(head), format!("stopping vLLM on {}", nodes.join(", ")));
     let cmd = Cmd::new(argv[0].clone())
         .args(argv[1..].iter().cloned())
         .cwd(c.launcher.clone());
-    let out = x
+    let out = exec
         .run(
             line,
             head,
             &Script::One(cmd),
-            Duration::from_secs(300),
-            false,
-            true,
+            RunOpts::new(Duration::from_secs(300)).caller_checks_exit(),
         )
         .await?;
     if !out.success() {
         let text = format!("{}\n{}", out.stdout, out.stderr);
         let h = launcher::headline(text.lines()).unwrap_or_default();
-        x.say(
+        exec.say(
             Some(head),
             format!("the stop command failed ({h}); checking each host"),
         );
     }
-    x.run(
+    exec.run(
         line,
         head,
         &Script::Raw(REMOVE_RECORD),
-        Duration::from_secs(30),
-        false,
-        false,
+        RunOpts::new(Duration::from_secs(30)),
     )
     .await?;
     // 4. Verify host by host: the container is down (and with it every vLLM process in it).
     let mut hosts = vec![head.to_string()];
     hosts.extend(c.workers.iter().cloned());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for h in hosts {
-        loop {
-            let running = x
-                .containers(line, &h)
-                .await
-                .map(|m| m.get(&c.container).is_some_and(|v| v.running));
-            match running {
-                Ok(false) => break,
-                Ok(true) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(500)).await
-                }
-                Ok(true) => {
-                    return Err(verify(
-                        line,
-                        format!(
-                            "{} still runs on {h} a minute after `{}`",
-                            c.container,
-                            argv.join(" ")
-                        ),
-                    ))
-                }
-                // A worker that cannot be reached cannot be verified; the head must be.
+    containers_down(exec, line, head, hosts, c, &argv).await?;
+    // 5. Nothing answers on vLLM's port any more.
+    port_closed(exec, line, head, c).await
+}
+
+/// Waits (a minute at most, to the end even when cancelled: it is the stop's check) until
+/// the vLLM container runs on none of `hosts`. A worker that cannot be reached cannot be
+/// verified and is passed over with a note; the head must be verified.
+async fn containers_down(
+    exec: &Executor,
+    line: &str,
+    head: &str,
+    hosts: Vec<String>,
+    c: &Cluster,
+    argv: &[String],
+) -> Result<(), ExecError> {
+    // The hosts not yet seen without the container.
+    let pending = &Mutex::new(hosts);
+    let wait = Wait::new(
+        format!("{} down on every node", c.container),
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+    )
+    .finishing();
+    exec.poll_until(line, &wait, || async move {
+        let hosts = pending
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default();
+        let mut still = Vec::new();
+        for h in hosts {
+            match exec.containers(line, &h).await {
+                Ok(m) if m.get(&c.container).is_some_and(|v| v.running) => still.push(h),
+                Ok(_) => {}
                 Err(e) if h != head => {
-                    x.say(Some(&h), format!("cannot verify the stop on {h}: {e}"));
-                    break;
+                    exec.say(Some(&h), format!("cannot verify the stop on {h}: {e}"))
                 }
                 Err(e) => return Err(e),
             }
         }
-    }
-    // 5. Nothing answers on vLLM's port any more.
-    if let Some(addr) = x.desired.hosts.get(head).map(|h| h.address.clone()) {
-        let url = format!("http://{addr}:{}/health", c.port);
-        let http = crate::observe::probe_client();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http.get(&url).send().await.is_ok() {
-            if Instant::now() >= deadline {
-                return Err(verify(
-                    line,
-                    format!("vLLM still answers on {head}:{} after the stop", c.port),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
+        let verdict = match still.first() {
+            None => Probe::Done(()),
+            Some(h) => Probe::NotYet(format!(
+                "{} still runs on {h} a minute after `{}`",
+                c.container,
+                argv.join(" ")
+            )),
+        };
+        if let Ok(mut p) = pending.lock() {
+            *p = still;
         }
-    }
-    Ok(())
+        Ok(verdict)
+    })
+    .await
+}
+
+/// Waits (30 s at most, to the end even when cancelled) until nothing answers on vLLM's
+/// port on `head`.
+async fn port_closed(
+    exec: &Executor,
+    line: &str,
+    head: &str,
+    c: &Cluster,
+) -> Result<(), ExecError> {
+    let Some(addr) = exec.desired.hosts.get(head).map(|h| h.address.clone()) else {
+        return Ok(());
+    };
+    let url = &format!("http://{addr}:{}/health", c.port);
+    let http = &crate::observe::probe_client();
+    let wait = Wait::new(
+        format!("nothing on {head}:{}", c.port),
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+    )
+    .finishing();
+    exec.poll_until(line, &wait, || async move {
+        Ok(if http.get(url).send().await.is_ok() {
+            Probe::NotYet(format!(
+                "vLLM still answers on {head}:{} after the stop",
+                c.port
+            ))
+        } else {
+            Probe::Done(())
+        })
+    })
+    .await
 }
 
 pub(super) async fn launch(
-    x: &Executor,
+    exec: &Executor,
     line: &str,
     head: &str,
     spec: &LaunchSpec,
     generation: Generation,
     argv: &[String],
 ) -> Result<(), ExecError> {
-    let c = super::steps::cluster(x)?;
+    let c = super::steps::cluster(exec)?;
     // The record first: a controller restarted mid-launch then knows what it launched.
     let record = LaunchRecord {
         model: spec.model.clone(),
@@ -344,10 +389,10 @@ pub(super) async fn launch(
         generation: Some(generation),
         ready_at: None,
     };
-    write_record(x, line, head, &record).await?;
+    write_record(exec, line, head, &record).await?;
     // Never two launchers of ours: an earlier one is stopped (and its cleanup awaited).
-    stop_own_launcher(x, line, head).await?;
-    x.say(
+    stop_own_launcher(exec, line, head).await?;
+    exec.say(
         Some(head),
         format!(
             "launcher generation {}; nodes {}; running {}",
@@ -363,29 +408,29 @@ pub(super) async fn launch(
         .args(argv.iter().cloned())
         .cwd(c.launcher.clone());
     // Output is followed from the log file below; the start itself prints only its pid.
-    let out = x.quiet(line, head, &Script::One(start)).await?;
+    let out = exec.quiet(line, head, &Script::One(start)).await?;
     if !out.success() {
         let text = format!("{}\n{}", out.stdout, out.stderr);
-        return Err(verify(
+        return Err(ExecError::check(
             line,
             launcher::headline(text.lines()).unwrap_or_else(|| "the launcher did not start".into()),
         ));
     }
-    x.say(
+    exec.say(
         Some(head),
         format!(
             "launcher started ({}); its output: ~/.spark-control/launcher.log",
             out.stdout.trim()
         ),
     );
-    let follower = follow(x, head, Script::Raw(launcher::FOLLOW_LOG), true);
-    let result = watch_launch(x, line, head, c, follower.as_ref()).await;
+    let follower = follow(exec, head, Script::Raw(launcher::FOLLOW_LOG), true);
+    let result = watch_launch(exec, line, head, c, follower.as_ref()).await;
     match &result {
         Ok(()) => {
             // Generation A: vLLM's output is the launcher's; keep following it for the wait.
             // Generation B: it is in `docker logs`, which the wait follows.
             if generation == Generation::A {
-                if let Ok(mut f) = x.follower.lock() {
+                if let Ok(mut f) = exec.follower.lock() {
                     *f = follower;
                 }
             }
@@ -395,201 +440,256 @@ pub(super) async fn launch(
                 f.stop();
             }
             // Leave the hosts in a known state: no launcher, no containers.
-            x.say(
+            exec.say(
                 Some(head),
                 format!("launch failed ({e}); stopping what it started"),
             );
-            if let Err(stop) = stop_model(x, line, head).await {
-                x.say(Some(head), format!("the clean-up stop failed too: {stop}"));
+            if let Err(stop) = stop_model(exec, line, head).await {
+                exec.say(Some(head), format!("the clean-up stop failed too: {stop}"));
             }
         }
     }
     result
 }
 
-/// Until the launch has produced a `vllm serve` process in the container: fails at the launcher's first
-/// `Error:` line, its non-zero exit, or after `launch_timeout_secs`; cancellable at once.
+/// Until the launch has produced a `vllm serve` process in the container: fails at the
+/// launcher's first `Error:` line, its exit, or after `launch_timeout_secs` (with the
+/// launcher's last lines); cancellable at once.
 async fn watch_launch(
-    x: &Executor,
+    exec: &Executor,
     line: &str,
     head: &str,
     c: &Cluster,
     follower: Option<&Follower>,
 ) -> Result<(), ExecError> {
-    let started = Instant::now();
     let limit = Duration::from_secs(c.launch_timeout_secs.max(1));
-    loop {
-        if x.cancel.is_cancelled() {
-            return Err(ExecError::Cancelled(format!("{line} cancelled")));
-        }
-        if let Some(e) = follower.and_then(|f| f.error()) {
-            return Err(verify(line, e));
-        }
-        let state = launcher_state(x, line, head).await?;
-        let running = container_up(x, line, head, c).await?;
-        // Done when vLLM runs in the container: generation A's launcher execs it after its
-        // start-up (and stays), B's returns after `docker exec -d`.
-        let serving_process = running && vllm_process(x, line, head, c).await?;
-        match state {
-            LauncherState::Exited { status: 0 } | LauncherState::Running { .. }
-                if serving_process =>
-            {
-                return Ok(())
-            }
-            LauncherState::Exited { status } => {
-                let (_, h) = launcher_tail(x, line, head).await;
-                let what = if status == 0 {
-                    format!("the launcher exited without starting {}", c.container)
-                } else {
-                    format!("the launcher exited with status {status}")
-                };
-                return Err(verify(line, format!("{what}: {h}")));
-            }
-            LauncherState::Killed | LauncherState::None => {
-                let (_, h) = launcher_tail(x, line, head).await;
-                return Err(verify(line, format!("the launcher was killed: {h}")));
-            }
-            LauncherState::Running { .. } => {}
-        }
-        if started.elapsed() >= limit {
-            let (tail, _) = launcher_tail(x, line, head).await;
+    let wait = Wait::new(
+        format!("vLLM running in {}", c.container),
+        limit,
+        Duration::from_millis(400),
+    );
+    let launched = exec
+        .poll_until(line, &wait, || async move {
+            launch_progress(exec, line, head, c, follower).await
+        })
+        .await;
+    match launched {
+        Err(ExecError::Timeout {
+            step,
+            waited_for,
+            after,
+            ..
+        }) => {
+            let (tail, _) = launcher_tail(exec, line, head).await;
             let last: Vec<&str> = tail.iter().rev().take(3).map(String::as_str).collect();
             let last: Vec<&str> = last.into_iter().rev().collect();
-            return Err(verify(
-                line,
-                format!(
+            Err(ExecError::Timeout {
+                step,
+                waited_for,
+                after,
+                message: format!(
                     "no vLLM running in {} after {}s (cluster.launch_timeout_secs); the launcher's last lines: {}",
                     c.container,
                     limit.as_secs(),
                     last.join(" / ")
                 ),
-            ));
+            })
         }
-        x.pause(Duration::from_millis(400), line).await?;
+        other => other,
     }
 }
 
+/// One look at a launch in progress: done when vLLM runs in the container (generation A's
+/// launcher execs it after its start-up and stays, B's returns after `docker exec -d`);
+/// failed at the launcher's `Error:` line or when it exited or was killed without it.
+async fn launch_progress(
+    exec: &Executor,
+    line: &str,
+    head: &str,
+    c: &Cluster,
+    follower: Option<&Follower>,
+) -> Result<Probe<()>, ExecError> {
+    if let Some(e) = follower.and_then(|f| f.error()) {
+        return Err(ExecError::check(line, e));
+    }
+    let state = launcher_state(exec, line, head).await?;
+    let running = container_up(exec, line, head, c).await?;
+    let serving_process = running && vllm_process(exec, line, head, c).await?;
+    match state {
+        LauncherState::Exited { status: 0 } | LauncherState::Running { .. } if serving_process => {
+            Ok(Probe::Done(()))
+        }
+        LauncherState::Exited { status } => {
+            let (_, h) = launcher_tail(exec, line, head).await;
+            let what = if status == 0 {
+                format!("the launcher exited without starting {}", c.container)
+            } else {
+                format!("the launcher exited with status {status}")
+            };
+            Err(ExecError::check(line, format!("{what}: {h}")))
+        }
+        LauncherState::Killed | LauncherState::None => {
+            let (_, h) = launcher_tail(exec, line, head).await;
+            Err(ExecError::check(
+                line,
+                format!("the launcher was killed: {h}"),
+            ))
+        }
+        LauncherState::Running { .. } => Ok(Probe::NotYet(format!(
+            "no vLLM running in {} yet",
+            c.container
+        ))),
+    }
+}
+
+/// Until vLLM on `head` is ready (`/health` is 200 and `/v1/models` lists one of
+/// `served`), then stamps the launch record `ready_at`. Fails when the container, the
+/// launcher or vLLM ends while starting, and after `timeout` seconds; cancellable.
 pub(super) async fn wait_ready(
-    x: &Executor,
+    exec: &Executor,
     line: &str,
     head: &str,
     served: &[String],
     timeout: u64,
 ) -> Result<(), ExecError> {
-    let c = super::steps::cluster(x)?;
-    let deadline = Instant::now() + Duration::from_secs(timeout);
-    let had_launcher = matches!(
-        launcher_state(x, line, head).await?,
-        LauncherState::Running { .. }
-    );
-    // The live log: generation A's vLLM prints into the launcher's output, B's into
-    // `docker logs`. A follower left by the launch in this operation goes on.
-    let mut own = None;
-    let existing = x.follower.lock().map(|f| f.is_some()).unwrap_or(false);
-    if !existing {
-        own = if had_launcher {
-            follow(
-                x,
-                head,
-                Script::Raw("exec tail -n 50 -F \"$HOME/.spark-control/launcher.log\" 2>/dev/null"),
-                false,
-            )
-        } else {
-            follow(
-                x,
-                head,
-                Script::One(
-                    Cmd::new("docker")
-                        .args(["logs", "-f", "--tail", "50"])
-                        .arg(c.container.clone()),
-                ),
-                false,
-            )
-        };
-    }
-    let recent = |x: &Executor| -> String {
-        let lines = match x.follower.lock() {
-            Ok(f) if f.is_some() => f.as_ref().map(|f| f.recent()).unwrap_or_default(),
-            _ => own
-                .as_ref()
-                .map(|f: &Follower| f.recent())
-                .unwrap_or_default(),
-        };
-        let last: Vec<String> = lines.into_iter().rev().take(5).collect();
-        last.into_iter().rev().collect::<Vec<_>>().join(" / ")
-    };
-    let http = crate::observe::probe_client();
-    let addr = x
+    let c = super::steps::cluster(exec)?;
+    let addr = exec
         .desired
         .hosts
         .get(head)
         .map(|h| h.address.clone())
-        .unwrap_or_default();
-    let mut last_check = Instant::now();
-    loop {
+        .ok_or_else(|| ExecError::config(line, format!("host {head} is not configured")))?;
+    let had_launcher = matches!(
+        launcher_state(exec, line, head).await?,
+        LauncherState::Running { .. }
+    );
+    let own = follow_vllm(exec, head, c, had_launcher);
+    let own = own.as_ref();
+    let health = &format!("http://{addr}:{}/health", c.port);
+    let http = &crate::observe::probe_client();
+    let wait = Wait::new(
+        format!("{} ready", served.join(", ")),
+        Duration::from_secs(timeout),
+        Duration::from_millis(400),
+    );
+    // When the container and the launcher were last checked (once a second).
+    let last_check = &Mutex::new(Instant::now());
+    exec.poll_until(line, &wait, || async move {
         // A loading vLLM holds its port and answers nothing: the probes wait for their
         // timeout, so a cancel must not wait for them.
-        let health = http.get(format!("http://{addr}:{}/health", c.port)).send();
-        let healthy = matches!(
-            x.unless_cancelled(health, line).await?,
-            Ok(r) if r.status().is_success()
-        );
-        if healthy {
-            let listed = x
-                .unless_cancelled(x.observer.probe_vllm(&x.desired), line)
-                .await?
-                .get()
-                .is_some_and(|v| served.iter().any(|n| v.models.contains(n)));
-            if listed {
-                if let Some(mut r) = read_record(x, line, head).await {
-                    r.ready_at = Some(Utc::now());
-                    write_record(x, line, head, &r).await?;
-                }
-                return Ok(());
-            }
+        if exec
+            .unless_cancelled(serves(exec, http, health, served), line)
+            .await?
+        {
+            return Ok(Probe::Done(()));
         }
-        if last_check.elapsed() >= Duration::from_secs(1) {
-            last_check = Instant::now();
-            let running = container_up(x, line, head, c).await?;
-            if !running {
-                return Err(verify(
-                    line,
-                    format!(
-                        "{} exited on {head} while vLLM was starting; last lines: {}",
-                        c.container,
-                        recent(x)
-                    ),
-                ));
+        let due = last_check.lock().map(|mut at| {
+            let due = at.elapsed() >= Duration::from_secs(1);
+            if due {
+                *at = Instant::now();
             }
-            let state = launcher_state(x, line, head).await?;
-            let launcher_running = matches!(state, LauncherState::Running { .. });
-            if had_launcher && !launcher_running {
-                let (_, h) = launcher_tail(x, line, head).await;
-                return Err(verify(
-                    line,
-                    format!("the launcher exited while vLLM was starting: {h}"),
-                ));
-            }
-            if !launcher_running && !vllm_process(x, line, head, c).await? {
-                return Err(verify(
-                    line,
-                    format!(
-                        "vLLM exited on {head} while starting ({} still runs); last lines: {}",
-                        c.container,
-                        recent(x)
-                    ),
-                ));
-            }
+            due
+        });
+        if due.unwrap_or(true) {
+            still_starting(exec, line, head, c, had_launcher, own).await?;
         }
-        if Instant::now() >= deadline {
-            return Err(verify(
-                line,
-                format!(
-                    "{} was not ready after {timeout}s (raise start_timeout_secs for big models)",
-                    served.join(", ")
-                ),
-            ));
-        }
-        x.pause(Duration::from_millis(400), line).await?;
+        Ok(Probe::NotYet(format!(
+            "{} was not ready after {timeout}s (raise start_timeout_secs for big models)",
+            served.join(", ")
+        )))
+    })
+    .await?;
+    if let Some(mut r) = read_record(exec, line, head).await {
+        r.ready_at = Some(Utc::now());
+        write_record(exec, line, head, &r).await?;
     }
+    Ok(())
+}
+
+/// The live log of a starting vLLM, unless the launch in this operation left a follower
+/// (which goes on): generation A's vLLM prints into the launcher's output (`had_launcher`),
+/// B's into `docker logs`.
+fn follow_vllm(exec: &Executor, head: &str, c: &Cluster, had_launcher: bool) -> Option<Follower> {
+    let existing = exec.follower.lock().map(|f| f.is_some()).unwrap_or(false);
+    if existing {
+        return None;
+    }
+    let script = if had_launcher {
+        Script::Raw("exec tail -n 50 -F \"$HOME/.spark-control/launcher.log\" 2>/dev/null")
+    } else {
+        Script::One(
+            Cmd::new("docker")
+                .args(["logs", "-f", "--tail", "50"])
+                .arg(c.container.clone()),
+        )
+    };
+    follow(exec, head, script, false)
+}
+
+/// The last five lines of vLLM's output seen by the launch's follower, or else by `own`.
+fn recent_lines(exec: &Executor, own: Option<&Follower>) -> String {
+    let lines = match exec.follower.lock() {
+        Ok(f) if f.is_some() => f.as_ref().map(|f| f.recent()).unwrap_or_default(),
+        _ => own.map(|f| f.recent()).unwrap_or_default(),
+    };
+    let last: Vec<String> = lines.into_iter().rev().take(5).collect();
+    last.into_iter().rev().collect::<Vec<_>>().join(" / ")
+}
+
+/// Whether vLLM is ready: `health` answers 200 and `/v1/models` lists one of `served`.
+async fn serves(exec: &Executor, http: &reqwest::Client, health: &str, served: &[String]) -> bool {
+    let healthy = matches!(
+        http.get(health).send().await,
+        Ok(r) if r.status().is_success()
+    );
+    healthy
+        && exec
+            .observer
+            .probe_vllm(&exec.desired)
+            .await
+            .get()
+            .is_some_and(|v| served.iter().any(|n| v.models.contains(n)))
+}
+
+/// Fails when what a starting vLLM needs has ended: its container, the launcher that was
+/// running when the wait began, or (without a launcher) the `vllm serve` process.
+async fn still_starting(
+    exec: &Executor,
+    line: &str,
+    head: &str,
+    c: &Cluster,
+    had_launcher: bool,
+    own: Option<&Follower>,
+) -> Result<(), ExecError> {
+    let recent = || recent_lines(exec, own);
+    if !container_up(exec, line, head, c).await? {
+        return Err(ExecError::check(
+            line,
+            format!(
+                "{} exited on {head} while vLLM was starting; last lines: {}",
+                c.container,
+                recent()
+            ),
+        ));
+    }
+    let state = launcher_state(exec, line, head).await?;
+    let launcher_running = matches!(state, LauncherState::Running { .. });
+    if had_launcher && !launcher_running {
+        let (_, h) = launcher_tail(exec, line, head).await;
+        return Err(ExecError::check(
+            line,
+            format!("the launcher exited while vLLM was starting: {h}"),
+        ));
+    }
+    if !launcher_running && !vllm_process(exec, line, head, c).await? {
+        return Err(ExecError::check(
+            line,
+            format!(
+                "vLLM exited on {head} while starting ({} still runs); last lines: {}",
+                c.container,
+                recent()
+            ),
+        ));
+    }
+    Ok(())
 }

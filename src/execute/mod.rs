@@ -5,9 +5,15 @@
 //! output line into the log hub under the operation's id. It never decides *what* to do;
 //! that is the planner's job. Long waits (ready, settle, download) stop promptly when the
 //! operation is cancelled; stop and launch commands always run to completion (safe points).
+//!
+//! Failures are typed (`error.rs`: [`ExecError`], [`ExecErrorKind`]); every wait goes
+//! through the one poll-until-deadline loop (`wait.rs`); how a command runs is said by
+//! [`RunOpts`], never by positional booleans.
 
+mod error;
 mod launch;
 mod steps;
+mod wait;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,37 +21,50 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use self::error::{ExecError, ExecErrorKind};
 use crate::hosts::Hosts;
 use crate::logs::{LogHub, Stream};
 use crate::model::desired::Desired;
 use crate::model::observed::ContainerObserved;
 use crate::observe::{parse, Observer};
 use crate::plan::Step;
-use crate::remote::{ExecOpts, Line, Output, RemoteError, Script, Transport};
+use crate::remote::{ExecOpts, Line, Output, Script, Transport};
 
-/// Why a step failed. The message says which step, where, and what was seen.
-#[derive(Debug, thiserror::Error)]
-pub enum ExecError {
-    /// A remote command failed or could not run.
-    #[error("{step}: {source}")]
-    Remote {
-        /// The step (its plan line).
-        step: String,
-        /// The transport error.
-        #[source]
-        source: RemoteError,
-    },
-    /// The command ran but the world is not as the step requires.
-    #[error("{step}: {message}")]
-    Verify {
-        /// The step.
-        step: String,
-        /// What was wrong.
-        message: String,
-    },
-    /// The operation was cancelled (newer desired state, shutdown).
-    #[error("cancelled: {0}")]
-    Cancelled(String),
+/// How [`Executor::run`] runs a command: its timeout, whether cancelling the operation
+/// stops it, and whether a non-zero exit fails the step.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOpts {
+    /// The command is stopped after this long (a [`ExecError::Remote`] timeout).
+    pub timeout: Duration,
+    /// The operation's cancellation stops the command (a wait, a download), or the command
+    /// runs to completion (a stop, a launch: safe points).
+    pub cancellable: bool,
+    /// A non-zero exit is the caller's to judge ([`Output::status`]) instead of a
+    /// [`ExecError::Remote`].
+    pub exit_checked_by_caller: bool,
+}
+
+impl RunOpts {
+    /// Runs to completion within `timeout`; a non-zero exit fails the step.
+    pub fn new(timeout: Duration) -> Self {
+        RunOpts {
+            timeout,
+            cancellable: false,
+            exit_checked_by_caller: false,
+        }
+    }
+
+    /// Stopped when the operation is cancelled.
+    pub fn cancellable(mut self) -> Self {
+        self.cancellable = true;
+        self
+    }
+
+    /// A non-zero exit is returned in the [`Output`], not as an error.
+    pub fn caller_checks_exit(mut self) -> Self {
+        self.exit_checked_by_caller = true;
+        self
+    }
 }
 
 /// Runs the steps of one operation.
@@ -75,24 +94,20 @@ impl Executor {
     }
 
     fn transport(&self, step: &str, host: &str) -> Result<Transport, ExecError> {
-        self.hosts.get(host).ok_or_else(|| ExecError::Verify {
-            step: step.into(),
-            message: format!("host {host} is not configured"),
-        })
+        self.hosts
+            .get(host)
+            .ok_or_else(|| ExecError::config(step, format!("host {host} is not configured")))
     }
 
-    /// Runs `script` on `host`, streaming its output into the log. Fails on a non-zero exit
-    /// unless `allow_fail`. `cancellable` commands stop when the operation is cancelled.
+    /// Runs `script` on `host`, streaming its output into the log, as `opts` say.
     pub async fn run(
         &self,
         step: &str,
         host: &str,
         script: &Script,
-        timeout: Duration,
-        cancellable: bool,
-        allow_fail: bool,
+        opts: RunOpts,
     ) -> Result<Output, ExecError> {
-        let t = self.transport(step, host)?;
+        let transport = self.transport(step, host)?;
         let (tx, mut rx) = mpsc::channel::<Line>(256);
         let logs = self.logs.clone();
         let op = self.op;
@@ -105,38 +120,17 @@ impl Executor {
                 }
             }
         });
-        let mut opts = ExecOpts::new(timeout).lines(tx);
-        if cancellable {
-            opts = opts.cancel(self.cancel.clone());
+        let mut exec_opts = ExecOpts::new(opts.timeout).lines(tx);
+        if opts.cancellable {
+            exec_opts = exec_opts.cancel(self.cancel.clone());
         }
-        let res = t.exec(script, opts).await;
+        let res = transport.exec(script, exec_opts).await;
         let _ = forward.await;
-        let out = match res {
-            Ok(o) => o,
-            Err(RemoteError::Cancelled) => {
-                return Err(ExecError::Cancelled(format!("{step} interrupted")))
-            }
-            Err(e) => {
-                return Err(ExecError::Remote {
-                    step: step.into(),
-                    source: e,
-                })
-            }
-        };
-        if !allow_fail && !out.success() {
-            let ended = out.exit_text();
-            return Err(match out.check(host) {
-                Err(e) => ExecError::Remote {
-                    step: step.into(),
-                    source: e,
-                },
-                Ok(_) => ExecError::Verify {
-                    step: step.into(),
-                    message: format!("the command {ended}"),
-                },
-            });
+        let out = res.map_err(|e| ExecError::remote(step, e))?;
+        if opts.exit_checked_by_caller {
+            return Ok(out);
         }
-        Ok(out)
+        out.check(host).map_err(|e| ExecError::remote(step, e))
     }
 
     /// Runs `script` on `host` without logging its output (probes while waiting).
@@ -146,13 +140,11 @@ impl Executor {
         host: &str,
         script: &Script,
     ) -> Result<Output, ExecError> {
-        let t = self.transport(step, host)?;
-        t.exec(script, ExecOpts::new(Duration::from_secs(30)))
+        let transport = self.transport(step, host)?;
+        transport
+            .exec(script, ExecOpts::new(Duration::from_secs(30)))
             .await
-            .map_err(|e| ExecError::Remote {
-                step: step.into(),
-                source: e,
-            })
+            .map_err(|e| ExecError::remote(step, e))
     }
 
     /// The containers on `host`, now.
@@ -161,36 +153,18 @@ impl Executor {
         step: &str,
         host: &str,
     ) -> Result<std::collections::BTreeMap<String, ContainerObserved>, ExecError> {
-        let t = self.transport(step, host)?;
-        let out = t
+        let transport = self.transport(step, host)?;
+        let out = transport
             .exec(
                 &Script::Raw(crate::observe::DOCKER_PS),
                 ExecOpts::new(Duration::from_secs(20)),
             )
             .await
-            .map_err(|e| ExecError::Remote {
-                step: step.into(),
-                source: e,
-            })?;
+            .map_err(|e| ExecError::remote(step, e))?
+            .check(host)
+            .map_err(|e| ExecError::remote(step, e))?;
         let lines: Vec<String> = out.stdout.lines().map(String::from).collect();
-        if !out.success() {
-            return Err(ExecError::Verify {
-                step: step.into(),
-                message: format!("docker ps failed on {host}: {}", out.stderr.trim()),
-            });
-        }
-        parse::docker_ps(&lines).map_err(|m| ExecError::Verify {
-            step: step.into(),
-            message: m,
-        })
-    }
-
-    /// Sleeps, or returns Cancelled when the operation is cancelled.
-    pub async fn pause(&self, d: Duration, what: &str) -> Result<(), ExecError> {
-        tokio::select! {
-            _ = tokio::time::sleep(d) => Ok(()),
-            _ = self.cancel.cancelled() => Err(ExecError::Cancelled(format!("{what} interrupted"))),
-        }
+        parse::docker_ps(&lines).map_err(|m| ExecError::check(step, m))
     }
 
     /// Runs `fut` unless the operation is cancelled first (then `Cancelled`). For reads
@@ -203,7 +177,7 @@ impl Executor {
     ) -> Result<T, ExecError> {
         tokio::select! {
             v = fut => Ok(v),
-            _ = self.cancel.cancelled() => Err(ExecError::Cancelled(format!("{what} interrupted"))),
+            _ = self.cancel.cancelled() => Err(ExecError::cancelled(what, "interrupted while a probe was waiting for an answer")),
         }
     }
 

@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::{ExecError, Executor};
+use super::wait::{Probe, Wait};
+use super::{ExecError, Executor, RunOpts};
 use crate::observe::parse;
 use crate::plan::render::step_line;
 use crate::plan::{Action, Step};
@@ -51,25 +52,25 @@ const RETURN: &str = concat!(
     "echo \"build-and-copy.sh failed: the launcher checkout is back at $old (the pinned commit) and keeps working\" >&2; exit 1; fi"
 );
 
-pub(super) async fn run(x: &Executor, step: &Step) -> Result<(), ExecError> {
+pub(super) async fn run(exec: &Executor, step: &Step) -> Result<(), ExecError> {
     let line = step_line(step).trim().to_string();
-    x.say(None, format!("▶ {line}"));
+    exec.say(None, format!("▶ {line}"));
     let started = Instant::now();
     let r = match &step.action {
-        Action::StopModel { host, .. } => super::launch::stop_model(x, &line, host).await,
+        Action::StopModel { host, .. } => super::launch::stop_model(exec, &line, host).await,
         Action::SettleGpu {
             hosts,
             below_mib,
             free_share,
             timeout_secs,
-        } => settle(x, &line, hosts, *below_mib, *free_share, *timeout_secs).await,
-        Action::Download { host, repo, .. } => download(x, &line, host, repo).await,
+        } => settle(exec, &line, hosts, *below_mib, *free_share, *timeout_secs).await,
+        Action::Download { host, repo, .. } => download(exec, &line, host, repo).await,
         Action::LaunchModel {
             spec,
             host,
             generation,
             argv,
-        } => super::launch::launch(x, &line, host, spec, *generation, argv).await,
+        } => super::launch::launch(exec, &line, host, spec, *generation, argv).await,
         Action::WaitReady {
             repo,
             served,
@@ -82,157 +83,172 @@ pub(super) async fn run(x: &Executor, step: &Step) -> Result<(), ExecError> {
             } else {
                 served.as_slice()
             };
-            super::launch::wait_ready(x, &line, host, names, *timeout_secs).await
+            super::launch::wait_ready(exec, &line, host, names, *timeout_secs).await
         }
         Action::StopService {
             host, container, ..
-        } => service(x, &line, host, container, false).await,
+        } => service(exec, &line, host, container, Docker::Stop).await,
         Action::StartService {
             host, container, ..
-        } => service(x, &line, host, container, true).await,
+        } => service(exec, &line, host, container, Docker::Start).await,
         Action::RestartService {
             host, container, ..
         } => {
             let cmd = Script::One(Cmd::new("docker").arg("restart").arg(container.clone()));
-            match x
-                .run(&line, host, &cmd, Duration::from_secs(180), false, false)
+            match exec
+                .run(&line, host, &cmd, RunOpts::new(Duration::from_secs(180)))
                 .await
             {
-                Ok(_) => service(x, &line, host, container, true).await,
+                Ok(_) => service(exec, &line, host, container, Docker::Start).await,
                 Err(e) => Err(e),
             }
         }
-        Action::FetchLauncher { host } => fetch_launcher(x, &line, host).await,
-        Action::UpdateLauncher { host, .. } => update_launcher(x, &line, host).await,
+        Action::FetchLauncher { host } => fetch_launcher(exec, &line, host).await,
+        Action::UpdateLauncher { host, .. } => update_launcher(exec, &line, host).await,
         Action::CheckoutLauncher { host, commit, .. } => {
-            checkout_launcher(x, &line, host, commit).await
+            checkout_launcher(exec, &line, host, commit).await
         }
         Action::ReturnLauncher { host, branch, .. } => {
-            return_launcher(x, &line, host, branch).await
+            return_launcher(exec, &line, host, branch).await
         }
     };
     match &r {
-        Ok(()) => x.say(
+        Ok(()) => exec.say(
             None,
             format!("✓ {line} ({:.1}s)", started.elapsed().as_secs_f64()),
         ),
-        Err(e) => x.say(None, format!("✗ {e}")),
+        Err(e) => exec.say(None, format!("✗ {e}")),
     }
     r
 }
 
-pub(super) fn cluster(x: &Executor) -> Result<&crate::model::desired::Cluster, ExecError> {
-    x.desired.cluster.as_ref().ok_or_else(|| ExecError::Verify {
-        step: "model".into(),
-        message: "no cluster is configured".into(),
-    })
+pub(super) fn cluster(exec: &Executor) -> Result<&crate::model::desired::Cluster, ExecError> {
+    exec.desired
+        .cluster
+        .as_ref()
+        .ok_or_else(|| ExecError::config("model", "no cluster is configured"))
 }
 
 /// Waits until every host's GPU memory is below `below` MiB — or, on unified memory
 /// (GB10, where `nvidia-smi` reports `[N/A]`), until `free_share` of the host's memory is
 /// available (`free -m`) — or `timeout` seconds passed (then says so and goes on).
 async fn settle(
-    x: &Executor,
+    exec: &Executor,
     line: &str,
     hosts: &[String],
     below: u64,
     free_share: f64,
     timeout: u64,
 ) -> Result<(), ExecError> {
-    let deadline = Instant::now() + Duration::from_secs(timeout);
-    loop {
-        let mut waiting = Vec::new();
-        for h in hosts {
-            let out = x
-                .run(
-                    line,
-                    h,
-                    &Script::Raw(crate::observe::NVIDIA_SMI),
-                    Duration::from_secs(20),
-                    true,
-                    true,
-                )
-                .await?;
-            let lines: Vec<String> = out.stdout.lines().map(String::from).collect();
-            match parse::gpu_memory_used(&lines) {
-                Ok(Some(used)) if used >= below => waiting.push(format!(
-                    "{h}: GPU memory at {used} MiB (waiting for < {below})"
-                )),
-                Ok(Some(_)) => {}
-                Ok(None) => {
-                    let out = x
-                        .run(
-                            line,
-                            h,
-                            &Script::Raw(crate::observe::FREE),
-                            Duration::from_secs(20),
-                            true,
-                            true,
-                        )
-                        .await?;
-                    let lines: Vec<String> = out.stdout.lines().map(String::from).collect();
-                    match parse::free_memory(&lines) {
-                        Ok(m) if (m.available_mib as f64) < free_share * m.total_mib as f64 => {
-                            waiting.push(format!(
-                                "{h}: {} of {} MiB available (unified memory; waiting for {:.0}%)",
-                                m.available_mib,
-                                m.total_mib,
-                                free_share * 100.0
-                            ))
-                        }
-                        Ok(_) => {}
-                        Err(e) => x.say(Some(h), format!("cannot read memory ({e}); not waiting")),
-                    }
+    let wait = Wait::new(
+        "memory to settle",
+        Duration::from_secs(timeout),
+        Duration::from_secs(1),
+    );
+    let settled = exec
+        .poll_until(line, &wait, || async move {
+            let mut waiting = Vec::new();
+            for host in hosts {
+                if let Some(why) = memory_in_use(exec, line, host, below, free_share).await? {
+                    waiting.push(why);
                 }
-                // Unreadable output: nothing to wait on (the launch's own checks remain).
-                Err(_) => {}
             }
+            Ok(if waiting.is_empty() {
+                Probe::Done(())
+            } else {
+                Probe::NotYet(waiting.join("; "))
+            })
+        })
+        .await;
+    match settled {
+        // A settle that times out says so and goes on (the launch's own checks remain).
+        Err(ExecError::Timeout { message, .. }) => {
+            exec.say(None, format!("still after {timeout}s: {message}; going on"));
+            Ok(())
         }
-        if waiting.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            x.say(
-                None,
-                format!("still after {timeout}s: {}; going on", waiting.join("; ")),
-            );
-            return Ok(());
-        }
-        x.pause(Duration::from_secs(1), line).await?;
+        other => other,
     }
 }
 
-async fn download(x: &Executor, line: &str, host: &str, repo: &str) -> Result<(), ExecError> {
+/// What `host` still holds that the next model needs (`None`: nothing to wait for): GPU
+/// memory at or above `below` MiB, or, on unified memory (`nvidia-smi` says `[N/A]`), less
+/// than `free_share` of the host's memory available. Unreadable output is nothing to
+/// wait on.
+async fn memory_in_use(
+    exec: &Executor,
+    line: &str,
+    host: &str,
+    below: u64,
+    free_share: f64,
+) -> Result<Option<String>, ExecError> {
+    let probe = RunOpts::new(Duration::from_secs(20))
+        .cancellable()
+        .caller_checks_exit();
+    let out = exec
+        .run(line, host, &Script::Raw(crate::observe::NVIDIA_SMI), probe)
+        .await?;
+    let lines: Vec<String> = out.stdout.lines().map(String::from).collect();
+    match parse::gpu_memory_used(&lines) {
+        Ok(Some(used)) if used >= below => Ok(Some(format!(
+            "{host}: GPU memory at {used} MiB (waiting for < {below})"
+        ))),
+        Ok(Some(_)) | Err(_) => Ok(None),
+        Ok(None) => {
+            let out = exec
+                .run(line, host, &Script::Raw(crate::observe::FREE), probe)
+                .await?;
+            let lines: Vec<String> = out.stdout.lines().map(String::from).collect();
+            match parse::free_memory(&lines) {
+                Ok(m) if (m.available_mib as f64) < free_share * m.total_mib as f64 => {
+                    Ok(Some(format!(
+                        "{host}: {} of {} MiB available (unified memory; waiting for {:.0}%)",
+                        m.available_mib,
+                        m.total_mib,
+                        free_share * 100.0
+                    )))
+                }
+                Ok(_) => Ok(None),
+                Err(e) => {
+                    exec.say(Some(host), format!("cannot read memory ({e}); not waiting"));
+                    Ok(None)
+                }
+            }
+        }
+    }
+}
+
+async fn download(exec: &Executor, line: &str, host: &str, repo: &str) -> Result<(), ExecError> {
+    use crate::downloads::DownloadError;
     // Through the download manager: a job with progress (also in `/api/downloads`),
     // stall detection, retries, resumed after a controller restart.
-    if let Some(m) = &x.downloads {
-        return match m.ensure(host, repo, x.op, &x.cancel).await {
+    if let Some(m) = &exec.downloads {
+        return match m.ensure(host, repo, exec.op, &exec.cancel).await {
             Ok(()) => Ok(()),
-            Err(crate::downloads::DownloadError::Cancelled(why)) => Err(ExecError::Cancelled(why)),
-            Err(e) => Err(ExecError::Verify {
-                step: line.into(),
-                message: e.to_string(),
-            }),
+            Err(DownloadError::Cancelled(why)) => Err(ExecError::cancelled(line, why)),
+            Err(e @ DownloadError::NoTarget(_)) => Err(ExecError::config(line, e.to_string())),
+            Err(e) => Err(ExecError::check(line, e.to_string())),
         };
     }
-    let timeout = Duration::from_secs(24 * 3600);
+    let opts = RunOpts::new(Duration::from_secs(24 * 3600))
+        .cancellable()
+        .caller_checks_exit();
     let hf = Script::One(Cmd::new("hf").arg("download").arg(repo));
-    let out = x.run(line, host, &hf, timeout, true, true).await?;
+    let out = exec.run(line, host, &hf, opts).await?;
     let out = if out.status == Some(127) {
-        x.say(
+        exec.say(
             Some(host),
             "`hf` not found; trying `huggingface-cli download`",
         );
         let legacy = Script::One(Cmd::new("huggingface-cli").arg("download").arg(repo));
-        x.run(line, host, &legacy, timeout, true, true).await?
+        exec.run(line, host, &legacy, opts).await?
     } else {
         out
     };
     if out.status == Some(127) {
-        return Err(ExecError::Verify {
-            step: line.into(),
-            message: crate::downloads::not_installed(host),
-        });
+        return Err(ExecError::config(
+            line,
+            crate::downloads::not_installed(host),
+        ));
     }
     if !out.success() {
         let tail: Vec<&str> = out.stderr.lines().rev().take(3).collect();
@@ -242,133 +258,142 @@ async fn download(x: &Executor, line: &str, host: &str, repo: &str) -> Result<()
         } else {
             ""
         };
-        return Err(ExecError::Verify {
-            step: line.into(),
-            message: format!("download of {repo} to {host} failed{hint}: {tail}"),
-        });
+        return Err(ExecError::remote(
+            line,
+            crate::remote::RemoteError::Failed {
+                host: host.into(),
+                status: out.exit_text(),
+                stderr_tail: format!("download of {repo} failed{hint}: {tail}"),
+            },
+        ));
     }
     Ok(())
 }
 
+/// What [`service`] does to a side service's container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Docker {
+    /// `docker start`: the container runs afterwards.
+    Start,
+    /// `docker stop`: the container does not run afterwards.
+    Stop,
+}
+
+/// `docker start|stop <container>` on `host`, then waits (30 s at most) until the
+/// container runs, or does not.
 async fn service(
-    x: &Executor,
+    exec: &Executor,
     line: &str,
     host: &str,
     container: &str,
-    start: bool,
+    action: Docker,
 ) -> Result<(), ExecError> {
+    let start = action == Docker::Start;
     let verb = if start { "start" } else { "stop" };
     let cmd = Script::One(Cmd::new("docker").arg(verb).arg(container));
-    x.run(line, host, &cmd, Duration::from_secs(120), false, false)
+    exec.run(line, host, &cmd, RunOpts::new(Duration::from_secs(120)))
         .await?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let m = x.containers(line, host).await?;
-        let running = m.get(container).is_some_and(|v| v.running);
-        if running == start {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(ExecError::Verify {
-                step: line.into(),
-                message: format!(
-                    "docker {verb} {container} returned but the container is {} on {host}",
-                    if running {
-                        "still running"
-                    } else {
-                        "not running"
-                    }
-                ),
-            });
-        }
-        x.pause(Duration::from_millis(300), line).await?;
-    }
+    let state = if start { "running" } else { "stopped" };
+    let wait = Wait::new(
+        format!("{container} {state} on {host}"),
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+    );
+    exec.poll_until(line, &wait, || async move {
+        let containers = exec.containers(line, host).await?;
+        let running = containers.get(container).is_some_and(|v| v.running);
+        Ok(if running == start {
+            Probe::Done(())
+        } else {
+            Probe::NotYet(format!(
+                "docker {verb} {container} returned but the container is {} on {host}",
+                if running {
+                    "still running"
+                } else {
+                    "not running"
+                }
+            ))
+        })
+    })
+    .await
 }
 
-async fn update_launcher(x: &Executor, line: &str, head: &str) -> Result<(), ExecError> {
-    let c = cluster(x)?;
+async fn update_launcher(exec: &Executor, line: &str, head: &str) -> Result<(), ExecError> {
+    let c = cluster(exec)?;
     let cmd = Cmd::new("sh")
         .arg("-c")
         .arg(UPDATE)
         .arg("sh")
-        .arg(workers(x))
+        .arg(workers(exec))
         .cwd(c.launcher.clone());
-    x.run(
+    exec.run(
         line,
         head,
         &Script::One(cmd),
-        Duration::from_secs(4 * 3600),
-        false,
-        false,
+        RunOpts::new(Duration::from_secs(4 * 3600)),
     )
     .await?;
     Ok(())
 }
 
-async fn fetch_launcher(x: &Executor, line: &str, head: &str) -> Result<(), ExecError> {
-    let c = cluster(x)?;
+async fn fetch_launcher(exec: &Executor, line: &str, head: &str) -> Result<(), ExecError> {
+    let c = cluster(exec)?;
     let cmd = Cmd::new("git")
         .args(["fetch", "--quiet"])
         .cwd(c.launcher.clone());
-    x.run(
+    exec.run(
         line,
         head,
         &Script::One(cmd),
-        Duration::from_secs(300),
-        true,
-        false,
+        RunOpts::new(Duration::from_secs(300)).cancellable(),
     )
     .await?;
     Ok(())
 }
 
 async fn checkout_launcher(
-    x: &Executor,
+    exec: &Executor,
     line: &str,
     head: &str,
     commit: &str,
 ) -> Result<(), ExecError> {
-    let c = cluster(x)?;
+    let c = cluster(exec)?;
     let cmd = Cmd::new("sh")
         .arg("-c")
         .arg(CHECKOUT)
         .arg("sh")
         .arg(commit)
-        .arg(workers(x))
+        .arg(workers(exec))
         .cwd(c.launcher.clone());
-    x.run(
+    exec.run(
         line,
         head,
         &Script::One(cmd),
-        Duration::from_secs(4 * 3600),
-        false,
-        false,
+        RunOpts::new(Duration::from_secs(4 * 3600)),
     )
     .await?;
     Ok(())
 }
 
 async fn return_launcher(
-    x: &Executor,
+    exec: &Executor,
     line: &str,
     head: &str,
     branch: &str,
 ) -> Result<(), ExecError> {
-    let c = cluster(x)?;
+    let c = cluster(exec)?;
     let cmd = Cmd::new("sh")
         .arg("-c")
         .arg(RETURN)
         .arg("sh")
         .arg(branch)
-        .arg(workers(x))
+        .arg(workers(exec))
         .cwd(c.launcher.clone());
-    x.run(
+    exec.run(
         line,
         head,
         &Script::One(cmd),
-        Duration::from_secs(4 * 3600),
-        false,
-        false,
+        RunOpts::new(Duration::from_secs(4 * 3600)),
     )
     .await?;
     Ok(())
@@ -376,6 +401,6 @@ async fn return_launcher(
 
 /// The workers' addresses as `build-and-copy.sh -c` takes them (comma-separated; empty
 /// without workers).
-fn workers(x: &Executor) -> String {
-    crate::model::nodes::worker_addresses(&x.desired).join(",")
+fn workers(exec: &Executor) -> String {
+    crate::model::nodes::worker_addresses(&exec.desired).join(",")
 }

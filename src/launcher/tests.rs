@@ -7,10 +7,12 @@ use crate::model::desired::Desired;
 use std::collections::BTreeMap;
 
 fn desired(extra: &str) -> Desired {
-    serde_yaml::from_str(&format!(
+    let text = format!(
         "version: 1\nhosts:\n  s1: {{ address: 192.168.1.1, interconnect: 10.0.0.1 }}\n  s2: {{ address: 192.168.1.2, interconnect: 10.0.0.2 }}\ncluster: {{ head: s1, workers: [s2] }}\nactive_model: qwen36\n{extra}"
-    ))
-    .expect("fixture parses")
+    );
+    let parsed = crate::model::yamlpos::parse(&text);
+    assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+    serde_json::from_value(parsed.value.expect("fixture parses")).expect("fixture is a Desired")
 }
 
 fn spec(d: &Desired, model: &str) -> LaunchSpec {

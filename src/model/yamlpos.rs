@@ -1,9 +1,11 @@
-//! YAML text → JSON value plus a map of where every value sits in the text.
+//! YAML text → JSON value plus a map of where every value sits in the text: **the one
+//! YAML reader** of the program. Validation deserialises the desired state from this
+//! value, and `edit::semantic` verifies every comment-preserving edit by reading its
+//! result here, so an edit is checked against exactly what the controller will read.
 //!
-//! `serde_yaml` gives no positions for values, so validation parses the text once more
-//! with `yaml-rust2`'s event parser to learn line/column of every key and value. This
-//! module also rejects what serde would silently accept or mangle: duplicate keys,
-//! anchors/aliases, several documents, custom tags. Pure: no IO.
+//! Built on `yaml-rust2`'s event parser, which gives the line/column of every key and
+//! value. This module also rejects what a YAML reader would silently accept or mangle:
+//! duplicate keys, anchors/aliases, several documents, custom tags. Pure: no IO.
 
 use std::collections::BTreeMap;
 
@@ -39,9 +41,40 @@ pub struct Span {
     pub value: Pos,
 }
 
+/// What kind of problem the YAML itself has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// The text is not YAML (there is no value).
+    Syntax,
+    /// More than one document (`---`).
+    Documents,
+    /// A key defined twice in one mapping.
+    DuplicateKey,
+    /// An anchor (`&name`) or alias (`*name`).
+    Alias,
+    /// A tag (`!!str`, `!custom`).
+    Tag,
+    /// A key that is not a scalar.
+    ComplexKey,
+}
+
+impl ProblemKind {
+    /// Whether the text has no single, unambiguous value tree: a syntax error, several
+    /// documents, or a duplicate key. (Anchors, aliases, tags and complex keys are
+    /// refused by validation but still leave a value tree.)
+    pub fn is_unreadable(self) -> bool {
+        matches!(
+            self,
+            ProblemKind::Syntax | ProblemKind::Documents | ProblemKind::DuplicateKey
+        )
+    }
+}
+
 /// A problem found while reading the YAML itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct YamlProblem {
+    /// Which kind.
+    pub kind: ProblemKind,
     /// Where.
     pub pos: Pos,
     /// JSON pointer of the enclosing value, when known.
@@ -113,8 +146,9 @@ pub fn escape_segment(s: &str) -> String {
 }
 
 impl Builder {
-    fn problem(&mut self, pos: Pos, pointer: &str, message: impl Into<String>) {
+    fn problem(&mut self, kind: ProblemKind, pos: Pos, pointer: &str, message: impl Into<String>) {
         self.problems.push(YamlProblem {
+            kind,
             pos,
             pointer: pointer.to_string(),
             message: message.into(),
@@ -171,6 +205,7 @@ impl Builder {
             Some(t) if t.handle == "!!" || t.handle == "tag:yaml.org,2002:" => true,
             Some(t) => {
                 self.problem(
+                    ProblemKind::Tag,
                     pos,
                     pointer,
                     format!(
@@ -192,6 +227,7 @@ impl MarkedEventReceiver for Builder {
                 self.documents += 1;
                 if self.documents > 1 {
                     self.problem(
+                    ProblemKind::Documents,
                         pos,
                         "",
                         "several YAML documents in one file; desired.yaml holds exactly one (remove the extra `---`)",
@@ -201,6 +237,7 @@ impl MarkedEventReceiver for Builder {
             Event::Alias(_) => {
                 let pointer = self.slot().map(|s| s.0).unwrap_or_default();
                 self.problem(
+                    ProblemKind::Alias,
                     pos,
                     &pointer,
                     "YAML aliases (`*name`) are not supported in desired.yaml; write the value out",
@@ -223,6 +260,7 @@ impl MarkedEventReceiver for Builder {
             Event::Scalar(text, style, anchor, tag) => {
                 if anchor > 0 {
                     self.problem(
+                        ProblemKind::Alias,
                         pos,
                         "",
                         "YAML anchors (`&name`) are not supported in desired.yaml",
@@ -246,6 +284,7 @@ impl MarkedEventReceiver for Builder {
                                 .map(|s| s.key.line)
                                 .unwrap_or(0);
                             self.problem(
+                    ProblemKind::DuplicateKey,
                                 pos,
                                 &pointer,
                                 format!("duplicate key `{text}` (first defined on line {first}); remove one of them"),
@@ -299,6 +338,7 @@ impl Builder {
     fn open_collection(&mut self, pos: Pos, anchor: usize, tag: &Option<Tag>) -> String {
         if self.pending_is_key() {
             self.problem(
+                ProblemKind::ComplexKey,
                 pos,
                 "",
                 "complex (non-scalar) keys are not supported; keys are plain names",
@@ -309,6 +349,7 @@ impl Builder {
         }
         if anchor > 0 {
             self.problem(
+                ProblemKind::Alias,
                 pos,
                 "",
                 "YAML anchors (`&name`) are not supported in desired.yaml",
@@ -386,6 +427,7 @@ pub fn parse(text: &str) -> Parsed {
         let pos = Pos::from_marker(e.marker());
         let mut problems = b.problems;
         problems.push(YamlProblem {
+            kind: ProblemKind::Syntax,
             pos,
             pointer: String::new(),
             message: format!("YAML syntax error: {}", e.info()),

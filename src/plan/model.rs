@@ -1,16 +1,28 @@
 //! Planning the model: stop, settle, download, launch, wait — or nothing. Never two models
 //! up; never a stop or launch for a host whose containers are unknown. Pure.
+//!
+//! [`model_steps`] reads as the decisions it makes, each a small function: what is wanted
+//! ([`wanted`]), what runs ([`what_runs`], [`workers_running`]), whether what runs stays or
+//! is stopped and why ([`keep_or_stop`]), which hosts must download ([`downloads`]), and
+//! whether the launch can be made ([`launch`]: the launcher generation and its argv).
+//! Whatever cannot be seen ends the plan there with an "unknown" line: the steps already
+//! planned stay (a stop of a model that must go anyway), nothing after them is planned.
 
 use std::collections::BTreeMap;
 
 use super::{Action, Ctx, StopReason};
+use crate::launcher::Generation;
 use crate::model::catalog::{catalog, launch_spec, settings_diff, LaunchSpec};
-use crate::model::desired::{Desired, Mode};
+use crate::model::desired::{Cluster, Desired, Mode, Overrides};
+use crate::model::observed::{ContainerObserved, LaunchRecord};
+
+/// What cannot be seen, for the plan's "unknown" list: the decision is not made.
+type Unknown = String;
 
 pub(super) fn containers_of<'a>(
     cx: &'a Ctx<'_>,
     host: &str,
-) -> Result<&'a BTreeMap<String, crate::model::observed::ContainerObserved>, String> {
+) -> Result<&'a BTreeMap<String, ContainerObserved>, String> {
     match cx.host(host) {
         None => Err(format!("{host}: not observed yet")),
         Some(h) => match (&h.reachable, h.containers.get()) {
@@ -23,296 +35,354 @@ pub(super) fn containers_of<'a>(
     }
 }
 
+/// The model's steps, appended to the plan in `cx`.
 pub(super) fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
     let Some(cluster) = &d.cluster else {
         return;
     };
+    if let Err(unknown) = plan_model(d, cluster, cx) {
+        cx.unknown(unknown);
+    }
+}
+
+/// The decisions in order; an `Err` is what could not be seen, and ends the plan there.
+fn plan_model(d: &Desired, cluster: &Cluster, cx: &mut Ctx<'_>) -> Result<(), Unknown> {
     let head = cluster.head.as_str();
-    let head_containers = match containers_of(cx, head) {
-        Ok(c) => c,
-        Err(why) => {
-            cx.unknown(format!("{why}: no model is started or stopped"));
-            return;
-        }
-    };
-    let head_running = head_containers
+    let head_running = containers_of(cx, head)
+        .map_err(|why| format!("{why}: no model is started or stopped"))?
         .get(&cluster.container)
         .is_some_and(|c| c.running);
-    let cat = catalog(d);
+    let want = wanted(d, cluster);
+    let workers = workers_running(cx, cluster, want.as_ref())?;
+    let Some(want) = want else {
+        stop_unwanted(cx, head, head_running, &workers);
+        return Ok(());
+    };
+    let stopped = match keep_or_stop(d, cluster, cx, head_running, &workers, &want)? {
+        Verdict::Keep => {
+            ensure_ready(cx, cluster, &want);
+            return Ok(());
+        }
+        Verdict::Stop(action, why) => {
+            cx.push(*action, why);
+            true
+        }
+        Verdict::Free => false,
+    };
+    let download = downloads(cx, &want)?;
+    if stopped {
+        cx.push(
+            settle(cluster, &want),
+            "let GPU memory be released before the next launch",
+        );
+    }
+    for host in download {
+        cx.push(
+            Action::Download {
+                host: host.clone(),
+                model: want.model.clone(),
+                repo: want.repo.clone(),
+            },
+            format!("{} is not in {host}'s Hugging Face cache", want.repo),
+        );
+    }
+    let why = launch_why(d, cx, stopped, &want);
+    cx.push(launch(cx, cluster, &want)?, why);
+    cx.push(
+        wait_ready(&want, head, cluster.port),
+        "a launch is done when the model answers",
+    );
+    Ok(())
+}
+
+/// What is wanted: the launch of `active_model` (`None`: nothing is desired, or the
+/// desired model cannot be launched, which validation reports).
+fn wanted(d: &Desired, cluster: &Cluster) -> Option<LaunchSpec> {
     let addresses: BTreeMap<String, String> = d
         .hosts
         .iter()
         .map(|(k, h)| (k.clone(), h.launcher_address().to_string()))
         .collect();
-    let want: Option<LaunchSpec> = d
-        .active_model
+    let catalog = catalog(d);
+    d.active_model
         .as_ref()
-        .and_then(|m| cat.get(m))
-        .and_then(|e| launch_spec(e, cluster, &addresses));
+        .and_then(|m| catalog.get(m))
+        .and_then(|e| launch_spec(e, cluster, &addresses))
+}
 
-    // Workers matter for a cluster model and for leftover containers.
-    let mut worker_running = Vec::new();
+/// The workers whose vLLM container runs. A worker whose containers are unknown matters
+/// only for a cluster model, which is not launched until every worker can be seen.
+fn workers_running(
+    cx: &Ctx<'_>,
+    cluster: &Cluster,
+    want: Option<&LaunchSpec>,
+) -> Result<Vec<String>, Unknown> {
+    let mut running = Vec::new();
     for w in &cluster.workers {
         match containers_of(cx, w) {
             Ok(c) => {
                 if c.get(&cluster.container).is_some_and(|c| c.running) {
-                    worker_running.push(w.clone());
+                    running.push(w.clone());
                 }
             }
-            Err(why) => {
-                if want.as_ref().is_some_and(|s| s.mode == Mode::Cluster) {
-                    cx.unknown(format!(
-                        "{why}: the cluster model is not launched until it can be seen"
-                    ));
-                    return;
-                }
+            Err(why) if want.is_some_and(|s| s.mode == Mode::Cluster) => {
+                return Err(format!(
+                    "{why}: the cluster model is not launched until it can be seen"
+                ))
             }
+            Err(_) => {}
         }
     }
+    Ok(running)
+}
 
-    let head_obs = cx.host(head);
-    let record = head_obs.and_then(|h| h.launch.get()).cloned().flatten();
-    let record_known = head_obs.is_some_and(|h| h.launch.get().is_some());
-    let served: Option<Vec<String>> = cx.obs.vllm.get().map(|v| v.models.clone());
-
-    let Some(want) = want else {
-        // Nothing desired (or the desired model cannot be launched: validation says why).
-        if head_running {
-            let model = record.as_ref().map(|r| r.model.clone());
-            cx.push(
-                Action::StopModel {
-                    host: head.into(),
-                    model,
-                    reason: StopReason::NoneDesired,
-                },
-                "no model is desired (active_model: null)",
-            );
-        } else if !worker_running.is_empty() {
-            push_cleanup(cx, head, &worker_running);
-        }
-        return;
-    };
-
-    let mut need_launch = true;
-    let mut stopped = false;
+/// Nothing is desired: stop the model on the head, or else the leftovers on workers.
+fn stop_unwanted(cx: &mut Ctx<'_>, head: &str, head_running: bool, workers: &[String]) {
     if head_running {
-        // What runs?
-        let identity = match &record {
-            Some(r) => Some((
-                r.model.clone(),
-                Some(r.fingerprint.clone()),
-                r.settings.clone(),
-            )),
-            None => match &served {
-                Some(list) if list.contains(&want.repo) => {
-                    // Launched outside spark-control, serving the desired repo: adopt it.
-                    Some((want.model.clone(), None, want.settings.clone()))
-                }
-                Some(list) if !list.is_empty() => Some((
-                    format!("unknown ({})", list.join(", ")),
-                    None,
-                    Default::default(),
-                )),
-                _ => None,
+        let model = launch_record(cx, head).map(|r| r.model.clone());
+        cx.push(
+            Action::StopModel {
+                host: head.into(),
+                model,
+                reason: StopReason::NoneDesired,
             },
+            "no model is desired (active_model: null)",
+        );
+    } else if !workers.is_empty() {
+        cx.push(cleanup(head), cleanup_why(workers));
+    }
+}
+
+/// The launch record on the head, if it is known and there is one.
+fn launch_record<'a>(cx: &'a Ctx<'_>, head: &str) -> Option<&'a LaunchRecord> {
+    cx.host(head)
+        .and_then(|h| h.launch.get())
+        .and_then(Option::as_ref)
+}
+
+/// What runs in the head's vLLM container, as far as the observation tells.
+enum Running {
+    /// A model with a name: from the launch record (with its fingerprint and settings);
+    /// launched by hand but serving the desired repo (adopted: its settings are taken to
+    /// be the desired ones); or serving other names ("unknown (…)").
+    Model {
+        name: String,
+        fingerprint: Option<String>,
+        settings: Overrides,
+    },
+    /// No launch record (known), and vLLM (known) serves nothing yet.
+    Unidentified,
+    /// Not enough is known to tell.
+    Unknown,
+}
+
+/// What runs in the head's vLLM container (which runs).
+fn what_runs(cx: &Ctx<'_>, head: &str, want: &LaunchSpec) -> Running {
+    if let Some(r) = launch_record(cx, head) {
+        return Running::Model {
+            name: r.model.clone(),
+            fingerprint: Some(r.fingerprint.clone()),
+            settings: r.settings.clone(),
         };
-        match identity {
-            None => {
-                if record_known && served.is_some() {
-                    cx.push(
-                        Action::StopModel {
-                            host: head.into(),
-                            model: None,
-                            reason: StopReason::Unidentified,
-                        },
-                        format!(
-                            "{} runs on {head} without a launch record and serves nothing yet; {} is desired",
-                            cluster.container, want.model
-                        ),
-                    );
-                    stopped = true;
-                } else {
-                    cx.unknown(format!(
-                        "{head}: {} runs but what it serves is unknown: no model is started or stopped",
-                        cluster.container
-                    ));
-                    return;
-                }
-            }
-            Some((model, fp, settings)) => {
-                if model == want.model {
-                    match fp {
-                        Some(fp) if fp != want.fingerprint => {
-                            let changes = settings_diff(&settings, &want.settings);
-                            let why = if changes.is_empty() {
-                                "the launch command changed".to_string()
-                            } else {
-                                format!("settings changed: {}", changes.join(", "))
-                            };
-                            cx.push(
-                                Action::StopModel {
-                                    host: head.into(),
-                                    model: Some(model),
-                                    reason: StopReason::Relaunch { changes },
-                                },
-                                why,
-                            );
-                            stopped = true;
-                        }
-                        _ => match crash_reason(d, cx.obs) {
-                            Some(why) => {
-                                cx.push(
-                                    Action::StopModel {
-                                        host: head.into(),
-                                        model: Some(model),
-                                        reason: StopReason::Crashed { why: why.clone() },
-                                    },
-                                    why,
-                                );
-                                stopped = true;
-                            }
-                            None => need_launch = false,
-                        },
-                    }
-                } else {
-                    cx.push(
-                        Action::StopModel {
-                            host: head.into(),
-                            model: Some(model.clone()),
-                            reason: StopReason::Swap {
-                                to: want.model.clone(),
-                            },
-                        },
-                        format!("{} is desired instead of {model}", want.model),
-                    );
-                    stopped = true;
-                }
-            }
-        }
-    } else if !worker_running.is_empty() {
-        push_cleanup(cx, head, &worker_running);
-        stopped = true;
     }
-
-    if !need_launch {
-        let ready = served
-            .as_ref()
-            .is_some_and(|l| want.served.iter().any(|n| l.contains(n)));
-        if !ready {
-            cx.push(
-                wait_ready(&want, head, cluster.port),
-                format!("{} is launched but not serving yet", want.model),
-            );
-        }
-        return;
+    let record_known = cx.host(head).is_some_and(|h| h.launch.get().is_some());
+    match cx.obs.vllm.get().map(|v| &v.models) {
+        Some(served) if served.contains(&want.repo) => Running::Model {
+            name: want.model.clone(),
+            fingerprint: None,
+            settings: want.settings.clone(),
+        },
+        Some(served) if !served.is_empty() => Running::Model {
+            name: format!("unknown ({})", served.join(", ")),
+            fingerprint: None,
+            settings: Overrides::default(),
+        },
+        Some(_) if record_known => Running::Unidentified,
+        _ => Running::Unknown,
     }
+}
 
-    // Downloads first: every host the model needs must hold it.
-    let mut downloads = Vec::new();
+/// Whether what runs stays.
+enum Verdict {
+    /// The desired model runs, as desired, alive.
+    Keep,
+    /// What runs must go before the launch: this stop, and why.
+    Stop(Box<Action>, String),
+    /// Nothing is in the way of the launch.
+    Free,
+}
+
+/// Whether what runs stays or is stopped, and why: another model (a swap), the desired
+/// one with other settings (a relaunch), a crashed one, an unidentified one, or leftover
+/// containers on workers while the head runs none.
+fn keep_or_stop(
+    d: &Desired,
+    cluster: &Cluster,
+    cx: &Ctx<'_>,
+    head_running: bool,
+    workers: &[String],
+    want: &LaunchSpec,
+) -> Result<Verdict, Unknown> {
+    let head = cluster.head.as_str();
+    if !head_running {
+        return Ok(if workers.is_empty() {
+            Verdict::Free
+        } else {
+            Verdict::Stop(Box::new(cleanup(head)), cleanup_why(workers))
+        });
+    }
+    let stop = |model: Option<String>, reason: StopReason, why: String| {
+        let action = Action::StopModel {
+            host: head.into(),
+            model,
+            reason,
+        };
+        Ok(Verdict::Stop(Box::new(action), why))
+    };
+    let (name, fingerprint, settings) = match what_runs(cx, head, want) {
+        Running::Unknown => {
+            return Err(format!(
+                "{head}: {} runs but what it serves is unknown: no model is started or stopped",
+                cluster.container
+            ))
+        }
+        Running::Unidentified => {
+            return stop(
+                None,
+                StopReason::Unidentified,
+                format!(
+                "{} runs on {head} without a launch record and serves nothing yet; {} is desired",
+                cluster.container, want.model
+            ),
+            )
+        }
+        Running::Model {
+            name,
+            fingerprint,
+            settings,
+        } => (name, fingerprint, settings),
+    };
+    if name != want.model {
+        let why = format!("{} is desired instead of {name}", want.model);
+        let to = want.model.clone();
+        return stop(Some(name), StopReason::Swap { to }, why);
+    }
+    if fingerprint.is_some_and(|fp| fp != want.fingerprint) {
+        let changes = settings_diff(&settings, &want.settings);
+        let why = if changes.is_empty() {
+            "the launch command changed".to_string()
+        } else {
+            format!("settings changed: {}", changes.join(", "))
+        };
+        return stop(Some(name), StopReason::Relaunch { changes }, why);
+    }
+    match crash_reason(d, cx.obs) {
+        Some(why) => stop(Some(name), StopReason::Crashed { why: why.clone() }, why),
+        None => Ok(Verdict::Keep),
+    }
+}
+
+/// The desired model runs: wait until it serves, unless it already does.
+fn ensure_ready(cx: &mut Ctx<'_>, cluster: &Cluster, want: &LaunchSpec) {
+    let ready = cx
+        .obs
+        .vllm
+        .get()
+        .is_some_and(|v| want.served.iter().any(|n| v.models.contains(n)));
+    if !ready {
+        cx.push(
+            wait_ready(want, &cluster.head, cluster.port),
+            format!("{} is launched but not serving yet", want.model),
+        );
+    }
+}
+
+/// The hosts the model needs that do not hold it in their Hugging Face cache. A host
+/// whose cache cannot be seen stops the plan: the model is not launched blind.
+fn downloads(cx: &Ctx<'_>, want: &LaunchSpec) -> Result<Vec<String>, Unknown> {
+    let mut missing = Vec::new();
     for h in &want.hosts {
-        match cx.host(h).map(|o| &o.hf_cache) {
-            Some(f) => match f.get() {
-                Some(set) if set.contains(&want.repo) => {}
-                Some(_) => downloads.push(h.clone()),
-                None => {
-                    let why = f.why().unwrap_or("unknown").to_string();
-                    cx.unknown(format!(
-                        "{h}: HF cache unknown ({why}): {} is not launched until it can be seen",
-                        want.model
-                    ));
-                    return;
-                }
-            },
+        let Some(cache) = cx.host(h).map(|o| &o.hf_cache) else {
+            return Err(format!(
+                "{h}: not observed yet: {} is not launched",
+                want.model
+            ));
+        };
+        match cache.get() {
+            Some(set) if set.contains(&want.repo) => {}
+            Some(_) => missing.push(h.clone()),
             None => {
-                cx.unknown(format!(
-                    "{h}: not observed yet: {} is not launched",
+                let why = cache.why().unwrap_or("unknown");
+                return Err(format!(
+                    "{h}: HF cache unknown ({why}): {} is not launched until it can be seen",
                     want.model
                 ));
-                return;
             }
         }
     }
+    Ok(missing)
+}
+
+/// The wait after a stop for the memory the next model needs.
+fn settle(cluster: &Cluster, want: &LaunchSpec) -> Action {
+    Action::SettleGpu {
+        hosts: want.hosts.clone(),
+        below_mib: cluster.settle_below_mib,
+        free_share: want
+            .settings
+            .gpu_memory
+            .unwrap_or(super::VLLM_DEFAULT_GPU_MEMORY),
+        timeout_secs: cluster.settle_timeout_secs,
+    }
+}
+
+/// Why the launch: after a stop, after a crash, or because nothing runs.
+fn launch_why(d: &Desired, cx: &Ctx<'_>, stopped: bool, want: &LaunchSpec) -> String {
     if stopped {
-        cx.push(
-            Action::SettleGpu {
-                hosts: want.hosts.clone(),
-                below_mib: cluster.settle_below_mib,
-                free_share: want
-                    .settings
-                    .gpu_memory
-                    .unwrap_or(super::VLLM_DEFAULT_GPU_MEMORY),
-                timeout_secs: cluster.settle_timeout_secs,
-            },
-            "let GPU memory be released before the next launch".to_string(),
-        );
-    }
-    for h in downloads {
-        cx.push(
-            Action::Download {
-                host: h.clone(),
-                model: want.model.clone(),
-                repo: want.repo.clone(),
-            },
-            format!("{} is not in {h}'s Hugging Face cache", want.repo),
-        );
-    }
-    let why = if stopped {
         format!("{} is desired", want.model)
     } else if let Some(crash) = crash_reason(d, cx.obs) {
         format!("{crash}; relaunching")
     } else {
         format!("{} is desired and nothing runs", want.model)
+    }
+}
+
+/// The launch, in the argv of the launcher generation seen on the head; no launch while
+/// the generation is unknown or the launcher refuses the settings.
+fn launch(cx: &Ctx<'_>, cluster: &Cluster, want: &LaunchSpec) -> Result<Action, Unknown> {
+    let head = cluster.head.as_str();
+    let generation = launcher_generation(cx, head, want)?;
+    let argv = crate::launcher::launch_argv(generation, want, cluster)?;
+    Ok(Action::LaunchModel {
+        spec: want.clone(),
+        host: head.into(),
+        generation,
+        argv,
+    })
+}
+
+/// The launcher generation on the head (its argv depends on it).
+fn launcher_generation(cx: &Ctx<'_>, head: &str, want: &LaunchSpec) -> Result<Generation, Unknown> {
+    let Some(launcher) = cx.host(head).map(|h| &h.launcher) else {
+        return Err(format!(
+            "{head}: not observed yet: {} is not launched",
+            want.model
+        ));
     };
-    // The launcher argv depends on the launcher generation on the head.
-    let launcher = cx.host(head).map(|h| &h.launcher);
-    let generation = match launcher.map(|f| (f.get(), f.why())) {
-        Some((Some(l), _)) => match (l.generation, &l.generation_error) {
-            (Some(g), _) => g,
-            (None, e) => {
-                cx.unknown(format!(
-                    "{head}: the launcher generation is unknown ({}): {} is not launched",
-                    e.as_deref().unwrap_or("not detected yet"),
-                    want.model
-                ));
-                return;
-            }
-        },
-        Some((None, why)) => {
-            cx.unknown(format!(
-                "{head}: launcher checkout unknown ({}): {} is not launched",
-                why.unwrap_or("not observed"),
-                want.model
-            ));
-            return;
-        }
-        None => {
-            cx.unknown(format!(
-                "{head}: not observed yet: {} is not launched",
-                want.model
-            ));
-            return;
-        }
+    let Some(l) = launcher.get() else {
+        return Err(format!(
+            "{head}: launcher checkout unknown ({}): {} is not launched",
+            launcher.why().unwrap_or("not observed"),
+            want.model
+        ));
     };
-    let argv = match crate::launcher::launch_argv(generation, &want, cluster) {
-        Ok(a) => a,
-        Err(e) => {
-            cx.unknown(e);
-            return;
-        }
-    };
-    cx.push(
-        Action::LaunchModel {
-            spec: want.clone(),
-            host: head.into(),
-            generation,
-            argv,
-        },
-        why,
-    );
-    cx.push(
-        wait_ready(&want, head, cluster.port),
-        "a launch is done when the model answers".to_string(),
-    );
+    l.generation.ok_or_else(|| {
+        format!(
+            "{head}: the launcher generation is unknown ({}): {} is not launched",
+            l.generation_error.as_deref().unwrap_or("not detected yet"),
+            want.model
+        )
+    })
 }
 
 /// Why the model that runs on the head has crashed, if it has: its container runs but the
@@ -371,17 +441,20 @@ fn wait_ready(want: &LaunchSpec, head: &str, port: u16) -> Action {
     }
 }
 
-/// Stop leftover vLLM containers on workers while the head runs none.
-fn push_cleanup(cx: &mut Ctx<'_>, head: &str, workers: &[String]) {
-    cx.push(
-        Action::StopModel {
-            host: head.into(),
-            model: None,
-            reason: StopReason::Cleanup,
-        },
-        format!(
-            "vLLM containers still run on {} while the head runs none",
-            workers.join(", ")
-        ),
-    );
+/// The stop of leftover vLLM containers on workers while the head runs none (the stop
+/// names every node).
+fn cleanup(head: &str) -> Action {
+    Action::StopModel {
+        host: head.into(),
+        model: None,
+        reason: StopReason::Cleanup,
+    }
+}
+
+/// Why [`cleanup`].
+fn cleanup_why(workers: &[String]) -> String {
+    format!(
+        "vLLM containers still run on {} while the head runs none",
+        workers.join(", ")
+    )
 }

@@ -37,8 +37,8 @@ pub(super) async fn run(exec: Executor, steps: Vec<Step>, tx: mpsc::Sender<Msg>)
             Ok(()) => {
                 let _ = tx.send(Msg::Op(OpEvent::StepDone { id })).await;
             }
-            Err(ExecError::Cancelled(why)) => {
-                outcome = Outcome::Cancelled(why);
+            Err(ExecError::Cancelled { step, message }) => {
+                outcome = Outcome::Cancelled(format!("{step}: {message}"));
                 break;
             }
             Err(e) => {

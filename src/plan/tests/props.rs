@@ -258,3 +258,51 @@ fn unknown_facts_never_stop_or_launch() {
         }
     }
 }
+
+/// Never act on ignorance, one fact at a time: with only the head's launcher, one host's
+/// HF cache, or what the head runs (launch record and vLLM's API) unknown, nothing is
+/// launched that needs the missing fact, and a running model is neither stopped nor
+/// launched over (unless no model is desired: then it goes, whatever it is). (Whole hosts
+/// unseen: `unknown_facts_never_stop_or_launch`.)
+#[test]
+fn one_unknown_fact_never_launches_blind() {
+    let mut rng = StdRng::seed_from_u64(0xb11d);
+    for case in 0..1000 {
+        let d = random_desired(&mut rng);
+        let mut o = random_observed(&mut rng, &d);
+        let host = ["spark1", "spark2"][rng.gen_range(0..2)];
+        let blind = rng.gen_range(0..3);
+        let head_running = o
+            .hosts
+            .get("spark1")
+            .and_then(|h| h.containers.get())
+            .is_some_and(|c| c.get("vllm_node").is_some_and(|v| v.running));
+        if let Some(h) = o.hosts.get_mut(if blind == 1 { host } else { "spark1" }) {
+            match blind {
+                0 => h.launcher = Fact::unknown("git failed"),
+                1 => h.hf_cache = Fact::unknown("ls failed"),
+                _ => h.launch = Fact::unknown("cat failed"),
+            }
+        }
+        if blind == 2 {
+            o.vllm = Fact::unknown("connection refused");
+        }
+        let p = plan(&d, &o);
+        for s in &p.steps {
+            let bad = match &s.action {
+                Action::LaunchModel { spec, .. } => {
+                    blind == 0
+                        || blind == 1 && spec.hosts.iter().any(|h| h == host)
+                        || blind == 2 && head_running
+                }
+                Action::Download { host: h, .. } => blind == 1 && h == host,
+                // With no model desired, whatever runs goes: its identity does not matter.
+                Action::StopModel { reason, .. } => {
+                    blind == 2 && head_running && *reason != StopReason::NoneDesired
+                }
+                _ => false,
+            };
+            assert!(!bad, "case {case} (blind {blind}, {host}):\n{}", render(&p));
+        }
+    }
+}

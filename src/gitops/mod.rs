@@ -139,6 +139,8 @@ struct Inner {
     data_dir: PathBuf,
     status: watch::Receiver<Arc<Status>>,
     lock: Arc<Mutex<()>>,
+    /// Making the repository (`git: {}` without a work tree) happens once.
+    init: Mutex<()>,
     nudge: Notify,
     sync: std::sync::Mutex<SyncState>,
     converged: std::sync::Mutex<Option<Arc<Desired>>>,
@@ -172,6 +174,7 @@ impl GitOps {
                 data_dir,
                 status,
                 lock: Arc::new(Mutex::new(())),
+                init: Mutex::new(()),
                 nudge: Notify::new(),
                 sync: std::sync::Mutex::new(SyncState::default()),
                 converged: std::sync::Mutex::new(None),
@@ -304,12 +307,22 @@ impl GitOps {
                         g.path.as_deref().unwrap_or("desired.yaml")
                     )));
                 }
-                let repo = Repo::init(&file, &g.branch).await?;
-                let (text, _) = self.inner.store.read().await?;
-                let msg =
-                    message::message("start tracking the desired file", &[], &Actor::Controller);
-                repo.commit_text(&text, &msg, &Self::who(Some(g))).await?;
-                repo
+                // Another caller may be making it right now: look again under the lock.
+                let _once = self.inner.init.lock().await;
+                match Repo::discover(&file).await? {
+                    Some(r) => r,
+                    None => {
+                        let repo = Repo::init(&file, &g.branch).await?;
+                        let (text, _) = self.inner.store.read().await?;
+                        let msg = message::message(
+                            "start tracking the desired file",
+                            &[],
+                            &Actor::Controller,
+                        );
+                        repo.commit_text(&text, &msg, &Self::who(Some(g))).await?;
+                        repo
+                    }
+                }
             }
         };
         if settings.is_none() && !repo.tracked().await? {

@@ -582,7 +582,7 @@ impl GitOps {
     /// The History view: commits with diffs, the uncommitted change, which version is in
     /// force and which one the hosts converged to, and the sync state.
     pub async fn history(&self) -> Result<Value, GitOpsError> {
-        let (repo, _g) = match self.mode().await? {
+        let (repo, g) = match self.mode().await? {
             Mode::On(r, g) => (r, g),
             Mode::Off(why) => {
                 return Ok(json!({ "mode": "off", "reason": why, "commits": [],
@@ -642,7 +642,7 @@ impl GitOps {
             })
             .collect();
         Ok(json!({
-            "mode": if sync.mode == "pull" { "pull" } else { "local" },
+            "mode": if g.as_ref().is_some_and(|g| g.remote.is_some()) { "pull" } else { "local" },
             "reason": sync.reason,
             "repo": repo.top.display().to_string(),
             "path": repo.path,
@@ -669,7 +669,8 @@ impl GitOps {
 
     /// One round: fetch, fast-forward or push, note divergence. Returns when to run again.
     pub async fn sync_once(&self) -> Duration {
-        let idle = Duration::from_secs(30);
+        // Off or local: look again soon (a `git init`, a new `git:` section), cheaply.
+        let idle = Duration::from_secs(5);
         let mut st = lock(&self.inner.sync).clone();
         let held = self.edit_lock().await;
         let mode = self.mode().await;

@@ -1581,9 +1581,9 @@ function renderHistory() {
     if (box.dataset.key !== key) { box.dataset.key = key; box.replaceChildren(...diffNodes(u.diff)); }
   }
   const sync = d.sync || {};
-  show(tid('sync-card'), sync.mode === 'pull');
-  if (sync.mode === 'pull') {
-    const parts = [`${sync.remote} · ${sync.branch}`, `every ${sync.interval_secs} s`, `last fetch ${fmtTime(sync.last_fetch)}`];
+  show(tid('sync-card'), d.mode === 'pull');
+  if (d.mode === 'pull') {
+    const parts = sync.mode === 'pull' ? [`${sync.remote} · ${sync.branch}`, `every ${sync.interval_secs} s`, `last fetch ${fmtTime(sync.last_fetch)}`] : ['not fetched yet'];
     if (sync.ahead) parts.push(`${sync.ahead} to push`);
     if (sync.behind) parts.push(`${sync.behind} behind`);
     if (sync.last_pull) parts.push(`pulled ${String(sync.last_pull[1]).slice(0, 7)} at ${fmtTime(sync.last_pull[0])}`);

@@ -150,7 +150,7 @@ struct Inner {
 /// Whether git-ops is on for the file, and on what.
 enum Mode {
     Off(String),
-    On(Repo, Option<GitSettings>),
+    On(Box<(Repo, Option<GitSettings>)>),
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -341,12 +341,12 @@ impl GitOps {
                 )));
             }
         }
-        Ok(Mode::On(repo, settings))
+        Ok(Mode::On(Box::new((repo, settings))))
     }
 
     async fn on(&self) -> Result<(Repo, Option<GitSettings>), GitOpsError> {
         match self.mode().await? {
-            Mode::On(r, g) => Ok((r, g)),
+            Mode::On(on) => Ok(*on),
             Mode::Off(why) => Err(GitOpsError::Off(why)),
         }
     }
@@ -387,7 +387,7 @@ impl GitOps {
     ) -> Value {
         let result: Result<Value, GitOpsError> = async {
             let (repo, g) = match self.mode().await? {
-                Mode::On(r, g) => (r, g),
+                Mode::On(on) => *on,
                 Mode::Off(_) => return Ok(Value::Null),
             };
             let who = Self::who(g.as_ref());
@@ -583,7 +583,7 @@ impl GitOps {
     /// force and which one the hosts converged to, and the sync state.
     pub async fn history(&self) -> Result<Value, GitOpsError> {
         let (repo, g) = match self.mode().await? {
-            Mode::On(r, g) => (r, g),
+            Mode::On(on) => *on,
             Mode::Off(why) => {
                 return Ok(json!({ "mode": "off", "reason": why, "commits": [],
                                    "uncommitted": null, "sync": self.sync_state() }))
@@ -676,7 +676,7 @@ impl GitOps {
         let mode = self.mode().await;
         drop(held);
         let (repo, g) = match mode {
-            Ok(Mode::On(r, g)) => (r, g),
+            Ok(Mode::On(on)) => *on,
             Ok(Mode::Off(why)) => {
                 *lock(&self.inner.sync) = SyncState {
                     mode: "off".into(),

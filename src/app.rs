@@ -162,12 +162,21 @@ pub async fn start(opts: ServeOptions, shutdown: CancellationToken) -> Result<Ru
         loop_stop.clone(),
     );
     let routes = crate::routes::spawn(handle.status.clone(), shutdown.clone());
+    // Git-ops: commits of edits, history, pull mode (off when the file is in no git work
+    // tree and has no `git:` section).
+    let gitops = crate::gitops::GitOps::new(
+        handle.store.clone(),
+        opts.data_dir.clone(),
+        handle.status.clone(),
+    );
+    gitops.spawn(shutdown.clone());
     let web = WebOptions {
         admin_token: opts.admin_token,
         inference_keys: opts.inference_keys,
         allowed: crate::http::AllowedHosts::for_server(Some(addr), &opts.allowed_hosts),
         limits: opts.limits,
         setup: (Some(opts.data_dir.clone()), opts.open_webui_url.clone()),
+        gitops,
     };
     let server = start_server(listener, &handle, routes, web, shutdown.clone());
     let done = tokio::spawn(async move {
@@ -188,6 +197,7 @@ struct WebOptions {
     allowed: crate::http::AllowedHosts,
     limits: crate::http::ServeLimits,
     setup: (Option<PathBuf>, Option<String>),
+    gitops: crate::gitops::GitOps,
 }
 
 /// The HTTP side: the API/UI router with the `/v1` proxy merged in.
@@ -212,7 +222,8 @@ fn start_server(
         .with_extra_router(crate::proxy::router(routes, proxy_cfg, metrics))
         .with_metrics_hook(move |out| hook_metrics.render_prometheus(out))
         .with_shutdown(shutdown.clone())
-        .with_setup(setup.0, setup.1);
+        .with_setup(setup.0, setup.1)
+        .with_gitops(web.gitops);
     tokio::spawn(async move {
         if let Err(e) = crate::http::serve(listener, state, shutdown).await {
             tracing::error!("the HTTP server stopped: {e}");

@@ -9,6 +9,7 @@ pub mod downloads;
 pub mod edit;
 pub mod events;
 pub mod execute;
+pub mod gitops;
 pub mod hosts;
 pub mod http;
 pub mod hub;

@@ -15,7 +15,8 @@
 //! 3. **Admin credential.** With an admin token set, every route needs it — reads too
 //!    (desired.yaml, state, plans, logs, events, metrics) — except what LAN apps and the
 //!    login page need: the UI shell (`/`, `/app.js`, `/app.css`), `/healthz`, `/readyz`,
-//!    `/api/endpoints`, `POST /api/health-event`, `/api/openapi.json`, `/api/session`.
+//!    `/api/endpoints`, `POST /api/health-event`, `/api/openapi.json`, `/api/session`,
+//!    and `POST /api/git/webhook` (which needs its own shared secret).
 //!    The proxy has its own inference keys.
 //!
 //! Failed credentials are logged (`warn`, at most once per client address per 10 s, with
@@ -45,7 +46,8 @@ fn open_route(method: &Method, path: &str) -> bool {
     match path {
         "/" | "/app.js" | "/app.css" | "/healthz" | "/readyz" | "/api/endpoints"
         | "/api/openapi.json" | "/api/session" => true,
-        "/api/health-event" => method == Method::POST,
+        // The webhook checks its own shared secret (`history::webhook`).
+        "/api/health-event" | "/api/git/webhook" => method == Method::POST,
         _ => false,
     }
 }

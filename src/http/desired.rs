@@ -5,7 +5,9 @@
 //! text), the new text is validated with `validate_text` (any error → 422 with every
 //! diagnostic and its line/column, nothing written), then `DesiredStore::write_if` writes it
 //! atomically under its own conflict check, so a concurrent writer or a hand edit is never
-//! lost. Edits are comment-preserving splices (`edit::apply`).
+//! lost. Edits are comment-preserving splices (`edit::apply`). When git-ops runs, each
+//! written edit is then committed (`gitops::GitOps::record_edit`, under its lock taken
+//! before the write) and the answer's `git` field says which commit it became.
 //! Must not: re-serialise the YAML, act on hosts, skip validation.
 
 use axum::extract::State;
@@ -60,18 +62,57 @@ fn validate(state: &AppState, text: &str, what: &str) -> Result<Vec<Diagnostic>,
     })
 }
 
+/// Takes the git-ops edit lock (when git-ops runs), so no pull lands between an edit's
+/// write and its commit.
+async fn git_lock(state: &AppState) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    match &state.gitops {
+        Some(g) => Some(g.edit_lock().await),
+        None => None,
+    }
+}
+
+/// Commits a written edit (`old` → `new`) when git-ops runs; the answer's `git` field.
+async fn commit(
+    state: &AppState,
+    held: &Option<tokio::sync::OwnedMutexGuard<()>>,
+    headers: &HeaderMap,
+    old: &str,
+    new: &str,
+) -> serde_json::Value {
+    match (&state.gitops, held) {
+        (Some(g), Some(held)) => {
+            let actor = super::history::actor_of(state, headers);
+            g.record_edit(held, old, new, actor).await
+        }
+        _ => serde_json::Value::Null,
+    }
+}
+
 fn written(etag: &Etag, changed: bool, warnings: &[Diagnostic]) -> Response {
+    written_git(etag, changed, warnings, serde_json::Value::Null)
+}
+
+/// [`written`], with what git-ops committed (`git`: omitted when it does not run).
+fn written_git(
+    etag: &Etag,
+    changed: bool,
+    warnings: &[Diagnostic],
+    git: serde_json::Value,
+) -> Response {
     let warnings: Vec<Diagnostic> = warnings
         .iter()
         .filter(|d| d.severity == Severity::Warning)
         .cloned()
         .collect();
-    let mut resp = Json(json!({
+    let mut body = json!({
         "etag": etag.as_str(),
         "changed": changed,
         "warnings": diagnostics_json(&warnings),
-    }))
-    .into_response();
+    });
+    if !git.is_null() {
+        body["git"] = git;
+    }
+    let mut resp = Json(body).into_response();
     if let Ok(v) = HeaderValue::from_str(etag.as_str()) {
         resp.headers_mut().insert(header::ETAG, v);
     }
@@ -115,22 +156,30 @@ pub async fn put(
         )
     })?;
     let warnings = validate(&state, &text, "this text")?;
+    let held = git_lock(&state).await;
+    let old = state.handle.store.read().await.ok().map(|(t, _)| t);
     let etag = state
         .handle
         .store
         .write_if(&expected, &text, |_| Ok(()))
         .await?;
-    Ok(written(&etag, true, &warnings))
+    let git = match old {
+        Some(old) => commit(&state, &held, &headers, &old, &text).await,
+        None => serde_json::Value::Null,
+    };
+    Ok(written_git(&etag, true, &warnings, git))
 }
 
 /// Applies one edit: conflict check, splice, validation, atomic write. Without `If-Match`
 /// a concurrent write is not the caller's conflict: the edit is re-applied to the new text.
 async fn apply(
     state: &AppState,
+    headers: &HeaderMap,
     expected: Option<Etag>,
     edit: DesiredEdit,
 ) -> Result<Response, ApiError> {
     let store = &state.handle.store;
+    let held = git_lock(state).await;
     for _attempt in 0..8 {
         let (text, etag) = store.read().await?;
         if let Some(exp) = &expected {
@@ -148,7 +197,10 @@ async fn apply(
         }
         let warnings = validate(state, &new_text, "this edit")?;
         match store.write_if(&etag, &new_text, |_| Ok(())).await {
-            Ok(new_etag) => return Ok(written(&new_etag, true, &warnings)),
+            Ok(new_etag) => {
+                let git = commit(state, &held, headers, &text, &new_text).await;
+                return Ok(written_git(&new_etag, true, &warnings, git));
+            }
             Err(edit::StoreError::Conflict { .. }) if expected.is_none() => continue,
             Err(e) => return Err(e.into()),
         }
@@ -185,7 +237,7 @@ pub async fn edit(
     headers: HeaderMap,
     Body(e): Body<DesiredEdit>,
 ) -> Result<Response, ApiError> {
-    apply(&state, if_match(&headers)?, e).await
+    apply(&state, &headers, if_match(&headers)?, e).await
 }
 
 /// `POST /api/models/{name}/activate`.
@@ -195,7 +247,7 @@ pub async fn activate(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let e = DesiredEdit::Activate { model: Some(name) };
-    apply(&state, if_match(&headers)?, e).await
+    apply(&state, &headers, if_match(&headers)?, e).await
 }
 
 /// `PUT /api/models/{name}/overrides`: body is a per-field patch (`null` removes).
@@ -206,7 +258,7 @@ pub async fn overrides(
     Body(overrides): Body<OverridesPatch>,
 ) -> Result<Response, ApiError> {
     let e = DesiredEdit::SetOverrides { model, overrides };
-    apply(&state, if_match(&headers)?, e).await
+    apply(&state, &headers, if_match(&headers)?, e).await
 }
 
 /// Body of `POST /api/models`.
@@ -233,7 +285,7 @@ pub async fn add_model(
         repo: m.repo,
         mode: m.mode,
     };
-    let mut resp = apply(&state, if_match(&headers)?, e).await?;
+    let mut resp = apply(&state, &headers, if_match(&headers)?, e).await?;
     *resp.status_mut() = StatusCode::CREATED;
     Ok(resp)
 }
@@ -246,6 +298,7 @@ pub async fn remove_model(
 ) -> Result<Response, ApiError> {
     apply(
         &state,
+        &headers,
         if_match(&headers)?,
         DesiredEdit::RemoveModel { name },
     )
@@ -274,7 +327,7 @@ pub async fn place_service(
         port: p.port,
         running: p.running,
     };
-    apply(&state, if_match(&headers)?, e).await
+    apply(&state, &headers, if_match(&headers)?, e).await
 }
 
 /// Body of `PUT /api/updates/policy`.
@@ -295,7 +348,7 @@ pub async fn update_policy(
         policy: p.policy,
         pin: p.pin,
     };
-    apply(&state, if_match(&headers)?, e).await
+    apply(&state, &headers, if_match(&headers)?, e).await
 }
 
 /// Body of `PUT /api/hosts/{name}`.
@@ -320,7 +373,7 @@ pub async fn set_host(
         user: h.user,
         port: h.port,
     };
-    apply(&state, if_match(&headers)?, e).await
+    apply(&state, &headers, if_match(&headers)?, e).await
 }
 
 /// `DELETE /api/hosts/{name}`.
@@ -331,6 +384,7 @@ pub async fn remove_host(
 ) -> Result<Response, ApiError> {
     apply(
         &state,
+        &headers,
         if_match(&headers)?,
         DesiredEdit::RemoveHost { name },
     )
@@ -355,5 +409,5 @@ pub async fn set_cluster(
         head: c.head,
         workers: c.workers,
     };
-    apply(&state, if_match(&headers)?, e).await
+    apply(&state, &headers, if_match(&headers)?, e).await
 }

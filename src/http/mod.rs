@@ -15,6 +15,7 @@ mod downloads;
 pub mod error;
 mod events;
 mod extract;
+mod history;
 mod metrics;
 pub mod openapi;
 mod read;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub setup: setup::SetupInfo,
     /// The Host allowlist, the session cookie's value, connection limits.
     pub security: Security,
+    /// Git-ops (commits of edits, history, rollback, pull mode); `None`: not running.
+    pub gitops: Option<crate::gitops::GitOps>,
 }
 
 /// What the guard (`auth.rs`) and the server loop (`server.rs`) enforce.
@@ -99,7 +102,14 @@ impl AppState {
             shutdown: CancellationToken::new(),
             limiter: Arc::new(events::RateLimiter::new(20.0, 20.0)),
             setup: setup::SetupInfo::default(),
+            gitops: None,
         }
+    }
+
+    /// Edits through the API become commits; the History routes answer (see `gitops`).
+    pub fn with_gitops(mut self, gitops: crate::gitops::GitOps) -> AppState {
+        self.gitops = Some(gitops);
+        self
     }
 
     /// The data dir (for the public key and known host keys) and the Open WebUI URL.
@@ -217,6 +227,17 @@ pub fn app(mut state: AppState) -> Router {
         .route("/api/updates", get(downloads::updates))
         .route("/api/updates/apply", post(downloads::apply))
         .route("/api/telemetry", get(telemetry::get))
+        // git-ops: history, commit, rollback, pull mode
+        .route("/api/history", get(history::history))
+        .route("/api/history/commit", post(history::commit))
+        .route("/api/history/{id}/plan", get(history::preview))
+        .route("/api/history/{id}/rollback", post(history::rollback))
+        .route("/api/git/sync", post(history::sync))
+        .route("/api/git/resolve", post(history::resolve))
+        .route(
+            "/api/git/webhook",
+            post(history::webhook).layer(DefaultBodyLimit::max(history::WEBHOOK_MAX_BODY)),
+        )
         // LAN apps push what they saw (no admin token: rate-limited per source instead)
         .route(
             "/api/health-event",

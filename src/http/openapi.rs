@@ -199,6 +199,7 @@ pub fn document() -> Value {
     for extra in [
         super::downloads::openapi_paths(),
         super::telemetry::openapi_paths(),
+        super::history::openapi_paths(),
     ] {
         if let (Some(p), Some(e)) = (paths.as_object_mut(), extra.as_object()) {
             p.extend(e.clone());

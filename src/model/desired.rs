@@ -56,6 +56,13 @@ pub struct Desired {
     /// SSH settings shared by every host.
     #[serde(default)]
     pub ssh: SshSettings,
+    /// Git-ops: every edit made through the UI or API is a commit of this file, with a
+    /// history and rollback; with `remote`, the controller also pulls from (and pushes to)
+    /// that repository. Without this section, git-ops is on when the file is tracked in a
+    /// git work tree; `git: {}` turns it on for an untracked file too (a repository is
+    /// created in the file's directory when there is none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitSettings>,
 }
 
 /// One machine spark-control reaches over SSH.
@@ -366,6 +373,76 @@ impl Default for ProxySettings {
             wait_for_ready_secs: 0,
         }
     }
+}
+
+/// Git-ops settings (`git:`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GitSettings {
+    /// The repository to pull from and push to (pull mode), e.g.
+    /// `git@github.com:me/cluster.git`, `https://git.example/me/cluster.git` or a path on
+    /// disk. Unset: local history only. The desired file must be in a clone of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::GIT_URL))]
+    pub remote: Option<String>,
+    /// The branch to follow (the clone must have it checked out).
+    #[serde(default = "default_git_branch")]
+    #[schemars(length(max = limits::GIT_REF))]
+    pub branch: String,
+    /// The desired file's path inside the repository (e.g. `clusters/home/desired.yaml`);
+    /// checked against where the file is. Unset: wherever it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::LAUNCHER))]
+    pub path: Option<String>,
+    /// Seconds between fetches of `remote` (at least 5). A webhook
+    /// (`POST /api/git/webhook`) fetches at once.
+    #[serde(default = "default_git_interval")]
+    pub interval_secs: u64,
+    /// Push commits made here to `remote` (default true). A rejected push keeps the commit
+    /// locally and shows the branch as diverged.
+    #[serde(default = "default_true")]
+    pub push: bool,
+    /// Author of the commits made here. Default `spark-control <spark-control@localhost>`;
+    /// who made the change (UI, API client, on-request) is in each message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<GitIdentity>,
+    /// Committer of the commits made here. Default: the author.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committer: Option<GitIdentity>,
+    /// SSH private key for an `ssh` remote. Default: the controller's own identity
+    /// (`<data dir>/id_ed25519`, its public key is on the Setup page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::LAUNCHER))]
+    pub ssh_key: Option<String>,
+    /// File holding a token for an `https` remote (sent as the HTTP password; the user is
+    /// the URL's, else `x-access-token`). The token itself never goes in this file, and is
+    /// never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::LAUNCHER))]
+    pub token_file: Option<String>,
+    /// File holding the webhook's shared secret. Unset: `POST /api/git/webhook` is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = limits::LAUNCHER))]
+    pub webhook_secret_file: Option<String>,
+}
+
+/// A git author or committer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GitIdentity {
+    /// Name, e.g. `Home Lab Bot`.
+    #[schemars(length(max = limits::DESCRIPTION))]
+    pub name: String,
+    /// E-mail address.
+    #[schemars(length(max = limits::DESCRIPTION))]
+    pub email: String,
+}
+
+fn default_git_branch() -> String {
+    "main".into()
+}
+fn default_git_interval() -> u64 {
+    60
 }
 
 /// SSH settings shared by every host.

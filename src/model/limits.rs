@@ -55,6 +55,10 @@ pub const ENV_TOTAL: usize = 8 * 1024;
 pub const DESCRIPTION: usize = 512;
 /// A service's `model` (shown in `/api/endpoints`).
 pub const SERVICE_MODEL: usize = 256;
+/// A git remote URL (`git.remote`).
+pub const GIT_URL: usize = 1024;
+/// A git branch name (`git.branch`).
+pub const GIT_REF: usize = 255;
 /// A service's `health_path`.
 pub const HEALTH_PATH: usize = 1024;
 /// A pinned launcher commit (a full SHA-1 hash).

@@ -18,5 +18,5 @@ pub mod yamlpos;
 pub use desired::Desired;
 pub use diag::{Diagnostic, Severity};
 pub use observed::{Fact, Observed};
-pub use semantic::{valid_name, valid_repo};
+pub use semantic::{valid_branch, valid_name, valid_repo};
 pub use validate::{validate_bytes, validate_file, validate_text, Validated};

@@ -77,6 +77,7 @@ pub(crate) fn check(d: &Desired, s: &mut Sink<'_>) {
     services(d, s, &host_names);
     updates(d, s);
     timeouts(d, s);
+    git(d, s);
 }
 
 fn hosts(d: &Desired, s: &mut Sink<'_>) {
@@ -438,6 +439,132 @@ fn timeouts(d: &Desired, s: &mut Sink<'_>) {
     if let Some(c) = &d.cluster {
         if c.start_timeout_secs == 0 {
             s.at_value(Error, "/cluster/start_timeout_secs", "must be more than 0");
+        }
+    }
+}
+
+/// A git branch name git itself would accept, kept to what never reads as an option or a
+/// revision expression: `[A-Za-z0-9._/-]`, not starting with `-`, `.` or `/`, no `..`,
+/// no `//`, not ending in `/`, `.` or `.lock`.
+pub fn valid_branch(b: &str) -> bool {
+    !b.is_empty()
+        && b.len() <= super::limits::GIT_REF
+        && !b.starts_with(['-', '.', '/'])
+        && !b.ends_with(['/', '.'])
+        && !b.ends_with(".lock")
+        && !b.contains("..")
+        && !b.contains("//")
+        && !b.contains("/.")
+        && b.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'/'))
+}
+
+fn git(d: &Desired, s: &mut Sink<'_>) {
+    let Some(g) = &d.git else { return };
+    if let Some(r) = &g.remote {
+        let r = r.as_str();
+        if r.trim().is_empty()
+            || r.starts_with('-')
+            || r.chars().any(|c| c.is_control() || c.is_whitespace())
+            || r.len() > super::limits::GIT_URL
+        {
+            s.at_value(
+                Error,
+                "/git/remote",
+                format!(
+                    "`{}` is not a git remote; write a URL (`git@host:me/repo.git`, `https://host/me/repo.git`) or a path",
+                    clip(r)
+                ),
+            );
+        } else if r.contains("::") {
+            s.at_value(
+                Error,
+                "/git/remote",
+                "remote helpers (`transport::address`) are not allowed; use an ssh, https, git or file URL",
+            );
+        } else if let Some((scheme, rest)) = r.split_once("://") {
+            if !matches!(scheme, "ssh" | "https" | "http" | "git" | "file") {
+                s.at_value(
+                    Error,
+                    "/git/remote",
+                    format!(
+                        "the `{}` transport is not allowed; use ssh, https, git or file",
+                        clip(scheme)
+                    ),
+                );
+            } else if let Some((userinfo, _)) =
+                rest.split_once('@').filter(|(u, _)| !u.contains('/'))
+            {
+                if userinfo.contains(':') {
+                    s.at_value(Error, "/git/remote", "the URL holds a password, and this file is committed: put the token in a file and name it in `git.token_file`");
+                }
+            }
+        }
+    }
+    if !valid_branch(&g.branch) {
+        s.at_value(
+            Error,
+            "/git/branch",
+            format!(
+                "`{}` is not a branch name this controller accepts: letters, digits, `.`, `_`, `-`, `/`; not starting with `-`, `.` or `/`",
+                clip(&g.branch)
+            ),
+        );
+    }
+    if let Some(path) = &g.path {
+        if path.is_empty()
+            || path.starts_with('/')
+            || path
+                .split('/')
+                .any(|c| c == ".." || c == "." || c.is_empty())
+            || path.chars().any(char::is_control)
+        {
+            s.at_value(
+                Error,
+                "/git/path",
+                format!(
+                    "`{}` is not a path inside the repository; write it relative to the repository's top, like `clusters/home/desired.yaml`",
+                    clip(path)
+                ),
+            );
+        }
+    }
+    if g.interval_secs < 5 {
+        s.at_value(
+            Error,
+            "/git/interval_secs",
+            "fetch at most every 5 seconds (5 or more); a webhook fetches at once",
+        );
+    }
+    for (field, id) in [("author", &g.author), ("committer", &g.committer)] {
+        let Some(id) = id else { continue };
+        for (part, v) in [("name", &id.name), ("email", &id.email)] {
+            if v.trim().is_empty() || v.contains(['<', '>', '\n', '\0']) {
+                s.at_value(
+                    Error,
+                    &p(&["git", field, part]),
+                    format!(
+                        "`{}` is not a usable git {part} (not empty, no `<`, `>` or newline)",
+                        clip(v)
+                    ),
+                );
+            }
+        }
+    }
+    if g.remote.is_none() {
+        for field in ["token_file", "webhook_secret_file", "ssh_key"] {
+            let set = match field {
+                "token_file" => g.token_file.is_some(),
+                "webhook_secret_file" => g.webhook_secret_file.is_some(),
+                _ => g.ssh_key.is_some(),
+            };
+            if set {
+                s.at_value(
+                    Warning,
+                    &p(&["git", field]),
+                    "has an effect only with `git.remote`",
+                );
+            }
         }
     }
 }

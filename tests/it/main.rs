@@ -5,6 +5,7 @@ mod control;
 mod demo;
 mod downloads;
 mod edit;
+mod gitops;
 mod harness;
 mod http;
 mod proxy;

@@ -12,6 +12,7 @@
 //! dir).
 
 mod harness;
+mod history;
 
 use std::path::Path;
 use std::time::Duration;

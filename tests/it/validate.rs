@@ -338,7 +338,7 @@ fn oversized_values_are_refused_with_short_messages() {
             "1000-character unknown key",
             with(&format!("{}: 1\n", "k".repeat(1000))),
             format!("{}… (1000 bytes)", "k".repeat(60)),
-            format!("unknown key `{}… (1000 bytes)`; known keys: active_model, cluster, hosts, models, overrides, proxy, services, ssh, updates, version", "k".repeat(60)),
+            format!("unknown key `{}… (1000 bytes)`; known keys: active_model, cluster, git, hosts, models, overrides, proxy, services, ssh, updates, version", "k".repeat(60)),
         ),
         (
             "long launcher path",
@@ -458,4 +458,53 @@ fn a_short_admin_token_in_the_environment_is_refused() {
     assert!(!err.contains("shorter than 16"), "{err}");
     assert!(err.contains("cannot listen on"), "{err}");
     assert!(!err.contains("sixteen-chars-ok"), "{err}");
+}
+
+#[test]
+fn git_section_is_checked_with_clear_messages() {
+    for (git, expect) in [
+        (
+            "git: { remote: \"--upload-pack=touch\" }",
+            "git.remote: `--upload-pack=touch` is not a git remote",
+        ),
+        ("git: { remote: \"ext::sh\" }", "remote helpers"),
+        (
+            "git: { remote: \"https://bob:pw@host/r.git\" }",
+            "holds a password",
+        ),
+        (
+            "git: { remote: \"gopher://host/r\" }",
+            "the `gopher` transport is not allowed",
+        ),
+        (
+            "git: { branch: \"-x\" }",
+            "git.branch: `-x` is not a branch name",
+        ),
+        (
+            "git: { path: \"../x.yaml\" }",
+            "git.path: `../x.yaml` is not a path inside",
+        ),
+        (
+            "git: { interval_secs: 1 }",
+            "git.interval_secs: fetch at most every 5 seconds",
+        ),
+        (
+            "git: { author: { name: \"a<b\", email: x@y } }",
+            "git.author.name",
+        ),
+        ("git: { remtoe: x }", "did you mean `remote`"),
+    ] {
+        let v = validate_text("t.yaml", &format!("version: 1\n{git}\n"));
+        let all: String = v.diagnostics.iter().map(|d| format!("{d}\n")).collect();
+        assert!(!v.is_ok(), "{git}: accepted");
+        assert!(all.contains(expect), "{git}:\n{all}");
+    }
+    for ok in [
+        "git: {}",
+        "git: { remote: \"git@github.com:me/cluster.git\", branch: release/v1, path: clusters/home/desired.yaml }",
+        "git: { remote: /srv/git/cluster.git, interval_secs: 5, push: false }",
+    ] {
+        let v = validate_text("t.yaml", &format!("version: 1\n{ok}\n"));
+        assert!(v.is_ok(), "{ok}: {:?}", v.diagnostics);
+    }
 }

@@ -440,7 +440,7 @@ function modelStatus(s) {
 function opRunning(s) { return !!(s.operation && s.operation.outcome && s.operation.outcome.state === 'running'); }
 
 // ---------------------------------------------------------------- router
-const VIEWS = ['cluster', 'models', 'downloads', 'services', 'updates', 'events', 'plan', 'desired', 'setup'];
+const VIEWS = ['cluster', 'models', 'downloads', 'services', 'updates', 'events', 'plan', 'desired', 'history', 'setup'];
 function route() {
   const v = (location.hash.match(/^#\/([\w-]+)/) || [])[1];
   app.view = VIEWS.includes(v) ? v : 'cluster';
@@ -1538,13 +1538,129 @@ async function copyKey() {
   }
 }
 
+
+// ---------------------------------------------------------------- view: history (git-ops)
+// GET /api/history -> {mode, reason, commits:[{id, short, subject, author, by, time, diff,
+// in_force, converged}], uncommitted:{diff, changes}|null, sync:{...diverged...}}. Every
+// change here is a commit made by the server; rollback is a new commit, shown first as the
+// plan it would cause.
+const hist = { data: null, loadedAt: 0, loading: false };
+
+async function loadHistory() {
+  if (hist.loading) return;
+  hist.loading = true;
+  try {
+    const r = await api('GET', '/api/history', undefined, { noAuthRetry: true, timeout: 20000 });
+    hist.data = r.data; hist.loadedAt = Date.now();
+  } catch (e) {
+    hist.data = { mode: 'off', reason: `Could not load the history: ${e.message}`, commits: [] };
+  } finally { hist.loading = false; }
+  if (app.state && app.view === 'history') renderAll();
+}
+
+function diffNodes(text) {
+  return String(text || '').split('\n')
+    .filter((l) => !/^(diff --git|index |--- |\+\+\+ |new file mode|deleted file mode)/.test(l))
+    .map((l) => h('span', { class: `l ${l.startsWith('+') ? 'add' : l.startsWith('-') ? 'del' : l.startsWith('@@') ? 'ctx' : ''}` }, l || ' '));
+}
+
+function renderHistory() {
+  if (Date.now() - hist.loadedAt > 3000) loadHistory();
+  const d = hist.data;
+  if (!d) { setText(tid('history-info'), 'Loading…'); return; }
+  const off = d.mode === 'off';
+  show(tid('history-off'), off || !!d.reason);
+  setText(tid('history-off'), off ? `Git-ops is off: ${d.reason || ''}` : d.reason || '');
+  setText(tid('history-info'), off ? '' : `${d.path} in ${d.repo}${d.branch ? ` · branch ${d.branch}` : ''} · ${d.mode === 'pull' ? 'pull mode' : 'local history'}`);
+  const u = d.uncommitted;
+  show(tid('uncommitted'), !!u);
+  if (u) {
+    setText(tid('uncommitted-summary'), (u.changes || []).join('; ') || 'comments or formatting');
+    const key = u.diff;
+    const box = tid('uncommitted-diff');
+    if (box.dataset.key !== key) { box.dataset.key = key; box.replaceChildren(...diffNodes(u.diff)); }
+  }
+  const sync = d.sync || {};
+  show(tid('sync-card'), d.mode === 'pull');
+  if (d.mode === 'pull') {
+    const parts = sync.mode === 'pull' ? [`${sync.remote} · ${sync.branch}`, `every ${sync.interval_secs} s`, `last fetch ${fmtTime(sync.last_fetch)}`] : ['not fetched yet'];
+    if (sync.ahead) parts.push(`${sync.ahead} to push`);
+    if (sync.behind) parts.push(`${sync.behind} behind`);
+    if (sync.last_pull) parts.push(`pulled ${String(sync.last_pull[1]).slice(0, 7)} at ${fmtTime(sync.last_pull[0])}`);
+    setText(tid('sync-detail'), parts.join(' · '));
+    show(tid('push-error'), !!sync.push_error);
+    setText(tid('push-error'), sync.push_error ? `Push failed (${sync.push_failures} in a row; retried every ${sync.interval_secs} s): ${sync.push_error}` : '');
+    show(tid('fetch-error'), !!sync.fetch_error);
+    setText(tid('fetch-error'), sync.fetch_error ? `Fetch failed: ${sync.fetch_error}` : '');
+  }
+  const dv = sync.diverged;
+  show(tid('diverged'), !!dv);
+  if (dv) {
+    setText(tid('diverged-reason'), dv.reason);
+    for (const [id, text] of [['diverged-remote-diff', dv.remote_diff], ['diverged-local-diff', dv.uncommitted && u ? u.diff : dv.local_diff]]) {
+      const box = tid(id);
+      if (box.dataset.key !== text) { box.dataset.key = text; box.replaceChildren(...diffNodes(text)); }
+    }
+    tid('resolve-mine').disabled = !!dv.uncommitted;
+    tid('resolve-theirs').disabled = !!dv.uncommitted;
+  }
+  const commits = d.commits || [];
+  show(tid('commits-empty'), !off && commits.length === 0);
+  syncList(tid('commits'), commits, (c) => c.id, (c) => h('li', { testid: `commit-${c.short}` },
+    h('div', { class: 'row spread' },
+      h('span', { class: 'subject', 'data-role': 'subject' }, c.subject),
+      h('span', { class: 'badges' },
+        h('span', { class: 'badge ok', 'data-role': 'force', testid: `in-force-${c.short}` }, 'in force'),
+        h('span', { class: 'badge info', 'data-role': 'conv', testid: `converged-${c.short}` }, 'hosts converged'))),
+    h('div', { class: 'meta', 'data-role': 'meta' }),
+    h('details', {}, h('summary', {}, 'Diff'), h('div', { class: 'diff mono', 'data-role': 'diff' })),
+    h('div', { class: 'row' }, h('button', { type: 'button', class: 'small', testid: `rollback-${c.short}`, onclick: () => rollback(c) }, 'Roll back to this'))),
+  (li, c) => {
+    show($('[data-role="force"]', li), c.in_force);
+    show($('[data-role="conv"]', li), c.converged);
+    setText($('[data-role="meta"]', li), `${c.short} · ${fmtDateTime(c.time)} · ${c.by} · ${c.author}`);
+    const box = $('[data-role="diff"]', li);
+    if (!box.dataset.done) { box.dataset.done = '1'; box.replaceChildren(...diffNodes(c.diff)); }
+  });
+}
+
+async function rollback(c) {
+  let preview;
+  try {
+    preview = (await api('GET', `/api/history/${c.id}/plan`)).data;
+  } catch (e) { toast(e.message, 'bad'); return; }
+  if (preview.same_as_now) { toast('The file is already this version.'); return; }
+  const plan = preview.plan || {};
+  const body = [
+    h('p', {}, `A new commit restores the file as it was in ${c.short} (“${c.subject}”). History is kept.`),
+    h('p', { testid: 'rollback-changes' }, (preview.changes || []).join('; ') || 'comments or formatting only'),
+    h('p', { class: 'muted small' }, plan.complete === false ? 'The plan is incomplete: some facts could not be seen.' : 'The plan it would cause:'),
+    h('pre', { class: 'log log-auto', testid: 'rollback-plan' }, plan.text || '(nothing to do)'),
+  ];
+  if (!(await confirmDialog(`Roll back to ${c.short}?`, body, 'Roll back'))) return;
+  try {
+    const r = await api('POST', `/api/history/${c.id}/rollback`);
+    toast(r.data.changed ? `Rolled back: ${r.data.subject}` : 'Already that version.', 'ok');
+  } catch (e) { toast(e.message, 'bad'); }
+  hist.loadedAt = 0; loadHistory(); refreshSoon();
+}
+
+async function historyPost(path, body, done) {
+  try {
+    const r = await api('POST', path, body);
+    toast(done(r.data), 'ok');
+  } catch (e) { toast(e.message, 'bad'); }
+  hist.loadedAt = 0; setTimeout(loadHistory, 300); refreshSoon();
+}
+
 // ---------------------------------------------------------------- wiring
-const RENDER = { cluster: renderCluster, models: renderModels, downloads: renderDownloads, services: renderServices, updates: renderUpdates, events: renderEvents, plan: renderPlan, desired: renderEditor, setup: renderSetup };
+const RENDER = { cluster: renderCluster, models: renderModels, downloads: renderDownloads, services: renderServices, updates: renderUpdates, events: renderEvents, plan: renderPlan, desired: renderEditor, history: renderHistory, setup: renderSetup };
 const ENTER = {
   cluster: () => loadTelemetry(true),
   downloads: () => loadDownloads(),
   events: () => loadEvents(),
   desired: () => loadDesired(false),
+  history: () => loadHistory(),
   setup: () => loadSetup(),
 };
 
@@ -1591,6 +1707,10 @@ function init() {
   tid('cluster-form').addEventListener('submit', saveCluster);
   tid('cluster-form').addEventListener('input', () => { tid('cluster-form').dataset.dirty = '1'; });
   tid('copy-key').addEventListener('click', copyKey);
+  tid('commit-button').addEventListener('click', () => historyPost('/api/history/commit', undefined, (d) => (d.changed ? `Committed ${String(d.commit).slice(0, 7)}.` : 'Nothing to commit.')));
+  tid('sync-now').addEventListener('click', () => historyPost('/api/git/sync', undefined, () => 'Fetching the remote…'));
+  tid('resolve-mine').addEventListener('click', () => historyPost('/api/git/resolve', { prefer: 'mine' }, (d) => `Merged: ${d.subject}`));
+  tid('resolve-theirs').addEventListener('click', () => historyPost('/api/git/resolve', { prefer: 'theirs' }, (d) => `Merged: ${d.subject}`));
   tid('token-button').addEventListener('click', () => askToken());
   tid('token-set').addEventListener('click', () => askToken());
   tid('token-forget').addEventListener('click', async () => {

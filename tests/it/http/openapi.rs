@@ -47,6 +47,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/updates"),
     ("post", "/api/updates/apply"),
     ("get", "/api/telemetry"),
+    ("get", "/api/history"),
+    ("post", "/api/history/commit"),
+    ("get", "/api/history/{id}/plan"),
+    ("post", "/api/history/{id}/rollback"),
+    ("post", "/api/git/sync"),
+    ("post", "/api/git/resolve"),
+    ("post", "/api/git/webhook"),
 ];
 
 #[tokio::test]

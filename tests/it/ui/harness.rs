@@ -50,7 +50,7 @@ pub(super) async fn serve(
     let (handle, _task) = reconcile::spawn_with(
         LoopConfig {
             desired_path: desired,
-            data_dir,
+            data_dir: data_dir.clone(),
             connector,
             poll_interval: Some(Duration::from_millis(700)),
             settle: None,
@@ -64,7 +64,12 @@ pub(super) async fn serve(
     for a in allowed {
         names.add(a);
     }
+    // Git-ops as `app::start` runs it (off while the file is in no git work tree).
+    let gitops =
+        spark_control::gitops::GitOps::new(handle.store.clone(), data_dir, handle.status.clone());
+    gitops.spawn(shutdown.clone());
     let state = AppState::new(handle, admin_token.map(str::to_owned))
+        .with_gitops(gitops)
         .with_allowed_hosts(names)
         .with_shutdown(shutdown.clone());
     let stop = shutdown.clone();

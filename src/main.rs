@@ -371,13 +371,28 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<ExitCode> {
     let running = app::start(opts, shutdown.clone()).await?;
     eprintln!("spark-control: open http://{}/ in a browser", running.addr);
     let stop = shutdown.clone();
+    let (force_tx, force_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         wait_for_signal().await;
-        eprintln!("spark-control: shutting down (the running operation stops at a safe point)");
+        eprintln!(
+            "spark-control: shutting down (the running operation stops at a safe point; a second Ctrl-C or SIGTERM exits at once)"
+        );
+        let t = std::time::Instant::now();
         stop.cancel();
+        wait_for_signal().await;
+        eprintln!(
+            "spark-control: second signal after {:.1}s: exiting now without waiting for the running operation",
+            t.elapsed().as_secs_f64()
+        );
+        let _ = force_tx.send(());
     });
-    let _ = running.done.await;
-    Ok(ExitCode::SUCCESS)
+    // A second signal: return now, whatever is running (the launch record on the head
+    // lets the next start identify what runs, invariant 9); the demo still stops its
+    // simulated processes.
+    tokio::select! {
+        _ = running.done => Ok(ExitCode::SUCCESS),
+        Ok(()) = force_rx => Ok(ExitCode::from(130)),
+    }
 }
 
 async fn wait_for_signal() {

@@ -166,3 +166,92 @@ async fn demo_serves_ui_becomes_ready_and_swaps() {
         "simulated vLLM left running"
     );
 }
+
+/// The first SIGTERM brings the running operation to a safe point (here: a launch being
+/// cancelled, whose cleanup stops the launcher and the container over SSH); a second one
+/// exits at once with 130, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_exits_at_once() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::Builder::new()
+        .prefix("demo-")
+        .tempdir()
+        .expect("tempdir");
+    let port = free_port("127.0.0.1");
+    let vllm_port = free_port("127.0.0.2");
+    let child = Command::new(env!("CARGO_BIN_EXE_spark-control"))
+        .args(["demo", "--dir"])
+        .arg(dir.path())
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--vllm-port", &vllm_port.to_string()])
+        // The model takes a minute to load: the operation is in its wait when we stop.
+        .args(["--startup-delay-ms", "60000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the demo");
+    let mut demo = Demo(child);
+    let stderr = demo.0.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .no_proxy()
+        .build()
+        .expect("client");
+    wait_for("the model loading", 60, async || {
+        get_json(&client, &format!("{base}/api/state"))
+            .await
+            .is_some_and(|v| {
+                v["operation"]["phase"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("wait until"))
+            })
+    })
+    .await;
+    let term = |pid: u32| {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
+    };
+    let pid = demo.0.id();
+    term(pid);
+    let lines: Vec<String> = rx
+        .iter()
+        .take_while(|l| !l.contains("shutting down"))
+        .collect();
+    term(pid);
+    let t = Instant::now();
+    let status = loop {
+        if let Ok(Some(status)) = demo.0.try_wait() {
+            break status;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "still running 5 s after the second signal"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert_eq!(status.code(), Some(130), "{lines:?} {rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("second signal")),
+        "it says why it exits: {rest:?}"
+    );
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("stopped") && l.contains("simulated process")),
+        "the demo still stops what it started: {rest:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        vllm_processes(vllm_port).is_empty(),
+        "simulated vLLM left running"
+    );
+}

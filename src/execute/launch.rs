@@ -8,6 +8,11 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// How often a swap's waits look again (container down, port closed, vLLM running,
+/// ready). One command on an open SSH connection, or one loopback HTTP request: cheap, and
+/// each look saved is latency the user sees (the swap benchmark's overhead).
+const POLL_MS: u64 = 100;
+
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
@@ -302,7 +307,7 @@ async fn containers_down(
     let wait = Wait::new(
         format!("{} down on every node", c.container),
         Duration::from_secs(60),
-        Duration::from_millis(500),
+        Duration::from_millis(POLL_MS),
     )
     .finishing();
     exec.poll_until(line, &wait, || async move {
@@ -353,7 +358,7 @@ async fn port_closed(
     let wait = Wait::new(
         format!("nothing on {head}:{}", c.port),
         Duration::from_secs(30),
-        Duration::from_millis(300),
+        Duration::from_millis(POLL_MS),
     )
     .finishing();
     exec.poll_until(line, &wait, || async move {
@@ -466,7 +471,7 @@ async fn watch_launch(
     let wait = Wait::new(
         format!("vLLM running in {}", c.container),
         limit,
-        Duration::from_millis(400),
+        Duration::from_millis(POLL_MS),
     );
     let launched = exec
         .poll_until(line, &wait, || async move {
@@ -570,7 +575,7 @@ pub(super) async fn wait_ready(
     let wait = Wait::new(
         format!("{} ready", served.join(", ")),
         Duration::from_secs(timeout),
-        Duration::from_millis(400),
+        Duration::from_millis(POLL_MS),
     );
     // When the container and the launcher were last checked (once a second).
     let last_check = &Mutex::new(Instant::now());

@@ -143,7 +143,8 @@ async fn settle(
     let wait = Wait::new(
         "memory to settle",
         Duration::from_secs(timeout),
-        Duration::from_secs(1),
+        // nvidia-smi itself takes a moment on a Spark: four looks a second.
+        Duration::from_millis(250),
     );
     let settled = exec
         .poll_until(line, &wait, || async move {
@@ -297,7 +298,7 @@ async fn service(
     let wait = Wait::new(
         format!("{container} {state} on {host}"),
         Duration::from_secs(30),
-        Duration::from_millis(300),
+        Duration::from_millis(100),
     );
     exec.poll_until(line, &wait, || async move {
         let containers = exec.containers(line, host).await?;

@@ -28,6 +28,25 @@ fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// (RssAnon, RssFile) in KiB: heap and stacks vs. mapped file pages (the binary's own
+/// code and the embedded UI, shared with the page cache).
+fn rss_parts(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("RssAnon:"), field("RssFile:"))
+}
+
+/// Threads of the process.
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
+}
+
 /// (VmRSS, VmHWM) in KiB.
 fn memory(pid: u32) -> (u64, u64) {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -76,7 +95,22 @@ fn main() {
         let text = c.desired("qwen36", "").replace("poll_interval_secs: 1, ", "");
         c.write(&text);
         let port = free_port("127.0.0.1");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_spark-control"))
+        // `SPARK_IDLE_WRAP="valgrind --tool=massif --massif-out-file=/tmp/massif.out"`
+        // runs the controller under a profiler (a heap profile of the idle controller).
+        let wrap: Vec<String> = std::env::var("SPARK_IDLE_WRAP")
+            .map(|w| w.split_whitespace().map(String::from).collect())
+            .unwrap_or_default();
+        let bin = env!("CARGO_BIN_EXE_spark-control");
+        let mut cmd = match wrap.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let limit = if wrap.is_empty() { 180 } else { 900 };
+        let mut child = cmd
             .arg("serve")
             .arg("--desired")
             .arg(&c.desired_path)
@@ -111,8 +145,8 @@ fn main() {
                 break;
             }
             assert!(
-                t.elapsed() < Duration::from_secs(180),
-                "not converged after 180 s: {state:?}"
+                t.elapsed() < Duration::from_secs(limit),
+                "not converged after {limit} s: {state:?}"
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -144,6 +178,8 @@ fn main() {
         let wall = start.elapsed().as_secs_f64();
         let cpu = (cpu_ticks(pid) - cpu0) as f64 / hz / wall * 100.0;
         let (rss_end, hwm) = memory(pid);
+        let (anon, file) = rss_parts(pid);
+        let nthreads = threads(pid);
         let rss_max = samples.iter().copied().max().unwrap_or(rss_end);
         let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
         let _ = child.wait();
@@ -157,9 +193,17 @@ fn main() {
             converged.as_secs_f64()
         );
         println!(
+            "at the end: {:.1} MiB anonymous (heap, stacks), {:.1} MiB file-backed (the binary's pages), {nthreads} threads",
+            anon as f64 / 1024.0,
+            file as f64 / 1024.0
+        );
+        println!(
             "{}",
             serde_json::json!({
                 "bench": "idle",
+                "rss_anon_kib": anon,
+                "rss_file_kib": file,
+                "threads": nthreads,
                 "minutes": minutes,
                 "rss_start_kib": rss0,
                 "rss_end_kib": rss_end,

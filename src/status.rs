@@ -116,8 +116,9 @@ pub struct Backoff {
     pub error: String,
 }
 
-/// Everything readers see.
-#[derive(Debug, Clone, Serialize)]
+/// Everything readers see. Not a wire type: `/api/state` writes `http::wire::StateView`,
+/// which borrows these fields.
+#[derive(Debug, Clone)]
 pub struct Status {
     /// The desired file being watched.
     pub desired_file: PathBuf,

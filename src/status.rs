@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::model::desired::{Desired, Mode};
@@ -16,7 +17,7 @@ use crate::model::Diagnostic;
 use crate::plan::Plan;
 
 /// Whether a resource matches the desired state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 pub enum Sync {
     /// Matches.
     InSync,
@@ -27,7 +28,7 @@ pub enum Sync {
 }
 
 /// How a resource is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 pub enum Health {
     /// Up and answering.
     Healthy,
@@ -40,7 +41,7 @@ pub enum Health {
 }
 
 /// One resource's status.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Resource {
     /// `model`, `service`, `host`, `launcher`.
     pub kind: String,
@@ -55,7 +56,7 @@ pub struct Resource {
 }
 
 /// The state of one operation (a plan being run).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Operation {
     /// Id (also the log's `op`).
     pub id: u64,
@@ -78,7 +79,7 @@ pub struct Operation {
 }
 
 /// How an operation ended.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "state", content = "detail")]
 pub enum Outcome {
     /// Still running.
@@ -105,7 +106,7 @@ impl std::fmt::Display for Outcome {
 
 /// Failure backoff: after repeated failures the loop stops trying until the desired state
 /// changes or a retry is asked for.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Backoff {
     /// Consecutive failures of the same plan.
     pub failures: u32,
@@ -115,8 +116,9 @@ pub struct Backoff {
     pub error: String,
 }
 
-/// Everything readers see.
-#[derive(Debug, Clone, Serialize)]
+/// Everything readers see. Not a wire type: `/api/state` writes `http::wire::StateView`,
+/// which borrows these fields.
+#[derive(Debug, Clone)]
 pub struct Status {
     /// The desired file being watched.
     pub desired_file: PathBuf,

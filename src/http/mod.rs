@@ -25,6 +25,7 @@ mod setup;
 mod stream;
 mod telemetry;
 mod ui;
+pub mod wire;
 
 pub mod hosts;
 

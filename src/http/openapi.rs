@@ -1,4 +1,8 @@
-//! `GET /api/openapi.json`: the hand-written OpenAPI 3.0 document of every route.
+//! `GET /api/openapi.json`: the OpenAPI 3.0 document of every route.
+//!
+//! Written by hand, except the schemas of wire types that have a Rust counterpart
+//! (`/api/state`'s `StateView`, `Diagnostic`): those are generated from the types
+//! (`super::wire::openapi_schemas`), so the document describes every field they write.
 //!
 //! Kept next to the route table in `mod.rs`; a test compares the paths listed here with
 //! the routes the router answers, so a new route without documentation fails the build's
@@ -120,12 +124,12 @@ pub fn document() -> Value {
         "/metrics": { "get": get_op("Prometheus metrics", "probes", text_resp("Prometheus text", "text/plain")) },
         "/api/openapi.json": { "get": get_op("This document", "docs", json_resp("OpenAPI 3.0", json!({ "type": "object" }))) },
         "/api/state": { "get": get_op("Desired, observed, per-resource sync/health, operation, last error, auth, catalog", "state",
-            json_resp("The status", json!({ "type": "object", "required": ["desired", "observed", "resources", "auth", "catalog"] }))) },
+            json_resp("The status", sref(super::wire::STATE_SCHEMA))) },
         "/api/setup": { "get": get_op("What connecting the Sparks needs: the controller's public key, host-key fingerprints, the Open WebUI link", "state",
             json_resp("Setup facts", json!({ "type": "object", "required": ["public_key", "host_keys", "open_webui_url"],
                 "properties": { "public_key": { "type": "string", "nullable": true }, "host_keys": { "type": "object" }, "open_webui_url": { "type": "string", "nullable": true } } }))) },
         "/api/plan": { "get": get_op("The plan the loop would run now, JSON and text, and whether it is complete", "state",
-            json_resp("The plan", sref("Plan"))) },
+            json_resp("The plan", sref("PlanView"))) },
         "/api/endpoints": { "get": get_op("Service discovery for LAN apps", "state", json_resp("One key per service", sref("Endpoints"))) },
         "/api/events": { "get": {
             "summary": "The connectivity log, oldest first", "tags": ["events"],
@@ -217,7 +221,20 @@ pub fn document() -> Value {
     })
 }
 
+/// The named schemas: the hand-written ones, then those generated from the wire types
+/// (`StateView` and what it refers to, `Diagnostic` among them). A generated schema never
+/// replaces a hand-written one (`generated_schemas_replace_no_hand_written_one`).
 fn schemas() -> Value {
+    let mut all = hand_written_schemas();
+    if let Value::Object(m) = &mut all {
+        for (name, schema) in super::wire::openapi_schemas() {
+            m.entry(name).or_insert(schema);
+        }
+    }
+    all
+}
+
+fn hand_written_schemas() -> Value {
     let s = |t: &str| json!({ "type": t });
     let ns = json!({ "type": "string", "nullable": true });
     json!({
@@ -226,16 +243,13 @@ fn schemas() -> Value {
             "properties": { "message": s("string"), "type": s("string"), "code": s("string"),
                             "current_text": s("string"), "current_etag": s("string"),
                             "diagnostics": { "type": "array", "items": sref("Diagnostic") } } } } },
-        "Diagnostic": { "type": "object", "properties": {
-            "severity": { "type": "string", "enum": ["error", "warning"] }, "file": s("string"),
-            "line": s("integer"), "col": s("integer"), "path": s("string"), "message": s("string"), "text": s("string") } },
         "Written": { "type": "object", "required": ["etag", "changed"], "properties": {
             "etag": s("string"), "changed": s("boolean"), "warnings": { "type": "array", "items": sref("Diagnostic") } } },
         "Accepted": { "type": "object", "required": ["accepted"], "properties": { "accepted": s("string") } },
-        "Plan": { "type": "object", "required": ["complete", "steps", "text"], "properties": {
+        "PlanView": { "type": "object", "required": ["complete", "steps", "text"], "properties": {
             "generation": s("integer"), "complete": s("boolean"),
             "incomplete_because": { "type": "array", "items": s("string") },
-            "steps": { "type": "array", "items": s("object") }, "text": s("string"), "busy": s("boolean") } },
+            "steps": { "type": "array", "items": sref("Step") }, "text": s("string"), "busy": s("boolean") } },
         "Endpoints": { "type": "object", "additionalProperties": { "type": "object", "required": ["ready"], "properties": {
             "ready": s("boolean"), "base_url": s("string"), "model": s("string"), "kind": s("string"), "openai_compat": s("boolean") } } },
         "Event": { "type": "object", "properties": {
@@ -279,4 +293,72 @@ fn edit_schema(op: &str, props: Value, required: &[&str]) -> Value {
 /// `GET /api/openapi.json`.
 pub async fn serve() -> Json<Value> {
     Json(document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_schemas_replace_no_hand_written_one() {
+        let hand = hand_written_schemas();
+        let generated = super::super::wire::openapi_schemas();
+        for name in generated.keys() {
+            assert!(
+                hand.get(name).is_none(),
+                "{name} is both hand-written and generated"
+            );
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves_and_points_into_components() {
+        let doc = document();
+        let text = serde_json::to_string(&doc).expect("the document serialises");
+        assert!(!text.contains("#/$defs/"), "a reference was not rewritten");
+        let refs: Vec<&str> = text
+            .split("\"$ref\":\"")
+            .skip(1)
+            .map(|p| p.split('"').next().unwrap_or_default())
+            .collect();
+        assert!(refs.len() > 10, "{refs:?}");
+        for r in refs {
+            let name = r
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("{r} points outside components/schemas"));
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "dangling $ref {r}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_state_schema_lists_every_field_and_requires_those_always_written() {
+        let doc = document();
+        let state = &doc["components"]["schemas"][super::super::wire::STATE_SCHEMA];
+        let props: Vec<&str> = state["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        for key in [
+            "desired",
+            "observed",
+            "resources",
+            "auth",
+            "catalog",
+            "busy",
+            "ready",
+        ] {
+            assert!(props.contains(&key), "{key} not in {props:?}");
+        }
+        let required = state["required"].as_array().expect("required");
+        assert_eq!(required.len(), props.len(), "every field is always written");
+        assert_eq!(
+            doc["components"]["schemas"]["Diagnostic"]["properties"]["text"]["type"],
+            "string"
+        );
+    }
 }

@@ -2,15 +2,17 @@
 //! `/api/endpoints`, `/healthz`, `/readyz`.
 //!
 //! Each handler borrows the `watch` snapshot only to clone its `Arc` (never across an
-//! `.await`) and shapes it for the wire. Must not: change anything, contact hosts.
+//! `.await`) and shapes it for the wire (`/api/state` through the typed
+//! [`super::wire::StateView`]). Must not: change anything, contact hosts.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
+use super::wire::{AuthView, StateView};
 use super::AppState;
 use crate::model::catalog::catalog;
 use crate::model::desired::{Desired, ServiceKind};
@@ -53,40 +55,16 @@ fn not_ready(s: &Status) -> Option<String> {
     None
 }
 
-/// `GET /api/state`: the status plus auth and the effective catalog.
-pub async fn state(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// `GET /api/state`: the status plus auth and the effective catalog ([`StateView`]).
+pub async fn state(State(state): State<AppState>) -> Result<Response, ApiError> {
     let s = snapshot(&state);
-    let mut v = serde_json::to_value(&*s)
+    let auth = AuthView {
+        admin_token: state.admin_token.is_some(),
+    };
+    let view = StateView::of(&s, auth, not_ready(&s).is_none());
+    let body = serde_json::to_vec(&view)
         .map_err(|e| ApiError::Internal(format!("cannot serialise the status: {e}")))?;
-    let catalog: Vec<Value> = s
-        .desired
-        .as_deref()
-        .map(|d| {
-            catalog(d)
-                .into_values()
-                .map(|e| {
-                    let active = d.active_model.as_deref() == Some(e.name.as_str());
-                    let mut m = serde_json::to_value(&e).unwrap_or(Value::Null);
-                    m["active"] = Value::Bool(active);
-                    m
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Value::Object(m) = &mut v {
-        m.insert(
-            "auth".into(),
-            json!({ "admin_token": state.admin_token.is_some() }),
-        );
-        m.insert("catalog".into(), Value::Array(catalog));
-        m.insert("busy".into(), Value::Bool(s.busy()));
-        m.insert("ready".into(), Value::Bool(not_ready(&s).is_none()));
-        m.insert(
-            "desired_diagnostics".into(),
-            super::error::diagnostics_json(&s.desired_diagnostics),
-        );
-    }
-    Ok(Json(v))
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// `GET /api/plan`: the plan the loop would run now, as JSON and as text.

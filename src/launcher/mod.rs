@@ -29,7 +29,19 @@ use crate::model::desired::{Cluster, Mode};
 use crate::remote::cmd::quote;
 
 /// A generation of `launch-cluster.sh`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum Generation {
     /// Early 2026: Ray only, no `--solo`, `exec` re-parsed by bash, EXIT trap.
     A,
@@ -256,7 +268,7 @@ pub const FOLLOW_LOG: &str = r#"touch "$HOME/.spark-control/launcher.log"; exec 
 pub const LOG_TAIL: &str = r#"tail -n 20 "$HOME/.spark-control/launcher.log" 2>/dev/null"#;
 
 /// What [`STATE`] printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum LauncherState {
     /// No launcher of ours was recorded (or it was stopped and forgotten).

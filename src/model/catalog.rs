@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -86,7 +87,7 @@ pub fn bundled_names() -> impl Iterator<Item = &'static str> {
 }
 
 /// One entry of the effective catalog.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CatalogEntry {
     /// Catalog name.
     pub name: String,
@@ -201,7 +202,7 @@ fn format_fraction(g: f64) -> String {
 
 /// Everything the executor needs to launch a model, and what identifies that launch. The
 /// launcher argv is built from it by `crate::launcher` for the generation on the head.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LaunchSpec {
     /// Catalog name.
     pub model: String,

@@ -7,13 +7,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::desired::Overrides;
 
 /// A fact the poller knows (and since when), or does not know (and why).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "Fact_of_{T}")]
 pub enum Fact<T> {
     /// Seen.
     Known {
@@ -78,7 +80,7 @@ impl<T> Fact<T> {
 }
 
 /// Everything observed, one snapshot.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Observed {
     /// Increases with every completed poll; a plan remembers the generation it was made
     /// from, and the executor refuses a plan older than the newest observation.
@@ -96,7 +98,7 @@ pub struct Observed {
 }
 
 /// What one host looked like.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HostObserved {
     /// Whether an SSH command ran; unknown before the first poll.
     #[serde(default)]
@@ -129,7 +131,7 @@ pub struct HostObserved {
 }
 
 /// One docker container.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ContainerObserved {
     /// `docker ps` State is `running`.
     pub running: bool,
@@ -140,7 +142,7 @@ pub struct ContainerObserved {
 
 /// What spark-control launched on the head (written there at launch time, so a restarted
 /// controller knows what runs and with which settings).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LaunchRecord {
     /// Catalog name.
     pub model: String,
@@ -167,7 +169,7 @@ pub struct LaunchRecord {
 }
 
 /// What vLLM's API answered.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct VllmObserved {
     /// Model ids listed by `/v1/models`; empty when nothing answers on the port
     /// (connection refused: known to be not serving).
@@ -178,7 +180,7 @@ pub struct VllmObserved {
 }
 
 /// The launcher checkout.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LauncherObserved {
     /// HEAD commit.
     pub head: String,
@@ -208,7 +210,7 @@ pub struct LauncherObserved {
 }
 
 /// One GPU.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GpuObserved {
     /// Index.
     pub index: u32,

@@ -17,6 +17,7 @@ pub mod render;
 pub use model::crash_reason;
 use model::{containers_of, model_steps};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::model::catalog::LaunchSpec;
@@ -26,7 +27,7 @@ use crate::model::observed::{HostObserved, Observed};
 pub use render::render;
 
 /// Why a model is stopped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum StopReason {
     /// Another model is desired.
@@ -53,7 +54,7 @@ pub enum StopReason {
 }
 
 /// One typed step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "action")]
 // A plan holds a handful of actions: the launch's size is not worth a box.
 #[allow(clippy::large_enum_variant)]
@@ -195,7 +196,7 @@ impl Action {
 }
 
 /// An action and why it is needed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Step {
     /// What to do.
     #[serde(flatten)]
@@ -205,7 +206,7 @@ pub struct Step {
 }
 
 /// The plan: what to do, and whether the planner saw enough to be sure.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
     /// Observation generation this plan was made from.
     pub generation: u64,

@@ -13,10 +13,12 @@
 //!
 //! Prints a table and a JSON line. Bounded: N swaps (default 10) and M minutes.
 
+mod common;
 #[path = "../tests/it/harness/mod.rs"]
 #[allow(unused_imports)]
 mod harness;
 
+use common::arg;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use harness::cluster::Cluster;
@@ -26,14 +28,6 @@ fn now_ns() -> u128 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0)
-}
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.windows(2)
-        .find(|w| w[0] == name)
-        .and_then(|w| w[1].parse().ok())
-        .unwrap_or(default)
 }
 
 fn main() {

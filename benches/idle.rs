@@ -10,36 +10,30 @@
 //! controller's CPU, its children excluded — it starts none, SSH is in-process).
 //! Prints a table and a JSON line. Bounded: M minutes, then the process is stopped.
 
+mod common;
 #[path = "../tests/it/harness/mod.rs"]
 #[allow(unused_imports)]
 mod harness;
 
+use common::arg;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::cluster::Cluster;
 use harness::sshd::free_port;
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.windows(2)
-        .find(|w| w[0] == name)
-        .and_then(|w| w[1].parse().ok())
-        .unwrap_or(default)
-}
-
-/// (RssAnon, RssFile) in KiB: heap and stacks vs. mapped file pages (the binary's own
-/// code and the embedded UI, shared with the page cache).
-fn rss_parts(pid: u32) -> (u64, u64) {
+/// Fields of `/proc/<pid>/status`, in KiB (0 when absent): VmRSS, VmHWM (high-water),
+/// RssAnon (heap and stacks), RssFile (mapped file pages: the binary's own code and the
+/// embedded UI, shared with the page cache).
+fn status_kib<const N: usize>(pid: u32, names: [&str; N]) -> [u64; N] {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
+    names.map(|name| {
         text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
-    };
-    (field("RssAnon:"), field("RssFile:"))
+    })
 }
 
 /// Threads of the process.
@@ -49,15 +43,8 @@ fn threads(pid: u32) -> usize {
 
 /// (VmRSS, VmHWM) in KiB.
 fn memory(pid: u32) -> (u64, u64) {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    let [rss, hwm] = status_kib(pid, ["VmRSS", "VmHWM"]);
+    (rss, hwm)
 }
 
 /// utime + stime of the process itself, in clock ticks.
@@ -178,7 +165,7 @@ fn main() {
         let wall = start.elapsed().as_secs_f64();
         let cpu = (cpu_ticks(pid) - cpu0) as f64 / hz / wall * 100.0;
         let (rss_end, hwm) = memory(pid);
-        let (anon, file) = rss_parts(pid);
+        let [anon, file] = status_kib(pid, ["RssAnon", "RssFile"]);
         let nthreads = threads(pid);
         let rss_max = samples.iter().copied().max().unwrap_or(rss_end);
         let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();

@@ -14,21 +14,15 @@
 //! launch (owned launcher, until `vllm serve` runs in the container), and readiness
 //! polling. Prints a table and a JSON line. Bounded: N swaps (default 10) per generation.
 
+mod common;
 #[path = "../tests/it/harness/mod.rs"]
 #[allow(unused_imports)]
 mod harness;
 
+use common::arg;
 use std::time::{Duration, Instant};
 
 use harness::cluster::{Cluster, Generation};
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.windows(2)
-        .find(|w| w[0] == name)
-        .and_then(|w| w[1].parse().ok())
-        .unwrap_or(default)
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));

@@ -4,6 +4,7 @@
 //! `ARCHITECTURE.md` for the bird's-eye view, the code map and the invariants.
 
 pub mod app;
+pub mod base64;
 pub mod demo;
 pub mod downloads;
 pub mod edit;

@@ -104,27 +104,7 @@ pub fn redact_url_passwords(text: &str) -> String {
     out
 }
 
-/// Standard base64 (for the HTTP Basic header; no crate needed for 20 lines).
-pub fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18u32, 12, 6, 0].iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(T[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
+use crate::base64::base64;
 
 /// Quotes `s` for the POSIX shell git runs `GIT_SSH_COMMAND` with.
 fn sh_quote(s: &str) -> String {
@@ -234,16 +214,8 @@ impl<'a> Git<'a> {
 
     /// Runs it; stdout on exit 0, else the error with stderr.
     pub async fn run(self) -> Result<String, GitError> {
-        let out = self.output().await?;
-        if out.0 == Some(0) {
-            Ok(out.1)
-        } else {
-            Err(GitError::Failed {
-                what: out.3,
-                code: out.0,
-                stderr: out.2,
-            })
-        }
+        let out = self.run_bytes().await?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
     /// Runs it; stdout as bytes on exit 0.
@@ -336,21 +308,6 @@ impl<'a> Git<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(i.as_bytes()), o, "{i}");
-        }
-    }
 
     #[test]
     fn secrets_and_url_passwords_are_redacted() {

@@ -413,7 +413,7 @@ pub(crate) async fn embeddings(
                 .collect();
             let embedding = if b64 {
                 let raw: Vec<u8> = vec.iter().flat_map(|f| f.to_le_bytes()).collect();
-                json!(base64(&raw))
+                json!(crate::base64::base64(&raw))
             } else {
                 json!(vec)
             };
@@ -431,42 +431,4 @@ pub(crate) async fn embeddings(
                   "prompt_tokens_details": null}
     }))
     .into_response())
-}
-
-/// Standard base64 with padding (small enough not to need a dependency).
-fn base64(raw: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(raw.len().div_ceil(3) * 4);
-    for c in raw.chunks(3) {
-        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (k, shift) in [18u32, 12, 6, 0].iter().enumerate() {
-            if k <= c.len() {
-                out.push(char::from(ABC[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::base64;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (input, want) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(input.as_bytes()), want, "input {input:?}");
-        }
-    }
 }

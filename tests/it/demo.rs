@@ -10,6 +10,23 @@ use crate::harness::sshd::free_port;
 
 struct Demo(Child);
 
+impl Demo {
+    /// Its exit status, once it has exited; fails after `secs` seconds of `after`.
+    async fn exited(&mut self, secs: u64, after: &str) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the demo did not stop within {secs} s of {after}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 impl Drop for Demo {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -148,18 +165,8 @@ async fn demo_serves_ui_becomes_ready_and_swaps() {
         .arg("-TERM")
         .arg(pid.to_string())
         .status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(Some(status)) = demo.0.try_wait() {
-            assert!(status.success(), "demo exit status {status:?}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the demo did not stop within 30 s of SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = demo.exited(30, "SIGTERM").await;
+    assert!(status.success(), "demo exit status {status:?}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         vllm_processes(vllm_port).is_empty(),
@@ -168,8 +175,8 @@ async fn demo_serves_ui_becomes_ready_and_swaps() {
 }
 
 /// The first SIGTERM brings the running operation to a safe point (here: a launch being
-/// cancelled, whose cleanup stops the launcher and the container over SSH); a second one
-/// exits at once with 130, and says so.
+/// cancelled, whose cleanup stops the launcher and the container on the simulated head);
+/// a second one exits at once with 130, and says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_signal_exits_at_once() {
     use std::io::{BufRead, BufReader};
@@ -227,17 +234,7 @@ async fn a_second_signal_exits_at_once() {
         .take_while(|l| !l.contains("shutting down"))
         .collect();
     term(pid);
-    let t = Instant::now();
-    let status = loop {
-        if let Ok(Some(status)) = demo.0.try_wait() {
-            break status;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "still running 5 s after the second signal"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = demo.exited(5, "the second signal").await;
     let rest: Vec<String> = rx.try_iter().collect();
     assert_eq!(status.code(), Some(130), "{lines:?} {rest:?}");
     assert!(

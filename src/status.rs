@@ -76,6 +76,11 @@ pub struct Operation {
     pub finished_at: Option<DateTime<Utc>>,
     /// Outcome.
     pub outcome: Outcome,
+    /// For a failed operation, what kind of failure ended it (`config`: a setting or
+    /// the host's setup is wrong and a retry does the same, so none is scheduled;
+    /// `check`, `remote`, `timeout`: retried after the backoff).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_kind: Option<crate::execute::ExecErrorKind>,
 }
 
 /// How an operation ended.

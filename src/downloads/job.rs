@@ -88,6 +88,10 @@ pub struct HostJob {
     pub warning: Option<String>,
     /// Attempts started.
     pub attempts: u32,
+    /// It failed in a way a retry repeats (the download tool is not installed, the repo
+    /// does not exist or is gated): no retry is made, the host's setup must change.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fatal: bool,
 }
 
 impl HostJob {
@@ -104,6 +108,7 @@ impl HostJob {
             error: None,
             warning: None,
             attempts: 0,
+            fatal: false,
         }
     }
 }

@@ -91,6 +91,8 @@ pub enum DownloadError {
         host: String,
         /// Why.
         detail: String,
+        /// A retry would fail the same way (see [`HostJob::fatal`]).
+        fatal: bool,
     },
     /// Cancelled (by a person, by the operation, or by shutdown).
     #[error("download cancelled: {0}")]
@@ -287,6 +289,7 @@ impl DownloadManager {
                         repo: repo.into(),
                         host: host.into(),
                         detail: h.error.unwrap_or_else(|| "unknown error".into()),
+                        fatal: h.fatal,
                     })
                 }
                 JobState::Cancelled => {
@@ -294,6 +297,7 @@ impl DownloadManager {
                         repo: repo.into(),
                         host: host.into(),
                         detail: format!("download {id} was cancelled"),
+                        fatal: false,
                     })
                 }
                 _ => {}

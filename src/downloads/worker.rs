@@ -156,6 +156,7 @@ pub(super) async fn run_host(
         attempt += 1;
         m.update_host(&id, &host, |h| {
             h.attempts = attempt;
+            h.fatal = false;
             if h.state != JobState::Stalled {
                 h.state = JobState::Running;
             }
@@ -188,7 +189,10 @@ pub(super) async fn run_host(
                 say("`hf` not found on the host; using `huggingface-cli download`".into());
                 continue;
             }
-            Attempt::Fatal(e) => break finish(&m, &id, &host, JobState::Failed, Some(e), &say),
+            Attempt::Fatal(e) => {
+                m.update_host(&id, &host, |h| h.fatal = true);
+                break finish(&m, &id, &host, JobState::Failed, Some(e), &say);
+            }
             Attempt::Cancelled => break finish(&m, &id, &host, JobState::Cancelled, None, &say),
             Attempt::Shutdown => return,
             Attempt::Retry(e) => e,

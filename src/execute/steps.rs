@@ -226,7 +226,9 @@ async fn download(exec: &Executor, line: &str, host: &str, repo: &str) -> Result
         return match m.ensure(host, repo, exec.op, &exec.cancel).await {
             Ok(()) => Ok(()),
             Err(DownloadError::Cancelled(why)) => Err(ExecError::cancelled(line, why)),
-            Err(e @ DownloadError::NoTarget(_)) => Err(ExecError::config(line, e.to_string())),
+            Err(e @ (DownloadError::NoTarget(_) | DownloadError::Failed { fatal: true, .. })) => {
+                Err(ExecError::config(line, e.to_string()))
+            }
             Err(e) => Err(ExecError::check(line, e.to_string())),
         };
     }

@@ -308,6 +308,7 @@ mod tests {
             started_at: at(-50),
             finished_at: Some(at(-10)),
             outcome: Outcome::Failed("launch timed out".into()),
+            failure_kind: Some(crate::execute::ExecErrorKind::Timeout),
         };
         let resources = crate::status::resources(&d, &observed, &plan, Some(&operation));
         Status {

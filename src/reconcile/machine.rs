@@ -121,6 +121,10 @@ pub enum End {
     Succeeded,
     /// A step failed.
     Failed,
+    /// A step failed in a way a retry repeats (the configuration is wrong): counted as a
+    /// failure, but no retry is scheduled until the desired state changes or a person
+    /// asks for a retry or a reconcile.
+    Refused,
     /// It stopped at a safe point after [`Effect::Cancel`].
     Cancelled,
 }
@@ -419,6 +423,13 @@ impl<Q: Clone> Core<Q> {
                 let failures = self.backoff.map_or(0, |b| b.failures) + 1;
                 let next = (failures < MAX_FAILURES).then(|| now + backoff_delay(failures));
                 self.backoff = Some(Backoff { failures, next });
+            }
+            End::Refused => {
+                let failures = self.backoff.map_or(0, |b| b.failures) + 1;
+                self.backoff = Some(Backoff {
+                    failures,
+                    next: None,
+                });
             }
             End::Cancelled => {
                 if r.cancelled == Some(CancelWhy::Person) {

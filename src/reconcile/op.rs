@@ -4,7 +4,7 @@
 use tokio::sync::mpsc;
 
 use super::Msg;
-use crate::execute::{ExecError, Executor};
+use crate::execute::{ExecError, ExecErrorKind, Executor};
 use crate::plan::render::step_line;
 use crate::plan::Step;
 use crate::status::Outcome;
@@ -19,13 +19,18 @@ pub(super) enum OpEvent {
     },
     /// A step finished (the loop re-observes).
     StepDone { id: u64 },
-    /// The operation ended.
-    Done { id: u64, outcome: Outcome },
+    /// The operation ended (`kind`: what kind of failure, when it failed).
+    Done {
+        id: u64,
+        outcome: Outcome,
+        kind: Option<ExecErrorKind>,
+    },
 }
 
 pub(super) async fn run(exec: Executor, steps: Vec<Step>, tx: mpsc::Sender<Msg>) {
     let id = exec.op;
     let mut outcome = Outcome::Succeeded;
+    let mut kind = None;
     for (index, step) in steps.iter().enumerate() {
         if exec.cancel.is_cancelled() {
             outcome = Outcome::Cancelled("superseded before this step".into());
@@ -42,11 +47,12 @@ pub(super) async fn run(exec: Executor, steps: Vec<Step>, tx: mpsc::Sender<Msg>)
                 break;
             }
             Err(e) => {
+                kind = Some(e.kind());
                 outcome = Outcome::Failed(e.to_string());
                 break;
             }
         }
     }
     exec.say(None, format!("operation {id}: {outcome}"));
-    let _ = tx.send(Msg::Op(OpEvent::Done { id, outcome })).await;
+    let _ = tx.send(Msg::Op(OpEvent::Done { id, outcome, kind })).await;
 }

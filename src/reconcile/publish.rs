@@ -74,6 +74,7 @@ impl Loop {
             started_at: Utc::now(),
             finished_at: None,
             outcome: Outcome::Running,
+            failure_kind: None,
         };
         self.logs.push(
             Some(id),

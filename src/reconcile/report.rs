@@ -86,7 +86,7 @@ impl Loop {
                 None
             }
             op::OpEvent::StepDone { id } => Some(Input::StepDone { id }),
-            op::OpEvent::Done { id, outcome } => {
+            op::OpEvent::Done { id, outcome, kind } => {
                 let mut r = self.running.take_if(|r| r.id == id)?;
                 let took = r.started.elapsed();
                 self.metrics
@@ -111,7 +111,14 @@ impl Loop {
                         self.metrics.ops_failed.fetch_add(1, Ordering::Relaxed);
                         self.last_failure = Some(e.clone());
                         self.last_error = Some(e.clone());
-                        (false, Some(e.clone()), End::Failed)
+                        // A configuration error happens again on a retry: none is
+                        // scheduled (the plan waits for a change or a person's retry).
+                        let end = if kind == Some(crate::execute::ExecErrorKind::Config) {
+                            End::Refused
+                        } else {
+                            End::Failed
+                        };
+                        (false, Some(e.clone()), end)
                     }
                     Outcome::Cancelled(why) => {
                         self.metrics.ops_cancelled.fetch_add(1, Ordering::Relaxed);
@@ -137,12 +144,13 @@ impl Loop {
                     .steps
                     .iter()
                     .all(|s| matches!(s.action, crate::plan::Action::FetchLauncher { .. }));
-                if let (End::Failed, true, Some(d)) = (end, fetch, &self.desired) {
+                if let (End::Failed | End::Refused, true, Some(d)) = (end, fetch, &self.desired) {
                     let n = self.core.backoff().map_or(0, |b| b.failures) + 1;
                     let every = Duration::from_secs(d.updates.check_interval_secs);
                     let retry = backoff_delay(n).min(every);
                     self.last_update_check = Instant::now().checked_sub(every - retry);
                 }
+                r.op.failure_kind = kind.filter(|_| matches!(outcome, Outcome::Failed(_)));
                 r.op.outcome = outcome;
                 self.events.append(Event {
                     at: Utc::now(),

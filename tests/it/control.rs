@@ -7,6 +7,7 @@ mod partial;
 
 use std::time::{Duration, Instant};
 
+use spark_control::execute::ExecErrorKind;
 use spark_control::reconcile::Command;
 use spark_control::status::{Health, Outcome};
 
@@ -476,6 +477,8 @@ async fn failing_launch_fails_fast_backs_off_and_retries_on_request() {
     let op = s.operation.clone().expect("operation");
     let took = op.finished_at.expect("finished") - op.started_at;
     assert!(took < chrono::Duration::seconds(40), "failing took {took}");
+    // vLLM gone while starting: the world is not as the step requires (retried).
+    assert_eq!(op.failure_kind, Some(ExecErrorKind::Check), "{op:?}");
     let next = b.next_attempt.expect("a next attempt is scheduled");
     assert!(
         next > chrono::Utc::now() + chrono::Duration::seconds(3),
@@ -498,6 +501,42 @@ async fn failing_launch_fails_fast_backs_off_and_retries_on_request() {
         2,
         "one failed launch, one retry: {seen:?}"
     );
+    assert!(c.status().backoff.is_none());
+}
+
+/// A configuration error — here `hf` is installed on neither host, so the model cannot
+/// be downloaded — fails the operation with `failure_kind: config` and schedules no
+/// retry (the same settings fail the same way; compare the launch failure above, which
+/// is retried after 10 s). Installing the tool and asking for a retry serves the model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_error_is_not_retried_on_its_own() {
+    let mut c = Cluster::new(300);
+    c.knob("hf-not-installed", Some(""));
+    c.start_controller();
+    let s = c
+        .wait_status("a failure", 45, |s| s.backoff.is_some())
+        .await;
+    let b = s.backoff.clone().expect("backoff");
+    assert_eq!(b.failures, 1);
+    assert_eq!(b.next_attempt, None, "no retry is scheduled: {b:?}");
+    assert!(b.error.contains("is not installed"), "{}", b.error);
+    let op = s.operation.clone().expect("operation");
+    assert_eq!(op.failure_kind, Some(ExecErrorKind::Config), "{op:?}");
+    assert!(matches!(op.outcome, Outcome::Failed(_)), "{op:?}");
+    // The wire says so too.
+    let (_, state) = crate::downloads::api(&c, "GET", "/api/state", None).await;
+    assert_eq!(
+        state["operation"]["failure_kind"], "config",
+        "{}",
+        state["operation"]
+    );
+    c.knob("hf-not-installed", None);
+    c.handle()
+        .commands
+        .send(Command::Retry)
+        .await
+        .expect("retry");
+    c.wait_serving(QWEN36, 60).await;
     assert!(c.status().backoff.is_none());
 }
 

@@ -448,6 +448,7 @@ async fn missing_cli_fails_once_with_an_install_hint() {
     let err = w["error"].as_str().unwrap_or("");
     assert_eq!(w["state"], "failed", "{fin}");
     assert_eq!(w["attempts"].as_u64(), Some(1), "no retries: {fin}");
+    assert_eq!(w["fatal"], true, "a retry would fail the same way: {fin}");
     assert!(
         err.contains("`hf` is not installed on spark2")
             && err.contains("huggingface-cli")

@@ -348,6 +348,33 @@ fn failures_back_off_then_give_up_until_a_retry() {
 }
 
 #[test]
+fn a_configuration_error_is_not_retried_until_a_change_or_a_retry() {
+    let mut c = running();
+    c.step(
+        Input::OpDone {
+            id: 1,
+            end: End::Refused,
+        },
+        ms(1000),
+    );
+    let b = c.backoff().expect("counted as a failure");
+    assert_eq!((b.failures, b.next), (1, None));
+    if let Some(seq) = c.observing() {
+        c.step(Input::Observed { seq }, ms(1000));
+    }
+    assert!(starts(&c.step(Input::Planned { steps: true }, ms(1000))).is_empty());
+    // However long we wait: the same settings would fail the same way.
+    assert!(starts(&c.step(Input::Tick, ms(1000) + Duration::from_secs(86400))).is_empty());
+    // A changed desired state plans and starts again.
+    c.step(changed(false), ms(2000));
+    assert_eq!(c.backoff(), None);
+    assert_eq!(
+        starts(&c.step(Input::Planned { steps: true }, ms(2000))),
+        vec![2]
+    );
+}
+
+#[test]
 fn a_new_desired_state_clears_the_backoff() {
     let mut c = running();
     fail_and_replan(&mut c, 1, ms(1000));
@@ -579,7 +606,7 @@ fn act() -> impl Strategy<Value = Act> {
         1 => Just(Act::Late),
         4 => any::<bool>().prop_map(Act::Plan),
         3 => Just(Act::Step),
-        2 => (0u8..3).prop_map(Act::Done),
+        2 => (0u8..4).prop_map(Act::Done),
         1 => Just(Act::Reconcile),
         1 => Just(Act::Retry),
         1 => Just(Act::Enqueue),
@@ -768,6 +795,7 @@ impl World {
                     let end = match e {
                         0 if left == 0 => End::Succeeded,
                         0 | 1 => End::Failed,
+                        2 => End::Refused,
                         _ => End::Cancelled,
                     };
                     if end != End::Succeeded {

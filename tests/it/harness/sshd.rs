@@ -160,6 +160,40 @@ impl SshdHost {
         let _ = child.wait();
     }
 
+    /// Makes sshd record, on the remote side, when each command starts: a `ForceCommand`
+    /// wrapper appends `<unix seconds.micros> <command, one line, first 1000 chars>` to
+    /// the returned file, then `exec`s the command (same pid, so the controller's
+    /// process-group handling is unchanged). bash's `$EPOCHREALTIME` stamps without a
+    /// fork. For benchmarks (restarts sshd if it was running; call before connecting).
+    #[allow(dead_code)]
+    pub fn stamp_commands(&mut self) -> PathBuf {
+        let log = self.dir.path().join("commands.log");
+        let wrapper = self.dir.path().join("stamp.sh");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/bash\nc=${{SSH_ORIGINAL_COMMAND//$'\\n'/ }}\nprintf '%s %s\\n' \"$EPOCHREALTIME\" \"${{c:0:1000}}\" >> {}\nexec /bin/bash -c \"$SSH_ORIGINAL_COMMAND\"\n",
+                log.display()
+            ),
+        )
+        .expect("write stamp.sh");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod stamp.sh");
+        let cfg = self.dir.path().join("sshd_config");
+        let mut text = std::fs::read_to_string(&cfg).expect("read sshd_config");
+        if !text.contains("ForceCommand") {
+            text.push_str(&format!("ForceCommand {}\n", wrapper.display()));
+            std::fs::write(&cfg, text).expect("write sshd_config");
+        }
+        let running = self.child.is_some();
+        self.stop();
+        if running {
+            self.start_again();
+        }
+        log
+    }
+
     /// Make a new host key; restarts sshd if it was running.
     pub fn regenerate_host_key(&mut self) {
         let running = self.child.is_some();

@@ -42,6 +42,17 @@ fn p50_max(v: &mut [f64]) -> (f64, f64) {
     )
 }
 
+/// Whether a stamped command is the operation's, not the observer's poll (its scripts
+/// carry `@@` section markers) nor telemetry's SSH round-trip probe (`true`).
+fn is_operations(cmd: &str) -> bool {
+    !cmd.contains("@@") && !cmd.ends_with("&2; true")
+}
+
+/// Whether a stamped command is the launcher's stop (`'./launch-cluster.sh' … 'stop'`).
+fn is_stop(cmd: &str) -> bool {
+    cmd.contains("launch-cluster.sh") && cmd.contains("'stop'")
+}
+
 /// The stamped commands (unix ns, text) that started after `t0_ns`.
 fn commands_after(log: &std::path::Path, t0_ns: u128) -> Vec<(u128, String)> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
@@ -99,18 +110,30 @@ fn main() {
             // with `@@` section markers) and the launcher's stop.
             let (first, stop) = loop {
                 let after = commands_after(&stamps, t0);
-                let first = after.iter().find(|(_, cmd)| !cmd.contains("@@")).cloned();
+                let first = after.iter().find(|(_, cmd)| is_operations(cmd)).cloned();
                 let stop = after
                     .iter()
-                    .find(|(_, cmd)| cmd.contains("launch-cluster.sh") && cmd.contains(" stop"))
+                    .find(|(_, cmd)| is_stop(cmd))
                     .map(|(t, _)| *t);
                 if let (Some(f), Some(s)) = (first, stop) {
                     break (f, s);
                 }
-                assert!(Instant::now() < deadline, "no stop command within 30 s of the edit");
+                assert!(
+                    Instant::now() < deadline,
+                    "no stop command within 30 s of the edit; commands seen: {:#?}",
+                    after.iter().map(|(_, c)| c.chars().take(160).collect::<String>()).collect::<Vec<_>>()
+                );
                 tokio::time::sleep(Duration::from_millis(5)).await;
             };
-            *firsts.entry(first.1.chars().take(48).collect()).or_default() += 1;
+            if std::env::var_os("SPARK_BENCH_TRACE").is_some() {
+                println!("swap {i}: commands on the head after the edit (ms):");
+                for (t, cmd) in commands_after(&stamps, t0).iter().take(14) {
+                    let cmd = cmd.split_once("&2; ").map_or(cmd.as_str(), |(_, c)| c);
+                    println!("  {:7.1}  {}", (t - t0) as f64 / 1e6, cmd.chars().take(90).collect::<String>());
+                }
+            }
+            let text = first.1.split_once("&2; ").map_or(first.1.as_str(), |(_, c)| c);
+            *firsts.entry(text.chars().take(48).collect()).or_default() += 1;
             let ms = |t: u128| (t.saturating_sub(t0)) as f64 / 1e6;
             if i < swaps {
                 lat_ms.push(ms(first.0));

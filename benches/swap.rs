@@ -55,7 +55,8 @@ fn commands_after(log: &std::path::Path, t0_ns: u128) -> Vec<(u128, String)> {
 }
 
 /// Where one swap's time went, in ms from the edit: the operation's first command (not
-/// an observer poll, whose scripts carry `@@` markers), the launcher's stop, the start of
+/// an observer poll, whose scripts carry `@@` markers, nor telemetry's round-trip probe
+/// `true`), the launcher's stop, the start of
 /// our owned launcher, and the new model listed by `/v1/models`.
 #[derive(Default, Clone, Copy)]
 struct Phases {
@@ -74,8 +75,8 @@ fn phases(log: &std::path::Path, t0: u128, ready: u128) -> Phases {
             .map_or(f64::NAN, |(t, _)| (t - t0) as f64 / 1e6)
     };
     Phases {
-        first: at(&|c| !c.contains("@@")),
-        stop: at(&|c| c.contains("launch-cluster.sh") && c.contains(" stop")),
+        first: at(&|c| !c.contains("@@") && !c.ends_with("&2; true")),
+        stop: at(&|c| c.contains("launch-cluster.sh") && c.contains("'stop'")),
         start: at(&|c| c.contains("setsid sh -c") && c.contains("spark-control-launcher")),
         ready: (ready.saturating_sub(t0)) as f64 / 1e6,
     }

@@ -26,3 +26,4 @@ pub mod routes;
 pub mod sim;
 pub mod status;
 pub mod telemetry;
+pub mod yaml;

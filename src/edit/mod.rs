@@ -8,12 +8,13 @@
 pub mod ops;
 mod path;
 mod render;
-mod scan;
 mod semantic;
 mod sizes;
 pub mod store;
-mod tree;
 pub mod yaml;
+
+/// The shared positioned tree (see `crate::yaml::tree`).
+pub(crate) use crate::yaml::tree;
 
 pub use ops::{apply, DesiredEdit, OverridesPatch};
 pub use store::{DesiredStore, Etag, StoreError};

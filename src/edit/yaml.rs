@@ -375,12 +375,7 @@ impl<'a> Ed<'a> {
         p: &str,
     ) -> Result<String, EditError> {
         let t = self.t;
-        let root_stub = Node {
-            kind: Kind::Alias,
-            start: t.len(),
-            end: t.len(),
-            props: false,
-        };
+        let root_stub = tree::node(Kind::Alias, t.len(), t.len(), false);
         let v = nest(&path[1..], value, p, &root_stub, t)?;
         let entry = render::block_entry(&seg_key(&path[0]), &v, 0, self.layout, false);
         let sep = if t.is_empty() || t.ends_with('\n') {

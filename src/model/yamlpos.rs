@@ -3,15 +3,18 @@
 //! value, and `edit::semantic` verifies every comment-preserving edit by reading its
 //! result here, so an edit is checked against exactly what the controller will read.
 //!
-//! Built on `yaml-rust2`'s event parser, which gives the line/column of every key and
-//! value. This module also rejects what a YAML reader would silently accept or mangle:
+//! Built on the one positioned tree (`crate::yaml::tree`, which the editor splices on
+//! too), whose nodes carry `yaml-rust2`'s line/column of every key and value. This
+//! module also rejects what a YAML reader would silently accept or mangle:
 //! duplicate keys, anchors/aliases, several documents, custom tags. Pure: no IO.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Number, Value};
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use yaml_rust2::parser::Tag;
+use yaml_rust2::scanner::TScalarStyle;
+
+use crate::yaml::tree::{self, Kind, Node};
 
 /// A 1-based line and column in the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -20,16 +23,6 @@ pub struct Pos {
     pub line: usize,
     /// Column, from 1.
     pub col: usize,
-}
-
-impl Pos {
-    fn from_marker(m: &Marker) -> Self {
-        // yaml-rust2 reports 1-based lines and 0-based columns.
-        Pos {
-            line: m.line(),
-            col: m.col() + 1,
-        }
-    }
 }
 
 /// Where a value is: the key that names it (for map entries) and the value itself.
@@ -120,32 +113,19 @@ impl Default for Span {
     }
 }
 
-enum Frame {
-    Map {
-        map: Map<String, Value>,
-        pending_key: Option<(String, Pos)>,
-        pointer: String,
-    },
-    Seq {
-        items: Vec<Value>,
-        pointer: String,
-    },
-}
-
-struct Builder {
-    stack: Vec<Frame>,
-    root: Option<Value>,
-    spans: BTreeMap<String, Span>,
-    problems: Vec<YamlProblem>,
-    documents: usize,
-}
-
 /// Escapes one JSON-pointer segment.
 pub fn escape_segment(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 
-impl Builder {
+/// Turns the shared tree into a JSON value, the position of every pointer and the
+/// problems, in text order.
+struct Walk {
+    spans: BTreeMap<String, Span>,
+    problems: Vec<YamlProblem>,
+}
+
+impl Walk {
     fn problem(&mut self, kind: ProblemKind, pos: Pos, pointer: &str, message: impl Into<String>) {
         self.problems.push(YamlProblem {
             kind,
@@ -155,50 +135,18 @@ impl Builder {
         });
     }
 
-    /// Where the next value goes: its pointer, and the key position when in a map.
-    /// Returns None when the next event is a map key.
-    fn slot(&self) -> Option<(String, Option<Pos>)> {
-        match self.stack.last() {
-            None => Some((String::new(), None)),
-            Some(Frame::Map {
-                pending_key,
-                pointer,
-                ..
-            }) => pending_key
-                .as_ref()
-                .map(|(k, p)| (format!("{pointer}/{}", escape_segment(k)), Some(*p))),
-            Some(Frame::Seq { items, pointer }) => {
-                Some((format!("{pointer}/{}", items.len()), None))
-            }
+    fn anchor(&mut self, n: &Node) {
+        if n.anchor {
+            self.problem(
+                ProblemKind::Alias,
+                pos(n),
+                "",
+                "YAML anchors (`&name`) are not supported in desired.yaml",
+            );
         }
     }
 
-    fn put(&mut self, v: Value) {
-        match self.stack.last_mut() {
-            None => self.root = Some(v),
-            Some(Frame::Map {
-                map, pending_key, ..
-            }) => {
-                if let Some((k, _)) = pending_key.take() {
-                    map.insert(k, v);
-                }
-            }
-            Some(Frame::Seq { items, .. }) => items.push(v),
-        }
-    }
-
-    fn start_value(&mut self, pos: Pos) -> String {
-        let (pointer, key) = self.slot().unwrap_or_default();
-        self.spans.insert(
-            pointer.clone(),
-            Span {
-                key: key.unwrap_or(pos),
-                value: pos,
-            },
-        );
-        pointer
-    }
-
+    /// Whether the tag (if any) is a core-schema one; reports it otherwise.
     fn check_tag(&mut self, tag: &Option<Tag>, pos: Pos, pointer: &str) -> bool {
         match tag {
             None => true,
@@ -217,157 +165,103 @@ impl Builder {
             }
         }
     }
-}
 
-impl MarkedEventReceiver for Builder {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
-        let pos = Pos::from_marker(&mark);
-        match ev {
-            Event::DocumentStart => {
-                self.documents += 1;
-                if self.documents > 1 {
-                    self.problem(
-                    ProblemKind::Documents,
-                        pos,
-                        "",
-                        "several YAML documents in one file; desired.yaml holds exactly one (remove the extra `---`)",
-                    );
-                }
-            }
-            Event::Alias(_) => {
-                let pointer = self.slot().map(|s| s.0).unwrap_or_default();
-                self.problem(
-                    ProblemKind::Alias,
-                    pos,
-                    &pointer,
-                    "YAML aliases (`*name`) are not supported in desired.yaml; write the value out",
-                );
-                if matches!(
-                    self.stack.last(),
-                    Some(Frame::Map {
-                        pending_key: None,
-                        ..
-                    })
-                ) {
-                    // An alias used as a key: give it a placeholder so parsing goes on.
-                    if let Some(Frame::Map { pending_key, .. }) = self.stack.last_mut() {
-                        *pending_key = Some(("*alias".into(), pos));
-                    }
-                } else {
-                    self.put(Value::Null);
-                }
-            }
-            Event::Scalar(text, style, anchor, tag) => {
-                if anchor > 0 {
-                    self.problem(
-                        ProblemKind::Alias,
-                        pos,
-                        "",
-                        "YAML anchors (`&name`) are not supported in desired.yaml",
-                    );
-                }
-                // A key?
-                if let Some(Frame::Map {
-                    map,
-                    pending_key,
-                    pointer,
-                }) = self.stack.last_mut()
-                {
-                    if pending_key.is_none() {
-                        let dup = map.contains_key(&text);
-                        let pointer = pointer.clone();
-                        *pending_key = Some((text.clone(), pos));
-                        if dup {
-                            let first = self
-                                .spans
-                                .get(&format!("{pointer}/{}", escape_segment(&text)))
-                                .map(|s| s.key.line)
-                                .unwrap_or(0);
-                            self.problem(
-                    ProblemKind::DuplicateKey,
-                                pos,
-                                &pointer,
-                                format!("duplicate key `{text}` (first defined on line {first}); remove one of them"),
-                            );
-                        }
-                        return;
-                    }
-                }
-                let pointer = self.start_value(pos);
-                let string_tag = matches!(&tag, Some(t) if t.suffix == "str");
-                let ok = self.check_tag(&tag, pos, &pointer);
-                let v = if !ok || string_tag || style != TScalarStyle::Plain {
-                    Value::String(text)
-                } else {
-                    resolve_plain(&text)
-                };
-                self.put(v);
-            }
-            Event::MappingStart(anchor, tag) => {
-                let pointer = self.open_collection(pos, anchor, &tag);
-                self.stack.push(Frame::Map {
-                    map: Map::new(),
-                    pending_key: None,
-                    pointer,
-                });
-            }
-            Event::SequenceStart(anchor, tag) => {
-                let pointer = self.open_collection(pos, anchor, &tag);
-                self.stack.push(Frame::Seq {
-                    items: Vec::new(),
-                    pointer,
-                });
-            }
-            Event::MappingEnd => {
-                if let Some(Frame::Map { map, .. }) = self.stack.pop() {
-                    self.put(Value::Object(map));
-                }
-            }
-            Event::SequenceEnd => {
-                if let Some(Frame::Seq { items, .. }) = self.stack.pop() {
-                    self.put(Value::Array(items));
-                }
-            }
-            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
-        }
-    }
-}
-
-impl Builder {
-    /// The checks shared by a new mapping or sequence; returns its JSON pointer.
-    fn open_collection(&mut self, pos: Pos, anchor: usize, tag: &Option<Tag>) -> String {
-        if self.pending_is_key() {
-            self.problem(
-                ProblemKind::ComplexKey,
-                pos,
-                "",
-                "complex (non-scalar) keys are not supported; keys are plain names",
-            );
-            if let Some(Frame::Map { pending_key, .. }) = self.stack.last_mut() {
-                *pending_key = Some(("?complex".into(), pos));
-            }
-        }
-        if anchor > 0 {
+    /// The value of `n` at `pointer` (`key`: where the key naming it is).
+    fn value(&mut self, n: &Node, pointer: String, key: Option<Pos>) -> Value {
+        let at = pos(n);
+        if let Kind::Alias = n.kind {
             self.problem(
                 ProblemKind::Alias,
-                pos,
-                "",
-                "YAML anchors (`&name`) are not supported in desired.yaml",
+                at,
+                &pointer,
+                "YAML aliases (`*name`) are not supported in desired.yaml; write the value out",
             );
+            return Value::Null;
         }
-        let pointer = self.start_value(pos);
-        self.check_tag(tag, pos, &pointer);
-        pointer
+        if !matches!(n.kind, Kind::Scalar { .. }) {
+            self.anchor(n);
+        }
+        self.spans.insert(
+            pointer.clone(),
+            Span {
+                key: key.unwrap_or(at),
+                value: at,
+            },
+        );
+        match &n.kind {
+            Kind::Scalar { value, style, .. } => {
+                self.anchor(n);
+                let string_tag = matches!(&n.tag, Some(t) if t.suffix == "str");
+                let ok = self.check_tag(&n.tag, at, &pointer);
+                if !ok || string_tag || *style != TScalarStyle::Plain {
+                    Value::String(value.clone())
+                } else {
+                    resolve_plain(value)
+                }
+            }
+            Kind::Map { entries, .. } => {
+                self.check_tag(&n.tag, at, &pointer);
+                let mut map = Map::new();
+                for e in entries {
+                    let Some(k) = &e.key else { continue };
+                    let kpos = pos(k);
+                    let name = match &k.kind {
+                        Kind::Scalar { value, .. } => {
+                            self.anchor(k);
+                            value.clone()
+                        }
+                        Kind::Alias => {
+                            self.problem(
+                                ProblemKind::Alias,
+                                kpos,
+                                "",
+                                "YAML aliases (`*name`) are not supported in desired.yaml; write the value out",
+                            );
+                            "*alias".into()
+                        }
+                        _ => {
+                            self.problem(
+                                ProblemKind::ComplexKey,
+                                kpos,
+                                "",
+                                "complex (non-scalar) keys are not supported; keys are plain names",
+                            );
+                            "?complex".into()
+                        }
+                    };
+                    let child = format!("{pointer}/{}", escape_segment(&name));
+                    if map.contains_key(&name) {
+                        let first = self.spans.get(&child).map(|s| s.key.line).unwrap_or(0);
+                        self.problem(
+                            ProblemKind::DuplicateKey,
+                            kpos,
+                            &pointer,
+                            format!("duplicate key `{name}` (first defined on line {first}); remove one of them"),
+                        );
+                    }
+                    let v = self.value(&e.value, child, Some(kpos));
+                    map.insert(name, v);
+                }
+                Value::Object(map)
+            }
+            Kind::Seq { entries, .. } => {
+                self.check_tag(&n.tag, at, &pointer);
+                let items = entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| self.value(&e.value, format!("{pointer}/{i}"), None))
+                    .collect();
+                Value::Array(items)
+            }
+            Kind::Alias => Value::Null,
+        }
     }
+}
 
-    fn pending_is_key(&self) -> bool {
-        matches!(
-            self.stack.last(),
-            Some(Frame::Map {
-                pending_key: None,
-                ..
-            })
-        )
+fn pos(n: &Node) -> Pos {
+    Pos {
+        line: n.mark.line,
+        col: n.mark.col,
     }
 }
 
@@ -415,28 +309,39 @@ pub fn resolve_plain(s: &str) -> Value {
 
 /// Parses YAML text. Never panics; syntax errors become a problem with a position.
 pub fn parse(text: &str) -> Parsed {
-    let mut b = Builder {
-        stack: Vec::new(),
-        root: None,
+    let doc = match tree::read(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            return Parsed {
+                value: None,
+                spans: BTreeMap::new(),
+                problems: vec![YamlProblem {
+                    kind: ProblemKind::Syntax,
+                    pos: Pos {
+                        line: e.line,
+                        col: e.col,
+                    },
+                    pointer: String::new(),
+                    message: format!("YAML syntax error: {}", e.msg),
+                }],
+            }
+        }
+    };
+    let mut w = Walk {
         spans: BTreeMap::new(),
         problems: Vec::new(),
-        documents: 0,
     };
-    let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut b, true) {
-        let pos = Pos::from_marker(e.marker());
-        let mut problems = b.problems;
-        problems.push(YamlProblem {
-            kind: ProblemKind::Syntax,
-            pos,
-            pointer: String::new(),
-            message: format!("YAML syntax error: {}", e.info()),
-        });
-        return Parsed {
-            value: None,
-            spans: b.spans,
-            problems,
-        };
+    let value = doc.root.as_ref().map(|r| w.value(r, String::new(), None));
+    for m in &doc.extra_documents {
+        w.problem(
+            ProblemKind::Documents,
+            Pos {
+                line: m.line,
+                col: m.col,
+            },
+            "",
+            "several YAML documents in one file; desired.yaml holds exactly one (remove the extra `---`)",
+        );
     }
     // The document itself is reported at its first line of content.
     let first = text
@@ -447,7 +352,7 @@ pub fn parse(text: &str) -> Parsed {
         line: first,
         col: 1,
     };
-    b.spans.insert(
+    w.spans.insert(
         String::new(),
         Span {
             key: root,
@@ -455,8 +360,8 @@ pub fn parse(text: &str) -> Parsed {
         },
     );
     Parsed {
-        value: b.root,
-        spans: b.spans,
-        problems: b.problems,
+        value,
+        spans: w.spans,
+        problems: w.problems,
     }
 }

@@ -7,7 +7,8 @@
 //!    on the *remote* side (a `ForceCommand` wrapper, `SshdHost::stamp_commands`).
 //!    Latency = the operation's first command's start − the write (the observer's poll
 //!    scripts, which carry `@@` section markers, are not the operation's); the launcher's
-//!    stop command is reported too. N swaps. A hand edit
+//!    stop command is reported too. Each edit is made at rest (see `at_rest`). N swaps.
+//!    A hand edit
 //!    waits out the settle window (default 300 ms: a changed file acts only once it stayed
 //!    the same that long); then N more swaps through the store the UI and API write with
 //!    (a whole, atomic write of our own, which skips the window).
@@ -66,6 +67,21 @@ fn commands_after(log: &std::path::Path, t0_ns: u128) -> Vec<(u128, String)> {
         .collect()
 }
 
+/// Waits until the controller is at rest: no operation, nothing planned, and an
+/// observation completed after the last operation ended. Nothing starts before that
+/// observation (the loop's fresh-observation barrier), so an edit made during it waits
+/// for it; measured from rest, the latency is the loop's own.
+async fn at_rest(c: &Cluster) {
+    let s = c
+        .wait_status("idle", 60, |s| s.plan.steps.is_empty() && !s.busy())
+        .await;
+    let generation = s.observed.generation;
+    c.wait_status("an observation after the operation", 30, |s| {
+        s.observed.generation > generation
+    })
+    .await;
+}
+
 fn main() {
     let swaps = arg("--swaps", 10);
     let minutes = arg("--minutes", 10);
@@ -80,7 +96,7 @@ fn main() {
         c.write(&c.desired("qwen36", ""));
         c.start_controller();
         c.wait_serving("RedHatAI/Qwen3.6-35B-A3B-NVFP4", 120).await;
-        c.wait_status("idle", 60, |s| s.plan.steps.is_empty() && !s.busy()).await;
+        at_rest(&c).await;
 
         // 1. Edit → first remote command: by hand (i < swaps), then through the store.
         let mut lat_ms = Vec::new();
@@ -96,6 +112,9 @@ fn main() {
                 ("qwen36", "RedHatAI/Qwen3.6-35B-A3B-NVFP4")
             };
             let t0 = now_ns();
+            if std::env::var_os("SPARK_BENCH_TRACE").is_some() {
+                println!("swap {i}: edit at {}", chrono::Utc::now().format("%H:%M:%S%.6f"));
+            }
             if i < swaps {
                 c.write(&c.desired(model, ""));
             } else {
@@ -143,7 +162,7 @@ fn main() {
                 api_stop_ms.push(ms(stop));
             }
             c.wait_serving(repo, 120).await;
-            c.wait_status("idle", 60, |s| s.plan.steps.is_empty() && !s.busy()).await;
+            at_rest(&c).await;
         }
         let (stop_p50, stop_max) = p50_max(&mut stop_ms);
         let (api_stop_p50, api_stop_max) = p50_max(&mut api_stop_ms);

@@ -111,8 +111,16 @@ fn main() {
                 let mut total = Vec::new();
                 let mut all = Vec::new();
                 for i in 0..swaps {
-                    c.wait_status("idle", 60, |s| s.plan.steps.is_empty() && !s.busy())
+                    // At rest: idle, and an observation completed after the last
+                    // operation (nothing starts before it: the loop's barrier).
+                    let s = c
+                        .wait_status("idle", 60, |s| s.plan.steps.is_empty() && !s.busy())
                         .await;
+                    let generation = s.observed.generation;
+                    c.wait_status("an observation after the operation", 30, |s| {
+                        s.observed.generation > generation
+                    })
+                    .await;
                     let (m, repo) = models[(i + 1) % 2];
                     let t0 = Instant::now();
                     let t0_ns = now_ns();

@@ -10,8 +10,9 @@
 //!
 //! The rules, each a named transition below:
 //! - **a file acts only when it is whole** ([`Core::file_read`]): changed bytes are loaded
-//!   once they stayed the same for the settle window; a whole write of our own store, the
-//!   first read, and a zero window load at once;
+//!   once they stayed the same for the settle window; bytes known to be whole (our own
+//!   store's write, or a file renamed over the desired file: an atomic save), the first
+//!   read, and a zero window load at once;
 //! - **an invalid file is never acted on** ([`Core::loaded`]): the last valid one stays in
 //!   force, nothing is cancelled, the backoff is kept;
 //! - **a stale operation is cancelled at a safe point** ([`Core::loaded`]): a new desired
@@ -49,13 +50,14 @@ pub type Now = Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input<Q> {
     /// The driver read the desired file (after a watch event, at a poll, or when the
-    /// settle window ends): its bytes (`None`: unreadable/absent) and whether they are a
-    /// whole write of our own store.
+    /// settle window ends): its bytes (`None`: unreadable/absent) and whether they are
+    /// known to be whole.
     FileRead {
         /// The file's bytes.
         bytes: Option<Vec<u8>>,
-        /// Written whole by our own store (skips the settle window).
-        own: bool,
+        /// Known to be whole (skips the settle window): written by our own store, or
+        /// renamed over the file with no other write since (an atomic save).
+        whole: bool,
     },
     /// The driver validated the bytes of an [`Effect::Load`].
     Loaded(Loaded),
@@ -282,7 +284,7 @@ impl<Q: Clone> Core<Q> {
     pub fn step(&mut self, input: Input<Q>, now: Now) -> Vec<Effect<Q>> {
         let mut fx = Vec::new();
         match input {
-            Input::FileRead { bytes, own } => self.file_read(bytes, own, now, &mut fx),
+            Input::FileRead { bytes, whole } => self.file_read(bytes, whole, now, &mut fx),
             Input::Loaded(l) => self.loaded(l, &mut fx),
             Input::Planned { steps } => {
                 self.plan_fresh = true;
@@ -309,16 +311,22 @@ impl<Q: Clone> Core<Q> {
     }
 
     /// **A file acts only when it is whole.** The same bytes as loaded: nothing (and a
-    /// pending change is forgotten). Our own whole write, the first read or a zero window:
-    /// load now. Otherwise the bytes must stay the same for the settle window.
-    fn file_read(&mut self, bytes: Option<Vec<u8>>, own: bool, now: Now, fx: &mut Vec<Effect<Q>>) {
+    /// pending change is forgotten). Bytes known to be whole, the first read or a zero
+    /// window: load now. Otherwise the bytes must stay the same for the settle window.
+    fn file_read(
+        &mut self,
+        bytes: Option<Vec<u8>>,
+        whole: bool,
+        now: Now,
+        fx: &mut Vec<Effect<Q>>,
+    ) {
         if bytes.is_some() && self.loaded.as_ref() == Some(&bytes) {
             self.settling = None;
             return;
         }
         let first = self.loaded.is_none();
         let settled = matches!(&self.settling, Some((b, since)) if *b == bytes && now >= *since + self.settle);
-        if first || own || self.settle.is_zero() || settled {
+        if first || whole || self.settle.is_zero() || settled {
             self.settling = None;
             if bytes.is_none() && self.loaded == Some(None) {
                 return;

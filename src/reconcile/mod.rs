@@ -355,7 +355,7 @@ impl Loop {
         shutdown: CancellationToken,
     ) {
         let (file_tx, mut file_rx) = mpsc::channel(1);
-        let _watch = match watch::watch(&self.cfg.desired_path, file_tx) {
+        let watch = match watch::watch(&self.cfg.desired_path, file_tx) {
             Ok(w) => Some(w),
             Err(e) => {
                 self.last_error = Some(format!(
@@ -375,7 +375,18 @@ impl Loop {
                 _ = shutdown.cancelled() => break,
                 Some(()) = file_rx.recv() => {
                     while file_rx.try_recv().is_ok() {}
-                    self.file_read()
+                    // Renamed over the file and nothing else since: an atomic save is
+                    // whole, no settle window needed (asked before and after the read,
+                    // so a write that began meanwhile counts).
+                    let renamed = watch.as_ref().is_some_and(|w| w.take_whole());
+                    match self.file_read() {
+                        Input::FileRead { bytes, whole } => Input::FileRead {
+                            whole: whole
+                                || (renamed && watch.as_ref().is_some_and(|w| w.still_whole())),
+                            bytes,
+                        },
+                        other => other,
+                    }
                 }
                 _ = settle_deadline(settle_at) => self.file_read(),
                 Some(c) = cmd_rx.recv() => match self.command(c) {
@@ -496,9 +507,10 @@ impl Loop {
     /// Reads the desired file for the core (which decides when it acts).
     fn file_read(&self) -> Input<Work> {
         let bytes = std::fs::read(&self.cfg.desired_path).ok();
-        let own = bytes.as_deref().is_some_and(|b| self.store.wrote(b));
-        tracing::debug!(own, "desired file read");
-        Input::FileRead { bytes, own }
+        // Our own store writes whole files (atomically).
+        let whole = bytes.as_deref().is_some_and(|b| self.store.wrote(b));
+        tracing::debug!(own = whole, "desired file read");
+        Input::FileRead { bytes, whole }
     }
 
     /// Validates bytes the core decided to load; a valid, different desired state comes

@@ -45,6 +45,7 @@ impl Loop {
             return;
         };
         let from_plan = work == Work::Plan;
+        tracing::debug!(id, "operation starts");
         let steps = match work {
             Work::Plan => {
                 if failures > 0 {

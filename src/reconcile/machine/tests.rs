@@ -23,10 +23,10 @@ fn changed(stale: bool) -> Input<&'static str> {
     })
 }
 
-fn read(bytes: &[u8], own: bool) -> Input<&'static str> {
+fn read(bytes: &[u8], whole: bool) -> Input<&'static str> {
     Input::FileRead {
         bytes: Some(bytes.to_vec()),
-        own,
+        whole,
     }
 }
 
@@ -544,7 +544,7 @@ fn no_desired_state_no_observation() {
     c.step(
         Input::FileRead {
             bytes: None,
-            own: false,
+            whole: false,
         },
         ms(0),
     );
@@ -722,7 +722,7 @@ impl World {
                     }
                     Effect::PollDue => inbox.push(Input::FileRead {
                         bytes: self.file.map(<[u8]>::to_vec),
-                        own: false,
+                        whole: false,
                     }),
                     Effect::CancelAnswer(a) => {
                         let Input::CancelRequest { id } = asked else {
@@ -745,7 +745,7 @@ impl World {
                 self.file = FILES[*f as usize];
                 self.feed(Input::FileRead {
                     bytes: self.file.map(<[u8]>::to_vec),
-                    own: *own,
+                    whole: *own,
                 })
             }
             Act::Tick(d) => {
@@ -754,7 +754,7 @@ impl World {
                 if self.c.settle_deadline().is_some_and(|t| t <= self.now) {
                     self.feed(Input::FileRead {
                         bytes: self.file.map(<[u8]>::to_vec),
-                        own: false,
+                        whole: false,
                     })?;
                 }
                 self.feed(Input::Tick)
@@ -848,7 +848,7 @@ proptest! {
     #[test]
     fn random_event_sequences_keep_the_rules(acts in proptest::collection::vec(act(), 1..120)) {
         let mut w = World::new();
-        w.feed(Input::FileRead { bytes: w.file.map(<[u8]>::to_vec), own: false })?;
+        w.feed(Input::FileRead { bytes: w.file.map(<[u8]>::to_vec), whole: false })?;
         for a in &acts {
             w.act(a)?;
         }

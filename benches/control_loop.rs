@@ -144,13 +144,6 @@ fn main() {
                 );
                 tokio::time::sleep(Duration::from_millis(5)).await;
             };
-            if std::env::var_os("SPARK_BENCH_TRACE").is_some() {
-                println!("swap {i}: commands on the head after the edit (ms):");
-                for (t, cmd) in commands_after(&stamps, t0).iter().take(14) {
-                    let cmd = cmd.split_once("&2; ").map_or(cmd.as_str(), |(_, c)| c);
-                    println!("  {:7.1}  {}", (t - t0) as f64 / 1e6, cmd.chars().take(90).collect::<String>());
-                }
-            }
             let text = first.1.split_once("&2; ").map_or(first.1.as_str(), |(_, c)| c);
             *firsts.entry(text.chars().take(48).collect()).or_default() += 1;
             let ms = |t: u128| (t.saturating_sub(t0)) as f64 / 1e6;
@@ -162,6 +155,13 @@ fn main() {
                 api_stop_ms.push(ms(stop));
             }
             c.wait_serving(repo, 120).await;
+            if std::env::var_os("SPARK_BENCH_TRACE").is_some() {
+                println!("swap {i}: commands on the head from the edit until the new model served (ms):");
+                for (t, cmd) in commands_after(&stamps, t0).iter().take(45) {
+                    let cmd = cmd.split_once("&2; ").map_or(cmd.as_str(), |(_, c)| c);
+                    println!("  {:7.1}  {}", (t - t0) as f64 / 1e6, cmd.chars().take(90).collect::<String>());
+                }
+            }
             at_rest(&c).await;
         }
         let (stop_p50, stop_max) = p50_max(&mut stop_ms);

@@ -143,8 +143,10 @@ async fn settle(
     let wait = Wait::new(
         "memory to settle",
         Duration::from_secs(timeout),
-        // nvidia-smi itself takes a moment on a Spark: four looks a second.
-        Duration::from_millis(250),
+        // Like every swap wait: a look every 100 ms after the last one ended (nvidia-smi
+        // itself takes a moment on a Spark, so real looks are further apart). Was 250 ms:
+        // the swap bench showed up to 250 ms lost after the memory was already free.
+        Duration::from_millis(100),
     );
     let settled = exec
         .poll_until(line, &wait, || async move {

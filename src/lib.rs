@@ -19,6 +19,7 @@ pub mod logs;
 pub mod model;
 pub mod observe;
 pub mod plan;
+pub mod prom;
 pub mod proxy;
 pub mod reconcile;
 pub mod remote;

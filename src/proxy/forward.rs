@@ -18,10 +18,10 @@ use subtle::{Choice, ConstantTimeEq as _};
 use tokio::sync::watch;
 use tokio::time::timeout_at;
 
-use super::body::{Finish, UpstreamBody};
+use super::body::UpstreamBody;
 use super::client::{strip_hop_by_hop, UpstreamClient};
 use super::error::{sse_error_event, ProxyError, Service};
-use super::metrics::ProxyMetrics;
+use super::metrics::{Meter, ProxyMetrics};
 use super::route::Route;
 use super::{ProxyConfig, Routes, Upstream};
 
@@ -41,20 +41,39 @@ pub(crate) struct Shared {
 pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let start = Instant::now();
     let route = Route::classify(req.uri().path());
-    shared.metrics.started(route);
-    let finish = Finish {
-        metrics: Arc::clone(&shared.metrics),
-        route,
-        start,
-    };
-    let response = match forward(&shared, route, start, req, finish).await {
+    let mut meter = Meter::new(Arc::clone(&shared.metrics), route, start);
+    let response = match forward(&shared, route, start, req, &mut meter).await {
         Ok(response) => response,
         Err(err) => err.into_response(),
     };
-    shared
-        .metrics
-        .answered(route, response.status().as_u16(), start.elapsed());
+    if !meter.is_labelled() {
+        // Refused before the body was read: counted under the active model.
+        meter.labelled(&active_model(&shared.routes.borrow(), route.service()));
+    }
+    meter.answered(response.status().as_u16());
     response
+}
+
+/// The `model` label when the request names none: the upstream's model, if known.
+fn active_model(routes: &Routes, service: Service) -> String {
+    match select(routes, service) {
+        Upstream::Ready { model, .. } => model.clone().unwrap_or_default(),
+        Upstream::Loading { model, .. } => model.clone(),
+        Upstream::Down { .. } | Upstream::NotConfigured => String::new(),
+    }
+}
+
+/// The request's `model` field (top level of a JSON body), when it has one.
+fn request_model(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        model: Option<String>,
+    }
+    if !body.windows(7).any(|w| w == b"\"model\"") {
+        return None;
+    }
+    serde_json::from_slice::<Probe>(body).ok()?.model
 }
 
 async fn forward(
@@ -62,7 +81,7 @@ async fn forward(
     route: Route,
     start: Instant,
     req: Request,
-    finish: Finish,
+    meter: &mut Meter,
 ) -> Result<Response, ProxyError> {
     let config = &shared.config;
     if !config.inference_keys.is_empty() {
@@ -93,8 +112,14 @@ async fn forward(
             Err(_) => return Err(ProxyError::BadBody("timed out reading it".into())),
         };
         let streaming = wants_stream(&parts.headers, &bytes);
+        if let Some(model) = request_model(&bytes) {
+            meter.labelled(&model);
+        }
         (Body::from(bytes), streaming)
     };
+    if !meter.is_labelled() {
+        meter.labelled(&active_model(&shared.routes.borrow(), service));
+    }
 
     let authority = target
         .base
@@ -165,6 +190,8 @@ async fn forward(
             .headers
             .insert("x-accel-buffering", HeaderValue::from_static("no"));
     }
+    let streamed = streaming || is_event_stream(&parts.headers);
+    let finish = meter.body_finish(streamed);
     let body = UpstreamBody::new(incoming, lease, deadline, finish).await;
     Ok(Response::from_parts(parts, Body::new(body)))
 }

@@ -143,6 +143,14 @@ impl Loop {
                     let retry = backoff_delay(n).min(every);
                     self.last_update_check = Instant::now().checked_sub(every - retry);
                 }
+                if let Some(cause) = super::swaps::swap_cause(&r.steps) {
+                    let result = match &outcome {
+                        Outcome::Failed(_) => "failed",
+                        Outcome::Cancelled(_) | Outcome::Running => "cancelled",
+                        Outcome::Succeeded => "succeeded",
+                    };
+                    self.metrics.swaps.record(cause, result, took);
+                }
                 r.op.outcome = outcome;
                 self.events.append(Event {
                     at: Utc::now(),

@@ -1,8 +1,9 @@
 //! The composition root of `serve` and `demo`: the control loop, the proxy routes and the
 //! HTTP server, started together and stopped together.
 //!
-//! Owns start-up checks (data dir, identity, a starting desired file) and shutdown order
-//! (stop accepting, end streams, let the running operation reach a safe point).
+//! Owns start-up order and checks (bind the listen address first, then the data dir,
+//! identity and a starting desired file: a busy port leaves nothing behind) and shutdown
+//! order (stop accepting, end streams, let the running operation reach a safe point).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -104,8 +105,30 @@ fn io(what: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error)
     move |source| AppError::Io { what, path, source }
 }
 
+/// Binds the listen address: the first thing a server does, so a busy port fails before
+/// anything is written (data dir, desired file, SSH identity).
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, AppError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Listen { addr, source })
+}
+
 /// Starts the loop and the server; they run until `shutdown` is cancelled.
 pub async fn start(opts: ServeOptions, shutdown: CancellationToken) -> Result<Running, AppError> {
+    let listener = bind(opts.listen).await?;
+    start_on(listener, opts, shutdown).await
+}
+
+/// [`start`] on a listener already bound by [`bind`] (`opts.listen` names it in errors).
+pub async fn start_on(
+    listener: tokio::net::TcpListener,
+    opts: ServeOptions,
+    shutdown: CancellationToken,
+) -> Result<Running, AppError> {
+    let addr = listener.local_addr().map_err(|source| AppError::Listen {
+        addr: opts.listen,
+        source,
+    })?;
     std::fs::create_dir_all(&opts.data_dir)
         .map_err(io("cannot create the data dir", &opts.data_dir))?;
     if let Some(parent) = opts.desired.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -132,16 +155,6 @@ pub async fn start(opts: ServeOptions, shutdown: CancellationToken) -> Result<Ru
             known_hosts: opts.data_dir.join("known_hosts"),
         },
     };
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .map_err(|source| AppError::Listen {
-            addr: opts.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| AppError::Listen {
-        addr: opts.listen,
-        source,
-    })?;
     let loop_stop = CancellationToken::new();
     let addons = reconcile::Addons {
         hub: opts

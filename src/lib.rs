@@ -15,6 +15,7 @@ pub mod hosts;
 pub mod http;
 pub mod hub;
 pub mod launcher;
+pub mod logging;
 pub mod logs;
 pub mod model;
 pub mod observe;

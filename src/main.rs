@@ -1,6 +1,10 @@
 //! The `spark-control` command line: a thin shell over the library.
 //!
 //! Owns argument parsing, exit codes and printing. Everything else lives in the library.
+//!
+//! Exit codes: 0 success; 1 a failure (an invalid desired file, a runtime error such as a
+//! busy port or an unreadable token file); 2 a usage error (clap's, for an unknown flag or a
+//! bad value); 130 a second Ctrl-C/SIGTERM that did not wait for a safe point.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,18 +13,42 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use spark_control::app::{self, ServeOptions};
 use spark_control::edit::{self, DesiredEdit, DesiredStore, EditValue};
+use spark_control::logging::LogFormat;
 use spark_control::model::{self, Observed, Severity};
 use spark_control::{demo, plan, sim};
 
+/// Shown after `--help`: what the exit codes mean and the variables read without a flag.
+const AFTER_HELP: &str = "\
+Exit status:
+  0    success
+  1    failure: an invalid desired file, or a runtime error (busy port, unreadable file, ...)
+  2    usage error: unknown flag or subcommand, bad value
+  130  a second Ctrl-C or SIGTERM ended `serve`/`demo` without waiting for a safe point
+
+Environment (besides the [env: ...] of each flag):
+  RUST_LOG      log filter, e.g. `info,spark_control::remote=debug` (default: info)
+  NO_COLOR      when set and not empty, text logs have no colour (they have colour only on a terminal)
+  HF_ENDPOINT   the Hugging Face Hub asked for repo sizes (default: the public Hub)
+  HF_TOKEN      token for the Hub";
+
 /// The control plane for a small vLLM cluster of NVIDIA DGX Spark boxes.
 #[derive(Parser)]
-#[command(name = "spark-control", version, about)]
+#[command(name = "spark-control", version, about, after_help = AFTER_HELP)]
 struct Cli {
+    /// Log format on stderr: `text` for people, `json` for collectors (one object per line).
+    #[arg(
+        long,
+        global = true,
+        env = "SPARK_CONTROL_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -124,6 +152,14 @@ enum Command {
         #[arg(long = "service")]
         services: Vec<String>,
     },
+    /// Print a shell completion script (e.g. `spark-control completions bash >
+    /// /etc/bash_completion.d/spark-control`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff; `spark-control man | man -l -`).
+    Man,
     /// Simulator processes used by the demo and the tests.
     #[command(hide = true)]
     Sim {
@@ -137,6 +173,15 @@ struct AuthArgs {
     /// File holding the admin token required by every mutating API route.
     #[arg(long, env = "SPARK_CONTROL_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
+    /// The admin token itself, when no token file is given. Prefer the environment
+    /// variable or the file: a command-line argument is visible to every local user.
+    #[arg(
+        long,
+        env = "SPARK_CONTROL_ADMIN_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "admin_token_file"
+    )]
+    admin_token: Option<String>,
     /// File with inference keys for /v1 (one per line).
     #[arg(long, env = "SPARK_CONTROL_INFERENCE_KEYS_FILE")]
     inference_keys_file: Option<PathBuf>,
@@ -204,10 +249,10 @@ impl AuthArgs {
                 check_token(&t, &p.display().to_string())?;
                 Some(t)
             }
-            None => match std::env::var("SPARK_CONTROL_ADMIN_TOKEN") {
-                Ok(t) if !t.is_empty() => {
-                    check_token(&t, "SPARK_CONTROL_ADMIN_TOKEN")?;
-                    Some(t)
+            None => match &self.admin_token {
+                Some(t) if !t.is_empty() => {
+                    check_token(t, "SPARK_CONTROL_ADMIN_TOKEN (or --admin-token)")?;
+                    Some(t.clone())
                 }
                 _ => None,
             },
@@ -242,19 +287,18 @@ fn main() -> ExitCode {
             }
         };
     }
+    // Usage errors exit 2 here (clap); `--help` and `--version` exit 0.
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let format = cli.log_format;
+    spark_control::logging::init(format);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            match format {
+                LogFormat::Json => tracing::error!("{e:#}"),
+                LogFormat::Text => eprintln!("error: {e:#}"),
+            }
+            ExitCode::from(1)
         }
     }
 }
@@ -285,6 +329,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             workers,
             services,
         } => runtime()?.block_on(configure(desired, hosts, head, workers, services)),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "spark-control", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .context("writing the man page")?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sim { cmd } => {
             runtime()?.block_on(sim::run(cmd))?;
             Ok(ExitCode::SUCCESS)
@@ -297,20 +352,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             net,
         } => {
             let (admin_token, inference_keys) = auth.load()?;
-            runtime()?.block_on(serve(ServeOptions {
-                desired,
-                data_dir,
-                listen,
-                admin_token,
-                inference_keys,
-                connector: None,
-                poll_interval: None,
-                open_webui_url: auth.open_webui_url.clone(),
-                hub: None,
-                allowed_hosts: net.allowed_hosts.clone(),
-                limits: net.limits(),
-                settle: Some(Duration::from_millis(net.settle_ms)),
-            }))
+            let rt = runtime()?;
+            let listener = rt.block_on(app::bind(listen))?;
+            rt.block_on(serve(
+                listener,
+                ServeOptions {
+                    desired,
+                    data_dir,
+                    listen,
+                    admin_token,
+                    inference_keys,
+                    connector: None,
+                    poll_interval: None,
+                    open_webui_url: auth.open_webui_url.clone(),
+                    hub: None,
+                    allowed_hosts: net.allowed_hosts.clone(),
+                    limits: net.limits(),
+                    settle: Some(Duration::from_millis(net.settle_ms)),
+                },
+            ))
         }
         Command::Demo {
             dir,
@@ -325,6 +385,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let (admin_token, inference_keys) = auth.load()?;
             let bin = std::env::current_exe().context("finding this program's path")?;
+            let rt = runtime()?;
+            // The port first: a busy one fails before the simulation is set up.
+            let listener = rt.block_on(app::bind(listen))?;
             let opts = demo::DemoOptions {
                 vllm_port,
                 stt_port,
@@ -333,27 +396,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..demo::DemoOptions::default()
             };
             let d = demo::prepare(&dir, &bin, &opts, keep)?;
-            eprintln!(
+            tracing::info!(
                 "demo: two simulated Sparks (127.0.0.2 head, 127.0.0.3 worker) under {}",
                 dir.display()
             );
-            eprintln!("demo: desired file {}", d.desired.display());
-            let code = runtime()?.block_on(serve(ServeOptions {
-                desired: d.desired.clone(),
-                data_dir: d.data_dir.clone(),
-                listen,
-                admin_token,
-                inference_keys,
-                connector: Some(d.connector.clone()),
-                poll_interval: Some(Duration::from_secs(1)),
-                open_webui_url: auth.open_webui_url.clone(),
-                hub: Some(spark_control::hub::HubConfig::at(d.hub.url())),
-                allowed_hosts: net.allowed_hosts.clone(),
-                limits: net.limits(),
-                settle: Some(Duration::from_millis(net.settle_ms)),
-            }));
+            tracing::info!("demo: desired file {}", d.desired.display());
+            let code = rt.block_on(serve(
+                listener,
+                ServeOptions {
+                    desired: d.desired.clone(),
+                    data_dir: d.data_dir.clone(),
+                    listen,
+                    admin_token,
+                    inference_keys,
+                    connector: Some(d.connector.clone()),
+                    poll_interval: Some(Duration::from_secs(1)),
+                    open_webui_url: auth.open_webui_url.clone(),
+                    hub: Some(spark_control::hub::HubConfig::at(d.hub.url())),
+                    allowed_hosts: net.allowed_hosts.clone(),
+                    limits: net.limits(),
+                    settle: Some(Duration::from_millis(net.settle_ms)),
+                },
+            ));
             let killed = d.sim.shutdown();
-            eprintln!("demo: stopped {killed} simulated process(es)");
+            tracing::info!("demo: stopped {killed} simulated process(es)");
             code
         }
     }
@@ -366,21 +432,21 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-async fn serve(opts: ServeOptions) -> anyhow::Result<ExitCode> {
+async fn serve(listener: tokio::net::TcpListener, opts: ServeOptions) -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
-    let running = app::start(opts, shutdown.clone()).await?;
-    eprintln!("spark-control: open http://{}/ in a browser", running.addr);
+    let running = app::start_on(listener, opts, shutdown.clone()).await?;
+    tracing::info!("spark-control: open http://{}/ in a browser", running.addr);
     let stop = shutdown.clone();
     let (force_tx, force_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         wait_for_signal().await;
-        eprintln!(
+        tracing::info!(
             "spark-control: shutting down (the running operation stops at a safe point; a second Ctrl-C or SIGTERM exits at once)"
         );
         let t = std::time::Instant::now();
         stop.cancel();
         wait_for_signal().await;
-        eprintln!(
+        tracing::warn!(
             "spark-control: second signal after {:.1}s: exiting now without waiting for the running operation",
             t.elapsed().as_secs_f64()
         );

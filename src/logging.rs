@@ -18,7 +18,8 @@ pub enum LogFormat {
     /// `2026-01-01T12:00:00.000000Z  INFO target: message key=value`.
     #[default]
     Text,
-    /// One JSON object per line (see the module doc for the fields).
+    /// One JSON object per line: `timestamp`, `level`, `target`, `message`, then the
+    /// event's own fields.
     Json,
 }
 

@@ -256,7 +256,7 @@ impl AuthArgs {
             }
             None => match &self.admin_token {
                 Some(t) if !t.is_empty() => {
-                    check_token(t, "SPARK_CONTROL_ADMIN_TOKEN (or --admin-token)")?;
+                    check_token(t, "SPARK_CONTROL_ADMIN_TOKEN")?;
                     Some(t.clone())
                 }
                 _ => None,
@@ -534,7 +534,7 @@ async fn configure(
     services: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
     let store = DesiredStore::new(desired.clone());
-    store.create_if_missing(app::STARTING_DESIRED).await?;
+    app::ensure_desired(&desired).await?;
     let (mut text, etag) = store.read().await?;
     for h in &hosts {
         let (name, rest) = h.split_once('=').with_context(|| {

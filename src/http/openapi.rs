@@ -130,6 +130,8 @@ pub fn document() -> Value {
             "responses": { "200": text_resp("ready", "text/plain"), "503": text_resp("Why not, one line", "text/plain") } } },
         "/metrics": { "get": get_op("Prometheus metrics", "probes", text_resp("Prometheus text", "text/plain")) },
         "/api/openapi.json": { "get": get_op("This document", "docs", json_resp("OpenAPI 3.0", json!({ "type": "object" }))) },
+        "/schema/desired-state.json": { "get": get_op("The JSON schema (2020-12) of the desired-state file, for editors (no token needed)", "docs",
+            json!({ "description": "JSON Schema", "content": { "application/schema+json": { "schema": { "type": "object" } } } })) },
         "/api/state": { "get": get_op("Desired, observed, per-resource sync/health, operation, last error, auth, catalog", "state",
             json_resp("The status", sref(super::wire::STATE_SCHEMA))) },
         "/api/setup": { "get": get_op("What connecting the Sparks needs: the controller's public key, host-key fingerprints, the Open WebUI link", "state",
@@ -556,6 +558,15 @@ fn edit_schema(op: &str, props: Value, required: &[&str]) -> Value {
 /// `GET /api/openapi.json`.
 pub async fn serve() -> Json<Value> {
     Json(document())
+}
+
+/// `GET /schema/desired-state.json`: the JSON schema of the desired file (what `$schema`
+/// of an editor points at).
+pub async fn desired_schema() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/schema+json")],
+        crate::model::schema::schema_text(),
+    )
 }
 
 #[cfg(test)]

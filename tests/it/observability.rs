@@ -1,10 +1,11 @@
 //! What operators of the running binary see: `/metrics` as Prometheus scrapes it (checked
 //! by `promtool`), the log format on stderr, the command line's completions, man page,
-//! exit codes and its start-up order. Everything runs the real `spark-control` binary.
+//! exit codes and its start-up order, and the desired-state schema editors find. Everything runs the real `spark-control` binary.
 
 mod cli;
 mod logs;
 mod metrics;
+mod schema;
 
 use std::process::{Command, Stdio};
 

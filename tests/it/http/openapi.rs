@@ -18,6 +18,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/readyz"),
     ("get", "/metrics"),
     ("get", "/api/openapi.json"),
+    ("get", "/schema/desired-state.json"),
     ("get", "/api/state"),
     ("get", "/api/setup"),
     ("get", "/api/plan"),

@@ -279,12 +279,12 @@ fn gpus(out: &mut String, observed: &crate::model::Observed) {
         (
             "spark_control_gpu_memory_used_bytes",
             "GPU memory used (absent on unified memory).",
-            |g| (g.mem_total_mib > 0).then(|| g.mem_used_mib as f64 * 1_048_576.0),
+            |g| (g.mem_total_mib > 0).then_some(g.mem_used_mib as f64 * 1_048_576.0),
         ),
         (
             "spark_control_gpu_memory_total_bytes",
             "GPU memory total (absent on unified memory).",
-            |g| (g.mem_total_mib > 0).then(|| g.mem_total_mib as f64 * 1_048_576.0),
+            |g| (g.mem_total_mib > 0).then_some(g.mem_total_mib as f64 * 1_048_576.0),
         ),
     ];
     for (name, help, pick) in families {

@@ -16,7 +16,8 @@ use crate::harness::sshd::free_port;
 pub(crate) struct RunningDemo {
     pub demo: Demo,
     pub base: String,
-    pub dir: tempfile::TempDir,
+    /// The scratch dir, removed when the demo is dropped.
+    pub _dir: tempfile::TempDir,
 }
 
 /// Starts the demo with `extra` arguments and the given stderr; the model loads in 1.5 s.
@@ -53,7 +54,7 @@ pub(crate) fn start_demo(extra: &[&str], stderr: Stdio) -> RunningDemo {
     RunningDemo {
         demo: Demo(child),
         base: format!("http://127.0.0.1:{port}"),
-        dir,
+        _dir: dir,
     }
 }
 

@@ -63,19 +63,6 @@ fn active_model(routes: &Routes, service: Service) -> String {
     }
 }
 
-/// The request's `model` field (top level of a JSON body), when it has one.
-fn request_model(body: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(default)]
-        model: Option<String>,
-    }
-    if !body.windows(7).any(|w| w == b"\"model\"") {
-        return None;
-    }
-    serde_json::from_slice::<Probe>(body).ok()?.model
-}
-
 async fn forward(
     shared: &Shared,
     route: Route,
@@ -111,9 +98,10 @@ async fn forward(
             Ok(Err(e)) => return Err(ProxyError::BadBody(e.to_string())),
             Err(_) => return Err(ProxyError::BadBody("timed out reading it".into())),
         };
-        let streaming = wants_stream(&parts.headers, &bytes);
-        if let Some(model) = request_model(&bytes) {
-            meter.labelled(&model);
+        let facts = body_facts(&bytes);
+        let streaming = wants_stream(&parts.headers, &facts);
+        if let Some(model) = &facts.model {
+            meter.labelled(model);
         }
         (Body::from(bytes), streaming)
     };
@@ -324,20 +312,47 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
 }
 
-/// Whether the client asked for a stream: `"stream": true` at the top of the JSON body,
-/// or `Accept: text/event-stream`.
-fn wants_stream(headers: &HeaderMap, body: &[u8]) -> bool {
+/// What the proxy reads from a JSON request body, in one parse: `stream` and `model` at
+/// the top level (nothing else, and only when the body names one of them).
+#[derive(Debug, Default, PartialEq)]
+struct BodyFacts {
+    /// `"stream": true`.
+    stream: bool,
+    /// `"model"`, when it is a string (the metrics' `model` label).
+    model: Option<String>,
+}
+
+fn body_facts(body: &[u8]) -> BodyFacts {
     #[derive(serde::Deserialize)]
     struct Probe {
         #[serde(default)]
         stream: Option<bool>,
+        #[serde(default)]
+        model: Option<serde_json::Value>,
     }
+    let names = |key: &[u8]| body.windows(key.len()).any(|w| w == key);
+    if !names(b"\"stream\"") && !names(b"\"model\"") {
+        return BodyFacts::default();
+    }
+    match serde_json::from_slice::<Probe>(body) {
+        Ok(p) => BodyFacts {
+            stream: p.stream == Some(true),
+            model: match p.model {
+                Some(serde_json::Value::String(m)) => Some(m),
+                _ => None,
+            },
+        },
+        Err(_) => BodyFacts::default(),
+    }
+}
+
+/// Whether the client asked for a stream: `"stream": true` at the top of the JSON body,
+/// or `Accept: text/event-stream`.
+fn wants_stream(headers: &HeaderMap, facts: &BodyFacts) -> bool {
     let accepts_sse = headers
         .get(header::ACCEPT)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    accepts_sse
-        || (body.windows(8).any(|w| w == b"\"stream\"")
-            && serde_json::from_slice::<Probe>(body).is_ok_and(|p| p.stream == Some(true)))
+    accepts_sse || facts.stream
 }
 
 #[cfg(test)]
@@ -350,7 +365,31 @@ mod tests {
         if let Some(a) = accept {
             headers.insert(header::ACCEPT, HeaderValue::from_str(a).unwrap());
         }
-        assert_eq!(wants_stream(&headers, body.as_bytes()), expected, "{body}");
+        assert_eq!(
+            wants_stream(&headers, &body_facts(body.as_bytes())),
+            expected,
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn the_model_is_read_from_the_same_parse() {
+        for (body, model) in [
+            (r#"{"model":"qwen","stream":true}"#, Some("qwen")),
+            (r#"{"model":"q\u00e9n"}"#, Some("q\u{e9}n")),
+            (r#"{"model":5,"stream":true}"#, None),
+            (r#"{"meta":{"model":"x"}}"#, None),
+            (r#"{"prompt":"\"model\": \"y\""}"#, None),
+            ("not json \"model\"", None),
+        ] {
+            assert_eq!(
+                body_facts(body.as_bytes()).model.as_deref(),
+                model,
+                "{body}"
+            );
+        }
+        // A model that is not a string does not hide `stream`.
+        assert!(body_facts(br#"{"model":5,"stream":true}"#).stream);
     }
 
     #[test]

@@ -128,7 +128,7 @@ async fn a_running_controller_exposes_proxy_gpu_vllm_swap_and_process_series() {
             .any(|k| k.starts_with("spark_control_vllm_generation_tokens_per_second{"))
     })
     .await;
-    let (text, m) = scrape(&base).await;
+    let (_, m) = scrape(&base).await;
 
     assert_eq!(
         get(
@@ -255,6 +255,33 @@ async fn a_running_controller_exposes_proxy_gpu_vllm_swap_and_process_series() {
     assert!(get(&m, "process_open_fds") >= 3.0);
     assert!(get(&m, "process_max_fds") >= get(&m, "process_open_fds"));
     assert!(get(&m, "process_cpu_seconds_total") > 0.0);
+
+    // A swap made through the API the UI uses is counted under its cause.
+    let r = http
+        .post(format!("{base}/api/desired/edit"))
+        .json(&json!({"op": "activate", "model": "gemma4"}))
+        .send()
+        .await
+        .expect("activate");
+    assert!(r.status().is_success(), "activate: {}", r.status());
+    let swapped = "spark_control_swap_duration_seconds_count{cause=\"swap\",result=\"succeeded\"}";
+    wait_for("the swap counted", 90, async || {
+        try_scrape(&base)
+            .await
+            .is_some_and(|(_, m)| m.get(swapped) == Some(&1.0))
+    })
+    .await;
+    let (text, m) = scrape(&base).await;
+    assert_eq!(
+        get(&m, &format!("spark_control_swap_duration_seconds_count{s}")),
+        1.0
+    );
+    assert!(
+        get(
+            &m,
+            "spark_control_swap_duration_seconds_sum{cause=\"swap\",result=\"succeeded\"}"
+        ) >= 1.5
+    );
 
     // Prometheus' own linter.
     let mut promtool = Command::new("promtool")

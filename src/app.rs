@@ -106,9 +106,8 @@ fn io(what: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error)
 }
 
 /// Creates the unconfigured starting desired file at `path` (and its directory) when there
-/// is none, with the
-/// schema beside it ([`write_schema_beside`]); a schema written beside earlier is brought
-/// up to date. Never touches an existing desired file.
+/// is none, with the schema beside it ([`write_schema_beside`]); a schema written beside
+/// earlier is brought up to date. Never touches an existing desired file.
 pub async fn ensure_desired(path: &std::path::Path) -> Result<(), AppError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io("cannot create", parent))?;

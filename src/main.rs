@@ -178,14 +178,9 @@ struct AuthArgs {
     /// File holding the admin token required by every mutating API route.
     #[arg(long, env = "SPARK_CONTROL_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
-    /// The admin token itself, when no token file is given. Prefer the environment
+    /// The admin token itself; ignored when a token file is given. Prefer the environment
     /// variable or the file: a command-line argument is visible to every local user.
-    #[arg(
-        long,
-        env = "SPARK_CONTROL_ADMIN_TOKEN",
-        hide_env_values = true,
-        conflicts_with = "admin_token_file"
-    )]
+    #[arg(long, env = "SPARK_CONTROL_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// File with inference keys for /v1 (one per line).
     #[arg(long, env = "SPARK_CONTROL_INFERENCE_KEYS_FILE")]

@@ -166,13 +166,21 @@ fn usage_errors_exit_2_failures_exit_1() {
         Some(1)
     );
     let missing = dir.path().join("missing-token");
-    let out = run(&[
-        "serve",
-        "--admin-token-file",
-        &missing.display().to_string(),
-        "--data-dir",
-        &dir.path().join("state").display().to_string(),
-    ]);
+    // The file wins over the variable (both set is no usage error), and a missing one fails.
+    let out = bin()
+        .args([
+            "serve",
+            "--admin-token-file",
+            &missing.display().to_string(),
+            "--data-dir",
+            &dir.path().join("state").display().to_string(),
+        ])
+        .env(
+            "SPARK_CONTROL_ADMIN_TOKEN",
+            "a-long-enough-admin-token-0123",
+        )
+        .output()
+        .expect("serve");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("missing-token"),

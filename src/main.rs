@@ -46,6 +46,7 @@ struct Cli {
         global = true,
         env = "SPARK_CONTROL_LOG_FORMAT",
         value_enum,
+        ignore_case = true,
         default_value_t = LogFormat::Text
     )]
     log_format: LogFormat,

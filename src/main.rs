@@ -17,7 +17,7 @@ use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use spark_control::app::{self, ServeOptions};
-use spark_control::edit::{self, DesiredEdit, DesiredStore, EditValue};
+use spark_control::edit::{self, DesiredStore};
 use spark_control::logging::LogFormat;
 use spark_control::model::{self, Observed, Severity};
 use spark_control::{demo, plan, sim};
@@ -513,15 +513,6 @@ async fn wait_for_signal() {
     }
 }
 
-/// parakeet and magpie get their usual kind, port and model when configure adds them.
-fn service_defaults(name: &str) -> Option<(&'static str, i64, Option<&'static str>)> {
-    match name {
-        "parakeet" => Some(("stt", 8000, Some("nvidia/parakeet-tdt-0.6b-v3"))),
-        "magpie" => Some(("tts", 9000, None)),
-        _ => None,
-    }
-}
-
 async fn configure(
     desired: PathBuf,
     hosts: Vec<String>,
@@ -531,70 +522,14 @@ async fn configure(
 ) -> anyhow::Result<ExitCode> {
     let store = DesiredStore::new(desired.clone());
     app::ensure_desired(&desired).await?;
-    let (mut text, etag) = store.read().await?;
-    for h in &hosts {
-        let (name, rest) = h.split_once('=').with_context(|| {
-            format!("--host {h}: expected NAME=ADDRESS[,user=USER][,port=PORT]")
-        })?;
-        let mut parts = rest.split(',');
-        let address = parts.next().unwrap_or_default().to_string();
-        let (mut user, mut port) = (None, None);
-        for p in parts {
-            match p.split_once('=') {
-                Some(("user", u)) => user = Some(u.to_string()),
-                Some(("port", n)) => {
-                    port = Some(
-                        n.parse()
-                            .with_context(|| format!("--host {h}: bad port {n}"))?,
-                    )
-                }
-                _ => bail!("--host {h}: unknown part `{p}` (expected user=... or port=...)"),
-            }
-        }
-        text = edit::apply(
-            &text,
-            &DesiredEdit::SetHost {
-                name: name.into(),
-                address,
-                user,
-                port,
-            },
-        )?;
-    }
-    if head.is_some() || workers.is_some() {
-        text = edit::apply(&text, &DesiredEdit::SetCluster { head, workers })?;
-    }
-    for s in &services {
-        let (name, host) = s
-            .split_once('=')
-            .with_context(|| format!("--service {s}: expected SERVICE=HOST"))?;
-        let exists = edit::yaml::get(&text, &["services", name])?.is_some();
-        if exists {
-            text = edit::apply(
-                &text,
-                &DesiredEdit::PlaceService {
-                    service: name.into(),
-                    host: Some(host.into()),
-                    port: None,
-                    running: None,
-                },
-            )?;
-        } else {
-            let Some((kind, port, model)) = service_defaults(name) else {
-                bail!("--service {s}: `{name}` is not in the file yet and has no defaults; add it under `services:` first (kind, host, port)");
-            };
-            let mut fields = vec![
-                ("kind".to_string(), EditValue::Str(kind.into())),
-                ("host".to_string(), EditValue::Str(host.into())),
-                ("port".to_string(), EditValue::Int(port)),
-                ("running".to_string(), EditValue::Bool(true)),
-            ];
-            if let Some(m) = model {
-                fields.push(("model".to_string(), EditValue::Str(m.into())));
-            }
-            text = edit::yaml::set(&text, &["services", name], &EditValue::Map(fields))?;
-        }
-    }
+    let (text, etag) = store.read().await?;
+    let request = edit::configure::Configure {
+        hosts,
+        head,
+        workers,
+        services,
+    };
+    let text = edit::configure::configured(&text, &request)?;
     let label = desired.display().to_string();
     let v = model::validate_text(&label, &text);
     for d in &v.diagnostics {

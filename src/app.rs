@@ -1,8 +1,9 @@
 //! The composition root of `serve` and `demo`: the control loop, the proxy routes and the
 //! HTTP server, started together and stopped together.
 //!
-//! Owns start-up checks (data dir, identity, a starting desired file) and shutdown order
-//! (stop accepting, end streams, let the running operation reach a safe point).
+//! Owns start-up order and checks (bind the listen address first, then the data dir,
+//! identity and a starting desired file: a busy port leaves nothing behind) and shutdown
+//! order (stop accepting, end streams, let the running operation reach a safe point).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -104,20 +105,71 @@ fn io(what: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error)
     move |source| AppError::Io { what, path, source }
 }
 
-/// Starts the loop and the server; they run until `shutdown` is cancelled.
-pub async fn start(opts: ServeOptions, shutdown: CancellationToken) -> Result<Running, AppError> {
-    std::fs::create_dir_all(&opts.data_dir)
-        .map_err(io("cannot create the data dir", &opts.data_dir))?;
-    if let Some(parent) = opts.desired.parent().filter(|p| !p.as_os_str().is_empty()) {
+/// Creates the unconfigured starting desired file at `path` (and its directory) when there
+/// is none, with the schema beside it ([`write_schema_beside`]); a schema written beside
+/// earlier is brought up to date. Never touches an existing desired file.
+pub async fn ensure_desired(path: &std::path::Path) -> Result<(), AppError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io("cannot create", parent))?;
     }
-    DesiredStore::new(opts.desired.clone())
-        .create_if_missing(STARTING_DESIRED)
+    let text = crate::model::schema::with_modeline_beside(STARTING_DESIRED);
+    let created = DesiredStore::new(path.to_path_buf())
+        .create_if_missing(&text)
         .await
         .map_err(|e| AppError::Desired {
-            path: opts.desired.clone(),
+            path: path.to_path_buf(),
             detail: e.to_string(),
         })?;
+    let beside = schema_beside(path);
+    if created || beside.exists() {
+        write_schema_beside(path)?;
+    }
+    Ok(())
+}
+
+fn schema_beside(desired: &std::path::Path) -> PathBuf {
+    desired.with_file_name(crate::model::schema::BESIDE_NAME)
+}
+
+/// Writes the desired-state schema beside `desired` (`desired-state.schema.json`, the file
+/// the modeline of new desired files names), unless it is already current.
+pub fn write_schema_beside(desired: &std::path::Path) -> Result<PathBuf, AppError> {
+    let path = schema_beside(desired);
+    let text = crate::model::schema::schema_text();
+    if std::fs::read_to_string(&path).is_ok_and(|t| t == text) {
+        return Ok(path);
+    }
+    std::fs::write(&path, text).map_err(io("cannot write the schema", &path))?;
+    Ok(path)
+}
+
+/// Binds the listen address: the first thing a server does, so a busy port fails before
+/// anything is written (data dir, desired file, SSH identity).
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, AppError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Listen { addr, source })
+}
+
+/// Starts the loop and the server; they run until `shutdown` is cancelled.
+pub async fn start(opts: ServeOptions, shutdown: CancellationToken) -> Result<Running, AppError> {
+    let listener = bind(opts.listen).await?;
+    start_on(listener, opts, shutdown).await
+}
+
+/// [`start`] on a listener already bound by [`bind`] (`opts.listen` names it in errors).
+pub async fn start_on(
+    listener: tokio::net::TcpListener,
+    opts: ServeOptions,
+    shutdown: CancellationToken,
+) -> Result<Running, AppError> {
+    let addr = listener.local_addr().map_err(|source| AppError::Listen {
+        addr: opts.listen,
+        source,
+    })?;
+    std::fs::create_dir_all(&opts.data_dir)
+        .map_err(io("cannot create the data dir", &opts.data_dir))?;
+    ensure_desired(&opts.desired).await?;
     // The identity exists even when the hosts are simulated, so Setup can show it.
     let key = crate::remote::keys::load_or_create_identity(&opts.data_dir).map_err(|e| {
         AppError::Identity {
@@ -132,16 +184,6 @@ pub async fn start(opts: ServeOptions, shutdown: CancellationToken) -> Result<Ru
             known_hosts: opts.data_dir.join("known_hosts"),
         },
     };
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .map_err(|source| AppError::Listen {
-            addr: opts.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| AppError::Listen {
-        addr: opts.listen,
-        source,
-    })?;
     let loop_stop = CancellationToken::new();
     let addons = reconcile::Addons {
         hub: opts

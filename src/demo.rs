@@ -66,7 +66,7 @@ fn hosts(o: &DemoOptions) -> Vec<SimHost> {
 /// The demo's desired file text.
 pub fn desired_text(launcher: &Path, o: &DemoOptions) -> String {
     format!(
-        "# yaml-language-server: $schema=../../schema/desired-state.schema.json\n\
+        "# yaml-language-server: $schema=./desired-state.schema.json\n\
          # spark-control demo: two simulated Sparks on this machine. Edit me, or use the UI.\n\
          version: 1\n\
          hosts:\n\
@@ -148,6 +148,9 @@ pub fn prepare(dir: &Path, bin: &Path, o: &DemoOptions, keep: bool) -> Result<De
         std::fs::write(&desired, desired_text(&launcher, o))
             .map_err(|e| SimError::io("cannot write", &desired, e))?;
     }
+    let schema = desired.with_file_name(crate::model::schema::BESIDE_NAME);
+    std::fs::write(&schema, crate::model::schema::schema_text())
+        .map_err(|e| SimError::io("cannot write", &schema, e))?;
     let mut env = BTreeMap::new();
     for h in &hosts {
         // Each simulated host has its own home (launch record, `~` paths), never the

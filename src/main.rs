@@ -1,6 +1,10 @@
 //! The `spark-control` command line: a thin shell over the library.
 //!
 //! Owns argument parsing, exit codes and printing. Everything else lives in the library.
+//!
+//! Exit codes: 0 success; 1 a failure (an invalid desired file, a runtime error such as a
+//! busy port or an unreadable token file); 2 a usage error (clap's, for an unknown flag or a
+//! bad value); 130 a second Ctrl-C/SIGTERM that did not wait for a safe point.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,18 +13,43 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use spark_control::app::{self, ServeOptions};
-use spark_control::edit::{self, DesiredEdit, DesiredStore, EditValue};
+use spark_control::edit::{self, DesiredStore};
+use spark_control::logging::LogFormat;
 use spark_control::model::{self, Observed, Severity};
 use spark_control::{demo, plan, sim};
 
+/// Shown after `--help`: what the exit codes mean and the variables read without a flag.
+const AFTER_HELP: &str = "\
+Exit status:
+  0    success
+  1    failure: an invalid desired file, or a runtime error (busy port, unreadable file, ...)
+  2    usage error: unknown flag or subcommand, bad value
+  130  a second Ctrl-C or SIGTERM ended `serve`/`demo` without waiting for a safe point
+
+Environment (besides the [env: ...] of each flag):
+  RUST_LOG      log filter, e.g. `info,spark_control::remote=debug` (default: info)
+  NO_COLOR      when set and not empty, text logs have no colour (they have colour only on a terminal)
+  HF_ENDPOINT   the Hugging Face Hub asked for repo sizes (default: the public Hub)
+  HF_TOKEN      token for the Hub";
+
 /// The control plane for a small vLLM cluster of NVIDIA DGX Spark boxes.
 #[derive(Parser)]
-#[command(name = "spark-control", version, about)]
+#[command(name = "spark-control", version, about, after_help = AFTER_HELP)]
 struct Cli {
+    /// Log format on stderr: `text` for people, `json` for collectors (one object per line).
+    #[arg(
+        long,
+        global = true,
+        env = "SPARK_CONTROL_LOG_FORMAT",
+        value_enum,
+        ignore_case = true,
+        default_value_t = LogFormat::Text
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -124,6 +153,19 @@ enum Command {
         #[arg(long = "service")]
         services: Vec<String>,
     },
+    /// Print a shell completion script (e.g. `spark-control completions bash >
+    /// /etc/bash_completion.d/spark-control`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff; `spark-control man | man -l -`), or write one page per
+    /// subcommand into a directory (`spark-control.1`, `spark-control-serve.1`, ...).
+    Man {
+        /// Write every page into this directory instead of printing the main one.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
     /// Simulator processes used by the demo and the tests.
     #[command(hide = true)]
     Sim {
@@ -137,6 +179,10 @@ struct AuthArgs {
     /// File holding the admin token required by every mutating API route.
     #[arg(long, env = "SPARK_CONTROL_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
+    /// The admin token itself; ignored when a token file is given. Prefer the environment
+    /// variable or the file: a command-line argument is visible to every local user.
+    #[arg(long, env = "SPARK_CONTROL_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
     /// File with inference keys for /v1 (one per line).
     #[arg(long, env = "SPARK_CONTROL_INFERENCE_KEYS_FILE")]
     inference_keys_file: Option<PathBuf>,
@@ -204,10 +250,10 @@ impl AuthArgs {
                 check_token(&t, &p.display().to_string())?;
                 Some(t)
             }
-            None => match std::env::var("SPARK_CONTROL_ADMIN_TOKEN") {
-                Ok(t) if !t.is_empty() => {
-                    check_token(&t, "SPARK_CONTROL_ADMIN_TOKEN")?;
-                    Some(t)
+            None => match &self.admin_token {
+                Some(t) if !t.is_empty() => {
+                    check_token(t, "SPARK_CONTROL_ADMIN_TOKEN")?;
+                    Some(t.clone())
                 }
                 _ => None,
             },
@@ -242,21 +288,28 @@ fn main() -> ExitCode {
             }
         };
     }
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Usage errors exit 2 here (clap); `--help` and `--version` exit 0.
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let format = cli.log_format;
+    spark_control::logging::init(format);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            match format {
+                LogFormat::Json => tracing::error!("{e:#}"),
+                LogFormat::Text => eprintln!("error: {e:#}"),
+            }
+            ExitCode::from(1)
         }
     }
+}
+
+/// The parser, with the exit codes and environment after every subcommand's help too.
+fn command() -> clap::Command {
+    Cli::command().mut_subcommands(|sub| sub.after_help(AFTER_HELP))
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -285,6 +338,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             workers,
             services,
         } => runtime()?.block_on(configure(desired, hosts, head, workers, services)),
+        Command::Completions { shell } => {
+            print!("{}", completions(shell)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { out_dir: None } => {
+            clap_mangen::Man::new(command())
+                .render(&mut std::io::stdout())
+                .context("writing the man page")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { out_dir: Some(dir) } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            clap_mangen::generate_to(command(), &dir)
+                .with_context(|| format!("writing man pages into {}", dir.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sim { cmd } => {
             runtime()?.block_on(sim::run(cmd))?;
             Ok(ExitCode::SUCCESS)
@@ -297,20 +366,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             net,
         } => {
             let (admin_token, inference_keys) = auth.load()?;
-            runtime()?.block_on(serve(ServeOptions {
-                desired,
-                data_dir,
-                listen,
-                admin_token,
-                inference_keys,
-                connector: None,
-                poll_interval: None,
-                open_webui_url: auth.open_webui_url.clone(),
-                hub: None,
-                allowed_hosts: net.allowed_hosts.clone(),
-                limits: net.limits(),
-                settle: Some(Duration::from_millis(net.settle_ms)),
-            }))
+            let rt = runtime()?;
+            let listener = rt.block_on(app::bind(listen))?;
+            rt.block_on(serve(
+                listener,
+                ServeOptions {
+                    desired,
+                    data_dir,
+                    listen,
+                    admin_token,
+                    inference_keys,
+                    connector: None,
+                    poll_interval: None,
+                    open_webui_url: auth.open_webui_url.clone(),
+                    hub: None,
+                    allowed_hosts: net.allowed_hosts.clone(),
+                    limits: net.limits(),
+                    settle: Some(Duration::from_millis(net.settle_ms)),
+                },
+            ))
         }
         Command::Demo {
             dir,
@@ -325,6 +399,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let (admin_token, inference_keys) = auth.load()?;
             let bin = std::env::current_exe().context("finding this program's path")?;
+            let rt = runtime()?;
+            // The port first: a busy one fails before the simulation is set up.
+            let listener = rt.block_on(app::bind(listen))?;
             let opts = demo::DemoOptions {
                 vllm_port,
                 stt_port,
@@ -333,30 +410,49 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..demo::DemoOptions::default()
             };
             let d = demo::prepare(&dir, &bin, &opts, keep)?;
-            eprintln!(
+            tracing::info!(
                 "demo: two simulated Sparks (127.0.0.2 head, 127.0.0.3 worker) under {}",
                 dir.display()
             );
-            eprintln!("demo: desired file {}", d.desired.display());
-            let code = runtime()?.block_on(serve(ServeOptions {
-                desired: d.desired.clone(),
-                data_dir: d.data_dir.clone(),
-                listen,
-                admin_token,
-                inference_keys,
-                connector: Some(d.connector.clone()),
-                poll_interval: Some(Duration::from_secs(1)),
-                open_webui_url: auth.open_webui_url.clone(),
-                hub: Some(spark_control::hub::HubConfig::at(d.hub.url())),
-                allowed_hosts: net.allowed_hosts.clone(),
-                limits: net.limits(),
-                settle: Some(Duration::from_millis(net.settle_ms)),
-            }));
+            tracing::info!("demo: desired file {}", d.desired.display());
+            let code = rt.block_on(serve(
+                listener,
+                ServeOptions {
+                    desired: d.desired.clone(),
+                    data_dir: d.data_dir.clone(),
+                    listen,
+                    admin_token,
+                    inference_keys,
+                    connector: Some(d.connector.clone()),
+                    poll_interval: Some(Duration::from_secs(1)),
+                    open_webui_url: auth.open_webui_url.clone(),
+                    hub: Some(spark_control::hub::HubConfig::at(d.hub.url())),
+                    allowed_hosts: net.allowed_hosts.clone(),
+                    limits: net.limits(),
+                    settle: Some(Duration::from_millis(net.settle_ms)),
+                },
+            ));
             let killed = d.sim.shutdown();
-            eprintln!("demo: stopped {killed} simulated process(es)");
+            tracing::info!("demo: stopped {killed} simulated process(es)");
             code
         }
     }
+}
+
+/// The completion script for `shell`.
+///
+/// clap_complete 4.6's bash script never completes a subcommand's flags when the binary's
+/// name has a hyphen: its dispatch loop names the state `spark__control__subcmd__serve`
+/// while the case arms say `spark__subcmd__control__subcmd__serve` (clap-rs/clap#6421,
+/// open). The arms are respelled the loop's way; the completions test proves it works.
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<String> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut command(), "spark-control", &mut out);
+    let text = String::from_utf8(out).context("the completion script is not UTF-8")?;
+    Ok(match shell {
+        clap_complete::Shell::Bash => text.replace("spark__subcmd__control", "spark__control"),
+        _ => text,
+    })
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -366,21 +462,21 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-async fn serve(opts: ServeOptions) -> anyhow::Result<ExitCode> {
+async fn serve(listener: tokio::net::TcpListener, opts: ServeOptions) -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
-    let running = app::start(opts, shutdown.clone()).await?;
-    eprintln!("spark-control: open http://{}/ in a browser", running.addr);
+    let running = app::start_on(listener, opts, shutdown.clone()).await?;
+    tracing::info!("spark-control: open http://{}/ in a browser", running.addr);
     let stop = shutdown.clone();
     let (force_tx, force_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         wait_for_signal().await;
-        eprintln!(
+        tracing::info!(
             "spark-control: shutting down (the running operation stops at a safe point; a second Ctrl-C or SIGTERM exits at once)"
         );
         let t = std::time::Instant::now();
         stop.cancel();
         wait_for_signal().await;
-        eprintln!(
+        tracing::warn!(
             "spark-control: second signal after {:.1}s: exiting now without waiting for the running operation",
             t.elapsed().as_secs_f64()
         );
@@ -417,15 +513,6 @@ async fn wait_for_signal() {
     }
 }
 
-/// parakeet and magpie get their usual kind, port and model when configure adds them.
-fn service_defaults(name: &str) -> Option<(&'static str, i64, Option<&'static str>)> {
-    match name {
-        "parakeet" => Some(("stt", 8000, Some("nvidia/parakeet-tdt-0.6b-v3"))),
-        "magpie" => Some(("tts", 9000, None)),
-        _ => None,
-    }
-}
-
 async fn configure(
     desired: PathBuf,
     hosts: Vec<String>,
@@ -434,71 +521,15 @@ async fn configure(
     services: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
     let store = DesiredStore::new(desired.clone());
-    store.create_if_missing(app::STARTING_DESIRED).await?;
-    let (mut text, etag) = store.read().await?;
-    for h in &hosts {
-        let (name, rest) = h.split_once('=').with_context(|| {
-            format!("--host {h}: expected NAME=ADDRESS[,user=USER][,port=PORT]")
-        })?;
-        let mut parts = rest.split(',');
-        let address = parts.next().unwrap_or_default().to_string();
-        let (mut user, mut port) = (None, None);
-        for p in parts {
-            match p.split_once('=') {
-                Some(("user", u)) => user = Some(u.to_string()),
-                Some(("port", n)) => {
-                    port = Some(
-                        n.parse()
-                            .with_context(|| format!("--host {h}: bad port {n}"))?,
-                    )
-                }
-                _ => bail!("--host {h}: unknown part `{p}` (expected user=... or port=...)"),
-            }
-        }
-        text = edit::apply(
-            &text,
-            &DesiredEdit::SetHost {
-                name: name.into(),
-                address,
-                user,
-                port,
-            },
-        )?;
-    }
-    if head.is_some() || workers.is_some() {
-        text = edit::apply(&text, &DesiredEdit::SetCluster { head, workers })?;
-    }
-    for s in &services {
-        let (name, host) = s
-            .split_once('=')
-            .with_context(|| format!("--service {s}: expected SERVICE=HOST"))?;
-        let exists = edit::yaml::get(&text, &["services", name])?.is_some();
-        if exists {
-            text = edit::apply(
-                &text,
-                &DesiredEdit::PlaceService {
-                    service: name.into(),
-                    host: Some(host.into()),
-                    port: None,
-                    running: None,
-                },
-            )?;
-        } else {
-            let Some((kind, port, model)) = service_defaults(name) else {
-                bail!("--service {s}: `{name}` is not in the file yet and has no defaults; add it under `services:` first (kind, host, port)");
-            };
-            let mut fields = vec![
-                ("kind".to_string(), EditValue::Str(kind.into())),
-                ("host".to_string(), EditValue::Str(host.into())),
-                ("port".to_string(), EditValue::Int(port)),
-                ("running".to_string(), EditValue::Bool(true)),
-            ];
-            if let Some(m) = model {
-                fields.push(("model".to_string(), EditValue::Str(m.into())));
-            }
-            text = edit::yaml::set(&text, &["services", name], &EditValue::Map(fields))?;
-        }
-    }
+    app::ensure_desired(&desired).await?;
+    let (text, etag) = store.read().await?;
+    let request = edit::configure::Configure {
+        hosts,
+        head,
+        workers,
+        services,
+    };
+    let text = edit::configure::configured(&text, &request)?;
     let label = desired.display().to_string();
     let v = model::validate_text(&label, &text);
     for d in &v.diagnostics {

@@ -15,7 +15,8 @@
 //! 3. **Admin credential.** With an admin token set, every route needs it — reads too
 //!    (desired.yaml, state, plans, logs, events, metrics) — except what LAN apps and the
 //!    login page need: the UI shell (`/`, `/app.js`, `/app.css`), `/healthz`, `/readyz`,
-//!    `/api/endpoints`, `POST /api/health-event`, `/api/openapi.json`, `/api/session`,
+//!    `/api/endpoints`, `POST /api/health-event`, `/api/openapi.json`,
+//!    `/schema/desired-state.json` (editors fetch it without a token), `/api/session`,
 //!    and `POST /api/git/webhook` (which needs its own shared secret).
 //!    The proxy has its own inference keys.
 //!
@@ -44,8 +45,15 @@ pub const COOKIE: &str = "spark_control_session";
 /// Routes anyone who passed the Host check may use.
 fn open_route(method: &Method, path: &str) -> bool {
     match path {
-        "/" | "/app.js" | "/app.css" | "/healthz" | "/readyz" | "/api/endpoints"
-        | "/api/openapi.json" | "/api/session" => true,
+        "/"
+        | "/app.js"
+        | "/app.css"
+        | "/healthz"
+        | "/readyz"
+        | "/api/endpoints"
+        | "/api/openapi.json"
+        | "/schema/desired-state.json"
+        | "/api/session" => true,
         // The webhook checks its own shared secret (`history::webhook`).
         "/api/health-event" | "/api/git/webhook" => method == Method::POST,
         _ => false,

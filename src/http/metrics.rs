@@ -1,6 +1,11 @@
-//! `GET /metrics`: Prometheus text exposition of the loop's counters, host reachability,
-//! service health, vLLM readiness, SSH connections per host, then whatever the metrics
-//! hook appends (the proxy's counters). Must not: compute anything expensive or block.
+//! `GET /metrics`: Prometheus text exposition of the build, the loop's counters and swap
+//! durations, host reachability and GPUs, service health, vLLM readiness and load, SSH
+//! connections per host, this process (`process_*`), then whatever the metrics hook
+//! appends (the proxy's counters). Must not: compute anything expensive or block.
+//!
+//! Every host and service of the desired file always has its `_up` series (0 when
+//! unknown), so an alert on `== 0` fires before the first answer too. GPU and vLLM gauges
+//! appear only while their data is current: a stale value is worse than a gap.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -13,16 +18,7 @@ use super::read::snapshot;
 use super::AppState;
 use crate::status::Outcome;
 
-fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
+use crate::prom::{esc, family, sample};
 
 /// The text, also used by tests.
 pub fn render(state: &AppState) -> String {
@@ -30,6 +26,19 @@ pub fn render(state: &AppState) -> String {
     let s = snapshot(state);
     let mut out = String::new();
     let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+
+    family(
+        &mut out,
+        "spark_control_build_info",
+        "gauge",
+        "Always 1; the labels say which build runs.",
+    );
+    sample(
+        &mut out,
+        "spark_control_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
 
     family(
         &mut out,
@@ -141,17 +150,24 @@ pub fn render(state: &AppState) -> String {
         &mut out,
         "spark_control_host_up",
         "gauge",
-        "1 when the host answered the last poll over SSH, 0 when not; absent when unknown.",
+        "1 when the host answered the last poll over SSH, 0 when it did not or is not known yet.",
     );
-    for (name, h) in &s.observed.hosts {
-        if let Some(up) = h.reachable.get() {
-            let _ = writeln!(
-                out,
-                "spark_control_host_up{{host=\"{}\"}} {}",
-                esc(name),
-                u8::from(*up)
-            );
-        }
+    for name in known_names(
+        s.desired.as_ref().map(|d| d.hosts.keys()),
+        s.observed.hosts.keys(),
+    ) {
+        let up = s
+            .observed
+            .hosts
+            .get(&name)
+            .and_then(|h| h.reachable.get().copied())
+            .unwrap_or(false);
+        sample(
+            &mut out,
+            "spark_control_host_up",
+            &[("host", &name)],
+            f64::from(u8::from(up)),
+        );
     }
     family(
         &mut out,
@@ -173,18 +189,26 @@ pub fn render(state: &AppState) -> String {
         &mut out,
         "spark_control_service_up",
         "gauge",
-        "1 when the service's health check passed, 0 when it failed; absent when unknown.",
+        "1 when the service's health check passed, 0 when it failed or is not known yet.",
     );
-    for (name, f) in &s.observed.services {
-        if let Some(up) = f.get() {
-            let _ = writeln!(
-                out,
-                "spark_control_service_up{{service=\"{}\"}} {}",
-                esc(name),
-                u8::from(*up)
-            );
-        }
+    for name in known_names(
+        s.desired.as_ref().map(|d| d.services.keys()),
+        s.observed.services.keys(),
+    ) {
+        let up = s
+            .observed
+            .services
+            .get(&name)
+            .and_then(|f| f.get().copied())
+            .unwrap_or(false);
+        sample(
+            &mut out,
+            "spark_control_service_up",
+            &[("service", &name)],
+            f64::from(u8::from(up)),
+        );
     }
+    gpus(&mut out, &s.observed);
     family(
         &mut out,
         "spark_control_vllm_ready",
@@ -207,10 +231,113 @@ pub fn render(state: &AppState) -> String {
             esc(&host)
         );
     }
+    let active = s
+        .desired
+        .as_ref()
+        .and_then(|d| d.active_model.clone())
+        .unwrap_or_else(|| "none".into());
+    vllm_load(&mut out, &state.handle.telemetry.vllm_latest(), &active);
+    m.swaps.render(&mut out);
+    crate::prom::process::render(&mut out);
     if let Some(hook) = &state.metrics_hook {
         hook(&mut out);
     }
     out
+}
+
+/// Names of the desired file and of the observation, sorted, once each.
+fn known_names<'a>(
+    desired: Option<impl Iterator<Item = &'a String>>,
+    observed: impl Iterator<Item = &'a String>,
+) -> std::collections::BTreeSet<String> {
+    desired
+        .into_iter()
+        .flatten()
+        .chain(observed)
+        .cloned()
+        .collect()
+}
+
+/// Per-GPU gauges of every host whose GPUs the last poll read. Memory only where the GPU
+/// reports it (the GB10's unified memory reads `[N/A]`).
+fn gpus(out: &mut String, observed: &crate::model::Observed) {
+    type Pick = fn(&crate::model::observed::GpuObserved) -> Option<f64>;
+    let families: [(&str, &str, Pick); 5] = [
+        (
+            "spark_control_gpu_utilization_ratio",
+            "GPU utilisation, 0..1 (nvidia-smi).",
+            |g| Some(g.util_pct / 100.0),
+        ),
+        (
+            "spark_control_gpu_temperature_celsius",
+            "GPU temperature.",
+            |g| Some(g.temp_c),
+        ),
+        ("spark_control_gpu_power_watts", "GPU power draw.", |g| {
+            Some(g.power_w)
+        }),
+        (
+            "spark_control_gpu_memory_used_bytes",
+            "GPU memory used (absent on unified memory).",
+            |g| (g.mem_total_mib > 0).then_some(g.mem_used_mib as f64 * 1_048_576.0),
+        ),
+        (
+            "spark_control_gpu_memory_total_bytes",
+            "GPU memory total (absent on unified memory).",
+            |g| (g.mem_total_mib > 0).then_some(g.mem_total_mib as f64 * 1_048_576.0),
+        ),
+    ];
+    for (name, help, pick) in families {
+        family(out, name, "gauge", help);
+        for (host, h) in &observed.hosts {
+            for g in h.gpus.get().into_iter().flatten() {
+                if let Some(v) = pick(g).filter(|v| v.is_finite()) {
+                    let index = g.index.to_string();
+                    sample(out, name, &[("host", host), ("gpu", &index)], v);
+                }
+            }
+        }
+    }
+}
+
+/// vLLM's load from the telemetry scrape, labelled with the active model.
+fn vllm_load(out: &mut String, v: &crate::telemetry::VllmLatest, model: &str) {
+    let labels = [
+        ("deployment", crate::proxy::DEFAULT_DEPLOYMENT),
+        ("model", model),
+    ];
+    for (name, help, value) in [
+        (
+            "spark_control_vllm_generation_tokens_per_second",
+            "Generated tokens per second (between the last two scrapes of vLLM).",
+            v.gen_tps,
+        ),
+        (
+            "spark_control_vllm_prompt_tokens_per_second",
+            "Prompt tokens per second (between the last two scrapes of vLLM).",
+            v.prompt_tps,
+        ),
+        (
+            "spark_control_vllm_requests_running",
+            "Requests vLLM is running.",
+            v.running,
+        ),
+        (
+            "spark_control_vllm_requests_waiting",
+            "Requests waiting in vLLM's queue.",
+            v.waiting,
+        ),
+        (
+            "spark_control_vllm_kv_cache_usage_ratio",
+            "vLLM's KV-cache usage, 0..1.",
+            v.kv_cache,
+        ),
+    ] {
+        family(out, name, "gauge", help);
+        if let Some(value) = value {
+            sample(out, name, &labels, value);
+        }
+    }
 }
 
 /// `GET /metrics`.

@@ -177,6 +177,10 @@ pub fn app(mut state: AppState) -> Router {
         .route("/readyz", get(read::readyz))
         .route("/metrics", get(metrics::metrics))
         .route("/api/openapi.json", get(openapi::serve))
+        .route(
+            crate::model::schema::SERVED_PATH,
+            get(openapi::desired_schema),
+        )
         // reads
         .route("/api/state", get(read::state))
         .route("/api/setup", get(setup::setup))

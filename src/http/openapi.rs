@@ -7,9 +7,22 @@
 //! Kept next to the route table in `mod.rs`; a test compares the paths listed here with
 //! the routes the router answers, so a new route without documentation fails the build's
 //! tests. Must not: drift from the handlers' real shapes (tests fuzz it with schemathesis).
+//!
+//! For generators: every operation has an `operationId`, derived from its method and path
+//! ([`operation_id`]: `get /api/models/{name}` → `getModelsByName`), so a new route gets one
+//! without a table to forget; every variant of a `oneOf` is a named component
+//! (`DesiredEditActivate`, …) with a `discriminator`, so clients get named types, not
+//! `DesiredEdit1…9`. The OpenAI proxy (`/v1/{path}`, `/api/audio/diarize-chunk`) is
+//! described as a passthrough: its bodies are whatever the upstream speaks.
+
+mod for_generators;
+mod proxy;
 
 use axum::Json;
 use serde_json::{json, Value};
+
+pub use for_generators::operation_id;
+use for_generators::{add_operation_ids, as_oas30, name_variants};
 
 fn err_resp(desc: &str) -> Value {
     json!({ "description": desc, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
@@ -123,6 +136,8 @@ pub fn document() -> Value {
             "responses": { "200": text_resp("ready", "text/plain"), "503": text_resp("Why not, one line", "text/plain") } } },
         "/metrics": { "get": get_op("Prometheus metrics", "probes", text_resp("Prometheus text", "text/plain")) },
         "/api/openapi.json": { "get": get_op("This document", "docs", json_resp("OpenAPI 3.0", json!({ "type": "object" }))) },
+        "/schema/desired-state.json": { "get": get_op("The JSON schema (2020-12) of the desired-state file, for editors (no token needed)", "docs",
+            json!({ "description": "JSON Schema", "content": { "application/schema+json": { "schema": { "type": "object" } } } })) },
         "/api/state": { "get": get_op("Desired, observed, per-resource sync/health, operation, last error, auth, catalog", "state",
             json_resp("The status", sref(super::wire::STATE_SCHEMA))) },
         "/api/setup": { "get": get_op("What connecting the Sparks needs: the controller's public key, host-key fingerprints, the Open WebUI link", "state",
@@ -204,18 +219,22 @@ pub fn document() -> Value {
         super::downloads::openapi_paths(),
         super::telemetry::openapi_paths(),
         super::history::openapi_paths(),
+        proxy::proxy_paths(),
     ] {
         if let (Some(p), Some(e)) = (paths.as_object_mut(), extra.as_object()) {
             p.extend(e.clone());
         }
     }
+    add_operation_ids(&mut paths);
     json!({
         "openapi": "3.0.3",
         "info": { "title": "spark-control", "version": env!("CARGO_PKG_VERSION"),
-                  "description": "Control plane of a small vLLM cluster. Errors are {\"error\":{\"message\",\"type\",\"code\"}}. The OpenAI proxy (/v1/*) is documented by OpenAI's API." },
+                  "description": "Control plane of a small vLLM cluster. Errors are {\"error\":{\"message\",\"type\",\"code\"}}. The OpenAI proxy (/v1/*) passes requests to the active vLLM (speech to the STT/TTS services) unchanged; its bodies are OpenAI's API as vLLM implements it." },
         "paths": paths,
         "components": {
-            "securitySchemes": { "admin": { "type": "http", "scheme": "bearer" } },
+            "securitySchemes": {
+                "admin": { "type": "http", "scheme": "bearer", "description": "The admin token (mutating routes)" },
+                "inference": { "type": "http", "scheme": "bearer", "description": "An inference key, when the server has any (/v1)" } },
             "schemas": schemas(),
         }
     })
@@ -227,7 +246,10 @@ pub fn document() -> Value {
 fn schemas() -> Value {
     let mut all = hand_written_schemas();
     if let Value::Object(m) = &mut all {
-        for (name, schema) in super::wire::openapi_schemas() {
+        let mut generated = super::wire::openapi_schemas();
+        name_variants(&mut generated);
+        for (name, mut schema) in generated {
+            as_oas30(&mut schema);
             m.entry(name).or_insert(schema);
         }
     }
@@ -237,7 +259,7 @@ fn schemas() -> Value {
 fn hand_written_schemas() -> Value {
     let s = |t: &str| json!({ "type": t });
     let ns = json!({ "type": "string", "nullable": true });
-    json!({
+    let mut all = json!({
         "Error": { "type": "object", "required": ["error"], "properties": { "error": {
             "type": "object", "required": ["message", "type", "code"],
             "properties": { "message": s("string"), "type": s("string"), "code": s("string"),
@@ -268,18 +290,80 @@ fn hand_written_schemas() -> Value {
             "fp8_kv_cache": { "type": "boolean", "nullable": true },
             "extra_args": { "type": "array", "items": s("string"), "nullable": true },
             "env": { "type": "object", "additionalProperties": s("string"), "nullable": true } } },
-        "DesiredEdit": { "oneOf": [
-            edit_schema("activate", json!({ "model": ns }), &["model"]),
-            edit_schema("set_overrides", json!({ "model": s("string"), "overrides": sref("OverridesPatch") }), &["model", "overrides"]),
-            edit_schema("add_model", json!({ "name": s("string"), "repo": s("string"), "mode": { "type": "string", "enum": ["solo", "cluster"] } }), &["name", "repo", "mode"]),
-            edit_schema("remove_model", json!({ "name": s("string") }), &["name"]),
-            edit_schema("place_service", json!({ "service": s("string"), "host": ns, "port": { "type": "integer", "minimum": 0, "maximum": 65535, "nullable": true }, "running": { "type": "boolean", "nullable": true } }), &["service"]),
-            edit_schema("set_update_policy", json!({ "policy": s("string"), "pin": ns }), &["policy"]),
-            edit_schema("set_host", json!({ "name": s("string"), "address": s("string"), "user": ns, "port": { "type": "integer", "minimum": 0, "maximum": 65535, "nullable": true } }), &["name", "address"]),
-            edit_schema("remove_host", json!({ "name": s("string") }), &["name"]),
-            edit_schema("set_cluster", json!({ "head": ns, "workers": { "type": "array", "items": s("string"), "nullable": true } }), &[]),
-        ] },
-    })
+    });
+    let variants = [
+        (
+            "activate",
+            "DesiredEditActivate",
+            json!({ "model": ns }),
+            &["model"][..],
+        ),
+        (
+            "set_overrides",
+            "DesiredEditSetOverrides",
+            json!({ "model": s("string"), "overrides": sref("OverridesPatch") }),
+            &["model", "overrides"],
+        ),
+        (
+            "add_model",
+            "DesiredEditAddModel",
+            json!({ "name": s("string"), "repo": s("string"), "mode": { "type": "string", "enum": ["solo", "cluster"] } }),
+            &["name", "repo", "mode"],
+        ),
+        (
+            "remove_model",
+            "DesiredEditRemoveModel",
+            json!({ "name": s("string") }),
+            &["name"],
+        ),
+        (
+            "place_service",
+            "DesiredEditPlaceService",
+            json!({ "service": s("string"), "host": ns, "port": { "type": "integer", "minimum": 0, "maximum": 65535, "nullable": true }, "running": { "type": "boolean", "nullable": true } }),
+            &["service"],
+        ),
+        (
+            "set_update_policy",
+            "DesiredEditSetUpdatePolicy",
+            json!({ "policy": s("string"), "pin": ns }),
+            &["policy"],
+        ),
+        (
+            "set_host",
+            "DesiredEditSetHost",
+            json!({ "name": s("string"), "address": s("string"), "user": ns, "port": { "type": "integer", "minimum": 0, "maximum": 65535, "nullable": true } }),
+            &["name", "address"],
+        ),
+        (
+            "remove_host",
+            "DesiredEditRemoveHost",
+            json!({ "name": s("string") }),
+            &["name"],
+        ),
+        (
+            "set_cluster",
+            "DesiredEditSetCluster",
+            json!({ "head": ns, "workers": { "type": "array", "items": s("string"), "nullable": true } }),
+            &[],
+        ),
+    ];
+    let mut mapping = serde_json::Map::new();
+    let mut one_of = Vec::new();
+    if let Value::Object(m) = &mut all {
+        for (op, name, props, required) in variants {
+            m.insert(name.into(), edit_schema(op, props, required));
+            mapping.insert(
+                op.into(),
+                Value::String(format!("#/components/schemas/{name}")),
+            );
+            one_of.push(sref(name));
+        }
+        m.insert(
+            "DesiredEdit".into(),
+            json!({ "oneOf": one_of, "discriminator": { "propertyName": "op", "mapping": mapping } }),
+        );
+    }
+    all
 }
 
 fn edit_schema(op: &str, props: Value, required: &[&str]) -> Value {
@@ -295,9 +379,46 @@ pub async fn serve() -> Json<Value> {
     Json(document())
 }
 
+/// `GET /schema/desired-state.json`: the JSON schema of the desired file (what `$schema`
+/// of an editor points at).
+pub async fn desired_schema() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/schema+json")],
+        crate::model::schema::schema_text(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_operation_has_a_unique_id_and_no_variant_is_anonymous() {
+        let doc = document();
+        let mut ids = std::collections::BTreeSet::new();
+        for (path, ops) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in ops.as_object().expect("ops") {
+                let id = op["operationId"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{method} {path}"));
+                assert!(ids.insert(id.to_string()), "{id} twice");
+            }
+        }
+        let edit = &doc["components"]["schemas"]["DesiredEdit"];
+        let variants = edit["oneOf"].as_array().expect("oneOf");
+        assert_eq!(variants.len(), 9);
+        for v in variants {
+            let name = v["$ref"].as_str().expect("a named variant");
+            assert!(edit["discriminator"]["mapping"]
+                .as_object()
+                .expect("mapping")
+                .values()
+                .any(|m| m == name));
+        }
+        let kv = &doc["paths"]["/api/telemetry"]["get"]["responses"]["200"]["content"]
+            ["application/json"]["schema"]["properties"]["vllm"]["properties"]["kv_cache"];
+        assert!(kv["items"].is_object(), "{kv}");
+    }
 
     #[test]
     fn generated_schemas_replace_no_hand_written_one() {

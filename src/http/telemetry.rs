@@ -48,7 +48,8 @@ pub fn openapi_paths() -> Value {
                         "temp_c": pts, "power_w": pts, "rtt_ms": pts } } },
                     "vllm": { "type": "object", "properties": {
                         "gen_tps": pts, "prompt_tps": pts, "running": pts, "waiting": pts,
-                        "kv_cache": { "type": "array", "description": "fraction 0..1" } } } } } } } },
+                        "kv_cache": { "type": "array", "description": "[unix_ms, fraction 0..1] pairs, oldest first",
+                                      "items": { "type": "array", "items": { "type": "number" }, "minItems": 2, "maxItems": 2 } } } } } } } } },
                 "400": { "description": "Bad `since`", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } } } } },
     })
 }

@@ -1,6 +1,30 @@
 //! The JSON schema of desired.yaml, generated from the types (schemars), and helpers that
 //! look things up in it for error messages. `schema/desired-state.schema.json` is this
-//! schema, checked in; a test fails when it is stale. Pure.
+//! schema, checked in; a test fails when it is stale. The server serves it at
+//! [`SERVED_PATH`], and new desired files name a copy beside them ([`BESIDE_NAME`],
+//! [`with_modeline_beside`]) so editors find it wherever the file lives. Pure.
+
+/// The schema's `$id`: a name, not a location (the schema is served by every
+/// spark-control at [`SERVED_PATH`] and written beside new desired files). The last part
+/// is the file's format `version`.
+pub const ID: &str = "urn:spark-control:schema:desired-state:1";
+/// Where the HTTP server serves the schema.
+pub const SERVED_PATH: &str = "/schema/desired-state.json";
+/// The schema's file name beside a new desired file.
+pub const BESIDE_NAME: &str = "desired-state.schema.json";
+/// The yaml-language-server modeline of a new desired file.
+pub const MODELINE_BESIDE: &str = "# yaml-language-server: $schema=./desired-state.schema.json";
+
+/// `text` with its yaml-language-server modeline pointing at [`BESIDE_NAME`] beside the
+/// file: a first-line modeline is replaced, else one is added on top.
+pub fn with_modeline_beside(text: &str) -> String {
+    let rest = match text.split_once('\n') {
+        Some((first, rest)) if first.starts_with("# yaml-language-server:") => rest,
+        _ if text.starts_with("# yaml-language-server:") => "",
+        _ => text,
+    };
+    format!("{MODELINE_BESIDE}\n{rest}")
+}
 
 use serde_json::Value;
 
@@ -10,13 +34,7 @@ use super::desired::Desired;
 pub fn schema_value() -> Value {
     let mut v = serde_json::to_value(schemars::schema_for!(Desired)).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
-        m.insert(
-            "$id".into(),
-            Value::String(
-                "https://github.com/spark-control/spark-control/schema/desired-state.schema.json"
-                    .into(),
-            ),
-        );
+        m.insert("$id".into(), Value::String(ID.into()));
     }
     v
 }
@@ -143,4 +161,41 @@ pub fn accepted_forms(root: &Value, pointer: &str) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_files_name_the_schema_beside_them() {
+        let m = MODELINE_BESIDE;
+        for (text, expected) in [
+            (
+                "# yaml-language-server: $schema=../schema/desired-state.schema.json\nversion: 1\n",
+                format!("{m}\nversion: 1\n"),
+            ),
+            ("version: 1\n", format!("{m}\nversion: 1\n")),
+            (
+                "# a comment\nversion: 1\n",
+                format!("{m}\n# a comment\nversion: 1\n"),
+            ),
+            ("# yaml-language-server: $schema=x", format!("{m}\n")),
+            ("", format!("{m}\n")),
+        ] {
+            assert_eq!(with_modeline_beside(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_id_is_absolute_and_references_resolve_against_it() {
+        let v = schema_value();
+        assert_eq!(v["$id"], ID);
+        // A validator resolves `#/$defs/...` against the URN base.
+        let validator = jsonschema::validator_for(&v).expect("the schema compiles with its $id");
+        let ok = serde_json::json!({"version": 1, "hosts": {"s1": {"address": "10.0.0.1"}}});
+        assert!(validator.is_valid(&ok));
+        let bad = serde_json::json!({"version": 1, "hosts": {"s1": {"adress": "10.0.0.1"}}});
+        assert!(!validator.is_valid(&bad), "a $ref'd definition is applied");
+    }
 }

@@ -24,9 +24,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use axum::BoxError;
 use bytes::Bytes;
@@ -34,8 +32,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::time::Sleep;
 
 use super::client::Lease;
-use super::metrics::ProxyMetrics;
-use super::route::Route;
+use super::metrics::Finish;
 
 /// Most frames collected into one write.
 pub(crate) const MAX_BATCH_FRAMES: usize = 32;
@@ -45,19 +42,6 @@ pub(crate) const MAX_BATCH_BYTES: usize = 64 * 1024;
 /// client connection task needs two to three turns to hand over the next frame it has
 /// already read (measured with the proxy-bench upstream).
 const PATIENCE: u8 = 3;
-
-/// Records the end of an exchange in the metrics when dropped, whatever the path.
-pub(crate) struct Finish {
-    pub(crate) metrics: Arc<ProxyMetrics>,
-    pub(crate) route: Route,
-    pub(crate) start: Instant,
-}
-
-impl Drop for Finish {
-    fn drop(&mut self) {
-        self.metrics.finished(self.route, self.start.elapsed());
-    }
-}
 
 /// The upstream's response body, cut off at the overall deadline.
 pub(crate) struct UpstreamBody {
@@ -79,7 +63,8 @@ pub(crate) struct UpstreamBody {
     framed_by_length: bool,
     /// The upstream connection, back to the pool once the body has been read to its end.
     lease: Option<Lease>,
-    _finish: Finish,
+    /// Metrics: the first byte out, and the end of the exchange when dropped.
+    finish: Option<Finish>,
 }
 
 impl UpstreamBody {
@@ -89,7 +74,7 @@ impl UpstreamBody {
         inner: Incoming,
         lease: Lease,
         deadline: tokio::time::Instant,
-        finish: Finish,
+        finish: Option<Finish>,
     ) -> Self {
         let framed_by_length = inner.size_hint().exact().is_some();
         let mut body = UpstreamBody {
@@ -103,7 +88,7 @@ impl UpstreamBody {
             flushed_before_error: false,
             framed_by_length,
             lease: Some(lease),
-            _finish: finish,
+            finish,
         };
         std::future::poll_fn(|cx| body.poll_gather(cx, true)).await;
         body.draining = !body.ready.is_empty();
@@ -162,6 +147,9 @@ impl UpstreamBody {
             self.draining = !self.ready.is_empty();
             if let Some(data) = frame.data_ref() {
                 self.ready_bytes -= data.len();
+                if let Some(finish) = &mut self.finish {
+                    finish.sent(data.len());
+                }
             }
             return Poll::Ready(Some(Ok(frame)));
         }

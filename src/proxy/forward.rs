@@ -18,10 +18,10 @@ use subtle::{Choice, ConstantTimeEq as _};
 use tokio::sync::watch;
 use tokio::time::timeout_at;
 
-use super::body::{Finish, UpstreamBody};
+use super::body::UpstreamBody;
 use super::client::{strip_hop_by_hop, UpstreamClient};
 use super::error::{sse_error_event, ProxyError, Service};
-use super::metrics::ProxyMetrics;
+use super::metrics::{Meter, ProxyMetrics};
 use super::route::Route;
 use super::{ProxyConfig, Routes, Upstream};
 
@@ -41,20 +41,26 @@ pub(crate) struct Shared {
 pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let start = Instant::now();
     let route = Route::classify(req.uri().path());
-    shared.metrics.started(route);
-    let finish = Finish {
-        metrics: Arc::clone(&shared.metrics),
-        route,
-        start,
-    };
-    let response = match forward(&shared, route, start, req, finish).await {
+    let mut meter = Meter::new(Arc::clone(&shared.metrics), route, start);
+    let response = match forward(&shared, route, start, req, &mut meter).await {
         Ok(response) => response,
         Err(err) => err.into_response(),
     };
-    shared
-        .metrics
-        .answered(route, response.status().as_u16(), start.elapsed());
+    if !meter.is_labelled() {
+        // Refused before the body was read: counted under the active model.
+        meter.labelled(&active_model(&shared.routes.borrow(), route.service()));
+    }
+    meter.answered(response.status().as_u16());
     response
+}
+
+/// The `model` label when the request names none: the upstream's model, if known.
+fn active_model(routes: &Routes, service: Service) -> String {
+    match select(routes, service) {
+        Upstream::Ready { model, .. } => model.clone().unwrap_or_default(),
+        Upstream::Loading { model, .. } => model.clone(),
+        Upstream::Down { .. } | Upstream::NotConfigured => String::new(),
+    }
 }
 
 async fn forward(
@@ -62,7 +68,7 @@ async fn forward(
     route: Route,
     start: Instant,
     req: Request,
-    finish: Finish,
+    meter: &mut Meter,
 ) -> Result<Response, ProxyError> {
     let config = &shared.config;
     if !config.inference_keys.is_empty() {
@@ -92,9 +98,16 @@ async fn forward(
             Ok(Err(e)) => return Err(ProxyError::BadBody(e.to_string())),
             Err(_) => return Err(ProxyError::BadBody("timed out reading it".into())),
         };
-        let streaming = wants_stream(&parts.headers, &bytes);
+        let facts = body_facts(&bytes);
+        let streaming = wants_stream(&parts.headers, &facts);
+        if let Some(model) = &facts.model {
+            meter.labelled(model);
+        }
         (Body::from(bytes), streaming)
     };
+    if !meter.is_labelled() {
+        meter.labelled(&active_model(&shared.routes.borrow(), service));
+    }
 
     let authority = target
         .base
@@ -165,6 +178,8 @@ async fn forward(
             .headers
             .insert("x-accel-buffering", HeaderValue::from_static("no"));
     }
+    let streamed = streaming || is_event_stream(&parts.headers);
+    let finish = meter.body_finish(streamed);
     let body = UpstreamBody::new(incoming, lease, deadline, finish).await;
     Ok(Response::from_parts(parts, Body::new(body)))
 }
@@ -297,20 +312,47 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
 }
 
-/// Whether the client asked for a stream: `"stream": true` at the top of the JSON body,
-/// or `Accept: text/event-stream`.
-fn wants_stream(headers: &HeaderMap, body: &[u8]) -> bool {
+/// What the proxy reads from a JSON request body, in one parse: `stream` and `model` at
+/// the top level (nothing else, and only when the body names one of them).
+#[derive(Debug, Default, PartialEq)]
+struct BodyFacts {
+    /// `"stream": true`.
+    stream: bool,
+    /// `"model"`, when it is a string (the metrics' `model` label).
+    model: Option<String>,
+}
+
+fn body_facts(body: &[u8]) -> BodyFacts {
     #[derive(serde::Deserialize)]
     struct Probe {
         #[serde(default)]
         stream: Option<bool>,
+        #[serde(default)]
+        model: Option<serde_json::Value>,
     }
+    let names = |key: &[u8]| body.windows(key.len()).any(|w| w == key);
+    if !names(b"\"stream\"") && !names(b"\"model\"") {
+        return BodyFacts::default();
+    }
+    match serde_json::from_slice::<Probe>(body) {
+        Ok(p) => BodyFacts {
+            stream: p.stream == Some(true),
+            model: match p.model {
+                Some(serde_json::Value::String(m)) => Some(m),
+                _ => None,
+            },
+        },
+        Err(_) => BodyFacts::default(),
+    }
+}
+
+/// Whether the client asked for a stream: `"stream": true` at the top of the JSON body,
+/// or `Accept: text/event-stream`.
+fn wants_stream(headers: &HeaderMap, facts: &BodyFacts) -> bool {
     let accepts_sse = headers
         .get(header::ACCEPT)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    accepts_sse
-        || (body.windows(8).any(|w| w == b"\"stream\"")
-            && serde_json::from_slice::<Probe>(body).is_ok_and(|p| p.stream == Some(true)))
+    accepts_sse || facts.stream
 }
 
 #[cfg(test)]
@@ -323,7 +365,31 @@ mod tests {
         if let Some(a) = accept {
             headers.insert(header::ACCEPT, HeaderValue::from_str(a).unwrap());
         }
-        assert_eq!(wants_stream(&headers, body.as_bytes()), expected, "{body}");
+        assert_eq!(
+            wants_stream(&headers, &body_facts(body.as_bytes())),
+            expected,
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn the_model_is_read_from_the_same_parse() {
+        for (body, model) in [
+            (r#"{"model":"qwen","stream":true}"#, Some("qwen")),
+            (r#"{"model":"q\u00e9n"}"#, Some("q\u{e9}n")),
+            (r#"{"model":5,"stream":true}"#, None),
+            (r#"{"meta":{"model":"x"}}"#, None),
+            (r#"{"prompt":"\"model\": \"y\""}"#, None),
+            ("not json \"model\"", None),
+        ] {
+            assert_eq!(
+                body_facts(body.as_bytes()).model.as_deref(),
+                model,
+                "{body}"
+            );
+        }
+        // A model that is not a string does not hide `stream`.
+        assert!(body_facts(br#"{"model":5,"stream":true}"#).stream);
     }
 
     #[test]

@@ -40,7 +40,7 @@ use tokio::sync::watch;
 
 pub use error::ProxyError;
 pub use error::Service;
-pub use metrics::ProxyMetrics;
+pub use metrics::{ProxyMetrics, DEFAULT_DEPLOYMENT};
 
 /// Published by the control loop whenever desired placement or observed readiness changes.
 #[derive(Clone, Debug, Default, PartialEq)]

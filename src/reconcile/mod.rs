@@ -15,6 +15,7 @@ pub mod machine;
 mod op;
 mod publish;
 mod report;
+pub mod swaps;
 pub mod watch;
 
 use std::collections::VecDeque;
@@ -133,6 +134,8 @@ pub struct LoopMetrics {
     pub op_ms_total: AtomicU64,
     /// Plans computed.
     pub plans: AtomicU64,
+    /// Durations of operations that launch a model.
+    pub swaps: swaps::SwapMetrics,
 }
 
 /// How the loop is set up.

@@ -151,6 +151,14 @@ impl Loop {
                     self.last_update_check = Instant::now().checked_sub(every - retry);
                 }
                 r.op.failure_kind = kind.filter(|_| matches!(outcome, Outcome::Failed(_)));
+                if let Some(cause) = super::swaps::swap_cause(&r.steps) {
+                    let result = match &outcome {
+                        Outcome::Failed(_) => "failed",
+                        Outcome::Cancelled(_) | Outcome::Running => "cancelled",
+                        Outcome::Succeeded => "succeeded",
+                    };
+                    self.metrics.swaps.record(cause, result, took);
+                }
                 r.op.outcome = outcome;
                 self.events.append(Event {
                     at: Utc::now(),

@@ -109,11 +109,29 @@ pub struct TelemetryWire {
     pub vllm: VllmWire,
 }
 
+/// The newest vLLM values, for `/metrics` gauges. Each is None when not scraped within
+/// three scrape intervals (vLLM down, nothing configured): a gauge never shows stale data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VllmLatest {
+    /// Generated tokens per second.
+    pub gen_tps: Option<f64>,
+    /// Prompt tokens per second.
+    pub prompt_tps: Option<f64>,
+    /// Requests running.
+    pub running: Option<f64>,
+    /// Requests waiting.
+    pub waiting: Option<f64>,
+    /// KV-cache usage, fraction 0..=1.
+    pub kv_cache: Option<f64>,
+}
+
 /// The telemetry store and its feeding tasks. Cheap to clone.
 #[derive(Clone)]
 pub struct Telemetry {
     store: Arc<Mutex<Store>>,
     keep_ms: i64,
+    /// How old a point may be and still count as the current value.
+    fresh_ms: i64,
 }
 
 impl Telemetry {
@@ -122,6 +140,7 @@ impl Telemetry {
         Telemetry {
             store: Arc::new(Mutex::new(Store::default())),
             keep_ms: i64::try_from(settings.keep.as_millis()).unwrap_or(i64::MAX),
+            fresh_ms: i64::try_from(settings.scrape_interval.as_millis() * 3).unwrap_or(i64::MAX),
         }
     }
 
@@ -241,6 +260,24 @@ impl Telemetry {
             }
         }
         s.last_counters = Some((at, sample.clone()));
+    }
+
+    /// The current vLLM values (see [`VllmLatest`]).
+    pub fn vllm_latest(&self) -> VllmLatest {
+        self.vllm_latest_at(Utc::now().timestamp_millis())
+    }
+
+    /// The vLLM values current at `now_ms` (unix ms).
+    pub fn vllm_latest_at(&self, now_ms: i64) -> VllmLatest {
+        let min = now_ms.saturating_sub(self.fresh_ms);
+        let s = self.lock();
+        VllmLatest {
+            gen_tps: s.gen_tps.last_since(min),
+            prompt_tps: s.prompt_tps.last_since(min),
+            running: s.running.last_since(min),
+            waiting: s.waiting.last_since(min),
+            kv_cache: s.kv_cache.last_since(min),
+        }
     }
 
     /// The series, points after `since_ms` (unix ms) only when given.
@@ -368,5 +405,33 @@ mod tests {
         assert_eq!(w.vllm.gen_tps[0].1, 100.0);
         assert_eq!(w.vllm.prompt_tps[0].1, 200.0);
         assert_eq!(w.vllm.kv_cache[0].1, 0.25);
+        let latest = t.vllm_latest();
+        assert_eq!(latest.gen_tps, Some(100.0));
+        assert_eq!(latest.kv_cache, Some(0.25));
+        assert_eq!(latest.waiting, Some(0.0));
+    }
+
+    #[test]
+    fn stale_vllm_values_are_not_current() {
+        let t = Telemetry::new(&TelemetrySettings {
+            scrape_interval: Duration::from_secs(5),
+            keep: Duration::from_secs(3600),
+        });
+        t.record_vllm(
+            Instant::now(),
+            &VllmSample {
+                running: Some(2.0),
+                ..VllmSample::default()
+            },
+        );
+        let now = Utc::now().timestamp_millis();
+        assert_eq!(t.vllm_latest_at(now).running, Some(2.0));
+        // Past three scrape intervals (15 s) the point is no longer the current value.
+        assert_eq!(t.vllm_latest_at(now + 16_000), VllmLatest::default());
+        assert_eq!(
+            t.snapshot(None).vllm.running.len(),
+            1,
+            "the history keeps it"
+        );
     }
 }

@@ -44,6 +44,11 @@ impl Series {
         self.points.back().map(|p| p.1)
     }
 
+    /// The newest value when it was taken at `min_ms` (unix ms) or later.
+    pub fn last_since(&self, min_ms: i64) -> Option<f64> {
+        self.points.back().filter(|p| p.0 >= min_ms).map(|p| p.1)
+    }
+
     /// Number of points.
     pub fn len(&self) -> usize {
         self.points.len()

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use crate::harness::cluster::vllm_processes;
 use crate::harness::sshd::free_port;
 
-struct Demo(Child);
+pub(crate) struct Demo(pub(crate) Child);
 
 impl Demo {
     /// Its exit status, once it has exited; fails after `secs` seconds of `after`.
-    async fn exited(&mut self, secs: u64, after: &str) -> std::process::ExitStatus {
+    pub(crate) async fn exited(&mut self, secs: u64, after: &str) -> std::process::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Ok(Some(status)) = self.0.try_wait() {
@@ -34,11 +34,11 @@ impl Drop for Demo {
     }
 }
 
-async fn get_json(client: &reqwest::Client, url: &str) -> Option<serde_json::Value> {
+pub(crate) async fn get_json(client: &reqwest::Client, url: &str) -> Option<serde_json::Value> {
     client.get(url).send().await.ok()?.json().await.ok()
 }
 
-async fn wait_for(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
+pub(crate) async fn wait_for(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !f().await {
         assert!(

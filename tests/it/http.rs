@@ -125,7 +125,15 @@ impl TestApp {
             ..reconcile::Addons::default()
         };
         let (handle, _task) = reconcile::spawn_with(cfg, addons, shutdown.clone());
-        let state = AppState::new(handle, token.map(String::from)).with_shutdown(shutdown.clone());
+        // The OpenAI proxy as `app::start` merges it; no upstream is configured (503).
+        let proxy = spark_control::proxy::router(
+            tokio::sync::watch::channel(spark_control::proxy::Routes::default()).1,
+            spark_control::proxy::ProxyConfig::default(),
+            std::sync::Arc::new(spark_control::proxy::ProxyMetrics::new()),
+        );
+        let state = AppState::new(handle, token.map(String::from))
+            .with_shutdown(shutdown.clone())
+            .with_extra_router(proxy);
         let app = app(state.clone());
         TestApp {
             _dir: dir,

@@ -8,6 +8,7 @@ mod edit;
 mod gitops;
 mod harness;
 mod http;
+mod observability;
 mod proxy;
 mod remote;
 mod sim;

@@ -467,10 +467,12 @@ async fn bodies_pass_verbatim_byte_for_byte() {
     let mut metrics = String::new();
     proxy.metrics.render_prometheus(&mut metrics);
     for line in [
-        "spark_proxy_requests_total{route=\"chat_completions\",code=\"2xx\"} 2",
-        "spark_proxy_requests_total{route=\"completions\",code=\"2xx\"} 1",
-        "spark_proxy_requests_total{route=\"embeddings\",code=\"2xx\"} 1",
-        "spark_proxy_request_duration_seconds_count{route=\"chat_completions\"} 2",
+        "spark_proxy_requests_total{route=\"chat_completions\",deployment=\"default\",model=\"fake/model\",code=\"200\"} 2",
+        "spark_proxy_requests_total{route=\"completions\",deployment=\"default\",model=\"fake/model\",code=\"200\"} 1",
+        "spark_proxy_requests_total{route=\"embeddings\",deployment=\"default\",model=\"fake/model\",code=\"200\"} 1",
+        "spark_proxy_request_duration_seconds_count{route=\"chat_completions\",deployment=\"default\",model=\"fake/model\"} 2",
+        // Only the streamed one of the two chat requests has a time to first byte.
+        "spark_proxy_time_to_first_byte_seconds_count{route=\"chat_completions\",deployment=\"default\",model=\"fake/model\"} 1",
     ] {
         assert!(
             metrics.lines().any(|l| l == line),

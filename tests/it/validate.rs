@@ -445,7 +445,7 @@ fn a_short_admin_token_in_the_environment_is_refused() {
     let rule = "error: the admin token in SPARK_CONTROL_ADMIN_TOKEN is shorter than 16 characters; use a long random token (e.g. `openssl rand -hex 24`)";
     for short in ["hunter2", "fifteen-chars-x", "   padded-short   "] {
         let (code, err) = serve_with_env_token(short);
-        assert_eq!(code, 2, "{short:?}: {err}");
+        assert_eq!(code, 1, "a failure, not a usage error: {short:?}: {err}");
         assert!(err.contains(rule), "{short:?}: {err}");
         assert!(
             !err.contains(short.trim()),

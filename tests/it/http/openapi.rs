@@ -18,6 +18,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/readyz"),
     ("get", "/metrics"),
     ("get", "/api/openapi.json"),
+    ("get", "/schema/desired-state.json"),
     ("get", "/api/state"),
     ("get", "/api/setup"),
     ("get", "/api/plan"),
@@ -56,6 +57,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/git/sync"),
     ("post", "/api/git/resolve"),
     ("post", "/api/git/webhook"),
+    // The proxy's router, merged into the app.
+    ("get", "/v1/{path}"),
+    ("post", "/v1/{path}"),
+    ("post", "/api/audio/diarize-chunk"),
 ];
 
 #[tokio::test]
@@ -91,7 +96,10 @@ async fn openapi_lists_every_route_and_the_router_has_them() {
         if *path == "/api/logs" {
             continue; // an endless stream; covered in `serve.rs`
         }
-        let uri = path.replace("{id}", "1").replace("{name}", "zz");
+        let uri = path
+            .replace("{id}", "1")
+            .replace("{name}", "zz")
+            .replace("{path}", "models");
         let r = t.call(&method.to_uppercase(), &uri, &[], "").await;
         let code = r.json_code();
         assert!(

@@ -110,6 +110,7 @@ pub fn catalog(desired: &Desired) -> BTreeMap<String, CatalogEntry> {
             mode: b.mode,
             description: Some(b.description.into()),
             start_timeout_secs: None,
+            aliases: Vec::new(),
         };
         out.insert(
             b.name.to_string(),

@@ -15,3 +15,4 @@ mod telemetry;
 mod ui;
 mod updates;
 mod validate;
+mod validate_deploy;

@@ -123,6 +123,10 @@ enum Command {
         /// SERVICE=HOST, repeatable (parakeet and magpie get their usual kind and port).
         #[arg(long = "service")]
         services: Vec<String>,
+        /// NAME=HEAD[,WORKER…][@PORT], repeatable. One keeps the file's `cluster:` shape;
+        /// two or more write `deployments:`.
+        #[arg(long = "deployment")]
+        deployments: Vec<spark_control::edit::deployments::DeploymentArg>,
     },
     /// Simulator processes used by the demo and the tests.
     #[command(hide = true)]
@@ -284,7 +288,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             head,
             workers,
             services,
-        } => runtime()?.block_on(configure(desired, hosts, head, workers, services)),
+            deployments,
+        } => runtime()?.block_on(configure(
+            desired,
+            hosts,
+            head,
+            workers,
+            services,
+            deployments,
+        )),
         Command::Sim { cmd } => {
             runtime()?.block_on(sim::run(cmd))?;
             Ok(ExitCode::SUCCESS)
@@ -432,6 +444,7 @@ async fn configure(
     head: Option<String>,
     workers: Option<Vec<String>>,
     services: Vec<String>,
+    deployments: Vec<edit::deployments::DeploymentArg>,
 ) -> anyhow::Result<ExitCode> {
     let store = DesiredStore::new(desired.clone());
     store.create_if_missing(app::STARTING_DESIRED).await?;
@@ -467,6 +480,9 @@ async fn configure(
     }
     if head.is_some() || workers.is_some() {
         text = edit::apply(&text, &DesiredEdit::SetCluster { head, workers })?;
+    }
+    if !deployments.is_empty() {
+        text = edit::deployments::set_deployments(&text, &deployments)?;
     }
     for s in &services {
         let (name, host) = s

@@ -5,6 +5,7 @@
 //! Must not: validate the desired state's meaning (the caller passes `model::validate`),
 //! re-serialize documents, or act on hosts.
 
+pub mod deployments;
 pub mod ops;
 mod path;
 mod render;

@@ -101,3 +101,57 @@ fn broken_deployment_files() {
         check(name, &text, &expected);
     }
 }
+
+fn configure(file: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spark-control"))
+        .arg("configure")
+        .arg("--desired")
+        .arg(file)
+        .args(args)
+        .output()
+        .expect("run spark-control");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `configure` keeps the older shape for one deployment and writes `deployments:` for
+/// two; the file it writes is valid and means what was asked.
+#[test]
+fn configure_writes_the_older_shape_unless_asked_for_two_deployments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("desired.yaml");
+    let hosts = ["--host", "spark1=127.0.0.2", "--host", "spark2=127.0.0.3"];
+    let mut args = hosts.to_vec();
+    args.extend(["--deployment", "main=spark1,spark2@9000"]);
+    let (code, err) = configure(&file, &args);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&file).expect("read");
+    assert!(!text.contains("deployments:"), "{text}");
+    let d = validate_text("d", &text).desired.expect("valid");
+    let c = d.cluster.clone().expect("cluster:");
+    assert_eq!((c.head.as_str(), c.workers.clone(), c.port), ("spark1", vec!["spark2".to_string()], 9000));
+
+    // Give the older shape an active model: it moves to the first deployment.
+    let text = text.replace("active_model: null", "active_model: qwen36");
+    std::fs::write(&file, &text).expect("write");
+    let (code, err) = configure(&file, &["--deployment", "coder=spark1", "--deployment", "vision=spark2@8889"]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let d = validate_text("d", &text).desired.expect("valid");
+    assert!(d.cluster.is_none() && d.active_model.is_none(), "{text}");
+    let got: Vec<(String, String, u16, Option<String>)> = d
+        .deployments()
+        .into_iter()
+        .map(|x| (x.name, x.cluster.head, x.cluster.port, x.active_model))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("coder".into(), "spark1".into(), 8888, Some("qwen36".into())),
+            ("vision".into(), "spark2".into(), 8889, None),
+        ],
+        "{text}"
+    );
+}

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod fake_upstream;
+mod by_model;
 mod harness;
 
 use std::time::{Duration, Instant};
@@ -155,7 +156,7 @@ async fn swap_in_progress_and_missing_services_are_503() {
     .await;
     check_unavailable(
         Routes::default(),
-        "/v1/models",
+        "/v1/chat/completions",
         "vllm not configured",
         "no model is active",
         false,

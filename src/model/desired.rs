@@ -72,6 +72,43 @@ pub struct Desired {
     /// created in the file's directory when there is none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git: Option<GitSettings>,
+    /// The first deployment's cluster settings when the file uses `deployments:` (built
+    /// once, on first use, by `primary_cluster`). Not part of the file.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub(crate) first_cluster: FirstCluster,
+}
+
+/// A cache of a value derived from the rest of `Desired`: never part of its equality.
+#[derive(Debug, Clone, Default)]
+pub struct FirstCluster(std::sync::OnceLock<Option<Cluster>>);
+
+impl PartialEq for FirstCluster {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Desired {
+    /// The cluster settings of the first deployment (`cluster:` in the older shape): the
+    /// deployment the observer, planner and executor of this build converge.
+    pub fn primary_cluster(&self) -> Option<&Cluster> {
+        if self.deployments.is_empty() {
+            return self.cluster.as_ref();
+        }
+        self.first_cluster
+            .0
+            .get_or_init(|| self.deployments.first().map(DeploymentSpec::to_cluster))
+            .as_ref()
+    }
+
+    /// The first deployment's active model (`active_model:` in the older shape).
+    pub fn primary_model(&self) -> Option<&String> {
+        match self.deployments.first() {
+            Some(first) => first.active_model.as_ref(),
+            None => self.active_model.as_ref(),
+        }
+    }
 }
 
 /// One machine spark-control reaches over SSH.

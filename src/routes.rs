@@ -20,7 +20,10 @@ pub fn routes_from(s: &Status) -> Routes {
         return Routes::default();
     };
     let first = d.first_deployment();
-    let vllm = match first.as_ref().and_then(|x| Some((x, x.active_model.as_ref()?))) {
+    let vllm = match first
+        .as_ref()
+        .and_then(|x| Some((x, x.active_model.as_ref()?)))
+    {
         Some((dep, m)) => {
             let base = d
                 .hosts

@@ -226,7 +226,10 @@ pub fn resources(d: &Desired, o: &Observed, plan: &Plan, op: Option<&Operation>)
             .hosts
             .get(&c.head)
             .is_some_and(|h| h.containers.get().is_some());
-        let name = d.primary_model().cloned().unwrap_or_else(|| "(none)".into());
+        let name = d
+            .primary_model()
+            .cloned()
+            .unwrap_or_else(|| "(none)".into());
         let served = o.vllm.get().map(|v| v.models.clone()).unwrap_or_default();
         let sync = if !head_seen {
             Sync::Unknown

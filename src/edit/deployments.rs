@@ -76,8 +76,8 @@ pub fn set_deployments(text: &str, deps: &[DeploymentArg]) -> Result<String, Edi
             .as_str()
             .map(str::to_string)
     };
-    let older_active = yaml::get(&t, &["active_model"])?
-        .and_then(|v| v.as_str().map(str::to_string));
+    let older_active =
+        yaml::get(&t, &["active_model"])?.and_then(|v| v.as_str().map(str::to_string));
     let items = deps
         .iter()
         .enumerate()

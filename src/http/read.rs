@@ -178,8 +178,8 @@ fn models_of(d: &Desired, o: &Observed, cat: &BTreeMap<String, CatalogEntry>) ->
             .iter()
             .enumerate()
             .find(|(_, x)| x.active_model.as_deref() == Some(name.as_str()));
-        let ready = matches!(active, Some((0, _)))
-            && entry.names().iter().any(|n| served.contains(n));
+        let ready =
+            matches!(active, Some((0, _))) && entry.names().iter().any(|n| served.contains(n));
         let mut e = Map::new();
         e.insert("ready".into(), Value::Bool(ready));
         let base = active.and_then(|(_, x)| crate::serving::base_of(d, x));

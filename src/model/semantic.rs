@@ -202,7 +202,11 @@ fn one_cluster(d: &Desired, s: &mut Sink<'_>, known: &[String], c: &Cluster, bas
         }
     }
     if c.port == 0 {
-        s.at_value(Error, &format!("{base}/port"), "port 0 is not a valid vLLM port");
+        s.at_value(
+            Error,
+            &format!("{base}/port"),
+            "port 0 is not a valid vLLM port",
+        );
     }
     if c.launcher.trim().is_empty() {
         s.at_value(
@@ -384,7 +388,9 @@ fn services(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
         } else {
             "vLLM (cluster.port)".into()
         };
-        ports.entry((dep.cluster.head.clone(), dep.cluster.port)).or_insert(what);
+        ports
+            .entry((dep.cluster.head.clone(), dep.cluster.port))
+            .or_insert(what);
     }
     for (name, svc) in &d.services {
         let base = p(&["services", name]);

@@ -23,7 +23,11 @@ pub(crate) fn shape(d: &Desired, s: &mut Sink<'_>) {
         s.at_key(Error, "/cluster", "`cluster:` and `deployments:` both describe where vLLM runs; keep one (with several deployments, move the head, workers and port into each entry of `deployments:`)");
     }
     if d.active_model.is_some() {
-        s.at_key(Error, "/active_model", "with `deployments:`, each deployment says its own `active_model:`; remove this one");
+        s.at_key(
+            Error,
+            "/active_model",
+            "with `deployments:`, each deployment says its own `active_model:`; remove this one",
+        );
     }
 }
 
@@ -56,7 +60,11 @@ pub(crate) fn check(d: &Desired, s: &mut Sink<'_>) {
         }
     }
     // This build observes, plans and runs the first deployment; say so for the others.
-    for dep in deployments.iter().skip(1).filter(|x| x.active_model.is_some()) {
+    for dep in deployments
+        .iter()
+        .skip(1)
+        .filter(|x| x.active_model.is_some())
+    {
         s.at_value(
             super::diag::Severity::Warning,
             &dep.active_pointer,

@@ -22,8 +22,8 @@ use super::body::{Finish, UpstreamBody};
 use super::client::{strip_hop_by_hop, UpstreamClient};
 use super::error::{sse_error_event, ProxyError, Service};
 use super::metrics::ProxyMetrics;
-use super::route::Route;
 use super::models::{Lookup, ModelTable};
+use super::route::Route;
 use super::{ProxyConfig, Routes, Upstream};
 
 /// Most of an upstream error body kept for the SSE error event.
@@ -267,7 +267,11 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
             (b'%', Some(h), Some(l)) => {
                 out.push((h * 16 + l) as u8);
                 i += 3;

@@ -601,7 +601,10 @@ impl Loop {
             }
             Command::CheckUpdates => self.queue_fetch(),
             Command::ApplyUpdate => {
-                let c = self.desired.as_ref().and_then(|d| d.primary_cluster().cloned())?;
+                let c = self
+                    .desired
+                    .as_ref()
+                    .and_then(|d| d.primary_cluster().cloned())?;
                 let behind = self
                     .observed
                     .hosts
@@ -664,7 +667,10 @@ impl Loop {
     }
 
     fn queue_fetch(&mut self) -> Option<Input<Work>> {
-        let c = self.desired.as_ref().and_then(|d| d.primary_cluster().cloned())?;
+        let c = self
+            .desired
+            .as_ref()
+            .and_then(|d| d.primary_cluster().cloned())?;
         self.last_update_check = Some(Instant::now());
         self.updates_tx
             .send_modify(|u| u.last_check = Some(Utc::now()));

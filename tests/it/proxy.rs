@@ -5,8 +5,8 @@
 //! Timing assertions are causal (A happened before B), never "faster than X".
 #![allow(clippy::unwrap_used)]
 
-mod fake_upstream;
 mod by_model;
+mod fake_upstream;
 mod harness;
 
 use std::time::{Duration, Instant};

@@ -13,7 +13,8 @@ fn check(name: &str, text: &str, expected: &[&str]) {
     assert_eq!(v.desired.is_none(), has_err, "case `{name}`");
 }
 
-const HOSTS: &str = "version: 1\nhosts:\n  spark1: { address: 10.0.0.1 }\n  spark2: { address: 10.0.0.2 }\n";
+const HOSTS: &str =
+    "version: 1\nhosts:\n  spark1: { address: 10.0.0.1 }\n  spark2: { address: 10.0.0.2 }\n";
 
 const TWO_SOLO: &str = "deployments:\n  - { name: coder, head: spark1, active_model: qwen36 }\n  - { name: vision, head: spark2, active_model: qwen3-vl }\n";
 
@@ -131,12 +132,23 @@ fn configure_writes_the_older_shape_unless_asked_for_two_deployments() {
     assert!(!text.contains("deployments:"), "{text}");
     let d = validate_text("d", &text).desired.expect("valid");
     let c = d.cluster.clone().expect("cluster:");
-    assert_eq!((c.head.as_str(), c.workers.clone(), c.port), ("spark1", vec!["spark2".to_string()], 9000));
+    assert_eq!(
+        (c.head.as_str(), c.workers.clone(), c.port),
+        ("spark1", vec!["spark2".to_string()], 9000)
+    );
 
     // Give the older shape an active model: it moves to the first deployment.
     let text = text.replace("active_model: null", "active_model: qwen36");
     std::fs::write(&file, &text).expect("write");
-    let (code, err) = configure(&file, &["--deployment", "coder=spark1", "--deployment", "vision=spark2@8889"]);
+    let (code, err) = configure(
+        &file,
+        &[
+            "--deployment",
+            "coder=spark1",
+            "--deployment",
+            "vision=spark2@8889",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     let text = std::fs::read_to_string(&file).expect("read");
     let d = validate_text("d", &text).desired.expect("valid");

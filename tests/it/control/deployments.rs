@@ -32,9 +32,13 @@ macro_rules! both {
 
 /// The harness's file with its `cluster:` + `active_model:` replaced by one deployment.
 fn deployments_file(c: &Cluster) -> String {
-    let text = c.desired("qwen36", "models:\n  qwen36: { repo: RedHatAI/Qwen3.6-35B-A3B-NVFP4, aliases: [coder] }\n");
+    let text = c.desired(
+        "qwen36",
+        "models:\n  qwen36: { repo: RedHatAI/Qwen3.6-35B-A3B-NVFP4, aliases: [coder] }\n",
+    );
     let start = text.find("cluster:\n").expect("cluster block");
-    let end = text.find("active_model: qwen36\n").expect("active_model") + "active_model: qwen36\n".len();
+    let end =
+        text.find("active_model: qwen36\n").expect("active_model") + "active_model: qwen36\n".len();
     let block = format!(
         "deployments:\n  - name: main\n    head: spark1\n    workers: [spark2]\n    port: {}\n    launcher: {}\n    active_model: qwen36\n",
         c.vllm_port,
@@ -50,15 +54,40 @@ async fn one_deployment_serves_by_every_name_through_the_proxy(g: Generation) {
     c.start_controller();
     c.wait_serving(QWEN36, 90).await;
     // vLLM itself answers to the catalog name, the repo and the alias.
-    let url = format!("http://{}:{}/v1/models", crate::harness::cluster::HEAD, c.vllm_port);
-    let v: serde_json::Value = reqwest::Client::builder().no_proxy().build().expect("client").get(url).send().await.expect("get").json().await.expect("json");
-    let ids: Vec<&str> = v["data"].as_array().expect("data").iter().filter_map(|m| m["id"].as_str()).collect();
+    let url = format!(
+        "http://{}:{}/v1/models",
+        crate::harness::cluster::HEAD,
+        c.vllm_port
+    );
+    let v: serde_json::Value = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+        .get(url)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
     assert_eq!(ids, vec!["qwen36", QWEN36, "coder"]);
 
     let shutdown = CancellationToken::new();
     let routes = spark_control::routes::spawn(c.handle().status.clone(), shutdown.clone());
-    let app = proxy::router(routes, ProxyConfig::default(), Arc::new(ProxyMetrics::new()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let app = proxy::router(
+        routes,
+        ProxyConfig::default(),
+        Arc::new(ProxyMetrics::new()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;

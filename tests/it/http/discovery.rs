@@ -131,7 +131,11 @@ fn endpoints_models_map_names_the_deployment_of_each_model() {
         got["models"]["gemma4"],
         json!({"ready": false, "base_url": null, "deployment": null, "kind": "llm"})
     );
-    assert_eq!(got["models"].as_object().map(|m| m.len()), Some(5), "the bundled catalog");
+    assert_eq!(
+        got["models"].as_object().map(|m| m.len()),
+        Some(5),
+        "the bundled catalog"
+    );
 }
 
 #[tokio::test]

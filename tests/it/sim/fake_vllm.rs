@@ -129,9 +129,16 @@ async fn models_lists_the_served_model_in_vllm_shape() {
 /// answers with the first in `model`.
 #[tokio::test]
 async fn several_served_names_are_each_listed_and_each_accepted() {
-    let f = Fake::start(&["--startup-delay-ms", "50", "--served-name", "qwen36", MODEL, "coder"])
-        .ready()
-        .await;
+    let f = Fake::start(&[
+        "--startup-delay-ms",
+        "50",
+        "--served-name",
+        "qwen36",
+        MODEL,
+        "coder",
+    ])
+    .ready()
+    .await;
     let v: Value = client()
         .get(f.url("/v1/models"))
         .send()
@@ -147,7 +154,11 @@ async fn several_served_names_are_each_listed_and_each_accepted() {
         .map(|m| m["id"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(ids, vec!["qwen36", MODEL, "coder"]);
-    assert!(v["data"].as_array().expect("data").iter().all(|m| m["root"] == MODEL));
+    assert!(v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .all(|m| m["root"] == MODEL));
     for name in ["qwen36", MODEL, "coder"] {
         let (status, v) = post(
             &f,
@@ -158,7 +169,12 @@ async fn several_served_names_are_each_listed_and_each_accepted() {
         assert_eq!(status, 200, "{name}: {v}");
         assert_eq!(v["model"], "qwen36", "{name}");
     }
-    let (status, _) = post(&f, "/v1/completions", json!({"model": "nope", "prompt": "x"})).await;
+    let (status, _) = post(
+        &f,
+        "/v1/completions",
+        json!({"model": "nope", "prompt": "x"}),
+    )
+    .await;
     assert_eq!(status, 404);
 }
 

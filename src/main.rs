@@ -152,6 +152,10 @@ enum Command {
         /// SERVICE=HOST, repeatable (parakeet and magpie get their usual kind and port).
         #[arg(long = "service")]
         services: Vec<String>,
+        /// NAME=HEAD[,WORKER…][@PORT], repeatable. One keeps the file's `cluster:` shape;
+        /// two or more write `deployments:`.
+        #[arg(long = "deployment")]
+        deployments: Vec<spark_control::edit::deployments::DeploymentArg>,
     },
     /// Print a shell completion script (e.g. `spark-control completions bash >
     /// /etc/bash_completion.d/spark-control`).
@@ -337,7 +341,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             head,
             workers,
             services,
-        } => runtime()?.block_on(configure(desired, hosts, head, workers, services)),
+            deployments,
+        } => runtime()?.block_on(configure(
+            desired,
+            hosts,
+            head,
+            workers,
+            services,
+            deployments,
+        )),
         Command::Completions { shell } => {
             print!("{}", completions(shell)?);
             Ok(ExitCode::SUCCESS)
@@ -519,6 +531,7 @@ async fn configure(
     head: Option<String>,
     workers: Option<Vec<String>>,
     services: Vec<String>,
+    deployments: Vec<edit::deployments::DeploymentArg>,
 ) -> anyhow::Result<ExitCode> {
     let store = DesiredStore::new(desired.clone());
     app::ensure_desired(&desired).await?;
@@ -529,7 +542,10 @@ async fn configure(
         workers,
         services,
     };
-    let text = edit::configure::configured(&text, &request)?;
+    let mut text = edit::configure::configured(&text, &request)?;
+    if !deployments.is_empty() {
+        text = edit::deployments::set_deployments(&text, &deployments)?;
+    }
     let label = desired.display().to_string();
     let v = model::validate_text(&label, &text);
     for d in &v.diagnostics {

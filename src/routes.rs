@@ -10,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 use crate::model::catalog::catalog;
 use crate::model::desired::ServiceKind;
 use crate::plan::Action;
-use crate::proxy::{Routes, Upstream};
+use crate::proxy::{ModelEntry, ModelTable, Routes, Upstream};
+use crate::serving::model_views;
 use crate::status::Status;
 
 /// The proxy's routes for one status snapshot.
@@ -18,12 +19,16 @@ pub fn routes_from(s: &Status) -> Routes {
     let Some(d) = &s.desired else {
         return Routes::default();
     };
-    let vllm = match (&d.cluster, &d.active_model) {
-        (Some(c), Some(m)) => {
+    let first = d.first_deployment();
+    let vllm = match first
+        .as_ref()
+        .and_then(|x| Some((x, x.active_model.as_ref()?)))
+    {
+        Some((dep, m)) => {
             let base = d
                 .hosts
-                .get(&c.head)
-                .map(|h| format!("http://{}:{}", h.address, c.port));
+                .get(&dep.cluster.head)
+                .map(|h| format!("http://{}:{}", h.address, dep.cluster.port));
             let repo = catalog(d).get(m).map(|e| e.spec.repo.clone());
             let served = s
                 .observed
@@ -52,8 +57,9 @@ pub fn routes_from(s: &Status) -> Routes {
                 },
             }
         }
-        _ => Upstream::NotConfigured,
+        None => Upstream::NotConfigured,
     };
+    let models = model_table(s, &vllm, first.map(|x| x.name));
     let service = |kind: ServiceKind| {
         d.services
             .iter()
@@ -82,7 +88,42 @@ pub fn routes_from(s: &Status) -> Routes {
         vllm,
         stt: service(ServiceKind::Stt),
         tts: service(ServiceKind::Tts),
+        models,
     }
+}
+
+/// The catalog for routing by name and `/v1/models`. The first deployment's model takes
+/// the `vllm` route; a model active on another deployment is tried at that deployment's
+/// address (not observed by this build: `Down`, still tried).
+fn model_table(s: &Status, first_upstream: &Upstream, first: Option<String>) -> Arc<ModelTable> {
+    let entries = model_views(s)
+        .into_iter()
+        .map(|v| {
+            let upstream = match (&v.deployment, &v.base) {
+                (Some(dep), _) if Some(dep) == first.as_ref() => first_upstream.clone(),
+                (Some(dep), Some(base)) => Upstream::Down {
+                    base: base.clone(),
+                    why: format!("deployment `{dep}` is not observed"),
+                },
+                _ => Upstream::NotConfigured,
+            };
+            let status = serde_json::to_value(v.status)
+                .ok()
+                .and_then(|x| x.as_str().map(str::to_string))
+                .unwrap_or_default();
+            ModelEntry {
+                name: v.name,
+                repo: v.repo,
+                aliases: v.aliases,
+                status,
+                deployment: v.deployment,
+                could_run: v.could_run,
+                max_model_len: v.max_model_len,
+                upstream,
+            }
+        })
+        .collect();
+    Arc::new(ModelTable::new(entries, first))
 }
 
 /// Republishes routes on every status change until `shutdown`.

@@ -225,13 +225,16 @@ pub fn resources(d: &Desired, o: &Observed, plan: &Plan, op: Option<&Operation>)
         });
     }
     // The model.
-    if let Some(c) = &d.cluster {
+    if let Some(c) = d.primary_cluster() {
         let model_steps = plan.steps.iter().any(|s| s.action.is_model_action());
         let head_seen = o
             .hosts
             .get(&c.head)
             .is_some_and(|h| h.containers.get().is_some());
-        let name = d.active_model.clone().unwrap_or_else(|| "(none)".into());
+        let name = d
+            .primary_model()
+            .cloned()
+            .unwrap_or_else(|| "(none)".into());
         let served = o.vllm.get().map(|v| v.models.clone()).unwrap_or_default();
         let sync = if !head_seen {
             Sync::Unknown
@@ -240,14 +243,14 @@ pub fn resources(d: &Desired, o: &Observed, plan: &Plan, op: Option<&Operation>)
         } else {
             Sync::InSync
         };
-        let health = match &d.active_model {
+        let health = match d.primary_model() {
             None if served.is_empty() => Health::Missing,
             None => Health::Progressing,
             Some(_) if !served.is_empty() && !model_steps => Health::Healthy,
             Some(_) if running_op || model_steps => Health::Progressing,
             Some(_) => Health::Degraded,
         };
-        let mode = d.active_model.as_ref().and_then(|m| {
+        let mode = d.primary_model().and_then(|m| {
             crate::model::catalog::catalog(d)
                 .get(m)
                 .map(|e| e.spec.mode)
@@ -322,7 +325,7 @@ pub fn resources(d: &Desired, o: &Observed, plan: &Plan, op: Option<&Operation>)
         });
     }
     // The launcher.
-    if let Some(c) = &d.cluster {
+    if let Some(c) = d.primary_cluster() {
         let l = o.hosts.get(&c.head).map(|h| &h.launcher);
         let steps = plan.steps.iter().any(|s| {
             matches!(

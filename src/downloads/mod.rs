@@ -333,11 +333,14 @@ impl DownloadManager {
 
     fn target_hosts(&self, mode: Mode) -> Result<Vec<String>, DownloadError> {
         let d = self.inner.status.borrow().desired.clone();
-        let c = d.as_ref().and_then(|d| d.cluster.clone()).ok_or_else(|| {
-            DownloadError::NoTarget(
-                "no cluster is configured: set `cluster.head` before downloading".into(),
-            )
-        })?;
+        let c = d
+            .as_ref()
+            .and_then(|d| d.primary_cluster().cloned())
+            .ok_or_else(|| {
+                DownloadError::NoTarget(
+                    "no cluster is configured: set `cluster.head` before downloading".into(),
+                )
+            })?;
         let mut hosts = vec![c.head.clone()];
         if mode == Mode::Cluster {
             if c.workers.is_empty() {

@@ -7,6 +7,7 @@
 //! re-serialize documents, or act on hosts.
 
 pub mod configure;
+pub mod deployments;
 pub mod ops;
 mod path;
 mod render;

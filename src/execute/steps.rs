@@ -124,8 +124,7 @@ pub(super) async fn run(exec: &Executor, step: &Step) -> Result<(), ExecError> {
 
 pub(super) fn cluster(exec: &Executor) -> Result<&crate::model::desired::Cluster, ExecError> {
     exec.desired
-        .cluster
-        .as_ref()
+        .primary_cluster()
         .ok_or_else(|| ExecError::config("model", "no cluster is configured"))
 }
 

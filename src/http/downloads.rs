@@ -107,7 +107,7 @@ pub async fn updates(State(state): State<AppState>) -> Json<Value> {
     let head = s
         .desired
         .as_ref()
-        .and_then(|d| d.cluster.as_ref())
+        .and_then(|d| d.primary_cluster())
         .map(|c| c.head.clone());
     let launcher = head
         .as_ref()
@@ -142,7 +142,7 @@ pub async fn apply(State(state): State<AppState>) -> Result<(StatusCode, Json<Va
     let has_cluster = snapshot(&state)
         .desired
         .as_ref()
-        .is_some_and(|d| d.cluster.is_some());
+        .is_some_and(|d| d.primary_cluster().is_some());
     if !has_cluster {
         return Err(ApiError::bad_request(
             "no_cluster",

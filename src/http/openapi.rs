@@ -272,8 +272,23 @@ fn hand_written_schemas() -> Value {
             "generation": s("integer"), "complete": s("boolean"),
             "incomplete_because": { "type": "array", "items": s("string") },
             "steps": { "type": "array", "items": sref("Step") }, "text": s("string"), "busy": s("boolean") } },
-        "Endpoints": { "type": "object", "additionalProperties": { "type": "object", "required": ["ready"], "properties": {
+        "Endpoints": { "type": "object",
+            "properties": { "models": { "type": "object", "description": "Every catalog model by name: the deployment it is active on and that deployment's /v1 URL",
+                "additionalProperties": sref("ModelEndpoint") } },
+            "additionalProperties": { "type": "object", "required": ["ready"], "properties": {
             "ready": s("boolean"), "base_url": s("string"), "model": s("string"), "kind": s("string"), "openai_compat": s("boolean") } } },
+        "ModelEndpoint": { "type": "object", "required": ["ready", "base_url", "deployment", "kind"], "properties": {
+            "ready": s("boolean"), "base_url": { "type": "string", "nullable": true },
+            "deployment": { "type": "string", "nullable": true }, "kind": { "type": "string", "enum": ["llm"] } } },
+        "ModelList": { "type": "object", "description": "GET /v1/models on the proxy: the whole catalog, OpenAI's list shape plus status fields",
+            "required": ["object", "data"], "properties": { "object": { "type": "string", "enum": ["list"] }, "data": { "type": "array", "items": sref("ModelCard") } } },
+        "ModelCard": { "type": "object", "required": ["id", "object", "created", "owned_by", "status", "repo", "aliases"], "properties": {
+            "id": { "type": "string", "description": "Catalog name" }, "object": { "type": "string", "enum": ["model"] },
+            "created": s("integer"), "owned_by": s("string"),
+            "status": { "type": "string", "enum": ["serving", "loading", "available", "downloading", "failed"] },
+            "deployment": { "type": "string", "nullable": true }, "repo": s("string"),
+            "aliases": { "type": "array", "items": s("string") },
+            "max_model_len": { "type": "integer", "nullable": true } } },
         "Event": { "type": "object", "properties": {
             "at": { "type": "string", "format": "date-time" }, "kind": s("string"), "service": s("string"),
             "ok": s("boolean"), "source": s("string"), "error": s("string"), "ms": s("number") } },

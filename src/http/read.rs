@@ -14,7 +14,9 @@ use serde_json::{json, Map, Value};
 use super::error::ApiError;
 use super::wire::{AuthView, StateView};
 use super::AppState;
-use crate::model::catalog::catalog;
+use std::collections::BTreeMap;
+
+use crate::model::catalog::{catalog, CatalogEntry};
 use crate::model::desired::{Desired, ServiceKind};
 use crate::model::Observed;
 use crate::status::Status;
@@ -116,21 +118,18 @@ fn url_host(address: &str) -> String {
 /// service names apart from it in practice).
 pub fn endpoints_of(d: &Desired, o: &Observed) -> Value {
     let mut out = Map::new();
-    let repo = d
-        .active_model
+    let first = d.first_deployment();
+    let cat = catalog(d);
+    let repo = first
         .as_ref()
-        .and_then(|m| catalog(d).get(m).map(|e| e.spec.repo.clone()));
+        .and_then(|x| x.active_model.as_ref())
+        .and_then(|m| cat.get(m).map(|e| e.spec.repo.clone()));
     let mut vllm = Map::new();
     let served = o.vllm.get().map(|v| v.models.as_slice()).unwrap_or(&[]);
     let ready = repo.as_ref().is_some_and(|r| served.contains(r));
     vllm.insert("ready".into(), Value::Bool(ready));
-    if let Some(c) = &d.cluster {
-        if let Some(h) = d.hosts.get(&c.head) {
-            vllm.insert(
-                "base_url".into(),
-                Value::String(format!("http://{}:{}/v1", url_host(&h.address), c.port)),
-            );
-        }
+    if let Some(base) = first.as_ref().and_then(|x| crate::serving::base_of(d, x)) {
+        vllm.insert("base_url".into(), Value::String(format!("{base}/v1")));
     }
     if let Some(r) = repo {
         vllm.insert("model".into(), Value::String(r));
@@ -159,6 +158,40 @@ pub fn endpoints_of(d: &Desired, o: &Observed) -> Value {
         if let Some(m) = &svc.model {
             e.insert("model".into(), Value::String(m.clone()));
         }
+        out.insert(name.clone(), Value::Object(e));
+    }
+    if !out.contains_key("models") {
+        out.insert("models".into(), models_of(d, o, &cat));
+    }
+    Value::Object(out)
+}
+
+/// `models` of `/api/endpoints`: every catalog model by name, with the deployment it is
+/// active on, that deployment's `/v1` URL and whether it serves now. Only the first
+/// deployment's vLLM is observed, so a model elsewhere reads `ready: false`.
+fn models_of(d: &Desired, o: &Observed, cat: &BTreeMap<String, CatalogEntry>) -> Value {
+    let deployments = d.deployments();
+    let served = o.vllm.get().map(|v| v.models.as_slice()).unwrap_or(&[]);
+    let mut out = Map::new();
+    for (name, entry) in cat {
+        let active = deployments
+            .iter()
+            .enumerate()
+            .find(|(_, x)| x.active_model.as_deref() == Some(name.as_str()));
+        let ready =
+            matches!(active, Some((0, _))) && entry.names().iter().any(|n| served.contains(n));
+        let mut e = Map::new();
+        e.insert("ready".into(), Value::Bool(ready));
+        let base = active.and_then(|(_, x)| crate::serving::base_of(d, x));
+        e.insert(
+            "base_url".into(),
+            base.map_or(Value::Null, |b| Value::String(format!("{b}/v1"))),
+        );
+        e.insert(
+            "deployment".into(),
+            active.map_or(Value::Null, |(_, x)| Value::String(x.name.clone())),
+        );
+        e.insert("kind".into(), Value::String("llm".into()));
         out.insert(name.clone(), Value::Object(e));
     }
     Value::Object(out)

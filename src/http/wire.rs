@@ -149,7 +149,7 @@ fn catalog_view(d: &Desired) -> Vec<CatalogEntryView> {
     catalog(d)
         .into_values()
         .map(|entry| CatalogEntryView {
-            active: d.active_model.as_deref() == Some(entry.name.as_str()),
+            active: d.primary_model().map(String::as_str) == Some(entry.name.as_str()),
             entry,
         })
         .collect()

@@ -100,6 +100,20 @@ pub struct CatalogEntry {
     pub settings: Overrides,
 }
 
+impl CatalogEntry {
+    /// The names clients may use for this model, the catalog name first: name, repo
+    /// (unless equal), aliases.
+    pub fn names(&self) -> Vec<String> {
+        let mut out = vec![self.name.clone()];
+        for n in std::iter::once(&self.spec.repo).chain(&self.spec.aliases) {
+            if !out.contains(n) {
+                out.push(n.clone());
+            }
+        }
+        out
+    }
+}
+
 /// The effective catalog: bundled entries merged with custom ones (custom wins), each with
 /// its effective settings. Ordered by name.
 pub fn catalog(desired: &Desired) -> BTreeMap<String, CatalogEntry> {
@@ -110,6 +124,7 @@ pub fn catalog(desired: &Desired) -> BTreeMap<String, CatalogEntry> {
             mode: b.mode,
             description: Some(b.description.into()),
             start_timeout_secs: None,
+            aliases: Vec::new(),
         };
         out.insert(
             b.name.to_string(),
@@ -245,8 +260,16 @@ pub fn launch_spec(
     }
     let nodes: Option<Vec<String>> = hosts.iter().map(|h| addresses.get(h).cloned()).collect();
     let nodes = nodes?;
-    let flags = flags(&entry.settings);
+    let mut flags = flags(&entry.settings);
     let env = entry.settings.env.clone();
+    // vLLM answers to every name after `--served-model-name` (and `/v1/models` lists each),
+    // so clients may use the catalog name, the repo or an alias. A `--served-model-name`
+    // in `extra_args` is the user's choice and stays as it is.
+    if served_names(&flags).is_none() {
+        let mut names = vec!["--served-model-name".to_string()];
+        names.extend(entry.names());
+        flags.splice(0..0, names);
+    }
     let served = served_names(&flags).unwrap_or_else(|| vec![entry.spec.repo.clone()]);
     let mut key: Vec<String> = vec![entry.spec.repo.clone(), format!("{:?}", entry.spec.mode)];
     key.extend(nodes.iter().cloned());

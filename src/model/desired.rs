@@ -32,6 +32,15 @@ pub struct Desired {
     #[serde(default)]
     #[schemars(length(max = limits::NAME))]
     pub active_model: Option<String>,
+    /// Several vLLM deployments at once, each on its own hosts (e.g. a coder model on
+    /// `spark1` and a vision model on `spark2`, or one cluster model over both). Use it
+    /// instead of `cluster:` + `active_model:` (which stay valid and mean one deployment).
+    /// A host may be listed in several deployments, but at most one of them may have an
+    /// active model: moving from two solo deployments to one cluster deployment stops the
+    /// solo models first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::DEPLOYMENTS))]
+    pub deployments: Vec<DeploymentSpec>,
     /// Custom catalog entries, merged with the five bundled models (`qwen3-vl`, `gemma4`,
     /// `qwen36`, `qwen3-235b-fp8`, `qwen2.5-72b`). An entry with a bundled name replaces it.
     #[serde(default)]
@@ -63,6 +72,43 @@ pub struct Desired {
     /// created in the file's directory when there is none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git: Option<GitSettings>,
+    /// The first deployment's cluster settings when the file uses `deployments:` (built
+    /// once, on first use, by `primary_cluster`). Not part of the file.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub(crate) first_cluster: FirstCluster,
+}
+
+/// A cache of a value derived from the rest of `Desired`: never part of its equality.
+#[derive(Debug, Clone, Default)]
+pub struct FirstCluster(std::sync::OnceLock<Option<Cluster>>);
+
+impl PartialEq for FirstCluster {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Desired {
+    /// The cluster settings of the first deployment (`cluster:` in the older shape): the
+    /// deployment the observer, planner and executor of this build converge.
+    pub fn primary_cluster(&self) -> Option<&Cluster> {
+        if self.deployments.is_empty() {
+            return self.cluster.as_ref();
+        }
+        self.first_cluster
+            .0
+            .get_or_init(|| self.deployments.first().map(DeploymentSpec::to_cluster))
+            .as_ref()
+    }
+
+    /// The first deployment's active model (`active_model:` in the older shape).
+    pub fn primary_model(&self) -> Option<&String> {
+        match self.deployments.first() {
+            Some(first) => first.active_model.as_ref(),
+            None => self.active_model.as_ref(),
+        }
+    }
 }
 
 /// One machine spark-control reaches over SSH.
@@ -178,6 +224,60 @@ pub struct Cluster {
     pub settle_timeout_secs: u64,
 }
 
+/// One entry of `deployments:`: a vLLM launched by the launcher on `head`, serving one
+/// model at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentSpec {
+    /// The deployment's name (e.g. `coder`), shown in plans and `/v1/models`.
+    #[schemars(length(max = limits::NAME))]
+    pub name: String,
+    /// Host that runs the launcher and serves the OpenAI API.
+    #[schemars(length(max = limits::NAME))]
+    pub head: String,
+    /// Hosts driven by the head for tensor-parallel "cluster" models.
+    #[serde(default)]
+    #[schemars(length(max = limits::WORKERS), inner(length(max = limits::NAME)))]
+    pub workers: Vec<String>,
+    /// Port vLLM serves on, on the head.
+    #[serde(default = "default_vllm_port")]
+    pub port: u16,
+    /// The model this deployment should serve, by catalog name, or `null` for none. The
+    /// key must be present (`null` for none), so a file cut short never reads as "stop".
+    #[serde(default)]
+    #[schemars(length(max = limits::NAME))]
+    pub active_model: Option<String>,
+    /// The spark-vllm-docker checkout on the head (`~/` means the SSH user's home).
+    #[serde(default = "default_launcher")]
+    #[schemars(length(max = limits::LAUNCHER))]
+    pub launcher: String,
+    /// Name of the vLLM container the launcher runs.
+    #[serde(default = "default_container")]
+    #[schemars(length(max = limits::CONTAINER))]
+    pub container: String,
+}
+
+impl DeploymentSpec {
+    /// The cluster settings of this deployment: its hosts, port and launcher, every other
+    /// setting at its default.
+    pub fn to_cluster(&self) -> Cluster {
+        Cluster {
+            head: self.head.clone(),
+            workers: self.workers.clone(),
+            port: self.port,
+            launcher: self.launcher.clone(),
+            container: self.container.clone(),
+            detach: None,
+            launch_template: None,
+            stop_template: None,
+            launch_timeout_secs: default_launch_timeout(),
+            start_timeout_secs: default_start_timeout(),
+            settle_below_mib: default_settle_mib(),
+            settle_timeout_secs: default_settle_timeout(),
+        }
+    }
+}
+
 /// How a launch is detached from the SSH session.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -206,6 +306,11 @@ pub struct ModelSpec {
     /// Seconds this model may take to become ready (large models load slowly).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_timeout_secs: Option<u64>,
+    /// More names clients may use for this model (besides its catalog name and its repo);
+    /// vLLM answers to all of them. Names are unique across the catalog.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::ALIASES), inner(length(max = limits::REPO)))]
+    pub aliases: Vec<String>,
 }
 
 /// Where a model runs.

@@ -27,6 +27,10 @@ pub const USER: usize = 32;
 pub const HOST_KEY: usize = 1024;
 /// Workers of the cluster (each worker's address goes into the launch command).
 pub const WORKERS: usize = 15;
+/// Entries of `deployments:`.
+pub const DEPLOYMENTS: usize = 16;
+/// Aliases of one catalog entry (each one is a `--served-model-name` argument).
+pub const ALIASES: usize = 8;
 /// The launcher directory path.
 pub const LAUNCHER: usize = 1024;
 /// A docker container name.
@@ -65,7 +69,7 @@ pub const HEALTH_PATH: usize = 1024;
 pub const PIN: usize = 40;
 
 /// The largest raw launch command these limits allow: both templates, the extra args, the
-/// env, the head's and every worker's address, the launcher path and the repo, plus 1 KiB
+/// env, the head's and every worker's address, the launcher path and the repo, the served names (catalog name, repo, aliases), plus 1 KiB
 /// for the flags spark-control adds itself.
 pub const LAUNCH_COMMAND_MAX: usize = 2 * TEMPLATE_TOTAL
     + EXTRA_ARGS_TOTAL
@@ -73,6 +77,7 @@ pub const LAUNCH_COMMAND_MAX: usize = 2 * TEMPLATE_TOTAL
     + (WORKERS + 1) * (ADDRESS + 1)
     + LAUNCHER
     + REPO
+    + (ALIASES + 2) * (REPO + 1)
     + 1024;
 
 /// The largest SSH packet OpenSSH accepts (`PACKET_MAX_SIZE`, 256 KiB).

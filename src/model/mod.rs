@@ -4,6 +4,7 @@
 //! IO (beyond `validate::validate_file` reading one file), never touches tokio or the clock.
 
 pub mod catalog;
+pub mod deployment;
 pub mod desired;
 pub mod diag;
 pub mod limits;
@@ -11,6 +12,7 @@ pub mod nodes;
 pub mod observed;
 pub mod schema;
 mod semantic;
+mod semantic_deploy;
 mod sizes;
 pub mod validate;
 pub mod yamlpos;

@@ -20,8 +20,7 @@ pub fn node_addresses(desired: &Desired, hosts: &[String]) -> Vec<String> {
 /// The addresses of the cluster's workers (empty without a cluster or workers).
 pub fn worker_addresses(desired: &Desired) -> Vec<String> {
     desired
-        .cluster
-        .as_ref()
+        .primary_cluster()
         .map_or_else(Vec::new, |c| node_addresses(desired, &c.workers))
 }
 

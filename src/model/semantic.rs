@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::catalog::{bundled_names, catalog};
-use super::desired::{Desired, Mode, UpdatePolicy};
+use super::desired::{Cluster, Desired, Mode, UpdatePolicy};
 use super::diag::Severity::{Error, Warning};
 use super::limits::clip;
 use super::validate::{suggest, Sink};
@@ -74,6 +74,7 @@ pub(crate) fn check(d: &Desired, s: &mut Sink<'_>) {
     hosts(d, s);
     cluster(d, s, &host_names);
     models(d, s);
+    super::semantic_deploy::names(d, s);
     services(d, s, &host_names);
     updates(d, s);
     timeouts(d, s);
@@ -164,18 +165,28 @@ fn unknown_host(s: &mut Sink<'_>, pointer: &str, got: &str, known: &[String]) {
 }
 
 fn cluster(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
-    let Some(c) = &d.cluster else {
+    if d.cluster.is_none() && !d.uses_deployments() {
         if let Some(m) = &d.active_model {
             s.at_value(Error, "/active_model", format!("`{}` is active but no `cluster:` is configured (set cluster.head to the host that runs the launcher), or set `active_model: null`", clip(m)));
         }
         return;
-    };
+    }
+    super::semantic_deploy::shape(d, s);
+    for dep in d.deployments() {
+        one_cluster(d, s, known, &dep.cluster, &dep.pointer);
+    }
+    super::semantic_deploy::check(d, s);
+}
+
+/// The checks of one deployment's hosts, port and launcher settings; `base` is its
+/// section's pointer (`/cluster`, `/deployments/N`).
+fn one_cluster(d: &Desired, s: &mut Sink<'_>, known: &[String], c: &Cluster, base: &str) {
     if !d.hosts.contains_key(&c.head) {
-        unknown_host(s, "/cluster/head", &c.head, known);
+        unknown_host(s, &format!("{base}/head"), &c.head, known);
     }
     let mut seen = BTreeMap::new();
     for (i, w) in c.workers.iter().enumerate() {
-        let ptr = format!("/cluster/workers/{i}");
+        let ptr = format!("{base}/workers/{i}");
         if !d.hosts.contains_key(w) {
             unknown_host(s, &ptr, w, known);
         }
@@ -191,19 +202,23 @@ fn cluster(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
         }
     }
     if c.port == 0 {
-        s.at_value(Error, "/cluster/port", "port 0 is not a valid vLLM port");
+        s.at_value(
+            Error,
+            &format!("{base}/port"),
+            "port 0 is not a valid vLLM port",
+        );
     }
     if c.launcher.trim().is_empty() {
         s.at_value(
             Error,
-            "/cluster/launcher",
+            &format!("{base}/launcher"),
             "the launcher directory is empty; the default is ~/spark-vllm-docker",
         );
     }
     if !valid_container(&c.container) {
         s.at_value(
             Error,
-            "/cluster/container",
+            &format!("{base}/container"),
             format!("`{}` is not a docker container name", clip(&c.container)),
         );
     }
@@ -211,14 +226,14 @@ fn cluster(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
         if !t.iter().any(|a| a.contains("{repo}")) {
             s.at_value(
                 Error,
-                "/cluster/launch_template",
+                &format!("{base}/launch_template"),
                 "the launch template never mentions `{repo}`, so it cannot launch the chosen model (unset it: the launcher driver builds the command)",
             );
         }
         if !t.iter().any(|a| a == "exec") {
             s.at_value(
                 Error,
-                "/cluster/launch_template",
+                &format!("{base}/launch_template"),
                 "the launch template has no `exec` element: the model runs as `launch-cluster.sh … exec vllm serve …` (unset it: the launcher driver builds the command)",
             );
         }
@@ -227,7 +242,7 @@ fn cluster(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
         if !t.iter().any(|a| a.contains("{nodes}")) {
             s.at_value(
                 Error,
-                "/cluster/stop_template",
+                &format!("{base}/stop_template"),
                 "the stop template does not pass `{nodes}`: without `-n` the launcher autodiscovers, finds no peers and stops the head only (unset it: the launcher driver builds the command)",
             );
         }
@@ -235,7 +250,7 @@ fn cluster(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
     if c.detach.is_some() {
         s.at_value(
             super::diag::Severity::Warning,
-            "/cluster/detach",
+            &format!("{base}/detach"),
             "`detach` is ignored: spark-control starts the launcher detached itself, on every launcher generation; delete the line",
         );
     }
@@ -244,7 +259,17 @@ fn cluster(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
 fn models(d: &Desired, s: &mut Sink<'_>) {
     let cat = catalog(d);
     let names: Vec<String> = cat.keys().cloned().collect();
-    let workers = d.cluster.as_ref().map_or(0, |c| c.workers.len());
+    let deployments = d.deployments();
+    let workers = deployments
+        .iter()
+        .map(|x| x.cluster.workers.len())
+        .max()
+        .unwrap_or(0);
+    let active_anywhere = |name: &str| {
+        deployments
+            .iter()
+            .any(|x| x.active_model.as_deref() == Some(name))
+    };
     for (name, m) in &d.models {
         let base = p(&["models", name]);
         if !valid_name(name) {
@@ -264,21 +289,30 @@ fn models(d: &Desired, s: &mut Sink<'_>) {
                 "must be more than 0 seconds",
             );
         }
-        if m.mode == Mode::Cluster && workers == 0 && d.active_model.as_deref() != Some(name) {
-            s.at_value(Warning, &format!("{base}/mode"), "a cluster model needs workers, and `cluster.workers` is empty: it cannot be activated yet");
+        if m.mode == Mode::Cluster && workers == 0 && !active_anywhere(name) {
+            s.at_value(Warning, &format!("{base}/mode"), "a cluster model needs workers, and no deployment has any (`cluster.workers` is empty): it cannot be activated yet");
         }
     }
-    if let Some(active) = &d.active_model {
+    for dep in &deployments {
+        let Some(active) = &dep.active_model else {
+            continue;
+        };
+        let ptr = dep.active_pointer.as_str();
         match cat.get(active) {
             None => {
                 let hint = match suggest(active, &names) {
                     Some(k) => format!("did you mean `{k}`?"),
                     None => format!("the catalog has: {}", names.join(", ")),
                 };
-                s.at_value(Error, "/active_model", format!("`{}` is not in the model catalog; {hint} (add custom models under `models:`)", clip(active)));
+                s.at_value(Error, ptr, format!("`{}` is not in the model catalog; {hint} (add custom models under `models:`)", clip(active)));
             }
-            Some(e) if e.spec.mode == Mode::Cluster && workers == 0 && d.cluster.is_some() => {
-                s.at_value(Error, "/active_model", format!("`{}` is a cluster model but `cluster.workers` is empty; add a worker host or pick a solo model", clip(active)));
+            Some(e) if e.spec.mode == Mode::Cluster && dep.cluster.workers.is_empty() => {
+                let msg = if d.uses_deployments() {
+                    format!("`{}` is a cluster model but deployment `{}` has one host (no `workers:`); activate it on a deployment with workers or pick a solo model", clip(active), clip(&dep.name))
+                } else {
+                    format!("`{}` is a cluster model but `cluster.workers` is empty; add a worker host or pick a solo model", clip(active))
+                };
+                s.at_value(Error, ptr, msg);
             }
             Some(_) => {}
         }
@@ -348,8 +382,15 @@ fn models(d: &Desired, s: &mut Sink<'_>) {
 
 fn services(d: &Desired, s: &mut Sink<'_>, known: &[String]) {
     let mut ports: BTreeMap<(String, u16), String> = BTreeMap::new();
-    if let Some(c) = &d.cluster {
-        ports.insert((c.head.clone(), c.port), "vLLM (cluster.port)".into());
+    for dep in d.deployments() {
+        let what = if d.uses_deployments() {
+            format!("vLLM of deployment `{}`", dep.name)
+        } else {
+            "vLLM (cluster.port)".into()
+        };
+        ports
+            .entry((dep.cluster.head.clone(), dep.cluster.port))
+            .or_insert(what);
     }
     for (name, svc) in &d.services {
         let base = p(&["services", name]);

@@ -62,6 +62,66 @@ pub(crate) fn check(d: &Desired, s: &mut Sink<'_>) {
             );
         }
     }
+    for (i, x) in d.deployments.iter().enumerate() {
+        let base = format!("/deployments/{i}");
+        one(
+            s,
+            &format!("{base}/name"),
+            "the deployment's name",
+            &x.name,
+            limits::NAME,
+        );
+        one(
+            s,
+            &format!("{base}/head"),
+            "the head's name",
+            &x.head,
+            limits::NAME,
+        );
+        for (j, w) in x.workers.iter().enumerate() {
+            one(
+                s,
+                &format!("{base}/workers/{j}"),
+                "the worker's name",
+                w,
+                limits::NAME,
+            );
+        }
+        if let Some(m) = &x.active_model {
+            one(
+                s,
+                &format!("{base}/active_model"),
+                "the model name",
+                m,
+                limits::NAME,
+            );
+        }
+        one(
+            s,
+            &format!("{base}/launcher"),
+            "the launcher path",
+            &x.launcher,
+            limits::LAUNCHER,
+        );
+        one(
+            s,
+            &format!("{base}/container"),
+            "the container name",
+            &x.container,
+            limits::CONTAINER,
+        );
+    }
+    for (name, m) in &d.models {
+        for (j, a) in m.aliases.iter().enumerate() {
+            one(
+                s,
+                &format!("/models/{}/aliases/{j}", escape_segment(name)),
+                "the alias",
+                a,
+                limits::REPO,
+            );
+        }
+    }
     if let Some(c) = &d.cluster {
         one(s, "/cluster/head", "the head's name", &c.head, limits::NAME);
         if c.workers.len() > limits::WORKERS {

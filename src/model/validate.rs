@@ -260,6 +260,19 @@ pub fn validate_text(file: &str, text: &str) -> Validated {
         );
         // Not a return: the meaning stage still reports everything else it finds.
     }
+    // The same for each deployment: its `active_model` is said, `null` for none.
+    if let Some(list) = value.get("deployments").and_then(Value::as_array) {
+        for (i, item) in list.iter().enumerate() {
+            if item.is_object() && item.get("active_model").is_none() {
+                sink.at_key(
+                    Severity::Error,
+                    &format!("/deployments/{i}"),
+                    "`active_model:` is missing in this deployment; say which model it runs \
+                     (`active_model: null` for none). Is the file cut short or still being written?",
+                );
+            }
+        }
+    }
     let desired: Desired = match serde_json::from_value(value) {
         Ok(d) => d,
         Err(e) => {

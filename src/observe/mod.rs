@@ -63,7 +63,7 @@ pub fn poll_script(d: &Desired, host: &str, known_commit: Option<&str>) -> Scrip
         Script::Raw(HF),
         Script::Raw(GPUS),
     ];
-    if let Some(c) = d.cluster.as_ref().filter(|c| c.head == host) {
+    if let Some(c) = d.primary_cluster().filter(|c| c.head == host) {
         parts.push(Script::Raw("echo @@launcher"));
         parts.push(Script::One(
             Cmd::new("sh")
@@ -157,7 +157,7 @@ impl Observer {
 
     /// `GET http://<head>:<port>/v1/models`: refused → known empty; timeout → unknown.
     pub async fn probe_vllm(&self, d: &Desired) -> Fact<VllmObserved> {
-        let Some(c) = &d.cluster else {
+        let Some(c) = d.primary_cluster() else {
             return Fact::known(VllmObserved::default(), Utc::now());
         };
         let Some(h) = d.hosts.get(&c.head) else {
@@ -297,7 +297,7 @@ impl Observer {
                 .and_then(|l| parse::nvidia_smi(&l)),
             now,
         );
-        let is_head = d.cluster.as_ref().is_some_and(|c| c.head == name);
+        let is_head = d.primary_cluster().is_some_and(|c| c.head == name);
         let launcher = if is_head {
             let mut l = get("launcher")
                 .ok("launcher checkout")

@@ -338,7 +338,7 @@ fn service_starts(d: &Desired, cx: &mut Ctx<'_>) -> Vec<(Action, String)> {
 }
 
 fn launcher_steps(d: &Desired, cx: &mut Ctx<'_>) {
-    let Some(cluster) = &d.cluster else {
+    let Some(cluster) = d.primary_cluster() else {
         return;
     };
     let head = cluster.head.clone();
@@ -437,7 +437,7 @@ enum Serving {
 /// A model serves when vLLM's API lists one, or a model is desired (it is, or is about
 /// to be, up: the planner added no model step, so it runs as desired).
 fn serving(d: &Desired, cx: &Ctx<'_>) -> Serving {
-    if d.active_model.is_some() {
+    if d.primary_model().is_some() {
         return Serving::Yes;
     }
     match cx.obs.vllm.get() {

@@ -37,7 +37,7 @@ pub(super) fn containers_of<'a>(
 
 /// The model's steps, appended to the plan in `cx`.
 pub(super) fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
-    let Some(cluster) = &d.cluster else {
+    let Some(cluster) = d.primary_cluster() else {
         return;
     };
     if let Err(unknown) = plan_model(d, cluster, cx) {
@@ -104,8 +104,7 @@ fn wanted(d: &Desired, cluster: &Cluster) -> Option<LaunchSpec> {
         .map(|(k, h)| (k.clone(), h.launcher_address().to_string()))
         .collect();
     let catalog = catalog(d);
-    d.active_model
-        .as_ref()
+    d.primary_model()
         .and_then(|m| catalog.get(m))
         .and_then(|e| launch_spec(e, cluster, &addresses))
 }
@@ -393,7 +392,7 @@ fn launcher_generation(cx: &Ctx<'_>, head: &str, want: &LaunchSpec) -> Result<Ge
 /// `ready_at` first, so it is never taken for a crash.
 pub fn crash_reason(d: &Desired, o: &crate::model::observed::Observed) -> Option<String> {
     use crate::launcher::LauncherState;
-    let c = d.cluster.as_ref()?;
+    let c = d.primary_cluster()?;
     let head = c.head.as_str();
     let h = o.hosts.get(head)?;
     let record = h.launch.get()?.as_ref()?;

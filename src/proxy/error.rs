@@ -55,6 +55,24 @@ pub enum ProxyError {
     },
     #[error("{} did not answer within {after:?}", .service.name())]
     Timeout { service: Service, after: Duration },
+    #[error("{}", not_loaded_message(.model, .could_run))]
+    ModelNotLoaded {
+        model: String,
+        could_run: Vec<String>,
+    },
+    #[error("the model `{0}` is not in the catalog (GET /v1/models lists the names)")]
+    ModelNotFound(String),
+}
+
+fn not_loaded_message(model: &str, could_run: &[String]) -> String {
+    if could_run.is_empty() {
+        format!("the model `{model}` is in the catalog but no deployment serves it, and none can (it needs a deployment with workers)")
+    } else {
+        format!(
+            "the model `{model}` is in the catalog but no deployment serves it; it could run on deployment {} (set its `active_model`)",
+            could_run.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ")
+        )
+    }
 }
 
 fn not_configured_message(service: Service) -> &'static str {
@@ -76,6 +94,9 @@ impl ProxyError {
             }
             ProxyError::Unreachable { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::ModelNotLoaded { .. } | ProxyError::ModelNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
         }
     }
 
@@ -89,14 +110,18 @@ impl ProxyError {
             ProxyError::Loading { .. } => "model_loading".into(),
             ProxyError::Unreachable { service, .. } => format!("{} unreachable", service.name()),
             ProxyError::Timeout { service, .. } => format!("{} timeout", service.name()),
+            ProxyError::ModelNotLoaded { .. } => "model_not_loaded".into(),
+            ProxyError::ModelNotFound(_) => "model_not_found".into(),
         }
     }
 
     fn kind(&self) -> &'static str {
         match self {
-            ProxyError::Unauthorized | ProxyError::TooLarge { .. } | ProxyError::BadBody(_) => {
-                "invalid_request_error"
-            }
+            ProxyError::Unauthorized
+            | ProxyError::TooLarge { .. }
+            | ProxyError::BadBody(_)
+            | ProxyError::ModelNotLoaded { .. }
+            | ProxyError::ModelNotFound(_) => "invalid_request_error",
             _ => "server_error",
         }
     }
@@ -108,7 +133,7 @@ impl ProxyError {
             "error": {
                 "message": self.to_string(),
                 "type": self.kind(),
-                "param": null,
+                "param": if matches!(self, ProxyError::ModelNotLoaded { .. } | ProxyError::ModelNotFound(_)) { json!("model") } else { Value::Null },
                 "code": detail,
             },
             "detail": detail,

@@ -22,6 +22,7 @@ use super::body::UpstreamBody;
 use super::client::{strip_hop_by_hop, UpstreamClient};
 use super::error::{sse_error_event, ProxyError, Service};
 use super::metrics::{Meter, ProxyMetrics};
+use super::models::{Lookup, ModelTable};
 use super::route::Route;
 use super::{ProxyConfig, Routes, Upstream};
 
@@ -83,7 +84,16 @@ async fn forward(
         return Err(ProxyError::TooLarge { limit, what });
     }
     let service = route.service();
-    let target = upstream(shared, service).await?;
+    if route == Route::Models && req.method() == axum::http::Method::GET {
+        return models_answer(shared, req.uri().path());
+    }
+    // JSON requests to vLLM are routed by their `model`, known once the body is read.
+    let by_model = service == Service::Vllm && !route.is_audio_upload();
+    let mut target = if by_model {
+        None
+    } else {
+        Some(upstream(shared, service).await?)
+    };
     let deadline = tokio::time::Instant::from_std(start + config.overall_timeout);
 
     let (mut parts, body) = req.into_parts();
@@ -103,11 +113,18 @@ async fn forward(
         if let Some(model) = &facts.model {
             meter.labelled(model);
         }
+        if by_model {
+            target = Some(upstream_for_model(shared, facts.model.clone()).await?);
+        }
         (Body::from(bytes), streaming)
     };
     if !meter.is_labelled() {
         meter.labelled(&active_model(&shared.routes.borrow(), service));
     }
+    let target = match target {
+        Some(t) => t,
+        None => upstream(shared, service).await?,
+    };
 
     let authority = target
         .base
@@ -209,6 +226,70 @@ async fn upstream(shared: &Shared, service: Service) -> Result<Target, ProxyErro
         },
         other => other,
     }
+}
+
+/// The upstream of the deployment serving the body's `model` (see `models.rs`).
+async fn upstream_for_model(shared: &Shared, model: Option<String>) -> Result<Target, ProxyError> {
+    // One statement: the borrow ends before any `.await`.
+    let table = Arc::clone(&shared.routes.borrow().models);
+    if table.entries.is_empty() {
+        return upstream(shared, Service::Vllm).await;
+    }
+    let model = model.filter(|m| !m.is_empty());
+    let Some(model) = model else {
+        return upstream(shared, Service::Vllm).await;
+    };
+    match table.lookup(&model) {
+        Lookup::First => upstream(shared, Service::Vllm).await,
+        Lookup::Other(up) => target_of(up.clone(), Service::Vllm),
+        Lookup::NotLoaded(e) => Err(ProxyError::ModelNotLoaded {
+            model,
+            could_run: e.could_run.clone(),
+        }),
+        Lookup::Unknown => Err(ProxyError::ModelNotFound(model)),
+    }
+}
+
+/// `GET /v1/models` (the catalog with statuses) and `GET /v1/models/{id}`, answered here.
+fn models_answer(shared: &Shared, path: &str) -> Result<Response, ProxyError> {
+    let table = Arc::clone(&shared.routes.borrow().models);
+    match path.strip_prefix("/v1/models/").filter(|id| !id.is_empty()) {
+        None => Ok(axum::Json(table.list()).into_response()),
+        Some(id) => {
+            let id = percent_decode(id);
+            let entry = table
+                .by_name
+                .get(&id)
+                .and_then(|&i| table.entries.get(i))
+                .ok_or_else(|| ProxyError::ModelNotFound(id.clone()))?;
+            Ok(axum::Json(ModelTable::card(entry)).into_response())
+        }
+    }
+}
+
+/// `%2F` and friends in a path segment (a repo id is `org/name`).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn target_of(upstream: Upstream, service: Service) -> Result<Target, ProxyError> {

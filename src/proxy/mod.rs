@@ -1,7 +1,8 @@
 //! The OpenAI-compatible passthrough proxy: one host for every client.
 //!
 //! Owns the data path from OpenAI clients (SDKs, Open WebUI, curl) to the upstream
-//! services: `/v1/*` → the active vLLM, `/v1/audio/transcriptions` and
+//! services: `/v1/*` → the vLLM of the deployment serving the request's `model` (see
+//! `models.rs`; `/v1/models` is answered here from the catalog), `/v1/audio/transcriptions` and
 //! `/api/audio/diarize-chunk` → speech-to-text, `/v1/audio/speech` → text-to-speech.
 //! Upstream addresses come from a [`tokio::sync::watch`] of [`Routes`] published by the
 //! control loop; this module only reads it.
@@ -30,6 +31,7 @@ mod client;
 mod error;
 mod forward;
 mod metrics;
+mod models;
 mod route;
 
 use std::sync::Arc;
@@ -41,6 +43,7 @@ use tokio::sync::watch;
 pub use error::ProxyError;
 pub use error::Service;
 pub use metrics::{ProxyMetrics, DEFAULT_DEPLOYMENT};
+pub use models::{Lookup, ModelEntry, ModelTable};
 
 /// Published by the control loop whenever desired placement or observed readiness changes.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -51,6 +54,8 @@ pub struct Routes {
     pub stt: Upstream,
     /// Text-to-speech service (magpie).
     pub tts: Upstream,
+    /// Every catalog model: routing by the request's `model`, and `/v1/models`.
+    pub models: std::sync::Arc<ModelTable>,
 }
 
 /// Where one upstream service is, and whether it can take requests.

@@ -616,7 +616,10 @@ impl Loop {
             }
             Command::CheckUpdates => self.queue_fetch(),
             Command::ApplyUpdate => {
-                let c = self.desired.as_ref().and_then(|d| d.cluster.clone())?;
+                let c = self
+                    .desired
+                    .as_ref()
+                    .and_then(|d| d.primary_cluster().cloned())?;
                 let behind = self
                     .observed
                     .hosts
@@ -679,7 +682,10 @@ impl Loop {
     }
 
     fn queue_fetch(&mut self) -> Option<Input<Work>> {
-        let c = self.desired.as_ref().and_then(|d| d.cluster.clone())?;
+        let c = self
+            .desired
+            .as_ref()
+            .and_then(|d| d.primary_cluster().cloned())?;
         self.last_update_check = Some(Instant::now());
         self.updates_tx
             .send_modify(|u| u.last_check = Some(Utc::now()));
@@ -691,7 +697,7 @@ impl Loop {
 
     fn periodic_update_check(&mut self) {
         let Some(d) = &self.desired else { return };
-        if matches!(d.updates.launcher, UpdatePolicy::Manual) || d.cluster.is_none() {
+        if matches!(d.updates.launcher, UpdatePolicy::Manual) || d.primary_cluster().is_none() {
             return;
         }
         let every = Duration::from_secs(d.updates.check_interval_secs);

@@ -43,7 +43,7 @@ impl Loop {
             if crash.is_some() && crate::plan::crash_reason(d, old).is_none() {
                 emit("vllm", false, crash);
             }
-            let repo = d.active_model.as_ref().and_then(|m| {
+            let repo = d.primary_model().and_then(|m| {
                 crate::model::catalog::catalog(d)
                     .get(m)
                     .map(|e| e.spec.repo.clone())

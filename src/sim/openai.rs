@@ -122,7 +122,7 @@ fn parse(st: &AppState, body: &Bytes, kind: Kind) -> Result<(Gen, bool), ApiErro
         )
     })?;
     let model = v.get("model").and_then(Value::as_str).unwrap_or_default();
-    if model != st.served_name {
+    if !st.served_names.iter().any(|n| n == model) {
         return Err(error(
             StatusCode::NOT_FOUND,
             "NotFoundError",
@@ -372,7 +372,7 @@ pub(crate) async fn embeddings(
         }
     };
     let model = v.get("model").and_then(Value::as_str).unwrap_or_default();
-    if model != st.served_name {
+    if !st.served_names.iter().any(|n| n == model) {
         return Err(error(
             StatusCode::NOT_FOUND,
             "NotFoundError",

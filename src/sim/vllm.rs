@@ -48,9 +48,11 @@ pub struct VllmArgs {
     /// The HF repo being served (`root` in `/v1/models`).
     #[arg(long)]
     pub model: String,
-    /// `--served-model-name`: the id clients must use (default: the repo).
-    #[arg(long)]
-    pub served_name: Option<String>,
+    /// `--served-model-name A [B…]`: the ids clients may use (default: the repo). Like
+    /// real vLLM, `/v1/models` lists each one and requests may name any of them; responses
+    /// and metrics carry the first.
+    #[arg(long, num_args = 1..)]
+    pub served_name: Vec<String>,
     /// Context length reported as `max_model_len`.
     #[arg(long, default_value_t = 32768)]
     pub max_model_len: u32,
@@ -131,7 +133,10 @@ pub(crate) struct Metrics {
 /// Shared state of the fake server's handlers.
 #[derive(Debug)]
 pub(crate) struct AppState {
+    /// The first served name: what responses and metrics carry.
     pub(crate) served_name: String,
+    /// Every served name (`/v1/models` lists each; a request may name any).
+    pub(crate) served_names: Vec<String>,
     pub(crate) root: String,
     pub(crate) max_model_len: u32,
     pub(crate) created: i64,
@@ -161,10 +166,9 @@ pub(crate) fn app(state: Arc<AppState>) -> Router {
 const VLLM_VERSION: &str = "0.11.0";
 
 async fn models(State(st): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    Json(json!({
-        "object": "list",
-        "data": [{
-            "id": st.served_name,
+    let card = |id: &str| {
+        json!({
+            "id": id,
             "object": "model",
             "created": st.created,
             "owned_by": "vllm",
@@ -185,8 +189,10 @@ async fn models(State(st): State<Arc<AppState>>) -> Json<serde_json::Value> {
                 "group": null,
                 "is_blocking": false
             }]
-        }]
-    }))
+        })
+    };
+    let data: Vec<serde_json::Value> = st.served_names.iter().map(|n| card(n)).collect();
+    Json(json!({ "object": "list", "data": data }))
 }
 
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {
@@ -301,10 +307,11 @@ pub async fn serve(args: VllmArgs) -> Result<(), SimError> {
         .crash_after_s
         .or_else(|| knob_file(&root, "crash-after-s").and_then(|s| s.parse().ok()));
     let fail_startup = args.fail_startup || knob_file(&root, "fail-startup").is_some();
-    let served = args
-        .served_name
-        .clone()
-        .unwrap_or_else(|| args.model.clone());
+    let served: Vec<String> = if args.served_name.is_empty() {
+        vec![args.model.clone()]
+    } else {
+        args.served_name.clone()
+    };
     let addr = format!("{}:{}", args.host, args.port);
 
     log.info(
@@ -319,7 +326,7 @@ pub async fn serve(args: VllmArgs) -> Result<(), SimError> {
             h = args.host,
             p = args.port,
             l = args.max_model_len,
-            s = served
+            s = served.join("', '")
         ),
     );
     // Bind first, like vLLM (the port is taken before the engine starts).
@@ -385,7 +392,8 @@ pub async fn serve(args: VllmArgs) -> Result<(), SimError> {
             source,
         })?;
     let state = Arc::new(AppState {
-        served_name: served,
+        served_name: served[0].clone(),
+        served_names: served,
         root: args.model.clone(),
         max_model_len: args.max_model_len,
         created: chrono::Utc::now().timestamp(),
@@ -554,11 +562,11 @@ pub async fn cli(argv: Vec<String>) -> Result<(), SimError> {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
     }
-    let mut args = VllmArgs {
+    let args = VllmArgs {
         host,
         port,
         model: model.clone(),
-        served_name: served.first().cloned(),
+        served_name: served,
         max_model_len,
         startup_delay_ms: None,
         token_delay_ms: None,
@@ -569,7 +577,6 @@ pub async fn cli(argv: Vec<String>) -> Result<(), SimError> {
         sim_root: std::env::var_os("SPARK_SIM_ROOT").map(PathBuf::from),
         disconnect_log: None,
     };
-    args.served_name = served.first().cloned();
     serve(args).await
 }
 

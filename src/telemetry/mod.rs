@@ -177,7 +177,7 @@ impl Telemetry {
                 let url = {
                     let s = status.borrow();
                     s.desired.as_ref().and_then(|d| {
-                        let c = d.cluster.as_ref()?;
+                        let c = d.primary_cluster()?;
                         let h = d.hosts.get(&c.head)?;
                         Some(format!("http://{}:{}/metrics", h.address, c.port))
                     })

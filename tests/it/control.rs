@@ -2,6 +2,7 @@
 //! Every assertion is about the world (what serves, which processes and containers run),
 //! not about which commands were sent.
 
+mod deployments;
 mod launcher;
 mod partial;
 

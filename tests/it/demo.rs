@@ -138,7 +138,28 @@ async fn demo_serves_ui_becomes_ready_and_swaps() {
     let models = get_json(&client, &format!("{base}/v1/models"))
         .await
         .expect("/v1/models through the proxy");
-    assert_eq!(models["data"][0]["id"], "RedHatAI/Qwen3.6-35B-A3B-NVFP4");
+    // The catalog, by catalog name, with the serving one marked.
+    let serving = |v: &serde_json::Value| -> Vec<(String, String)> {
+        v["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["status"] == "serving")
+            .map(|m| {
+                (
+                    m["id"].as_str().unwrap_or_default().into(),
+                    m["repo"].as_str().unwrap_or_default().into(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        serving(&models),
+        vec![(
+            "qwen36".to_string(),
+            "RedHatAI/Qwen3.6-35B-A3B-NVFP4".to_string()
+        )]
+    );
 
     // A swap, through the same API call the UI's Activate button makes.
     let r = client
@@ -154,7 +175,13 @@ async fn demo_serves_ui_becomes_ready_and_swaps() {
     wait_for("gemma4 serving", 90, async || {
         get_json(&client, &format!("{base}/v1/models"))
             .await
-            .is_some_and(|v| v["data"][0]["id"] == "google/gemma-4-26B-A4B-it")
+            .is_some_and(|v| {
+                serving(&v)
+                    == [(
+                        "gemma4".to_string(),
+                        "google/gemma-4-26B-A4B-it".to_string(),
+                    )]
+            })
     })
     .await;
     assert_eq!(vllm_processes(vllm_port).len(), 1);

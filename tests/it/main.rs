@@ -16,3 +16,4 @@ mod telemetry;
 mod ui;
 mod updates;
 mod validate;
+mod validate_deploy;

@@ -5,6 +5,7 @@
 //! Timing assertions are causal (A happened before B), never "faster than X".
 #![allow(clippy::unwrap_used)]
 
+mod by_model;
 mod fake_upstream;
 mod harness;
 
@@ -155,7 +156,7 @@ async fn swap_in_progress_and_missing_services_are_503() {
     .await;
     check_unavailable(
         Routes::default(),
-        "/v1/models",
+        "/v1/chat/completions",
         "vllm not configured",
         "no model is active",
         false,

@@ -338,7 +338,7 @@ fn oversized_values_are_refused_with_short_messages() {
             "1000-character unknown key",
             with(&format!("{}: 1\n", "k".repeat(1000))),
             format!("{}… (1000 bytes)", "k".repeat(60)),
-            format!("unknown key `{}… (1000 bytes)`; known keys: active_model, cluster, git, hosts, models, overrides, proxy, services, ssh, updates, version", "k".repeat(60)),
+            format!("unknown key `{}… (1000 bytes)`; known keys: active_model, cluster, deployments, git, hosts, models, overrides, proxy, services, ssh, updates, version", "k".repeat(60)),
         ),
         (
             "long launcher path",

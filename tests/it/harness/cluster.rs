@@ -274,7 +274,9 @@ impl Cluster {
             .join("\n")
     }
 
-    /// What the head's vLLM serves now (the state of the world), None if nothing answers.
+    /// The repos the head's vLLM serves now (the state of the world: the `root` of each
+    /// `/v1/models` card, once per repo; vLLM lists one card per served name), None if
+    /// nothing answers.
     pub async fn served(&self) -> Option<Vec<String>> {
         let url = format!("http://{HEAD}:{}/v1/models", self.vllm_port);
         let client = reqwest::Client::builder()
@@ -296,13 +298,7 @@ impl Cluster {
         }
         let body = body?;
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-        Some(
-            v["data"]
-                .as_array()?
-                .iter()
-                .filter_map(|m| m["id"].as_str().map(String::from))
-                .collect(),
-        )
+        Some(roots(v["data"].as_array()?))
     }
 
     /// Waits until the head serves exactly `repo`.
@@ -489,7 +485,7 @@ pub struct Sampler {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// The model ids `GET /v1/models` on `HEAD:port` lists now (empty when it does not answer).
+/// The repos `GET /v1/models` on `HEAD:port` lists now (empty when it does not answer).
 pub fn served_now(port: u16) -> Vec<String> {
     use std::io::{Read, Write};
     let addr = std::net::SocketAddr::from(([127, 0, 0, 2], port));
@@ -509,11 +505,19 @@ pub fn served_now(port: u16) -> Vec<String> {
     };
     serde_json::from_str::<serde_json::Value>(body)
         .ok()
-        .and_then(|v| v["data"].as_array().cloned())
+        .and_then(|v| v["data"].as_array().map(|d| roots(d)))
         .unwrap_or_default()
-        .iter()
-        .filter_map(|m| m["id"].as_str().map(String::from))
-        .collect()
+}
+
+/// The repos behind `/v1/models` cards (`root`), in order, each once.
+fn roots(cards: &[serde_json::Value]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in cards.iter().filter_map(|m| m["root"].as_str()) {
+        if !out.iter().any(|o| o == r) {
+            out.push(r.to_string());
+        }
+    }
+    out
 }
 
 impl Sampler {

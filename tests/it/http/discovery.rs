@@ -41,8 +41,11 @@ fn observed(vllm: Option<&[&str]>, services: &[(&str, Option<bool>)]) -> Observe
     }
 }
 
+/// The seed's keys, byte for byte (`models` is checked on its own).
 fn check(yaml: &str, o: Observed, expected: Value) {
-    let got = endpoints_of(&desired(yaml), &o);
+    let mut got = endpoints_of(&desired(yaml), &o);
+    let models = got.as_object_mut().and_then(|m| m.shift_remove("models"));
+    assert!(models.is_some_and(|m| m.is_object()), "a `models` map");
     assert_eq!(
         serde_json::to_string(&got).expect("json"),
         serde_json::to_string(&expected).expect("json"),
@@ -100,6 +103,38 @@ fn endpoints_table() {
         IPV6,
         observed(Some(&["google/gemma-4-26B-A4B-it"]), &[]),
         json!({"vllm": {"ready": true, "base_url": "http://[fd00::5]:9999/v1", "model": "google/gemma-4-26B-A4B-it", "openai_compat": true}}),
+    );
+}
+
+/// `models`: every catalog model by name; the first deployment's model is ready when its
+/// vLLM lists it; a model active on a second deployment has that deployment's URL.
+#[test]
+fn endpoints_models_map_names_the_deployment_of_each_model() {
+    let yaml = "version: 1\nhosts:\n  s1: { address: 127.0.0.2 }\n  s2: { address: 127.0.0.3 }\ndeployments:\n  - { name: coder, head: s1, active_model: qwen36 }\n  - { name: vision, head: s2, port: 8889, active_model: qwen3-vl }\n";
+    let got = endpoints_of(
+        &desired(yaml),
+        &observed(Some(&["qwen36", "RedHatAI/Qwen3.6-35B-A3B-NVFP4"]), &[]),
+    );
+    assert_eq!(
+        got["vllm"],
+        json!({"ready": true, "base_url": "http://127.0.0.2:8888/v1", "model": "RedHatAI/Qwen3.6-35B-A3B-NVFP4", "openai_compat": true})
+    );
+    assert_eq!(
+        got["models"]["qwen36"],
+        json!({"ready": true, "base_url": "http://127.0.0.2:8888/v1", "deployment": "coder", "kind": "llm"})
+    );
+    assert_eq!(
+        got["models"]["qwen3-vl"],
+        json!({"ready": false, "base_url": "http://127.0.0.3:8889/v1", "deployment": "vision", "kind": "llm"})
+    );
+    assert_eq!(
+        got["models"]["gemma4"],
+        json!({"ready": false, "base_url": null, "deployment": null, "kind": "llm"})
+    );
+    assert_eq!(
+        got["models"].as_object().map(|m| m.len()),
+        Some(5),
+        "the bundled catalog"
     );
 }
 

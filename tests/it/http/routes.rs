@@ -52,7 +52,7 @@ const CASES: &[Case] = &[
     // reads
     c("GET", "/api/state", &[A], "", 200, &["\"auth\":{\"admin_token\":true}", "\"catalog\":[", "\"resources\":[", "\"kind\":\"launcher\"", "\"sync\":\"Unknown\"", "\"health\":\"Degraded\""]),
     c("GET", "/api/plan", &[A], "", 200, &["\"complete\":false", "\"incomplete_because\":[\"", "\"text\":"]),
-    c("GET", "/api/endpoints", &[], "", 200, &["{\"vllm\":{\"ready\":false,\"base_url\":\"http://127.0.0.9:8888/v1\",\"model\":\"RedHatAI/Qwen3.6-35B-A3B-NVFP4\",\"openai_compat\":true},\"magpie\":{\"ready\":false,\"base_url\":\"http://127.0.0.10:9000\",\"kind\":\"tts\"},\"parakeet\":{\"ready\":false,\"base_url\":\"http://127.0.0.10:8000\",\"kind\":\"stt\",\"model\":\"nvidia/parakeet-tdt-0.6b-v3\"}}"]),
+    c("GET", "/api/endpoints", &[], "", 200, &["{\"vllm\":{\"ready\":false,\"base_url\":\"http://127.0.0.9:8888/v1\",\"model\":\"RedHatAI/Qwen3.6-35B-A3B-NVFP4\",\"openai_compat\":true},\"magpie\":{\"ready\":false,\"base_url\":\"http://127.0.0.10:9000\",\"kind\":\"tts\"},\"parakeet\":{\"ready\":false,\"base_url\":\"http://127.0.0.10:8000\",\"kind\":\"stt\",\"model\":\"nvidia/parakeet-tdt-0.6b-v3\"},\"models\":{"]),
     c("GET", "/api/events", &[A], "", 200, &["\"events\":["]),
     c("GET", "/api/events?service=spark1&kind=transition&limit=5", &[A], "", 200, &["\"service\":\"spark1\"", "\"ok\":false"]),
     c("GET", "/api/events?since=2020-01-01T00:00:00Z&until=2999-01-01T00:00:00Z", &[A], "", 200, &["\"events\":[{"]),

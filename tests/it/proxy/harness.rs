@@ -54,6 +54,7 @@ pub async fn setup(config: ProxyConfig) -> (FakeUpstream, Proxy) {
         vllm: ready(fake.base()),
         stt: ready(fake.base()),
         tts: ready(fake.base()),
+        ..Routes::default()
     };
     let proxy = start_proxy(routes, config).await;
     (fake, proxy)

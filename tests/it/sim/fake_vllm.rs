@@ -124,6 +124,60 @@ async fn models_lists_the_served_model_in_vllm_shape() {
     assert_eq!(health.status().as_u16(), 200);
 }
 
+/// Real vLLM with `--served-model-name A B C` lists a model card per name in `/v1/models`
+/// (`BaseModelPath` per name, same `root`), accepts a request naming any of them and
+/// answers with the first in `model`.
+#[tokio::test]
+async fn several_served_names_are_each_listed_and_each_accepted() {
+    let f = Fake::start(&[
+        "--startup-delay-ms",
+        "50",
+        "--served-name",
+        "qwen36",
+        MODEL,
+        "coder",
+    ])
+    .ready()
+    .await;
+    let v: Value = client()
+        .get(f.url("/v1/models"))
+        .send()
+        .await
+        .expect("models")
+        .json()
+        .await
+        .expect("json");
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|m| m["id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(ids, vec!["qwen36", MODEL, "coder"]);
+    assert!(v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .all(|m| m["root"] == MODEL));
+    for name in ["qwen36", MODEL, "coder"] {
+        let (status, v) = post(
+            &f,
+            "/v1/chat/completions",
+            json!({"model": name, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}),
+        )
+        .await;
+        assert_eq!(status, 200, "{name}: {v}");
+        assert_eq!(v["model"], "qwen36", "{name}");
+    }
+    let (status, _) = post(
+        &f,
+        "/v1/completions",
+        json!({"model": "nope", "prompt": "x"}),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
 #[tokio::test]
 async fn unknown_model_is_404_with_vllm_error_shape() {
     let f = Fake::start(&["--startup-delay-ms", "50"]).ready().await;

@@ -1,0 +1,149 @@
+//! Stage 3 of validation, the deployments and the names clients use: the file's shape
+//! (`cluster:` + `active_model:` or `deployments:`, never both), deployment names, host
+//! exclusivity (a host in two deployments that both have an active model), and names
+//! unique across the catalog (catalog names, repos and `aliases:` are all names vLLM
+//! answers to, so the proxy can route by them). Pure.
+
+use std::collections::BTreeMap;
+
+use super::catalog::catalog;
+use super::desired::Desired;
+use super::diag::Severity::Error;
+use super::limits::clip;
+use super::semantic::{valid_name, valid_repo};
+use super::validate::Sink;
+use super::yamlpos::escape_segment;
+
+/// `cluster:` and `deployments:` are two shapes of one thing: one of them only.
+pub(crate) fn shape(d: &Desired, s: &mut Sink<'_>) {
+    if !d.uses_deployments() {
+        return;
+    }
+    if d.cluster.is_some() {
+        s.at_key(Error, "/cluster", "`cluster:` and `deployments:` both describe where vLLM runs; keep one (with several deployments, move the head, workers and port into each entry of `deployments:`)");
+    }
+    if d.active_model.is_some() {
+        s.at_key(
+            Error,
+            "/active_model",
+            "with `deployments:`, each deployment says its own `active_model:`; remove this one",
+        );
+    }
+}
+
+/// Deployment names and host exclusivity.
+pub(crate) fn check(d: &Desired, s: &mut Sink<'_>) {
+    let deployments = d.deployments();
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, dep) in deployments.iter().enumerate() {
+        let ptr = format!("{}/name", dep.pointer);
+        if d.uses_deployments() && !valid_name(&dep.name) {
+            s.at_value(
+                Error,
+                &ptr,
+                format!(
+                    "deployment name `{}` is not allowed: names use lowercase letters, digits, `.`, `_` and `-`, start with a letter or digit",
+                    clip(&dep.name)
+                ),
+            );
+        }
+        if let Some(first) = names.insert(&dep.name, i) {
+            s.at_value(
+                Error,
+                &ptr,
+                format!(
+                    "deployment `{}` is already the name of deployment {}; names are unique",
+                    clip(&dep.name),
+                    first + 1
+                ),
+            );
+        }
+    }
+    // This build observes, plans and runs the first deployment; say so for the others.
+    for dep in deployments
+        .iter()
+        .skip(1)
+        .filter(|x| x.active_model.is_some())
+    {
+        s.at_value(
+            super::diag::Severity::Warning,
+            &dep.active_pointer,
+            format!(
+                "only the first deployment (`{}`) is converged by this version of spark-control; `{}` is validated and shown, but nothing is launched or stopped for it",
+                clip(&deployments[0].name),
+                clip(&dep.name)
+            ),
+        );
+    }
+    // A host belongs to at most one deployment with an active model.
+    let mut holder: BTreeMap<&str, &str> = BTreeMap::new();
+    for dep in deployments.iter().filter(|x| x.active_model.is_some()) {
+        for (i, host) in dep.hosts().enumerate() {
+            let ptr = if i == 0 {
+                format!("{}/head", dep.pointer)
+            } else {
+                format!("{}/workers/{}", dep.pointer, i - 1)
+            };
+            match holder.get(host) {
+                Some(other) if *other != dep.name.as_str() => s.at_value(
+                    Error,
+                    &ptr,
+                    format!(
+                        "host `{}` is in deployment `{}` too, and both have an active model; a host runs one deployment at a time: set one `active_model: null`",
+                        clip(host),
+                        clip(other)
+                    ),
+                ),
+                _ => {
+                    holder.insert(host, &dep.name);
+                }
+            }
+        }
+    }
+}
+
+/// Names clients use (catalog names, repos, aliases) are unique across the catalog.
+pub(crate) fn names(d: &Desired, s: &mut Sink<'_>) {
+    let cat = catalog(d);
+    // name → the entry that owns it.
+    let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
+    for name in cat.keys() {
+        owner.insert(name, name);
+    }
+    for (name, e) in &cat {
+        owner.entry(e.spec.repo.as_str()).or_insert(name);
+    }
+    for (name, m) in &d.models {
+        for (i, a) in m.aliases.iter().enumerate() {
+            let ptr = format!("/models/{}/aliases/{i}", escape_segment(name));
+            if !(valid_name(a) || valid_repo(a)) {
+                s.at_value(Error, &ptr, format!("alias `{}` is not allowed: write a name like `coder` (lowercase letters, digits, `.`, `_`, `-`) or `org/name`", clip(a)));
+                continue;
+            }
+            match owner.get(a.as_str()) {
+                Some(other) if *other != name.as_str() => s.at_value(
+                    Error,
+                    &ptr,
+                    format!(
+                        "`{}` already names catalog entry `{}` (its name, repo or alias); names are unique across the catalog",
+                        clip(a),
+                        clip(other)
+                    ),
+                ),
+                Some(_) if a == name || *a == m.repo => s.at_value(
+                    Error,
+                    &ptr,
+                    format!("`{}` is this model's own name or repo; remove the alias", clip(a)),
+                ),
+                Some(_) => s.at_value(
+                    Error,
+                    &ptr,
+                    format!("alias `{}` is listed twice", clip(a)),
+                ),
+                None => {
+                    owner.insert(a, name);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Routing by the request's `model`: every name of a catalog model (catalog name, repo,
+//! alias) reaches the deployment serving it; a catalog model nothing serves is 404
+//! `model_not_loaded` naming where it could run; an unknown name is 404 `model_not_found`;
+//! no `model` goes to the first deployment. `/v1/models` is the catalog, answered by the
+//! proxy (an empty list when nothing is configured).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use spark_control::proxy::{ModelEntry, ModelTable, ProxyConfig, Routes, Upstream};
+
+use super::fake_upstream;
+use super::harness::{client, json_of, ready, start_proxy};
+
+/// Nothing listens here: a request routed to it is a 502 naming this address.
+const OTHER: &str = "http://127.0.0.1:9";
+
+fn entry(
+    name: &str,
+    repo: &str,
+    aliases: &[&str],
+    deployment: Option<&str>,
+    upstream: Upstream,
+) -> ModelEntry {
+    ModelEntry {
+        name: name.into(),
+        repo: repo.into(),
+        aliases: aliases.iter().map(|a| a.to_string()).collect(),
+        status: if deployment.is_some() {
+            "serving"
+        } else {
+            "available"
+        }
+        .into(),
+        deployment: deployment.map(str::to_string),
+        could_run: vec!["coder".into(), "vision".into()],
+        max_model_len: Some(8192),
+        upstream,
+    }
+}
+
+fn routes(first: String) -> Routes {
+    let table = ModelTable::new(
+        vec![
+            entry(
+                "gemma4",
+                "google/gemma-4-26B-A4B-it",
+                &[],
+                None,
+                Upstream::NotConfigured,
+            ),
+            entry(
+                "qwen36",
+                "RedHatAI/Qwen3.6-35B-A3B-NVFP4",
+                &["coder-model"],
+                Some("coder"),
+                ready(first.clone()),
+            ),
+            entry(
+                "qwen3-vl",
+                "Qwen/Qwen3-VL-30B-A3B-Instruct-FP8",
+                &["eyes"],
+                Some("vision"),
+                ready(OTHER.into()),
+            ),
+        ],
+        Some("coder".into()),
+    );
+    Routes {
+        vllm: ready(first),
+        models: Arc::new(table),
+        ..Routes::default()
+    }
+}
+
+async fn chat(url: &str, model: Option<&str>) -> (u16, Value) {
+    let body = match model {
+        Some(m) => format!(r#"{{"model":"{m}","messages":[]}}"#),
+        None => r#"{"messages":[]}"#.to_string(),
+    };
+    let response = client()
+        .post(format!("{url}/v1/chat/completions"))
+        .header("x-fake", "echo")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn requests_go_to_the_deployment_serving_their_model() {
+    let fake = fake_upstream::start().await;
+    let proxy = start_proxy(routes(fake.base()), ProxyConfig::default()).await;
+    // The first deployment's model, by each of its names, and no model at all: the echo.
+    for model in [
+        Some("qwen36"),
+        Some("RedHatAI/Qwen3.6-35B-A3B-NVFP4"),
+        Some("coder-model"),
+        None,
+    ] {
+        let (status, body) = chat(&proxy.url, model).await;
+        assert_eq!(status, 200, "{model:?}: {body}");
+        assert_eq!(body["model"].as_str(), model, "echoed body");
+    }
+    // The other deployment's model, by each name: its address, and only its address.
+    for model in ["qwen3-vl", "Qwen/Qwen3-VL-30B-A3B-Instruct-FP8", "eyes"] {
+        let (status, body) = chat(&proxy.url, Some(model)).await;
+        assert_eq!(status, 502, "{model}: {body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("vllm unreachable at {OTHER}")),
+            "{model}: {message}"
+        );
+    }
+    // In the catalog, served nowhere.
+    let (status, body) = chat(&proxy.url, Some("gemma4")).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "model_not_loaded");
+    assert_eq!(body["error"]["param"], "model");
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("`gemma4`") && message.contains("`coder`, `vision`"),
+        "{message}"
+    );
+    // Unknown.
+    let (status, body) = chat(&proxy.url, Some("gpt-4o")).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "model_not_found");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("`gpt-4o`"));
+}
+
+#[tokio::test]
+async fn v1_models_is_the_catalog_and_an_empty_list_when_nothing_is_configured() {
+    let fake = fake_upstream::start().await;
+    let proxy = start_proxy(routes(fake.base()), ProxyConfig::default()).await;
+    let v = json_of(
+        client()
+            .get(format!("{}/v1/models", proxy.url))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(v["object"], "list");
+    let rows: Vec<(String, String, Value)> = v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap_or_default().into(),
+                m["status"].as_str().unwrap_or_default().into(),
+                m["deployment"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("gemma4".into(), "available".into(), Value::Null),
+            ("qwen36".into(), "serving".into(), "coder".into()),
+            ("qwen3-vl".into(), "serving".into(), "vision".into()),
+        ]
+    );
+    let one = &v["data"][1];
+    assert_eq!(one["object"], "model");
+    assert_eq!(one["repo"], "RedHatAI/Qwen3.6-35B-A3B-NVFP4");
+    assert_eq!(one["aliases"], serde_json::json!(["coder-model"]));
+    assert_eq!(one["max_model_len"], 8192);
+    // One model by any of its names (a repo's `/` percent-encoded).
+    let r = client()
+        .get(format!(
+            "{}/v1/models/RedHatAI%2FQwen3.6-35B-A3B-NVFP4",
+            proxy.url
+        ))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200);
+    assert_eq!(json_of(r).await["id"], "qwen36");
+    let r = client()
+        .get(format!("{}/v1/models/nope", proxy.url))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
+
+    let empty = start_proxy(Routes::default(), ProxyConfig::default()).await;
+    let r = client()
+        .get(format!("{}/v1/models", empty.url))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        json_of(r).await,
+        serde_json::json!({"object": "list", "data": []})
+    );
+}

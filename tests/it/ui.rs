@@ -583,9 +583,20 @@ async fn admin_token_update_policy_and_moving_a_service() -> Result<()> {
     // neither script nor storage can read it.
     s.type_into("#td-token", "right-token").await?;
     s.click("[data-testid=token-save]").await?;
-    s.wait_for("[data-testid=policy-form]", LONG).await?;
     s.wait_text("[data-testid=token-button]", "✓", SHORT)
         .await?;
+    // The race this test once lost: "signed in ✓" shows as soon as the server accepts the
+    // token, but the page's first state (fetched only after that) is not rendered yet.
+    // When it lands, the launcher facts and the update banner appear above the policy
+    // form and its submit button moves down (≈ 100 px at 1280×800). A click sent meanwhile
+    // is aimed at where the button *was* (chromedriver computes the point, then the page
+    // re-lays out, then the mouse event lands on whatever is there now): nothing is
+    // submitted and a 10 s wait below fails. So wait for the state the clicks need — the
+    // server's launcher facts rendered in this view (the layout settled) — not for the
+    // form being visible, which it is before any state arrives.
+    s.wait_text("[data-testid=updates-behind]", "behind", LONG)
+        .await?;
+    s.wait_for("[data-testid=policy-form]", SHORT).await?;
     let leaked = s
         .exec(
             "return [document.cookie, JSON.stringify(localStorage), JSON.stringify(sessionStorage)].join(' ');",
@@ -628,12 +639,15 @@ async fn admin_token_update_policy_and_moving_a_service() -> Result<()> {
         "signed in: no second prompt"
     );
     assert_eq!(comments(&original), comments(&pinned), "comments must stay");
-    let st = state_as(&srv.base, Some("right-token")).await?;
+    // The API's desired state trails the file (the loop re-reads it on the directory
+    // watch's event): wait until it is in force there, do not read it once.
+    let pin_in_force = wait_state(&srv.base, Some("right-token"), "the pin in force", |st| {
+        st["desired"]["updates"]["launcher"]["pin"] == json!(head)
+    })
+    .await?;
     assert_eq!(
-        st["desired"]["updates"]["launcher"]["pin"],
-        json!(head),
-        "{}",
-        st["desired"]["updates"]
+        pin_in_force["desired"]["updates"]["launcher"]["pin"],
+        json!(head)
     );
 
     // Move magpie from spark2 to spark1: no second prompt (the token is kept).

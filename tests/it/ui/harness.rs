@@ -224,6 +224,27 @@ pub(super) async fn state_as(base: &str, token: Option<&str>) -> Result<Value> {
     Ok(req.send().await?.error_for_status()?.json().await?)
 }
 
+/// Waits until `/api/state` (with `token`) satisfies `pred`; returns that state.
+pub(super) async fn wait_state(
+    base: &str,
+    token: Option<&str>,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Result<Value> {
+    let deadline = std::time::Instant::now() + LONG;
+    loop {
+        let st = state_as(base, token).await?;
+        if pred(&st) {
+            return Ok(st);
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the API never showed {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub(super) fn read(p: &Path) -> String {
     std::fs::read_to_string(p).expect("read desired.yaml")
 }

@@ -13,6 +13,7 @@
 
 mod harness;
 mod history;
+mod settings;
 
 use std::path::Path;
 use std::time::Duration;
@@ -80,13 +81,13 @@ async fn settings_change_lands_in_desired_with_comments() -> Result<()> {
     s.goto(&format!("{}/#/models", srv.base)).await?;
     s.click("[data-testid=settings-gemma4] summary").await?;
     let form = "[data-testid=settings-form-gemma4]";
-    // Invalid: 150 %.
-    s.type_into(&format!("{form} [name=gpu_memory]"), "150")
+    // Invalid: 1.5 (the field is the file's fraction; 150 % is not a fraction).
+    s.type_into(&format!("{form} [name=gpu_memory]"), "1.5")
         .await?;
     s.click(&format!("{form} button[type=submit]")).await?;
     s.wait_text(
         &format!("{form} [data-msg=gpu_memory]"),
-        "between 1 and 100",
+        "between 0 and 1",
         SHORT,
     )
     .await?;
@@ -96,7 +97,7 @@ async fn settings_change_lands_in_desired_with_comments() -> Result<()> {
         "nothing written for an invalid value"
     );
     // Valid.
-    s.type_into(&format!("{form} [name=gpu_memory]"), "90")
+    s.type_into(&format!("{form} [name=gpu_memory]"), "0.9")
         .await?;
     s.type_into(&format!("{form} [name=max_context]"), "65536")
         .await?;
@@ -238,6 +239,16 @@ async fn download_bar_reaches_100_percent() -> Result<()> {
         .await?;
     s.click("[data-testid=download-form] button[type=submit]")
         .await?;
+    // The new download is listed first (newest at the top, where the form is), above the
+    // demo's own earlier one.
+    let first_row = "const r = document.querySelectorAll('[data-testid^=download-dl-]'); return r.length >= 2 && Array.from(r).some(x => x.innerText.includes('org/Tiny-Model')) ? r[0].innerText : '';";
+    let first = s
+        .wait_js("a download row", SHORT, first_row, json!([]))
+        .await?;
+    anyhow::ensure!(
+        first.as_str().unwrap_or("").contains("org/Tiny-Model"),
+        "the new download is not at the top: {first}"
+    );
     // The row of this download (the demo's own declared download is listed too): its
     // percentage only rises, and reaches 100 %.
     let pct_of_row = "const row = Array.from(document.querySelectorAll('[data-testid^=download-dl-]')).find(r => r.innerText.includes('org/Tiny-Model')); if (!row) return null; return parseInt(row.querySelector('[data-testid=download-pct]').innerText, 10);";
@@ -518,6 +529,11 @@ async fn services_and_launcher_updates_from_the_ui() -> Result<()> {
     .await?;
     s.wait_text("[data-testid=updates-behind]", "up to date", LONG)
         .await?;
+    let card = s.text("[data-testid=updates-body]").await?;
+    anyhow::ensure!(
+        !card.contains("null"),
+        "the Updates card shows null: {card}"
+    );
     let launcher = base.join("127.0.0.2").join("spark-vllm-docker");
     let out = std::process::Command::new("git")
         .arg("-C")

@@ -21,6 +21,8 @@ pub(super) const SHORT: Duration = Duration::from_secs(10);
 pub(super) struct Server {
     pub(super) base: String,
     pub(super) desired: PathBuf,
+    /// The fake vLLM's port on the simulated head (demo servers only).
+    pub(super) vllm_port: Option<u16>,
     shutdown: CancellationToken,
     pub(super) _demo: Option<Demo>,
     _dir: tempfile::TempDir,
@@ -129,6 +131,7 @@ pub(super) async fn demo_server_allowing(
     Ok(Server {
         base,
         desired: d.desired.clone(),
+        vllm_port: Some(opts.vllm_port),
         shutdown,
         _demo: Some(d),
         _dir: dir,
@@ -161,6 +164,7 @@ pub(super) async fn plain_server(text: &str) -> Result<Server> {
     Ok(Server {
         base,
         desired,
+        vllm_port: None,
         shutdown,
         _demo: None,
         _dir: dir,

@@ -13,6 +13,7 @@
 
 mod harness;
 mod history;
+mod settings;
 
 use std::path::Path;
 use std::time::Duration;
@@ -80,13 +81,13 @@ async fn settings_change_lands_in_desired_with_comments() -> Result<()> {
     s.goto(&format!("{}/#/models", srv.base)).await?;
     s.click("[data-testid=settings-gemma4] summary").await?;
     let form = "[data-testid=settings-form-gemma4]";
-    // Invalid: 150 %.
-    s.type_into(&format!("{form} [name=gpu_memory]"), "150")
+    // Invalid: 1.5 (the field is the file's fraction; 150 % is not a fraction).
+    s.type_into(&format!("{form} [name=gpu_memory]"), "1.5")
         .await?;
     s.click(&format!("{form} button[type=submit]")).await?;
     s.wait_text(
         &format!("{form} [data-msg=gpu_memory]"),
-        "between 1 and 100",
+        "between 0 and 1",
         SHORT,
     )
     .await?;
@@ -96,7 +97,7 @@ async fn settings_change_lands_in_desired_with_comments() -> Result<()> {
         "nothing written for an invalid value"
     );
     // Valid.
-    s.type_into(&format!("{form} [name=gpu_memory]"), "90")
+    s.type_into(&format!("{form} [name=gpu_memory]"), "0.9")
         .await?;
     s.type_into(&format!("{form} [name=max_context]"), "65536")
         .await?;
@@ -238,6 +239,16 @@ async fn download_bar_reaches_100_percent() -> Result<()> {
         .await?;
     s.click("[data-testid=download-form] button[type=submit]")
         .await?;
+    // The new download is listed first (newest at the top, where the form is), above the
+    // demo's own earlier one.
+    let first_row = "const r = document.querySelectorAll('[data-testid^=download-dl-]'); return r.length >= 2 && Array.from(r).some(x => x.innerText.includes('org/Tiny-Model')) ? r[0].innerText : '';";
+    let first = s
+        .wait_js("a download row", SHORT, first_row, json!([]))
+        .await?;
+    anyhow::ensure!(
+        first.as_str().unwrap_or("").contains("org/Tiny-Model"),
+        "the new download is not at the top: {first}"
+    );
     // The row of this download (the demo's own declared download is listed too): its
     // percentage only rises, and reaches 100 %.
     let pct_of_row = "const row = Array.from(document.querySelectorAll('[data-testid^=download-dl-]')).find(r => r.innerText.includes('org/Tiny-Model')); if (!row) return null; return parseInt(row.querySelector('[data-testid=download-pct]').innerText, 10);";
@@ -518,6 +529,11 @@ async fn services_and_launcher_updates_from_the_ui() -> Result<()> {
     .await?;
     s.wait_text("[data-testid=updates-behind]", "up to date", LONG)
         .await?;
+    let card = s.text("[data-testid=updates-body]").await?;
+    anyhow::ensure!(
+        !card.contains("null"),
+        "the Updates card shows null: {card}"
+    );
     let launcher = base.join("127.0.0.2").join("spark-vllm-docker");
     let out = std::process::Command::new("git")
         .arg("-C")
@@ -583,9 +599,20 @@ async fn admin_token_update_policy_and_moving_a_service() -> Result<()> {
     // neither script nor storage can read it.
     s.type_into("#td-token", "right-token").await?;
     s.click("[data-testid=token-save]").await?;
-    s.wait_for("[data-testid=policy-form]", LONG).await?;
     s.wait_text("[data-testid=token-button]", "✓", SHORT)
         .await?;
+    // The race this test once lost: "signed in ✓" shows as soon as the server accepts the
+    // token, but the page's first state (fetched only after that) is not rendered yet.
+    // When it lands, the launcher facts and the update banner appear above the policy
+    // form and its submit button moves down (≈ 100 px at 1280×800). A click sent meanwhile
+    // is aimed at where the button *was* (chromedriver computes the point, then the page
+    // re-lays out, then the mouse event lands on whatever is there now): nothing is
+    // submitted and a 10 s wait below fails. So wait for the state the clicks need — the
+    // server's launcher facts rendered in this view (the layout settled) — not for the
+    // form being visible, which it is before any state arrives.
+    s.wait_text("[data-testid=updates-behind]", "behind", LONG)
+        .await?;
+    s.wait_for("[data-testid=policy-form]", SHORT).await?;
     let leaked = s
         .exec(
             "return [document.cookie, JSON.stringify(localStorage), JSON.stringify(sessionStorage)].join(' ');",
@@ -628,12 +655,15 @@ async fn admin_token_update_policy_and_moving_a_service() -> Result<()> {
         "signed in: no second prompt"
     );
     assert_eq!(comments(&original), comments(&pinned), "comments must stay");
-    let st = state_as(&srv.base, Some("right-token")).await?;
+    // The API's desired state trails the file (the loop re-reads it on the directory
+    // watch's event): wait until it is in force there, do not read it once.
+    let pin_in_force = wait_state(&srv.base, Some("right-token"), "the pin in force", |st| {
+        st["desired"]["updates"]["launcher"]["pin"] == json!(head)
+    })
+    .await?;
     assert_eq!(
-        st["desired"]["updates"]["launcher"]["pin"],
-        json!(head),
-        "{}",
-        st["desired"]["updates"]
+        pin_in_force["desired"]["updates"]["launcher"]["pin"],
+        json!(head)
     );
 
     // Move magpie from spark2 to spark1: no second prompt (the token is kept).

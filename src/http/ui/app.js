@@ -776,7 +776,16 @@ function toggleOpLog(el, btn) {
 // ---------------------------------------------------------------- view: models
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const REPO_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const BOOL_FIELDS = [['fastsafetensors', 'fastsafetensors'], ['prefix_caching', 'Prefix caching'], ['fp8_kv_cache', 'FP8 KV cache']];
+// Each toggle has three states: default (the key is absent: no flag, vLLM's own default),
+// on and off, mapped to the flags of DESIGN §4. `vllm` is vLLM's default when no flag is
+// given: prefix caching is on in current vLLM (off = `--no-enable-prefix-caching`).
+const BOOL_FIELDS = [
+  ['fastsafetensors', 'fastsafetensors', { vllm: false, on: '--load-format fastsafetensors', off: 'no flag' }],
+  ['prefix_caching', 'Prefix caching', { vllm: true, on: '--enable-prefix-caching', off: '--no-enable-prefix-caching' }],
+  ['fp8_kv_cache', 'FP8 KV cache', { vllm: false, on: '--kv-cache-dtype fp8', off: 'no flag' }],
+];
+// vLLM's own default of --gpu-memory-utilization (a fraction of the GPU's memory).
+const VLLM_GPU_MEMORY = 0.9;
 
 function splitArgs(text) {
   const out = []; let cur = ''; let q = null; let any = false;
@@ -799,12 +808,13 @@ function modelCard(e) {
   const form = h('form', { testid: `settings-form-${e.name}`, novalidate: true, onsubmit: (ev) => { ev.preventDefault(); saveSettings(e.name, form); } },
     h('div', { class: 'form-grid' },
       f('max_context', 'Max context (tokens)', h('input', { id: `${id}-max_context`, name: 'max_context', inputmode: 'numeric', autocomplete: 'off' }), '--max-model-len'),
-      f('gpu_memory', 'GPU memory (%)', h('input', { id: `${id}-gpu_memory`, name: 'gpu_memory', inputmode: 'decimal', autocomplete: 'off' }), '--gpu-memory-utilization, 1–100'),
-      ...BOOL_FIELDS.map(([n, l]) => f(n, l, boolSel(n)))),
+      f('gpu_memory', 'GPU memory (fraction)', h('input', { id: `${id}-gpu_memory`, name: 'gpu_memory', inputmode: 'decimal', autocomplete: 'off' }), h('span', { 'data-role': 'gpu-hint' }, '--gpu-memory-utilization, a fraction in (0, 1]')),
+      ...BOOL_FIELDS.map(([n, l, flags]) => f(n, l, boolSel(n), `on: ${flags.on} · off: ${flags.off}`))),
     f('extra_args', 'Extra arguments', h('input', { id: `${id}-extra_args`, name: 'extra_args', class: 'mono', autocomplete: 'off', style: 'width:100%' }), 'passed to vllm serve verbatim, separated by spaces; quote an argument with spaces'),
     h('div', { class: 'msg error-text', 'data-msg': 'form' }),
     h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, 'Save settings'), h('button', { type: 'button', onclick: () => fillSettings(e.name, form, true) }, 'Undo changes')));
   for (const el of form.elements) el.addEventListener('input', () => { form.dataset.dirty = '1'; });
+  form.elements.gpu_memory.addEventListener('input', () => gpuHint(form));
   return h('div', { class: 'card model', testid: `model-${e.name}` },
     h('div', { class: 'row spread' }, h('span', { class: 'name' }, e.name), h('span', { class: 'row', 'data-role': 'badges' })),
     h('div', { class: 'repo mono', 'data-role': 'repo' }),
@@ -852,13 +862,24 @@ function fillSettings(name, form, reset) {
   const el = form.elements;
   el.max_context.value = ov.max_context ?? '';
   el.max_context.placeholder = eff.max_context ? `default ${eff.max_context}` : 'vLLM default';
-  el.gpu_memory.value = ov.gpu_memory !== undefined && ov.gpu_memory !== null ? String(Math.round(ov.gpu_memory * 1000) / 10) : '';
-  el.gpu_memory.placeholder = eff.gpu_memory ? `default ${Math.round(eff.gpu_memory * 100)}` : 'vLLM default';
-  for (const [n] of BOOL_FIELDS) {
+  // The file's unit: a fraction (0.5 in the field is `gpu_memory: 0.5`), a % as a hint.
+  el.gpu_memory.value = ov.gpu_memory !== undefined && ov.gpu_memory !== null ? String(ov.gpu_memory) : '';
+  const gDefault = typeof eff.gpu_memory === 'number' ? eff.gpu_memory : VLLM_GPU_MEMORY;
+  el.gpu_memory.placeholder = `${gDefault} (default)`;
+  gpuHint(form);
+  for (const [n, , flags] of BOOL_FIELDS) {
     el[n].value = ov[n] === true ? 'true' : ov[n] === false ? 'false' : '';
-    el[n].options[0].textContent = `default (${eff[n] ? 'on' : 'off'})`;
+    const base = typeof eff[n] === 'boolean' ? eff[n] : flags.vllm;
+    el[n].options[0].textContent = `default (${base ? 'on' : 'off'})`;
   }
   el.extra_args.value = joinArgs(ov.extra_args);
+}
+
+// "= 50 % of the GPU's memory" under the GPU memory field, for what is typed or the default.
+function gpuHint(form) {
+  const v = form.elements.gpu_memory.value.trim().replace(',', '.');
+  const x = v === '' ? Number(form.elements.gpu_memory.placeholder.split(' ')[0]) : Number(v);
+  setText($('[data-role="gpu-hint"]', form), `--gpu-memory-utilization, a fraction in (0, 1]${isFinite(x) && x > 0 && x <= 1 ? ` · = ${Math.round(x * 1000) / 10} % of the GPU's memory` : ''}`);
 }
 
 async function saveSettings(name, form) {
@@ -869,13 +890,10 @@ async function saveSettings(name, form) {
   if (mc === '') { if (ov.max_context !== undefined) patch.max_context = null; }
   else if (!/^\d+$/.test(mc) || Number(mc) < 1) { fieldError(form, 'max_context', 'A whole number of tokens, e.g. 32768.'); bad = true; }
   else if (Number(mc) !== ov.max_context) patch.max_context = Number(mc);
-  const gm = el.gpu_memory.value.trim().replace(',', '.').replace(/%$/, '');
+  const gm = el.gpu_memory.value.trim().replace(',', '.');
   if (gm === '') { if (ov.gpu_memory !== undefined) patch.gpu_memory = null; }
-  else if (!/^\d+(\.\d+)?$/.test(gm) || Number(gm) <= 0 || Number(gm) > 100) { fieldError(form, 'gpu_memory', 'A percentage between 1 and 100, e.g. 85.'); bad = true; }
-  else {
-    const frac = Math.round(Number(gm) * 10) / 1000;
-    if (frac !== ov.gpu_memory) patch.gpu_memory = frac;
-  }
+  else if (!/^\d*(\.\d+)?$/.test(gm) || !(Number(gm) > 0) || Number(gm) > 1) { fieldError(form, 'gpu_memory', 'A fraction between 0 and 1, e.g. 0.85 for 85 %.'); bad = true; }
+  else if (Number(gm) !== ov.gpu_memory) patch.gpu_memory = Number(gm);
   for (const [n] of BOOL_FIELDS) {
     const v = el[n].value === '' ? null : el[n].value === 'true';
     if (v !== (ov[n] ?? null)) patch[n] = v;
@@ -1043,7 +1061,9 @@ function renderDownloads(s) {
   }
   const cat = catalogOf(s);
   const list = app.downloads || [];
-  syncList(tid('downloads-list'), list.slice().reverse(), (d) => d.id, downloadRow, (row, d) => updateDownloadRow(row, d, cat));
+  // Newest first: a download just started is at the top, where the form is.
+  const newest = list.slice().sort((a, b) => String(b.started_at || '').localeCompare(String(a.started_at || '')) || String(b.id).localeCompare(String(a.id)));
+  syncList(tid('downloads-list'), newest, (d) => d.id, downloadRow, (row, d) => updateDownloadRow(row, d, cat));
   // Offer "Add to catalog" once for a download this page saw running and that then finished.
   for (const d of list) {
     if (d.state === 'running' || d.state === 'queued' || d.state === 'stalled') dlSeenRunning.add(d.id);
@@ -1171,7 +1191,8 @@ function renderUpdates(s) {
             ? 'B (mid/late 2026: --solo, no-Ray default)' : `unknown${info.generation_error ? ` (${info.generation_error})` : ''}`),
         h('dt', {}, 'Nodes (-n)'), h('dd', { class: 'mono', testid: 'launcher-nodes' }, launcherNodes(s)),
         h('dt', {}, 'Upstream'), h('dd', { testid: 'updates-behind' }, info.behind === undefined || info.behind === null ? 'not checked yet' : info.behind === 0 ? 'up to date' : `${info.behind} commit${info.behind === 1 ? '' : 's'} behind`)),
-      info.subjects && info.subjects.length ? h('ul', { class: 'small', testid: 'updates-subjects' }, info.subjects.map((x) => h('li', {}, x))) : null);
+      // (replaceChildren turns a null argument into the text "null": pass nodes only.)
+      ...(info.subjects && info.subjects.length ? [h('ul', { class: 'small', testid: 'updates-subjects' }, info.subjects.map((x) => h('li', {}, x)))] : []));
     }
   }
   tid('updates-apply').disabled = !(info && info.behind);

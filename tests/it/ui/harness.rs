@@ -21,6 +21,8 @@ pub(super) const SHORT: Duration = Duration::from_secs(10);
 pub(super) struct Server {
     pub(super) base: String,
     pub(super) desired: PathBuf,
+    /// The fake vLLM's port on the simulated head (demo servers only).
+    pub(super) vllm_port: Option<u16>,
     shutdown: CancellationToken,
     pub(super) _demo: Option<Demo>,
     _dir: tempfile::TempDir,
@@ -129,6 +131,7 @@ pub(super) async fn demo_server_allowing(
     Ok(Server {
         base,
         desired: d.desired.clone(),
+        vllm_port: Some(opts.vllm_port),
         shutdown,
         _demo: Some(d),
         _dir: dir,
@@ -161,6 +164,7 @@ pub(super) async fn plain_server(text: &str) -> Result<Server> {
     Ok(Server {
         base,
         desired,
+        vllm_port: None,
         shutdown,
         _demo: None,
         _dir: dir,
@@ -222,6 +226,27 @@ pub(super) async fn state_as(base: &str, token: Option<&str>) -> Result<Value> {
         req = req.bearer_auth(t);
     }
     Ok(req.send().await?.error_for_status()?.json().await?)
+}
+
+/// Waits until `/api/state` (with `token`) satisfies `pred`; returns that state.
+pub(super) async fn wait_state(
+    base: &str,
+    token: Option<&str>,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Result<Value> {
+    let deadline = std::time::Instant::now() + LONG;
+    loop {
+        let st = state_as(base, token).await?;
+        if pred(&st) {
+            return Ok(st);
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the API never showed {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 pub(super) fn read(p: &Path) -> String {

@@ -25,6 +25,7 @@ pub mod proxy;
 pub mod reconcile;
 pub mod remote;
 pub mod routes;
+pub mod sdnotify;
 pub mod serving;
 pub mod sim;
 pub mod status;

@@ -34,7 +34,10 @@ Environment (besides the [env: ...] of each flag):
   RUST_LOG      log filter, e.g. `info,spark_control::remote=debug` (default: info)
   NO_COLOR      when set and not empty, text logs have no colour (they have colour only on a terminal)
   HF_ENDPOINT   the Hugging Face Hub asked for repo sizes (default: the public Hub)
-  HF_TOKEN      token for the Hub";
+  HF_TOKEN      token for the Hub
+  NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID
+                set by systemd for `Type=notify` units: `serve` reports READY=1, pings
+                the watchdog at half of WATCHDOG_USEC, and reports STOPPING=1";
 
 /// The control plane for a small vLLM cluster of NVIDIA DGX Spark boxes.
 #[derive(Parser)]
@@ -152,7 +155,7 @@ enum Command {
         /// SERVICE=HOST, repeatable (parakeet and magpie get their usual kind and port).
         #[arg(long = "service")]
         services: Vec<String>,
-        /// NAME=HEAD[,WORKER…][@PORT], repeatable. One keeps the file's `cluster:` shape;
+        /// NAME=HEAD[,WORKER...][@PORT], repeatable. One keeps the file's `cluster:` shape;
         /// two or more write `deployments:`.
         #[arg(long = "deployment")]
         deployments: Vec<spark_control::edit::deployments::DeploymentArg>,
@@ -478,6 +481,8 @@ async fn serve(listener: tokio::net::TcpListener, opts: ServeOptions) -> anyhow:
     let shutdown = CancellationToken::new();
     let running = app::start_on(listener, opts, shutdown.clone()).await?;
     tracing::info!("spark-control: open http://{}/ in a browser", running.addr);
+    // Under systemd (`Type=notify`): ready now, and the watchdog until shutdown.
+    spark_control::sdnotify::ready(&format!("serving on {}", running.addr), shutdown.clone());
     let stop = shutdown.clone();
     let (force_tx, force_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {

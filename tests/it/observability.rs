@@ -6,6 +6,7 @@ mod cli;
 mod logs;
 mod metrics;
 mod schema;
+mod sdnotify;
 
 use std::process::{Command, Stdio};
 

@@ -22,18 +22,10 @@ mod common;
 #[allow(unused_imports)]
 mod harness;
 
-use common::arg;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use common::{arg, commands_after, now_ns};
+use std::time::{Duration, Instant};
 
 use harness::cluster::Cluster;
-
-fn now_ns() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
-}
-
 /// Median and maximum (sorts `v`).
 fn p50_max(v: &mut [f64]) -> (f64, f64) {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -52,19 +44,6 @@ fn is_operations(cmd: &str) -> bool {
 /// Whether a stamped command is the launcher's stop (`'./launch-cluster.sh' … 'stop'`).
 fn is_stop(cmd: &str) -> bool {
     cmd.contains("launch-cluster.sh") && cmd.contains("'stop'")
-}
-
-/// The stamped commands (unix ns, text) that started after `t0_ns`.
-fn commands_after(log: &std::path::Path, t0_ns: u128) -> Vec<(u128, String)> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| {
-            let (t, cmd) = l.split_once(' ')?;
-            let (s, us) = t.split_once('.')?;
-            let ns = s.parse::<u128>().ok()? * 1_000_000_000 + us.parse::<u128>().ok()? * 1_000;
-            (ns > t0_ns).then(|| (ns, cmd.to_string()))
-        })
-        .collect()
 }
 
 /// Waits until the controller is at rest: no operation, nothing planned, and an

@@ -23,7 +23,7 @@ mod common;
 #[allow(unused_imports)]
 mod harness;
 
-use common::arg;
+use common::{arg, commands_after, now_ns};
 use std::time::{Duration, Instant};
 
 use harness::cluster::{Cluster, Generation};
@@ -31,27 +31,6 @@ use harness::cluster::{Cluster, Generation};
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(0.0)
-}
-
-/// Unix time in ns.
-fn now_ns() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
-}
-
-/// The head's stamped commands (unix ns, text) that started after `t0_ns`.
-fn commands_after(log: &std::path::Path, t0_ns: u128) -> Vec<(u128, String)> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| {
-            let (t, cmd) = l.split_once(' ')?;
-            let (s, us) = t.split_once('.')?;
-            let ns = s.parse::<u128>().ok()? * 1_000_000_000 + us.parse::<u128>().ok()? * 1_000;
-            (ns > t0_ns).then(|| (ns, cmd.to_string()))
-        })
-        .collect()
 }
 
 /// Where one swap's time went, in ms from the edit: the operation's first command (not

@@ -9,9 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often a swap's waits look again (container down, port closed, vLLM running,
-/// ready). One command on an open SSH connection, or one loopback HTTP request: cheap, and
-/// each look saved is latency the user sees (the swap benchmark's overhead).
-const POLL_MS: u64 = 100;
+/// ready), after the last look ended. A look is one round trip: its commands run at once
+/// on the host's one SSH connection (several channels), or one loopback HTTP request. The
+/// waits that run SSH commands are short (seconds: a stop, the launcher's start until
+/// `vllm serve` runs); the long one, vLLM loading, is HTTP. Each look saved is latency the
+/// user sees (the swap benchmark's overhead): was 100 ms, and the looks ran their
+/// commands one after another (three round trips for the launch watch).
+const POLL_MS: u64 = 50;
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
@@ -276,19 +280,23 @@ pub(super) async fn stop_model(exec: &Executor, line: &str, head: &str) -> Resul
             format!("the stop command failed ({h}); checking each host"),
         );
     }
-    exec.run(
+    // 4. The record goes, while the stop is verified (at once: they are independent):
+    //    the container is down on every host (and with it every vLLM process in it), and
+    //    nothing answers on vLLM's port any more.
+    let mut hosts = vec![head.to_string()];
+    hosts.extend(c.workers.iter().cloned());
+    let remove = exec.run(
         line,
         head,
         &Script::Raw(REMOVE_RECORD),
         RunOpts::new(Duration::from_secs(30)),
+    );
+    tokio::try_join!(
+        async { remove.await.map(|_| ()) },
+        containers_down(exec, line, head, hosts, c, &argv),
+        port_closed(exec, line, head, c),
     )
-    .await?;
-    // 4. Verify host by host: the container is down (and with it every vLLM process in it).
-    let mut hosts = vec![head.to_string()];
-    hosts.extend(c.workers.iter().cloned());
-    containers_down(exec, line, head, hosts, c, &argv).await?;
-    // 5. Nothing answers on vLLM's port any more.
-    port_closed(exec, line, head, c).await
+    .map(|_| ())
 }
 
 /// Waits (a minute at most, to the end even when cancelled: it is the stop's check) until
@@ -315,9 +323,11 @@ async fn containers_down(
             .lock()
             .map(|mut p| std::mem::take(&mut *p))
             .unwrap_or_default();
+        // Every pending host at once: one round trip per look, not one per host.
+        let looks = futures::future::join_all(hosts.iter().map(|h| exec.containers(line, h))).await;
         let mut still = Vec::new();
-        for h in hosts {
-            match exec.containers(line, &h).await {
+        for (h, look) in hosts.into_iter().zip(looks) {
+            match look {
                 Ok(m) if m.get(&c.container).is_some_and(|v| v.running) => still.push(h),
                 Ok(_) => {}
                 Err(e) if h != head => {
@@ -394,9 +404,12 @@ pub(super) async fn launch(
         generation: Some(generation),
         ready_at: None,
     };
-    write_record(exec, line, head, &record).await?;
     // Never two launchers of ours: an earlier one is stopped (and its cleanup awaited).
-    stop_own_launcher(exec, line, head).await?;
+    // Both before the start, independent of each other: at once, one round trip.
+    tokio::try_join!(
+        write_record(exec, line, head, &record),
+        stop_own_launcher(exec, line, head),
+    )?;
     exec.say(
         Some(head),
         format!(
@@ -517,9 +530,15 @@ async fn launch_progress(
     if let Some(e) = follower.and_then(|f| f.error()) {
         return Err(ExecError::check(line, e));
     }
-    let state = launcher_state(exec, line, head).await?;
-    let running = container_up(exec, line, head, c).await?;
-    let serving_process = running && vllm_process(exec, line, head, c).await?;
+    // The three looks at once (channels on the head's one connection): one round trip.
+    // `docker top` on a container that is not running finds no process, which is `false`.
+    let (state, running, process) = tokio::join!(
+        launcher_state(exec, line, head),
+        container_up(exec, line, head, c),
+        vllm_process(exec, line, head, c),
+    );
+    let state = state?;
+    let serving_process = running? && process?;
     match state {
         LauncherState::Exited { status: 0 } | LauncherState::Running { .. } if serving_process => {
             Ok(Probe::Done(()))

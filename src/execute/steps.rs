@@ -142,16 +142,23 @@ async fn settle(
     let wait = Wait::new(
         "memory to settle",
         Duration::from_secs(timeout),
-        // Like every swap wait: a look every 100 ms after the last one ended (nvidia-smi
-        // itself takes a moment on a Spark, so real looks are further apart). Was 250 ms:
-        // the swap bench showed up to 250 ms lost after the memory was already free.
-        Duration::from_millis(100),
+        // Like every swap wait: a look 50 ms after the last one ended, every host at once
+        // (nvidia-smi itself takes a moment on a Spark, so real looks are further apart).
+        // Was 250 ms, then 100 ms with hosts one after another: the swap bench showed that
+        // time lost after the memory was already free.
+        Duration::from_millis(50),
     );
     let settled = exec
         .poll_until(line, &wait, || async move {
+            let looks = futures::future::join_all(
+                hosts
+                    .iter()
+                    .map(|host| memory_in_use(exec, line, host, below, free_share)),
+            )
+            .await;
             let mut waiting = Vec::new();
-            for host in hosts {
-                if let Some(why) = memory_in_use(exec, line, host, below, free_share).await? {
+            for look in looks {
+                if let Some(why) = look? {
                     waiting.push(why);
                 }
             }

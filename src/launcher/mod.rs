@@ -231,7 +231,7 @@ if p=$(cat "$d/launcher.pid" 2>/dev/null) && [ -n "$p" ] && kill -0 "-$p" 2>/dev
 fi
 rm -f "$d/launcher.pid" "$d/launcher.status"; : >"$d/launcher.log"
 setsid sh -c 'echo $$ >"$1/launcher.pid.tmp" && mv "$1/launcher.pid.tmp" "$1/launcher.pid"; d=$1; shift; "$@"; echo $? >"$d/launcher.status"' spark-control-launcher "$d" "$@" </dev/null >>"$d/launcher.log" 2>&1 &
-i=0; while [ ! -s "$d/launcher.pid" ] && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+i=0; while [ ! -s "$d/launcher.pid" ] && [ "$i" -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done
 [ -s "$d/launcher.pid" ] || { echo "Error: the launcher did not start within 10 s" >&2; exit 1; }
 echo "pid $(cat "$d/launcher.pid")""#;
 

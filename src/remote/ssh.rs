@@ -213,6 +213,28 @@ impl SshHost {
             }
         };
         if let Some(e) = stopped {
+            // Stopped before the preamble's pid line arrived (a cancel right after the
+            // start): without the pid there is nothing to kill but the channel, and a
+            // command that ignores its closed channel (a download blocked on the network,
+            // holding its lock) would live on. The line comes first, within moments: wait
+            // for it, bounded.
+            if !pid.done() {
+                let _ = tokio::time::timeout(KILL_GRACE, async {
+                    while let Some(m) = channel.wait().await {
+                        match m {
+                            ChannelMsg::ExtendedData { data, ext: 1 } => {
+                                let _ = pid.feed(&data);
+                                if pid.done() {
+                                    return;
+                                }
+                            }
+                            ChannelMsg::ExitStatus { .. } | ChannelMsg::ExitSignal { .. } => return,
+                            _ => {}
+                        }
+                    }
+                })
+                .await;
+            }
             self.stop_remote(&mut channel, pid.pid).await;
             return Err(e);
         }

@@ -180,6 +180,53 @@ async fn timeout_kills_the_remote_command_and_stdin_is_closed() {
     assert_eq!(t.connections_opened(), 1);
 }
 
+/// A cancel that lands right after the start, before the preamble's pid line has come
+/// back, still ends the remote command: with only the channel closed, a command that
+/// writes nothing (a download blocked on the network, holding the HF cache lock) would
+/// live on. Cancels at 0–19 ms after the start, so some land in that window.
+#[tokio::test]
+async fn a_cancel_right_after_the_start_still_ends_the_command() {
+    crate::harness::init_tracing();
+    let h = SshdHost::start("127.0.0.2", &[]);
+    let (t, _d) = ssh(&h, "spark1");
+    assert!(run(&t, Cmd::new("true")).await.success());
+    let mut started = Vec::new();
+    for i in 0..20u64 {
+        let pidfile = h.home().join(format!("early-{i}.pid"));
+        let cancel = CancellationToken::new();
+        let c2 = cancel.clone();
+        let script: Script = sh(&format!("echo $$ > ~/early-{i}.pid; exec sleep 60")).into();
+        let at = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(i)).await;
+            c2.cancel();
+        });
+        let r = t
+            .exec(
+                &script,
+                ExecOpts::new(Duration::from_secs(30)).cancel(cancel),
+            )
+            .await;
+        let _ = at.await;
+        assert!(matches!(r, Err(RemoteError::Cancelled)), "{i} ms: {r:?}");
+        // A command that got to run wrote its pid at once.
+        if wait_until(Duration::from_millis(500), || pidfile.exists()).await {
+            let pid = std::fs::read_to_string(&pidfile).expect("pid file");
+            started.push((i, pid.trim().to_string()));
+        }
+    }
+    for (i, pid) in &started {
+        assert!(
+            wait_until(Duration::from_secs(5), || !alive(pid)).await,
+            "cancelled {i} ms after its start, the remote command (pid {pid}) still runs"
+        );
+    }
+    assert!(
+        !started.is_empty(),
+        "no command got to run before its cancel"
+    );
+    assert!(run(&t, Cmd::new("true")).await.success());
+}
+
 #[tokio::test]
 async fn fifty_concurrent_commands_share_one_connection() {
     crate::harness::init_tracing();

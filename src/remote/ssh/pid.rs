@@ -45,6 +45,11 @@ impl PidLine {
         Some(std::mem::take(&mut self.buf))
     }
 
+    /// Whether the first stderr line has been read (and with it the pid, if it was one).
+    pub(super) fn done(&self) -> bool {
+        self.done
+    }
+
     /// At the end: anything still held back belongs to stderr.
     pub(super) fn finish(&mut self) -> Option<Vec<u8>> {
         self.done = true;

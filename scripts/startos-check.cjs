@@ -19,7 +19,9 @@
 //   createBackup, actions);
 // - i18n: the dictionary's numbers are unique, every translation has exactly
 //   those numbers and the same ${placeholders} as the English string, every
-//   dictionary string is used somewhere in startos/.
+//   dictionary string is used somewhere in startos/, and no user-visible field
+//   (name, description, title, message, reason, display, ...) or Error in
+//   startos/ is a bare string literal instead of an i18n() call.
 'use strict'
 const fs = require('node:fs')
 const path = require('node:path')
@@ -242,6 +244,28 @@ function checkI18n() {
     ts.forEachChild(node, visit)
   }
   visit(sf)
+  checkWrapped()
+}
+
+// User-visible fields and error messages in startos/ (outside the manifest and
+// versions, which hold per-language records) must not be bare string literals.
+const visibleFields = new Set(['name', 'description', 'title', 'message', 'reason', 'display', 'warning', 'successMessage', 'errorMessage', 'placeholderDescription'])
+const isLiteral = (n) => ts.isStringLiteral(n) || ts.isNoSubstitutionTemplateLiteral(n) || ts.isTemplateExpression(n)
+
+function checkWrapped() {
+  const skip = [dictDir, path.join('startos', 'manifest'), path.join('startos', 'versions')]
+  for (const file of listTs('startos').filter((f) => !skip.some((d) => f.startsWith(d)))) {
+    const sf = ts.createSourceFile(file, fs.readFileSync(path.resolve(root, file), 'utf8'), ts.ScriptTarget.Latest, true)
+    const at = (node) => `${file}:${sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1}`
+    const visit = (node) => {
+      if (ts.isPropertyAssignment(node) && visibleFields.has(node.name.getText(sf)) && isLiteral(node.initializer))
+        fail(at(node), `${node.name.getText(sf)} is a bare string: put it in the dictionary and wrap it in i18n()`)
+      if (ts.isNewExpression(node) && node.expression.getText(sf) === 'Error' && node.arguments?.[0] && isLiteral(node.arguments[0]))
+        fail(at(node), 'an Error with a bare string: put it in the dictionary and wrap it in i18n()')
+      ts.forEachChild(node, visit)
+    }
+    visit(sf)
+  }
 }
 
 function listTs(dir) {

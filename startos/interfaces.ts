@@ -2,6 +2,7 @@
  * What the service exposes: one HTTP port (9999) carrying the web UI and, on
  * the same origin, the OpenAI-compatible `/v1` API for LAN clients.
  */
+import { i18n } from './i18n'
 import { sdk } from './sdk'
 import { uiPort } from './utils'
 
@@ -13,10 +14,11 @@ export const setInterfaces = sdk.setupInterfaces(async ({ effects }) => {
   })
 
   const ui = sdk.createInterface(effects, {
-    name: 'Web UI',
+    name: i18n('Web UI'),
     id: 'ui',
-    description:
+    description: i18n(
       'Status, plan and settings for the Sparks: active model, model overrides, service placement, launcher updates',
+    ),
     type: 'ui',
     masked: false,
     schemeOverride: null,
@@ -26,10 +28,11 @@ export const setInterfaces = sdk.setupInterfaces(async ({ effects }) => {
   })
 
   const openai = sdk.createInterface(effects, {
-    name: 'OpenAI-compatible API',
+    name: i18n('OpenAI-compatible API'),
     id: 'openai',
-    description:
+    description: i18n(
       'Base URL for OpenAI clients (e.g. Open WebUI). Requests go to the active vLLM model; audio transcription goes to Parakeet. Service discovery JSON is at /api/endpoints on the same host.',
+    ),
     type: 'api',
     masked: false,
     schemeOverride: null,

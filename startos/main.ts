@@ -5,6 +5,7 @@
  * check so an unconfigured or unreachable cluster is visible on the service
  * page without marking the service itself as failed.
  */
+import { i18n } from './i18n'
 import { sdk } from './sdk'
 import {
   chownDataCommand,
@@ -32,7 +33,7 @@ async function probe(path: string): Promise<Probe> {
 const firstLine = (s: string): string => s.split('\n')[0].slice(0, 200)
 
 export const main = sdk.setupMain(async ({ effects }) => {
-  console.info('Starting spark-control')
+  console.info(i18n('Starting Spark Control'))
 
   const sub = sdk.SubContainer.of(
     effects,
@@ -58,22 +59,26 @@ export const main = sdk.setupMain(async ({ effects }) => {
         sigtermTimeout: stopTimeoutMs,
       },
       ready: {
-        display: 'Web interface',
+        display: i18n('Web interface'),
         gracePeriod: 30_000,
         fn: async () => {
           const r = await probe('/healthz')
           if ('status' in r && r.status === 200) {
             return {
               result: 'success',
-              message: 'spark-control is serving the web interface',
+              message: i18n('Spark Control is serving the web interface'),
             }
           }
           return {
             result: 'failure',
             message:
               'status' in r
-                ? `/healthz answered HTTP ${r.status}`
-                : `spark-control is not answering on port ${uiPort}`,
+                ? i18n('/healthz answered HTTP ${status}', {
+                    status: String(r.status),
+                  })
+                : i18n('Spark Control is not answering on port ${port}', {
+                    port: String(uiPort),
+                  }),
           }
         },
       },
@@ -81,20 +86,22 @@ export const main = sdk.setupMain(async ({ effects }) => {
     })
     .addHealthCheck('cluster', {
       ready: {
-        display: 'Sparks',
+        display: i18n('Sparks'),
         fn: async () => {
           const r = await probe('/readyz')
           if (!('status' in r)) {
-            return { result: 'starting', message: 'Waiting for spark-control' }
+            return { result: 'starting', message: i18n('Waiting for Spark Control') }
           }
           if (r.status === 200) {
-            return { result: 'success', message: firstLine(r.body) || 'Ready' }
+            return { result: 'success', message: firstLine(r.body) || i18n('Ready') }
           }
           return {
             result: 'loading',
             message:
               firstLine(r.body) ||
-              'Not ready. If this is a new install, run the "Show Public Key" and "Configure Sparks" actions.',
+              i18n(
+                'Not ready. If this is a new install, run the "Show Public Key" and "Configure Sparks" actions.',
+              ),
           }
         },
       },

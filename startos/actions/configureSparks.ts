@@ -7,33 +7,37 @@
  */
 import { YAML } from '@start9labs/start-sdk'
 import { readFile } from 'node:fs/promises'
+import { i18n } from '../i18n'
 import { sdk } from '../sdk'
 import { desiredFile, runSparkControl } from '../utils'
 
 const { InputSpec, Value } = sdk
 
 // Host names are fixed: the head is spark1, the worker spark2.
-const sparks = { spark1: 'Spark 1 (head)', spark2: 'Spark 2 (worker)' }
+const sparks = {
+  spark1: i18n('Spark 1 (head)'),
+  spark2: i18n('Spark 2 (worker)'),
+}
 type Spark = keyof typeof sparks
 
 const addressPattern = {
   // No spaces, commas or '=': the value is passed as NAME=ADDRESS,user=USER.
   regex: '^[A-Za-z0-9][A-Za-z0-9.:-]*$',
-  description:
+  description: i18n(
     'An IPv4 address such as 192.168.1.101, or a host name. No spaces or commas.',
+  ),
 }
 const userPattern = {
   regex: '^[a-z_][a-z0-9_.-]*$',
-  description:
+  description: i18n(
     'A Linux user name: lower-case letters, digits, "_", "." and "-", starting with a letter or "_".',
+  ),
 }
-const addressHelp =
-  'Use the IPv4 address. A mDNS ".local" name may resolve to IPv6 first while vLLM listens on IPv4 only; the validator warns about it.'
 
-const address = (n: 1 | 2, placeholder: string) =>
+const address = (name: string, description: string, placeholder: string) =>
   Value.text({
-    name: `Spark ${n} address`,
-    description: `${n === 1 ? 'The head node: runs launch-cluster.sh and serves the model on port 8888.' : 'The worker node for tensor-parallel cluster models.'} ${addressHelp}`,
+    name,
+    description,
     required: true,
     default: null,
     placeholder,
@@ -42,28 +46,49 @@ const address = (n: 1 | 2, placeholder: string) =>
 
 const user = (n: 1 | 2) =>
   Value.text({
-    name: `Spark ${n} SSH user`,
-    description: `The user Spark Control logs in as on Spark ${n}. Its ~/.ssh/authorized_keys must hold the key from "Show Public Key", and it must be able to run docker.`,
+    name: i18n('Spark ${n} SSH user', { n: String(n) }),
+    description: i18n(
+      'The user Spark Control logs in as on Spark ${n}. Its ~/.ssh/authorized_keys must hold the key from "Show Public Key", and it must be able to run docker.',
+      { n: String(n) },
+    ),
     required: true,
     default: 'nvidia',
     patterns: [userPattern],
   })
 
-const placement = (service: string) =>
+const placement = (name: string, description: string) =>
   Value.select({
-    name: `${service} runs on`,
-    description: `Which Spark runs the ${service} container.`,
+    name,
+    description,
     default: 'spark2',
     values: sparks,
   })
 
 export const inputSpec = InputSpec.of({
-  spark1Address: address(1, '192.168.1.101'),
+  spark1Address: address(
+    i18n('Spark 1 address'),
+    i18n(
+      'The head node: runs launch-cluster.sh and serves the model on port 8888. Use the IPv4 address: a mDNS ".local" name may resolve to IPv6 first while vLLM listens on IPv4 only; the validator warns about it.',
+    ),
+    '192.168.1.101',
+  ),
   spark1User: user(1),
-  spark2Address: address(2, '192.168.1.102'),
+  spark2Address: address(
+    i18n('Spark 2 address'),
+    i18n(
+      'The worker node for tensor-parallel cluster models. Use the IPv4 address: a mDNS ".local" name may resolve to IPv6 first while vLLM listens on IPv4 only; the validator warns about it.',
+    ),
+    '192.168.1.102',
+  ),
   spark2User: user(2),
-  parakeetHost: placement('Parakeet (speech-to-text, port 8000)'),
-  magpieHost: placement('Magpie (text-to-speech, port 9000)'),
+  parakeetHost: placement(
+    i18n('Parakeet (speech-to-text, port 8000) runs on'),
+    i18n('Which Spark runs the Parakeet container.'),
+  ),
+  magpieHost: placement(
+    i18n('Magpie (text-to-speech, port 9000) runs on'),
+    i18n('Which Spark runs the Magpie container.'),
+  ),
 })
 
 type Form = {
@@ -135,9 +160,10 @@ export const configureSparks = sdk.Action.withInput(
   'configure-sparks',
 
   async () => ({
-    name: 'Configure Sparks',
-    description:
+    name: i18n('Configure Sparks'),
+    description: i18n(
       'Set the addresses and SSH users of the two Sparks and where Parakeet and Magpie run. Writes them into desired.yaml with `spark-control configure` (validated first; nothing is written on error). Spark Control picks up the change by itself.',
+    ),
     warning: null,
     // The running service wrote the starting desired.yaml; configure edits it.
     allowedStatuses: 'only-running',
@@ -157,7 +183,13 @@ export const configureSparks = sdk.Action.withInput(
     )
     if (out.exitCode !== 0) {
       throw new Error(
-        `desired.yaml was not changed. spark-control configure reported:\n${out.stderr.trim() || out.stdout.trim() || `exit ${out.exitCode}`}`,
+        i18n(
+          'desired.yaml was not changed. spark-control configure reported:\n${output}',
+          {
+            output:
+              out.stderr.trim() || out.stdout.trim() || `exit ${out.exitCode}`,
+          },
+        ),
       )
     }
     const notes = [out.stdout.trim(), out.stderr.trim()]
@@ -165,10 +197,14 @@ export const configureSparks = sdk.Action.withInput(
       .join('\n')
     return {
       version: '1',
-      title: 'Sparks configured',
+      title: i18n('Sparks configured'),
       message:
-        'desired.yaml now names both Sparks and the service placement. Open the Web UI to see what Spark Control observes and the plan it will run. If a Spark shows as unreachable, check that the key from "Show Public Key" is in that user\'s ~/.ssh/authorized_keys.' +
-        (notes ? `\n\nspark-control said:\n${notes}` : ''),
+        i18n(
+          'desired.yaml now names both Sparks and the service placement. Open the Web UI to see what Spark Control observes and the plan it will run. If a Spark shows as unreachable, check that the key from "Show Public Key" is in that user\'s ~/.ssh/authorized_keys.',
+        ) +
+        (notes
+          ? `\n\n${i18n('spark-control said:\n${notes}', { notes })}`
+          : ''),
       result: null,
     }
   },

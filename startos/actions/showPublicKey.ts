@@ -3,6 +3,7 @@
  * creates the key on first use) and shows the line, plus a ready-to-paste
  * command that appends it to ~/.ssh/authorized_keys on a Spark.
  */
+import { i18n } from '../i18n'
 import { sdk } from '../sdk'
 import { dataDir, runSparkControl } from '../utils'
 
@@ -14,9 +15,10 @@ export const showPublicKey = sdk.Action.withoutInput(
   'show-public-key',
 
   async () => ({
-    name: 'Show Public Key',
-    description:
+    name: i18n('Show Public Key'),
+    description: i18n(
       'Show the SSH public key Spark Control uses to log in to the Sparks. Add it to ~/.ssh/authorized_keys of the SSH user on both Sparks.',
+    ),
     warning: null,
     allowedStatuses: 'any',
     group: null,
@@ -31,7 +33,10 @@ export const showPublicKey = sdk.Action.withoutInput(
     ])
     if (out.exitCode !== 0) {
       throw new Error(
-        `spark-control pubkey failed (exit ${out.exitCode}): ${out.stderr.trim() || out.stdout.trim()}`,
+        i18n('spark-control pubkey failed (exit ${code}): ${output}', {
+          code: String(out.exitCode),
+          output: out.stderr.trim() || out.stdout.trim(),
+        }),
       )
     }
     const line = out.stdout
@@ -41,7 +46,10 @@ export const showPublicKey = sdk.Action.withoutInput(
       .pop()
     if (!line || !keyLine.test(line)) {
       throw new Error(
-        `spark-control pubkey printed something that is not an ed25519 public key line: ${out.stdout.trim()}`,
+        i18n(
+          'spark-control pubkey printed something that is not an ed25519 public key line: ${output}',
+          { output: out.stdout.trim() },
+        ),
       )
     }
     // The key line has no quote characters (checked above), so single quotes
@@ -50,16 +58,17 @@ export const showPublicKey = sdk.Action.withoutInput(
 
     return {
       version: '1',
-      title: 'Spark Control public key',
-      message:
+      title: i18n('Spark Control public key'),
+      message: i18n(
         'Authorize this key on BOTH Sparks, as the SSH user you will enter in "Configure Sparks" (e.g. nvidia): log in to each Spark and run the command below, or append the key line to ~/.ssh/authorized_keys by hand. The command adds the line only once. Then run "Configure Sparks".',
+      ),
       result: {
         type: 'group',
         value: [
           {
             type: 'single',
-            name: 'Public key',
-            description: 'One line for ~/.ssh/authorized_keys',
+            name: i18n('Public key'),
+            description: i18n('One line for ~/.ssh/authorized_keys'),
             value: line,
             copyable: true,
             qr: false,
@@ -67,9 +76,10 @@ export const showPublicKey = sdk.Action.withoutInput(
           },
           {
             type: 'single',
-            name: 'Command to run on each Spark',
-            description:
+            name: i18n('Command to run on each Spark'),
+            description: i18n(
               'Run as the SSH user on Spark 1 and on Spark 2 (not as root, unless root is that user)',
+            ),
             value: install,
             copyable: true,
             qr: false,

@@ -5,12 +5,14 @@
  * action needs it running).
  */
 import { configureSparks } from '../actions/configureSparks'
+import { i18n } from '../i18n'
 import { sdk } from '../sdk'
 
 export const setupTask = sdk.setupOnInit(async (effects, kind) => {
   if (kind !== 'install') return
   await sdk.action.createOwnTask(effects, configureSparks, 'important', {
-    reason:
+    reason: i18n(
       'Tell Spark Control where your two Sparks are. First run "Show Public Key" and add the key to ~/.ssh/authorized_keys on both Sparks.',
+    ),
   })
 })

@@ -1,8 +1,14 @@
 /**
  * Static package metadata: id, descriptions, the image (built from the
  * repository's container/Dockerfile) and the one data volume.
+ *
+ * No `alerts`: SDK 2.0 removed the field (StartOS no longer shows
+ * install/update/uninstall/restore/start/stop prompts, and ignores the key).
+ * What an install alert would say is in instructions.md and the install task
+ * (init/setupTask.ts); the check rejects a leftover `alerts` key.
  */
 import { setupManifest } from '@start9labs/start-sdk'
+import { long, short } from './i18n'
 
 // Placeholder until the project has a public home; start-cli packs with it,
 // the StartOS marketplace shows it as a link.
@@ -16,19 +22,16 @@ export const manifest = setupManifest({
   upstreamRepo: projectUrl,
   marketingUrl: projectUrl,
   donationUrl: null,
-  description: {
-    short: 'Declarative control plane for a two-Spark vLLM cluster',
-    long: 'Spark Control keeps a desired-state file for two NVIDIA DGX Spark boxes (active model, model overrides, placement of the Parakeet and Magpie speech services, launcher update policy), polls what actually runs over SSH and HTTP, and converges the two safely. It serves a web UI, service discovery at /api/endpoints, and one OpenAI-compatible endpoint at /v1 that forwards to whichever model is active.',
-  },
+  description: { short, long },
   volumes: ['main'],
   images: {
     'spark-control': {
-      // Paths are relative to the directory start-cli runs in: startos/ (see
-      // the Makefile). The build context is the repository root.
+      // Paths are relative to the package root (the repository root, where
+      // make and start-cli run); the build context is that root too.
       source: {
         dockerBuild: {
-          workdir: '..',
-          dockerfile: '../container/Dockerfile',
+          workdir: '.',
+          dockerfile: 'container/Dockerfile',
         },
       },
       arch: ['x86_64', 'aarch64'],

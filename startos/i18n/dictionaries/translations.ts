@@ -1,0 +1,55 @@
+/**
+ * Translations, by the numbers in default.ts. `satisfies` makes tsc reject a
+ * translation that misses a string; the StartOS check rejects one with a
+ * number default.ts does not have. Keep `${name}` placeholders unchanged.
+ */
+import { LangDict } from './default'
+
+export default {
+  de_DE: {
+    0: 'Spark Control startet',
+    1: 'Weboberfläche',
+    2: 'Spark Control stellt die Weboberfläche bereit',
+    3: '/healthz antwortete mit HTTP ${status}',
+    4: 'Spark Control antwortet nicht auf Port ${port}',
+    5: 'Sparks',
+    6: 'Warte auf Spark Control',
+    7: 'Bereit',
+    8: 'Nicht bereit. Bei einer Neuinstallation die Aktionen „Öffentlichen Schlüssel zeigen“ und „Sparks einrichten“ ausführen.',
+    9: 'Weboberfläche',
+    10: 'Status, Plan und Einstellungen der Sparks: aktives Modell, Modell-Overrides, Platzierung der Dienste, Launcher-Updates',
+    11: 'OpenAI-kompatible API',
+    12: 'Basis-URL für OpenAI-Clients (z. B. Open WebUI). Anfragen gehen an das aktive vLLM-Modell, Audio-Transkription an Parakeet. Das JSON zur Diensterkennung liegt unter /api/endpoints auf demselben Host.',
+    13: 'Öffentlichen Schlüssel zeigen',
+    14: 'Zeigt den öffentlichen SSH-Schlüssel, mit dem sich Spark Control auf den Sparks anmeldet. Auf beiden Sparks in ~/.ssh/authorized_keys des SSH-Benutzers eintragen.',
+    15: 'spark-control pubkey ist fehlgeschlagen (Exit ${code}): ${output}',
+    16: 'spark-control pubkey hat keine ed25519-Schlüsselzeile ausgegeben: ${output}',
+    17: 'Öffentlicher Schlüssel von Spark Control',
+    18: 'Diesen Schlüssel auf BEIDEN Sparks für den SSH-Benutzer freigeben, den Sie in „Sparks einrichten“ angeben (z. B. nvidia): auf jedem Spark anmelden und den Befehl unten ausführen oder die Schlüsselzeile von Hand an ~/.ssh/authorized_keys anhängen. Der Befehl fügt die Zeile nur einmal ein. Danach „Sparks einrichten“ ausführen.',
+    19: 'Öffentlicher Schlüssel',
+    20: 'Eine Zeile für ~/.ssh/authorized_keys',
+    21: 'Befehl für jeden Spark',
+    22: 'Als SSH-Benutzer auf Spark 1 und auf Spark 2 ausführen (nicht als root, außer root ist dieser Benutzer)',
+    23: 'Spark 1 (Head)',
+    24: 'Spark 2 (Worker)',
+    25: 'Eine IPv4-Adresse wie 192.168.1.101 oder ein Hostname. Ohne Leerzeichen und Kommas.',
+    26: 'Ein Linux-Benutzername: Kleinbuchstaben, Ziffern, „_“, „.“ und „-“, beginnend mit einem Buchstaben oder „_“.',
+    27: 'Adresse von Spark 1',
+    28: 'Adresse von Spark 2',
+    29: 'Der Head-Knoten: führt launch-cluster.sh aus und stellt das Modell auf Port 8888 bereit. Die IPv4-Adresse verwenden: ein mDNS-Name auf „.local“ kann zuerst nach IPv6 auflösen, während vLLM nur auf IPv4 lauscht; die Prüfung warnt davor.',
+    30: 'Der Worker-Knoten für Tensor-parallele Cluster-Modelle. Die IPv4-Adresse verwenden: ein mDNS-Name auf „.local“ kann zuerst nach IPv6 auflösen, während vLLM nur auf IPv4 lauscht; die Prüfung warnt davor.',
+    31: 'SSH-Benutzer auf Spark ${n}',
+    32: 'Der Benutzer, als der sich Spark Control auf Spark ${n} anmeldet. Seine ~/.ssh/authorized_keys muss den Schlüssel aus „Öffentlichen Schlüssel zeigen“ enthalten, und er muss docker ausführen dürfen.',
+    33: 'Parakeet (Sprache zu Text, Port 8000) läuft auf',
+    34: 'Welcher Spark den Parakeet-Container ausführt.',
+    35: 'Magpie (Text zu Sprache, Port 9000) läuft auf',
+    36: 'Welcher Spark den Magpie-Container ausführt.',
+    37: 'Sparks einrichten',
+    38: 'Adressen und SSH-Benutzer der beiden Sparks festlegen und bestimmen, wo Parakeet und Magpie laufen. Schreibt sie mit `spark-control configure` in desired.yaml (zuerst geprüft; bei einem Fehler wird nichts geschrieben). Spark Control übernimmt die Änderung von selbst.',
+    39: 'desired.yaml wurde nicht geändert. spark-control configure meldete:\n${output}',
+    40: 'Sparks eingerichtet',
+    41: 'desired.yaml nennt jetzt beide Sparks und die Platzierung der Dienste. In der Weboberfläche sehen Sie, was Spark Control beobachtet und welchen Plan es ausführt. Wird ein Spark als nicht erreichbar angezeigt, prüfen Sie, ob der Schlüssel aus „Öffentlichen Schlüssel zeigen“ in ~/.ssh/authorized_keys dieses Benutzers steht.',
+    42: 'spark-control meldete:\n${notes}',
+    43: 'Teilen Sie Spark Control mit, wo Ihre beiden Sparks sind. Zuerst „Öffentlichen Schlüssel zeigen“ ausführen und den Schlüssel auf beiden Sparks in ~/.ssh/authorized_keys eintragen.',
+  },
+} satisfies Record<string, LangDict>

@@ -65,6 +65,16 @@ pub struct StateView<'a> {
     pub ready: bool,
 }
 
+/// One event of `GET /api/state/stream`: the server's epoch and the state.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StateEvent<'a> {
+    /// Chosen at the server's start-up: a different value means the server restarted
+    /// (operation ids and log sequence numbers began again), so a reader resyncs.
+    pub epoch: &'a str,
+    /// What `GET /api/state` answers now.
+    pub state: StateView<'a>,
+}
+
 /// What a caller needs to know about authentication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct AuthView {
@@ -169,6 +179,9 @@ pub fn openapi_schemas() -> Map<String, Value> {
     // definitions it carries under `components` do not: take them from the generator,
     // transformed, instead.
     let root = generator.root_schema_for::<StateView<'static>>();
+    // `StateEvent` (the state stream's events) is named in the definitions; its `state`
+    // refers to `StateView`, which the root below then fills.
+    generator.subschema_for::<StateEvent<'static>>();
     let mut out = generator.take_definitions(true);
     let mut root = match root.to_value() {
         Value::Object(m) => m,

@@ -14,6 +14,7 @@
 mod harness;
 mod history;
 mod settings;
+mod stream;
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,9 +1,9 @@
-// spark-control browser UI. One script, no framework, no build step, no network access
-// beyond the server that embeds it. Owns: rendering /api/state, the live log stream, and
-// turning clicks into /api edits (which the server writes into desired.yaml). Must not:
+// spark-control browser UI. ES modules (this one and those under ui/), no framework, no
+// build step, no network access beyond the server that embeds it. Owns: rendering the
+// state, the live log stream, and turning clicks into /api edits (which the server writes into desired.yaml). Must not:
 // keep its own idea of the desired state (the file is the truth), or rebuild DOM on every
 // tick (updates are keyed and in place so nothing jumps while people read or type).
-'use strict';
+import { connectState } from './ui/state.js';
 
 // ---------------------------------------------------------------- small DOM helpers
 const $ = (sel, root) => (root || document).querySelector(sel);
@@ -168,7 +168,6 @@ async function edit(op, formEl) {
   clearFormErrors(formEl);
   try {
     await api('POST', '/api/desired/edit', op);
-    refreshSoon();
     return true;
   } catch (e) {
     const diags = diagnosticsOf(e.body);
@@ -230,7 +229,7 @@ async function loadSession() {
   try {
     const r = await api('GET', '/api/session', undefined, { noAuthRetry: true });
     app.session = Object.assign({ known: true }, r.data);
-  } catch (_) { /* offline: the state poll says so */ }
+  } catch (_) { /* offline: the state stream says so */ }
   renderAuth();
 }
 
@@ -266,7 +265,7 @@ function askToken(reason) {
       form.removeEventListener('submit', onSubmit);
       tokenPrompt = null;
       renderAuth();
-      if (app.session.signed_in) { poll(); startLogs(); }
+      if (app.session.signed_in) { stateConn.restart(); startLogs(); }
       resolve(app.session.signed_in);
     }, { once: true });
     d.returnValue = '';
@@ -277,41 +276,43 @@ function askToken(reason) {
 }
 
 // ---------------------------------------------------------------- state stream
-// Prefer a server-sent state stream (/api/state/stream) when the server has one; fall back
-// to polling /api/state. Either way renderAll() runs only when something arrived.
-let pollTimer = null;
+// The state arrives over /api/state/stream (`state.js`); renderAll() runs only when
+// something arrived. No polling of /api/state.
+let stateConn = null;
 function startState() {
-  let gotOne = false;
-  let es;
-  try { es = new EventSource('/api/state/stream'); } catch (_) { es = null; }
-  if (!es) { poll(); return; }
-  es.addEventListener('message', (ev) => {
-    gotOne = true;
-    try { onState(JSON.parse(ev.data)); } catch (_) { /* ignore a torn message */ }
-  });
-  es.addEventListener('error', () => {
-    if (!gotOne) { es.close(); poll(); }
-    else setConn(false, 'reconnecting…');
-  });
-}
-async function poll() {
-  clearTimeout(pollTimer);
-  try {
-    const r = await api('GET', '/api/state', undefined, { timeout: 8000, noAuthRetry: true });
-    onState(r.data);
-  } catch (e) {
-    if (e.status === 401) {
-      // Reads need the token on this server: reachable, but not signed in.
-      setConn(true);
+  stateConn = connectState({
+    state: onState,
+    conn: setConn,
+    epoch: (epoch, previous) => {
+      // On the root element for people and tests reading the page: which server run it shows.
+      document.documentElement.dataset.epoch = epoch;
+      if (previous !== null) resync();
+    },
+    auth: () => {
       app.session = { auth_required: true, signed_in: false, known: true };
       renderAuth();
       if (!tokenPrompt) askToken('This server needs the admin token to show the cluster.');
-      return;
-    } else setConn(false, e.message);
-  }
-  pollTimer = setTimeout(poll, document.hidden ? 5000 : 1500);
+    },
+  });
 }
-function refreshSoon() { if (pollTimer) { clearTimeout(pollTimer); pollTimer = setTimeout(poll, 150); } }
+
+// The server restarted (a new epoch): operation ids and log sequence numbers began again,
+// so nothing this page holds from the previous run may be matched against the new one.
+// Logs are dropped and streamed afresh; every other view reloads.
+function resync() {
+  app.logs = [];
+  app.lastSeq = 0;
+  for (const l of app.logListeners) if (l.reset) l.reset();
+  if (app.swap) app.swap.opAfter = 0;
+  startLogs();
+  loadSession();
+  loadSetup();
+  app.downloads = undefined;
+  hist.loadedAt = 0;
+  if (app.view === 'cluster') loadTelemetry(true);
+  const enter = ENTER[app.view];
+  if (enter) enter();
+}
 
 function setConn(ok, msg) {
   app.connected = ok;
@@ -327,6 +328,7 @@ function onState(s) {
   if (!s || typeof s !== 'object') return;
   app.state = s;
   app.lastOk = Date.now();
+  document.documentElement.dataset.generation = String((s.observed || {}).generation ?? '');
   setConn(true);
   recordGpuHistory(s);
   renderAll();
@@ -385,6 +387,7 @@ function attachLog(el, filter, onEach) {
     if (atBottom) el.scrollTop = el.scrollHeight;
     if (onEach) onEach(l);
   };
+  add.reset = () => el.replaceChildren();
   el.replaceChildren();
   for (const l of app.logs) add(l);
   app.logListeners.add(add);
@@ -575,7 +578,6 @@ async function post(path, okMsg, body) {
   try {
     const r = await api('POST', path, body);
     if (okMsg) toast(okMsg, 'ok');
-    refreshSoon();
     return r;
   } catch (e) {
     toast(e.status === 404 ? `Not available in this build of spark-control (${path}).` : e.message, 'bad');
@@ -754,7 +756,6 @@ async function cancelOp(el) {
   try {
     await api('POST', `/api/operations/${id}/cancel`);
     toast(`Operation #${id} cancelled.`, 'ok');
-    refreshSoon();
   } catch (e) { toast(e.message, 'bad'); }
 }
 function attachOpLog(logEl, id) {
@@ -1381,7 +1382,6 @@ async function saveDesired(etagOverride) {
     if (!ed.etag) loadDesired(true);
     renderEditor();
     toast('Saved desired.yaml.', 'ok');
-    refreshSoon();
   } catch (e) {
     toast(`Not saved: ${e.message}`, 'bad');
   } finally { btn.disabled = false; }
@@ -1663,7 +1663,7 @@ async function rollback(c) {
     const r = await api('POST', `/api/history/${c.id}/rollback`);
     toast(r.data.changed ? `Rolled back: ${r.data.subject}` : 'Already that version.', 'ok');
   } catch (e) { toast(e.message, 'bad'); }
-  hist.loadedAt = 0; loadHistory(); refreshSoon();
+  hist.loadedAt = 0; loadHistory();
 }
 
 async function historyPost(path, body, done) {
@@ -1671,7 +1671,7 @@ async function historyPost(path, body, done) {
     const r = await api('POST', path, body);
     toast(done(r.data), 'ok');
   } catch (e) { toast(e.message, 'bad'); }
-  hist.loadedAt = 0; setTimeout(loadHistory, 300); refreshSoon();
+  hist.loadedAt = 0; setTimeout(loadHistory, 300);
 }
 
 // ---------------------------------------------------------------- wiring
@@ -1735,10 +1735,9 @@ function init() {
   tid('token-button').addEventListener('click', () => askToken());
   tid('token-set').addEventListener('click', () => askToken());
   tid('token-forget').addEventListener('click', async () => {
-    try { await api('DELETE', '/api/session', undefined, { noAuthRetry: true }); } catch (_) { /* shown by the next poll */ }
+    try { await api('DELETE', '/api/session', undefined, { noAuthRetry: true }); } catch (_) { /* the state stream says so */ }
     app.session.signed_in = false; renderAuth(); toast('Signed out.');
   });
-  document.addEventListener('visibilitychange', () => { if (!document.hidden) refreshSoon(); });
   // Older versions kept the token in localStorage: never again, and not left behind.
   try { localStorage.removeItem('spark-control.token'); } catch (_) { /* storage disabled */ }
   route();

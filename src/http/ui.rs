@@ -10,7 +10,11 @@ use super::error::ApiError;
 use super::extract::Path;
 
 /// The modules under `/ui/`, by file name.
-pub const MODULES: &[(&str, &str)] = &[("state.js", include_str!("ui/state.js"))];
+pub const MODULES: &[(&str, &str)] = &[
+    ("format.js", include_str!("ui/format.js")),
+    ("state.js", include_str!("ui/state.js")),
+    ("swap.js", include_str!("ui/swap.js")),
+];
 
 /// `GET /ui/{name}`: one of [`MODULES`].
 pub async fn module(Path(name): Path<String>) -> Result<impl IntoResponse, ApiError> {

@@ -44,6 +44,8 @@ pub struct StateView<'a> {
     pub resources: &'a [Resource],
     /// The operation running now, or the last one.
     pub operation: Option<&'a Operation>,
+    /// The last operation that ended (while another runs, the one before it).
+    pub ended_operation: Option<&'a Operation>,
     /// Failure backoff, when the last operation failed.
     pub backoff: Option<&'a Backoff>,
     /// Why plan steps wait although nothing failed (a person cancelled an operation).
@@ -127,6 +129,7 @@ impl<'a> StateView<'a> {
             plan_text,
             resources,
             operation,
+            ended_operation,
             backoff,
             held,
             last_error,
@@ -142,6 +145,7 @@ impl<'a> StateView<'a> {
             plan_text,
             resources,
             operation: operation.as_ref(),
+            ended_operation: ended_operation.as_ref(),
             backoff: backoff.as_ref(),
             held: held.as_deref(),
             last_error: last_error.as_deref(),
@@ -322,6 +326,19 @@ mod tests {
             finished_at: Some(at(-10)),
             outcome: Outcome::Failed("launch timed out".into()),
             failure_kind: Some(crate::execute::ExecErrorKind::Timeout),
+            timeline: plan
+                .steps
+                .iter()
+                .cloned()
+                .map(crate::status::OpStep::pending)
+                .collect(),
+            download: Some(crate::status::OpDownload {
+                repo: "org/old-model".into(),
+                bytes: 1024,
+                total: Some(4096),
+                rate_bps: Some(512.0),
+                eta_secs: Some(6),
+            }),
         };
         let resources = crate::status::resources(&d, &observed, &plan, Some(&operation));
         Status {
@@ -348,6 +365,7 @@ mod tests {
             plan_text: crate::plan::render(&plan),
             plan: Arc::new(plan),
             resources,
+            ended_operation: Some(operation.clone()),
             operation: Some(operation),
             backoff: Some(Backoff {
                 failures: 2,
@@ -407,6 +425,7 @@ mod tests {
                 "plan_text",
                 "resources",
                 "operation",
+                "ended_operation",
                 "backoff",
                 "held",
                 "last_error",

@@ -15,6 +15,7 @@ mod harness;
 mod history;
 mod settings;
 mod stream;
+mod swap;
 
 use std::path::Path;
 use std::time::Duration;

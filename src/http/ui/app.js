@@ -4,6 +4,8 @@
 // keep its own idea of the desired state (the file is the truth), or rebuild DOM on every
 // tick (updates are keyed and in place so nothing jumps while people read or type).
 import { connectState } from './ui/state.js';
+import { fmtBytes, fmtDuration } from './ui/format.js';
+import { forgetRun, newSwap, renderSwapCard, stepWords, swapLine } from './ui/swap.js';
 
 // ---------------------------------------------------------------- small DOM helpers
 const $ = (sel, root) => (root || document).querySelector(sel);
@@ -59,21 +61,6 @@ function syncList(parent, items, keyOf, create, update) {
 }
 
 // ---------------------------------------------------------------- formatting
-function fmtBytes(n) {
-  if (n === null || n === undefined || isNaN(n)) return '—';
-  const u = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0; let v = Number(n);
-  while (v >= 1000 && i < u.length - 1) { v /= 1000; i++; }
-  return `${v.toFixed(v >= 100 || i === 0 ? 0 : 1)} ${u[i]}`;
-}
-function fmtDuration(secs) {
-  if (secs === null || secs === undefined || !isFinite(secs)) return '—';
-  secs = Math.max(0, Math.round(secs));
-  const hh = Math.floor(secs / 3600); const mm = Math.floor((secs % 3600) / 60); const ss = secs % 60;
-  if (hh) return `${hh} h ${mm} min`;
-  if (mm) return `${mm} min ${ss} s`;
-  return `${ss} s`;
-}
 function fmtTime(iso) {
   if (!iso) return '—';
   const d = new Date(iso);
@@ -107,7 +94,7 @@ const app = {
   telemetry: undefined, // undefined: not tried; null: 404; object: data
   downloads: undefined, // same convention
   setup: undefined,
-  swap: null,           // {model, since, op, sawReady}
+  swap: null,           // the swap card's watch ({model, opAfter, …}: ui/swap.js)
   updateOp: null,
 };
 
@@ -303,7 +290,7 @@ function resync() {
   app.logs = [];
   app.lastSeq = 0;
   for (const l of app.logListeners) if (l.reset) l.reset();
-  if (app.swap) app.swap.opAfter = 0;
+  if (app.swap) forgetRun(app.swap);
   startLogs();
   loadSession();
   loadSetup();
@@ -474,7 +461,8 @@ function renderHeader(s) {
   const op = s.operation;
   if (op && opRunning(s)) {
     setClass($('.dot', oc), 'dot info');
-    setText($('.t', oc), `${op.phase || 'working'} (${Math.min(op.step + 1, op.steps)}/${op.steps})`);
+    const current = (op.timeline || [])[op.step];
+    setText($('.t', oc), `${current ? stepWords(current.step).text : 'working'} (${Math.min(op.step + 1, op.steps)}/${op.steps})`);
   } else if (s.held) {
     setClass($('.dot', oc), 'dot warn');
     setText($('.t', oc), 'cancelled; waiting for a change or retry');
@@ -732,7 +720,8 @@ function renderOp(el, s) {
   }
   const state = op.outcome ? op.outcome.state : 'running';
   const running = state === 'running';
-  setText(phase, running ? (op.phase || 'working') : (state === 'succeeded' ? 'done' : state));
+  const current = (op.timeline || [])[op.step];
+  setText(phase, running ? (current ? stepWords(current.step).text : 'working') : (state === 'succeeded' ? 'done' : state));
   setClass(st, `badge ${{ running: 'info', succeeded: 'ok', failed: 'bad', cancelled: 'warn' }[state] || 'muted'}`);
   setText(st, state);
   const elapsed = ((op.finished_at ? Date.parse(op.finished_at) : Date.now()) - Date.parse(op.started_at)) / 1000;
@@ -921,7 +910,7 @@ async function activate(name) {
   if (!(s.desired && s.desired.cluster)) body.push(h('p', { class: 'error-text' }, 'No cluster is configured yet: the server will refuse this until Setup names a head host.'));
   if (!(await confirmDialog(`Switch to ${name}?`, body, `Activate ${name}`))) return;
   const before = s.operation ? s.operation.id : 0;
-  app.swap = { model: name, opAfter: before, since: Date.now(), sawReady: false };
+  app.swap = newSwap(name, before);
   if (await edit({ op: 'activate', model: name })) {
     toast(`${name} is now the active model in desired.yaml.`, 'ok');
     startSwapLog();
@@ -934,33 +923,28 @@ async function removeModel(name) {
   if (await edit({ op: 'remove_model', name })) toast(`Removed ${name}.`, 'ok');
 }
 
+// The swap card's log: the lines of the operations after the click, until the swap ends.
 function startSwapLog() {
+  stopSwapLog();
+  const logEl = tid('swap-log');
+  const sw = app.swap;
+  logEl._detach = attachLog(logEl, (l) => swapLine(sw, l));
+}
+function stopSwapLog() {
   const logEl = tid('swap-log');
   if (logEl._detach) logEl._detach();
-  const sw = app.swap;
-  logEl._detach = attachLog(logEl, (l) => sw && typeof l.op === 'number' && l.op > sw.opAfter, (l) => {
-    if (/Application startup complete\./.test(l.text || '')) { sw.sawReady = true; renderSwap(app.state); }
-  });
+  logEl._detach = null;
 }
 
 function renderSwap(s) {
-  const card = tid('swap-card');
   const sw = app.swap;
-  show(card, !!sw);
+  show(tid('swap-card'), !!sw);
   if (!sw || !s) return;
   const m = modelStatus(s);
-  const op = s.operation && s.operation.id > sw.opAfter ? s.operation : null;
-  let state; let cls; let detail;
-  if (s.desired && s.desired.active_model !== sw.model) { state = 'superseded'; cls = 'warn'; detail = `The active model is now ${s.desired.active_model || 'none'}.`; }
-  else if (m.ready && m.name === sw.model && (!op || !opRunning(s))) { state = 'ready'; cls = 'ok'; detail = `${sw.model} is serving.`; }
-  else if (op && op.outcome && op.outcome.state === 'failed') { state = 'failed'; cls = 'bad'; detail = op.outcome.detail || 'The operation failed; see the log.'; }
-  else if (sw.sawReady) { state = 'starting'; cls = 'info'; detail = 'Application startup complete — waiting for the API to list the model.'; }
-  else if (op) { state = 'loading'; cls = 'info'; detail = `${op.phase || 'working'} (step ${Math.min(op.step + 1, op.steps)} of ${op.steps}). Waiting for "Application startup complete."`; }
-  else { state = 'queued'; cls = 'muted'; detail = 'Waiting for the controller to pick up the change…'; }
-  setText(tid('swap-title'), `Switching to ${sw.model}`);
-  const st = tid('swap-state');
-  setClass(st, `badge ${cls}`); setText(st, state);
-  setText(tid('swap-detail'), detail);
+  const { final, skipped } = renderSwapCard(s, sw, m.ready && m.name === sw.model, tid);
+  // The swap ended: later operations' lines are not this swap's.
+  if (final) stopSwapLog();
+  else if (skipped) startSwapLog();
 }
 
 function renderModels(s) {
@@ -1073,7 +1057,8 @@ function renderDownloads(s) {
   // The operation's own download step (activation of an uncached model).
   const card = tid('op-download');
   const op = s.operation;
-  const isDl = op && opRunning(s) && /download/i.test(op.phase || '');
+  const current = op && (op.timeline || [])[op.step];
+  const isDl = !!(op && opRunning(s) && current && current.step.action === 'download');
   show(card, isDl);
   if (isDl) {
     if (!card.childElementCount) card.append(h('h3', {}, 'Downloading for the current operation'), h('div', {}));
@@ -1697,7 +1682,8 @@ function init() {
     if (bad) return;
     if (await edit({ op: 'add_model', name, repo, mode: f.elements.mode.value }, f)) { f.reset(); toast(`${name} added to the catalog.`, 'ok'); }
   });
-  tid('swap-dismiss').addEventListener('click', () => { const l = tid('swap-log'); if (l._detach) l._detach(); l._detach = null; app.swap = null; renderAll(); });
+  tid('swap-dismiss').addEventListener('click', () => { stopSwapLog(); app.swap = null; renderAll(); });
+  tid('swap-cancel').addEventListener('click', () => cancelOp(tid('swap-card')));
   tid('download-form').addEventListener('submit', (ev) => { ev.preventDefault(); startDownload(ev.target); });
   tid('catalog-form').addEventListener('submit', submitCatalog);
   tid('updates-check').addEventListener('click', () => post('/api/updates/check', 'Checking for launcher updates…'));

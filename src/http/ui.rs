@@ -12,6 +12,7 @@ use super::extract::Path;
 /// The modules under `/ui/`, by file name.
 pub const MODULES: &[(&str, &str)] = &[
     ("format.js", include_str!("ui/format.js")),
+    ("phone.js", include_str!("ui/phone.js")),
     ("state.js", include_str!("ui/state.js")),
     ("swap.js", include_str!("ui/swap.js")),
 ];

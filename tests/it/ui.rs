@@ -13,6 +13,7 @@
 
 mod harness;
 mod history;
+mod phone;
 mod settings;
 mod stream;
 mod swap;

@@ -5,6 +5,7 @@
 // tick (updates are keyed and in place so nothing jumps while people read or type).
 import { connectState } from './ui/state.js';
 import { fmtBytes, fmtDuration } from './ui/format.js';
+import { watchLayout } from './ui/phone.js';
 import { forgetRun, newSwap, renderSwapCard, stepWords, swapLine } from './ui/swap.js';
 
 // ---------------------------------------------------------------- small DOM helpers
@@ -535,14 +536,24 @@ function renderUpdateBanner(s) {
   const behind = info && info.behind;
   show(b, !!behind);
   if (!behind) return;
-  const key = `${behind}:${(info.subjects || []).join('|')}`;
+  // Dismissed for these commits: it shows again when upstream moves on.
+  const key = `${info.head || ''}:${behind}:${(info.subjects || []).join('|')}`;
+  show(b, dismissedUpdate() !== key);
   if (b.dataset.key === key) return;
   b.dataset.key = key;
   b.replaceChildren(h('div', { class: 'grow' },
     h('strong', { testid: 'behind-count' }, `${behind} commit${behind === 1 ? '' : 's'} behind upstream`),
     ' — the launcher (spark-vllm-docker) has updates.',
-    h('ul', { class: 'small' }, (info.subjects || []).slice(0, 5).map((x) => h('li', {}, x)))),
-  h('a', { class: 'button', href: '#/updates' }, 'Review and apply'));
+    h('ul', { class: 'small hide-phone' }, (info.subjects || []).slice(0, 5).map((x) => h('li', {}, x)))),
+  h('div', { class: 'row' },
+    h('a', { class: 'button', href: '#/updates' }, 'Review and apply'),
+    h('button', { type: 'button', testid: 'update-dismiss', 'aria-label': 'Dismiss the update notice', onclick: () => { dismissUpdate(key); show(b, false); } }, 'Dismiss')));
+}
+function dismissedUpdate() {
+  try { return localStorage.getItem('spark-control.update-dismissed'); } catch (_) { return null; }
+}
+function dismissUpdate(key) {
+  try { localStorage.setItem('spark-control.update-dismissed', key); } catch (_) { /* storage disabled: for this page only */ }
 }
 
 function renderAuth() {
@@ -1726,6 +1737,7 @@ function init() {
   });
   // Older versions kept the token in localStorage: never again, and not left behind.
   try { localStorage.removeItem('spark-control.token'); } catch (_) { /* storage disabled */ }
+  watchLayout($('main'), $('header.top'));
   route();
   loadSession();
   startState();

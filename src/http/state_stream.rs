@@ -7,8 +7,9 @@
 //! everything it holds, logs included) and the same [`super::wire::StateView`]. The first
 //! event is the current state; then one per change of the status `watch`, at most one per
 //! [`MIN_GAP`]: the `watch` keeps only the newest snapshot, so a slow reader skips to it and
-//! the loop never waits for readers. Streams end when the server shuts down or the loop
-//! stops.
+//! the loop never waits for readers. A snapshot that differs from the last one sent only
+//! in `updated_at` is not sent (half of them at rest on the demo). Streams end when the
+//! server shuts down or the loop stops.
 //!
 //! Must not: hold the `watch` borrow across an `.await`; compute anything `/api/state`
 //! does not say.
@@ -27,17 +28,25 @@ use super::AppState;
 /// the next event carries the newest state).
 pub const MIN_GAP: Duration = Duration::from_millis(200);
 
-fn state_event(app: &AppState, status: &crate::status::Status) -> Event {
-    let event = StateEvent {
+/// The event for `status`, and what it says apart from `updated_at` (a snapshot that
+/// differs from the last one sent only in when it was made is not sent again).
+fn state_event(app: &AppState, status: &crate::status::Status) -> (Event, String) {
+    let mut event = StateEvent {
         epoch: &app.epoch,
         state: super::read::view_of(app, status),
     };
-    match serde_json::to_string(&event) {
-        Ok(data) => Event::default().event("state").data(data),
+    let data = serde_json::to_string(&event);
+    event.state.updated_at = chrono::DateTime::<chrono::Utc>::MIN_UTC;
+    let content = serde_json::to_string(&event).unwrap_or_default();
+    match data {
+        Ok(data) => (Event::default().event("state").data(data), content),
         // Not expected (the same value `/api/state` writes); said, not swallowed.
-        Err(e) => Event::default()
-            .event("error")
-            .data(format!("cannot serialise the status: {e}")),
+        Err(e) => (
+            Event::default()
+                .event("error")
+                .data(format!("cannot serialise the status: {e}")),
+            String::new(),
+        ),
     }
 }
 
@@ -49,15 +58,20 @@ pub async fn state_stream(
     // The first event is the state as it is now.
     rx.mark_changed();
     let shutdown = app.shutdown.clone();
-    let stream = futures::stream::unfold((rx, app, true), |(mut rx, app, first)| async move {
-        if !first {
+    let start = (rx, app, None::<String>);
+    let stream = futures::stream::unfold(start, |(mut rx, app, last)| async move {
+        if last.is_some() {
             tokio::time::sleep(MIN_GAP).await;
         }
-        // Err: the loop is gone (its sender dropped): the stream ends.
-        rx.changed().await.ok()?;
-        let status = rx.borrow_and_update().clone();
-        let event = state_event(&app, &status);
-        Some((Ok(event), (rx, app, false)))
+        loop {
+            // Err: the loop is gone (its sender dropped): the stream ends.
+            rx.changed().await.ok()?;
+            let status = rx.borrow_and_update().clone();
+            let (event, content) = state_event(&app, &status);
+            if last.as_deref() != Some(content.as_str()) {
+                return Some((Ok(event), (rx, app, Some(content))));
+            }
+        }
     })
     .take_until(shutdown.cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::default())

@@ -189,3 +189,57 @@ async fn a_swap_with_a_download_is_followed_to_switched_in_n_s() -> Result<()> {
     s.quit().await?;
     Ok(())
 }
+
+/// Cancel on the swap card, during the download: the operation ends cancelled (the API
+/// says so and the plan is held), and the card says "cancelled" with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_on_the_swap_card_cancels_the_swap() -> Result<()> {
+    let srv = demo_server().await?;
+    let (_d, s) = browser().await?;
+    s.goto(&format!("{}/#/cluster", srv.base)).await?;
+    s.wait_text("[data-testid=model-ready]", "ready", LONG)
+        .await
+        .context("qwen36 ready")?;
+    s.exec("location.hash = '#/models'; return 1;", json!([]))
+        .await?;
+    s.click("[data-testid=activate-gemma4]").await?;
+    s.wait_text("[data-testid=confirm-title]", "gemma4", SHORT)
+        .await?;
+    s.click("[data-testid=confirm-ok]").await?;
+    s.wait_text("[data-testid=swap-state]", "downloading", LONG)
+        .await?;
+    let op = s
+        .exec(
+            "return document.querySelector('[data-testid=swap-card]').dataset.op;",
+            json!([]),
+        )
+        .await?;
+    let op: u64 = op
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .context("the card's operation")?;
+    s.click("[data-testid=swap-cancel]").await?;
+    s.wait_text("[data-testid=confirm-title]", &format!("#{op}"), SHORT)
+        .await?;
+    s.click("[data-testid=confirm-ok]").await?;
+    let st = wait_state(&srv.base, None, "the swap cancelled", |st| {
+        st["ended_operation"]["id"] == json!(op)
+            && st["ended_operation"]["outcome"]["state"] == "cancelled"
+    })
+    .await?;
+    assert!(st["held"].is_string(), "the plan waits: {}", st["held"]);
+    s.wait_text("[data-testid=swap-state]", "cancelled", SHORT)
+        .await?;
+    let detail = s.text("[data-testid=swap-detail]").await?;
+    assert!(detail.contains("cancelled"), "{detail}");
+    let hidden = s
+        .exec(
+            "return document.querySelector('[data-testid=swap-cancel]').hidden;",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(hidden, json!(true), "no Cancel once it ended");
+    s.quit().await?;
+    Ok(())
+}

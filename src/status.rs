@@ -81,6 +81,48 @@ pub struct Operation {
     /// `check`, `remote`, `timeout`: retried after the backoff).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_kind: Option<crate::execute::ExecErrorKind>,
+    /// Its steps in order, typed, each with when it started and ended (what the UI names
+    /// and times: stopping, freeing memory, downloading, starting, ready).
+    pub timeline: Vec<OpStep>,
+    /// While a step waits on a download: its bytes, size, rate and time left.
+    pub download: Option<OpDownload>,
+}
+
+/// One step of an operation and when it ran.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct OpStep {
+    /// The step (its `action` names the kind).
+    pub step: crate::plan::Step,
+    /// When it started; `None`: not yet.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended; `None`: not yet, or the operation ended inside it.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl OpStep {
+    /// A step that has not started.
+    pub fn pending(step: crate::plan::Step) -> Self {
+        OpStep {
+            step,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+}
+
+/// The download an operation waits on, summed over its hosts.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct OpDownload {
+    /// The repo.
+    pub repo: String,
+    /// Bytes in the hosts' caches.
+    pub bytes: u64,
+    /// The size on every host together; `None`: the Hub gave no size.
+    pub total: Option<u64>,
+    /// Bytes per second over the last few samples, all hosts together.
+    pub rate_bps: Option<f64>,
+    /// Seconds left at that rate (the slowest host), when the size is known.
+    pub eta_secs: Option<u64>,
 }
 
 /// How an operation ended.
@@ -141,6 +183,9 @@ pub struct Status {
     pub resources: Vec<Resource>,
     /// The operation running now, or the last one.
     pub operation: Option<Operation>,
+    /// The last operation that ended (while another runs, the one before it): a reader
+    /// that missed a snapshot still learns how the previous operation ended.
+    pub ended_operation: Option<Operation>,
     /// Failure backoff, when the last operation failed.
     pub backoff: Option<Backoff>,
     /// Why plan steps wait although nothing failed: a person cancelled an operation (they
@@ -167,6 +212,7 @@ impl Status {
             plan_text: String::new(),
             resources: Vec::new(),
             operation: None,
+            ended_operation: None,
             backoff: None,
             held: None,
             last_error: None,

@@ -227,6 +227,26 @@ impl DownloadManager {
             .find_map(|e| e.job.fraction())
     }
 
+    /// The unfinished download an operation waits on: bytes, size, rate and time left,
+    /// summed over its hosts.
+    pub fn op_download(&self, op: u64) -> Option<crate::status::OpDownload> {
+        self.lock()
+            .values()
+            .find(|e| e.ops.contains(&op) && !e.job.state.finished())
+            .map(|e| {
+                let hosts = &e.job.hosts;
+                let total: Option<u64> = hosts.iter().map(|h| h.total).sum();
+                let rates: Vec<f64> = hosts.iter().filter_map(|h| h.rate_bps).collect();
+                crate::status::OpDownload {
+                    repo: e.job.repo.clone(),
+                    bytes: hosts.iter().map(|h| h.bytes).sum(),
+                    total,
+                    rate_bps: (!rates.is_empty()).then(|| rates.iter().sum()),
+                    eta_secs: hosts.iter().filter_map(|h| h.eta_secs).max(),
+                }
+            })
+    }
+
     /// Starts an ad hoc download of `repo` onto the head (solo) or every cluster host
     /// (cluster). Asks the Hub first: a repo that does not exist or needs a token is an
     /// error here, before anything runs; a Hub that does not answer only means "size

@@ -14,7 +14,7 @@
 //!    `Sec-Fetch-Site: same-origin`).
 //! 3. **Admin credential.** With an admin token set, every route needs it — reads too
 //!    (desired.yaml, state, plans, logs, events, metrics) — except what LAN apps and the
-//!    login page need: the UI shell (`/`, `/app.js`, `/app.css`), `/healthz`, `/readyz`,
+//!    login page need: the UI shell (`/`, `/app.js`, `/app.css`, `/ui/*`), `/healthz`, `/readyz`,
 //!    `/api/endpoints`, `POST /api/health-event`, `/api/openapi.json`,
 //!    `/schema/desired-state.json` (editors fetch it without a token), `/api/session`,
 //!    and `POST /api/git/webhook` (which needs its own shared secret).
@@ -54,6 +54,8 @@ fn open_route(method: &Method, path: &str) -> bool {
         | "/api/openapi.json"
         | "/schema/desired-state.json"
         | "/api/session" => true,
+        // The UI's modules (`ui::MODULES`), like `/app.js`.
+        p if p.starts_with("/ui/") => method == Method::GET || method == Method::HEAD,
         // The webhook checks its own shared secret (`history::webhook`).
         "/api/health-event" | "/api/git/webhook" => method == Method::POST,
         _ => false,

@@ -1,7 +1,7 @@
 //! The HTTP API and the embedded UI: one route table over the control loop's `Handle`.
 //!
 //! Owns: routes, wire shapes, errors → responses (`error`), auth for mutating routes
-//! (`auth`), SSE log streams, `/metrics`, the OpenAPI document, graceful shutdown of the
+//! (`auth`), SSE log and state streams, `/metrics`, the OpenAPI document, graceful shutdown of the
 //! server. The web side reads the status snapshot, sends `Command`s and writes the desired
 //! file through `DesiredStore`; it never calls `remote`/`execute` and never changes hosts.
 //! The OpenAI proxy (`/v1/*`, `/api/audio/diarize-chunk`) is another module's router,
@@ -22,6 +22,7 @@ mod read;
 mod server;
 mod session;
 mod setup;
+mod state_stream;
 mod stream;
 mod telemetry;
 mod ui;
@@ -65,6 +66,10 @@ pub struct AppState {
     pub security: Security,
     /// Git-ops (commits of edits, history, rollback, pull mode); `None`: not running.
     pub gitops: Option<crate::gitops::GitOps>,
+    /// This server's epoch: random, chosen at start-up, in every event of
+    /// `/api/state/stream`. A page that sees it change knows the server restarted
+    /// (operation ids and log sequence numbers began again) and resyncs.
+    pub epoch: Arc<str>,
 }
 
 /// What the guard (`auth.rs`) and the server loop (`server.rs`) enforce.
@@ -104,6 +109,7 @@ impl AppState {
             limiter: Arc::new(events::RateLimiter::new(20.0, 20.0)),
             setup: setup::SetupInfo::default(),
             gitops: None,
+            epoch: format!("{:016x}", rand::random::<u64>()).into(),
         }
     }
 
@@ -172,6 +178,7 @@ pub fn app(mut state: AppState) -> Router {
         .route("/", get(ui::index))
         .route("/app.js", get(ui::app_js))
         .route("/app.css", get(ui::app_css))
+        .route("/ui/{name}", get(ui::module))
         // probes, metrics, docs
         .route("/healthz", get(read::healthz))
         .route("/readyz", get(read::readyz))
@@ -183,6 +190,7 @@ pub fn app(mut state: AppState) -> Router {
         )
         // reads
         .route("/api/state", get(read::state))
+        .route("/api/state/stream", get(state_stream::state_stream))
         .route("/api/setup", get(setup::setup))
         .route(
             "/api/session",

@@ -1,7 +1,7 @@
 //! `GET /api/openapi.json`: the OpenAPI 3.0 document of every route.
 //!
 //! Written by hand, except the schemas of wire types that have a Rust counterpart
-//! (`/api/state`'s `StateView`, `Diagnostic`): those are generated from the types
+//! (`/api/state`'s `StateView`, the state stream's `StateEvent`, `Diagnostic`): those are generated from the types
 //! (`super::wire::openapi_schemas`), so the document describes every field they write.
 //!
 //! Kept next to the route table in `mod.rs`; a test compares the paths listed here with
@@ -216,6 +216,8 @@ pub fn document() -> Value {
         "/api/reconcile": { "post": command_op("Observe now and run the plan", vec![]) },
     });
     for extra in [
+        super::ui::openapi_paths(),
+        super::state_stream::openapi_paths(),
         super::downloads::openapi_paths(),
         super::telemetry::openapi_paths(),
         super::history::openapi_paths(),

@@ -57,13 +57,18 @@ fn not_ready(s: &Status) -> Option<String> {
     None
 }
 
-/// `GET /api/state`: the status plus auth and the effective catalog ([`StateView`]).
-pub async fn state(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let s = snapshot(&state);
+/// The wire view of `s` on this server (what `/api/state` and its stream write).
+pub fn view_of<'a>(state: &AppState, s: &'a Status) -> StateView<'a> {
     let auth = AuthView {
         admin_token: state.admin_token.is_some(),
     };
-    let view = StateView::of(&s, auth, not_ready(&s).is_none());
+    StateView::of(s, auth, not_ready(s).is_none())
+}
+
+/// `GET /api/state`: the status plus auth and the effective catalog ([`StateView`]).
+pub async fn state(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let s = snapshot(&state);
+    let view = view_of(&state, &s);
     let body = serde_json::to_vec(&view)
         .map_err(|e| ApiError::Internal(format!("cannot serialise the status: {e}")))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())

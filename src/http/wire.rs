@@ -44,6 +44,8 @@ pub struct StateView<'a> {
     pub resources: &'a [Resource],
     /// The operation running now, or the last one.
     pub operation: Option<&'a Operation>,
+    /// The last operation that ended (while another runs, the one before it).
+    pub ended_operation: Option<&'a Operation>,
     /// Failure backoff, when the last operation failed.
     pub backoff: Option<&'a Backoff>,
     /// Why plan steps wait although nothing failed (a person cancelled an operation).
@@ -63,6 +65,16 @@ pub struct StateView<'a> {
     pub busy: bool,
     /// What `GET /readyz` answers: a valid desired file and a first observation.
     pub ready: bool,
+}
+
+/// One event of `GET /api/state/stream`: the server's epoch and the state.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StateEvent<'a> {
+    /// Chosen at the server's start-up: a different value means the server restarted
+    /// (operation ids and log sequence numbers began again), so a reader resyncs.
+    pub epoch: &'a str,
+    /// What `GET /api/state` answers now.
+    pub state: StateView<'a>,
 }
 
 /// What a caller needs to know about authentication.
@@ -117,6 +129,7 @@ impl<'a> StateView<'a> {
             plan_text,
             resources,
             operation,
+            ended_operation,
             backoff,
             held,
             last_error,
@@ -132,6 +145,7 @@ impl<'a> StateView<'a> {
             plan_text,
             resources,
             operation: operation.as_ref(),
+            ended_operation: ended_operation.as_ref(),
             backoff: backoff.as_ref(),
             held: held.as_deref(),
             last_error: last_error.as_deref(),
@@ -169,6 +183,9 @@ pub fn openapi_schemas() -> Map<String, Value> {
     // definitions it carries under `components` do not: take them from the generator,
     // transformed, instead.
     let root = generator.root_schema_for::<StateView<'static>>();
+    // `StateEvent` (the state stream's events) is named in the definitions; its `state`
+    // refers to `StateView`, which the root below then fills.
+    generator.subschema_for::<StateEvent<'static>>();
     let mut out = generator.take_definitions(true);
     let mut root = match root.to_value() {
         Value::Object(m) => m,
@@ -309,6 +326,19 @@ mod tests {
             finished_at: Some(at(-10)),
             outcome: Outcome::Failed("launch timed out".into()),
             failure_kind: Some(crate::execute::ExecErrorKind::Timeout),
+            timeline: plan
+                .steps
+                .iter()
+                .cloned()
+                .map(crate::status::OpStep::pending)
+                .collect(),
+            download: Some(crate::status::OpDownload {
+                repo: "org/old-model".into(),
+                bytes: 1024,
+                total: Some(4096),
+                rate_bps: Some(512.0),
+                eta_secs: Some(6),
+            }),
         };
         let resources = crate::status::resources(&d, &observed, &plan, Some(&operation));
         Status {
@@ -335,6 +365,7 @@ mod tests {
             plan_text: crate::plan::render(&plan),
             plan: Arc::new(plan),
             resources,
+            ended_operation: Some(operation.clone()),
             operation: Some(operation),
             backoff: Some(Backoff {
                 failures: 2,
@@ -394,6 +425,7 @@ mod tests {
                 "plan_text",
                 "resources",
                 "operation",
+                "ended_operation",
                 "backoff",
                 "held",
                 "last_error",

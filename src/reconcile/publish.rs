@@ -13,7 +13,7 @@ use super::{is_launcher_change, op, Loop, Running};
 use crate::logs::Stream;
 use crate::model::desired::UpdatePolicy;
 use crate::plan::{plan, render, Action, Plan, Step};
-use crate::status::{resources, Backoff, Operation, Outcome, Status};
+use crate::status::{resources, Backoff, OpStep, Operation, Outcome, Status};
 
 impl Loop {
     pub(super) fn replan(&mut self) {
@@ -76,6 +76,8 @@ impl Loop {
             finished_at: None,
             outcome: Outcome::Running,
             failure_kind: None,
+            timeline: steps.iter().cloned().map(OpStep::pending).collect(),
+            download: None,
         };
         self.logs.push(
             Some(id),
@@ -124,6 +126,7 @@ impl Loop {
             .map(|r| {
                 let mut op = r.op.clone();
                 op.progress = self.downloads.op_progress(r.id);
+                op.download = self.downloads.op_download(r.id);
                 op
             })
             .or_else(|| self.last_op.clone());
@@ -148,6 +151,7 @@ impl Loop {
             plan_text: render(&self.plan),
             resources,
             operation: op,
+            ended_operation: self.last_op.clone(),
             backoff,
             held: self.core.held().and(self.held_text.clone()),
             last_error: self.last_error.clone(),

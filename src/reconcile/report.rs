@@ -74,6 +74,9 @@ impl Loop {
                 let r = self.running.as_mut().filter(|r| r.id == id)?;
                 r.op.step = index;
                 r.op.phase = phase.clone();
+                if let Some(t) = r.op.timeline.get_mut(index) {
+                    t.started_at = Some(Utc::now());
+                }
                 self.events.append(Event {
                     at: Utc::now(),
                     kind: EventKind::Action,
@@ -85,7 +88,14 @@ impl Loop {
                 });
                 None
             }
-            op::OpEvent::StepDone { id } => Some(Input::StepDone { id }),
+            op::OpEvent::StepDone { id } => {
+                if let Some(r) = self.running.as_mut().filter(|r| r.id == id) {
+                    if let Some(t) = r.op.timeline.get_mut(r.op.step) {
+                        t.finished_at = Some(Utc::now());
+                    }
+                }
+                Some(Input::StepDone { id })
+            }
             op::OpEvent::Done { id, outcome, kind } => {
                 let mut r = self.running.take_if(|r| r.id == id)?;
                 let took = r.started.elapsed();

@@ -13,7 +13,10 @@
 
 mod harness;
 mod history;
+mod phone;
 mod settings;
+mod stream;
+mod swap;
 
 use std::path::Path;
 use std::time::Duration;
@@ -403,7 +406,7 @@ async fn phone_width_fits_and_ticks_do_not_move_the_layout() -> Result<()> {
     let rects = "return Array.from(document.querySelectorAll('main .card, main h3, main tr')).map(e => { const r = e.getBoundingClientRect(); return [Math.round(r.x), Math.round(r.y), Math.round(r.width), Math.round(r.height), e.innerText.slice(0, 60)]; });";
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = s.exec(rects, json!([])).await?;
-    tokio::time::sleep(Duration::from_secs(4)).await; // several polls of /api/state
+    tokio::time::sleep(Duration::from_secs(4)).await; // several state events
     let after = s.exec(rects, json!([])).await?;
     let (b, a) = (
         before.as_array().expect("list"),

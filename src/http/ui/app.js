@@ -1,9 +1,12 @@
-// spark-control browser UI. One script, no framework, no build step, no network access
-// beyond the server that embeds it. Owns: rendering /api/state, the live log stream, and
-// turning clicks into /api edits (which the server writes into desired.yaml). Must not:
+// spark-control browser UI. ES modules (this one and those under ui/), no framework, no
+// build step, no network access beyond the server that embeds it. Owns: rendering the
+// state, the live log stream, and turning clicks into /api edits (which the server writes into desired.yaml). Must not:
 // keep its own idea of the desired state (the file is the truth), or rebuild DOM on every
 // tick (updates are keyed and in place so nothing jumps while people read or type).
-'use strict';
+import { connectState } from './ui/state.js';
+import { fmtBytes, fmtDuration } from './ui/format.js';
+import { watchLayout } from './ui/phone.js';
+import { forgetRun, newSwap, renderSwapCard, stepWords, swapLine } from './ui/swap.js';
 
 // ---------------------------------------------------------------- small DOM helpers
 const $ = (sel, root) => (root || document).querySelector(sel);
@@ -59,21 +62,6 @@ function syncList(parent, items, keyOf, create, update) {
 }
 
 // ---------------------------------------------------------------- formatting
-function fmtBytes(n) {
-  if (n === null || n === undefined || isNaN(n)) return '—';
-  const u = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0; let v = Number(n);
-  while (v >= 1000 && i < u.length - 1) { v /= 1000; i++; }
-  return `${v.toFixed(v >= 100 || i === 0 ? 0 : 1)} ${u[i]}`;
-}
-function fmtDuration(secs) {
-  if (secs === null || secs === undefined || !isFinite(secs)) return '—';
-  secs = Math.max(0, Math.round(secs));
-  const hh = Math.floor(secs / 3600); const mm = Math.floor((secs % 3600) / 60); const ss = secs % 60;
-  if (hh) return `${hh} h ${mm} min`;
-  if (mm) return `${mm} min ${ss} s`;
-  return `${ss} s`;
-}
 function fmtTime(iso) {
   if (!iso) return '—';
   const d = new Date(iso);
@@ -107,7 +95,7 @@ const app = {
   telemetry: undefined, // undefined: not tried; null: 404; object: data
   downloads: undefined, // same convention
   setup: undefined,
-  swap: null,           // {model, since, op, sawReady}
+  swap: null,           // the swap card's watch ({model, opAfter, …}: ui/swap.js)
   updateOp: null,
 };
 
@@ -168,7 +156,6 @@ async function edit(op, formEl) {
   clearFormErrors(formEl);
   try {
     await api('POST', '/api/desired/edit', op);
-    refreshSoon();
     return true;
   } catch (e) {
     const diags = diagnosticsOf(e.body);
@@ -230,7 +217,7 @@ async function loadSession() {
   try {
     const r = await api('GET', '/api/session', undefined, { noAuthRetry: true });
     app.session = Object.assign({ known: true }, r.data);
-  } catch (_) { /* offline: the state poll says so */ }
+  } catch (_) { /* offline: the state stream says so */ }
   renderAuth();
 }
 
@@ -266,7 +253,7 @@ function askToken(reason) {
       form.removeEventListener('submit', onSubmit);
       tokenPrompt = null;
       renderAuth();
-      if (app.session.signed_in) { poll(); startLogs(); }
+      if (app.session.signed_in) { stateConn.restart(); startLogs(); }
       resolve(app.session.signed_in);
     }, { once: true });
     d.returnValue = '';
@@ -277,41 +264,43 @@ function askToken(reason) {
 }
 
 // ---------------------------------------------------------------- state stream
-// Prefer a server-sent state stream (/api/state/stream) when the server has one; fall back
-// to polling /api/state. Either way renderAll() runs only when something arrived.
-let pollTimer = null;
+// The state arrives over /api/state/stream (`state.js`); renderAll() runs only when
+// something arrived. No polling of /api/state.
+let stateConn = null;
 function startState() {
-  let gotOne = false;
-  let es;
-  try { es = new EventSource('/api/state/stream'); } catch (_) { es = null; }
-  if (!es) { poll(); return; }
-  es.addEventListener('message', (ev) => {
-    gotOne = true;
-    try { onState(JSON.parse(ev.data)); } catch (_) { /* ignore a torn message */ }
-  });
-  es.addEventListener('error', () => {
-    if (!gotOne) { es.close(); poll(); }
-    else setConn(false, 'reconnecting…');
-  });
-}
-async function poll() {
-  clearTimeout(pollTimer);
-  try {
-    const r = await api('GET', '/api/state', undefined, { timeout: 8000, noAuthRetry: true });
-    onState(r.data);
-  } catch (e) {
-    if (e.status === 401) {
-      // Reads need the token on this server: reachable, but not signed in.
-      setConn(true);
+  stateConn = connectState({
+    state: onState,
+    conn: setConn,
+    epoch: (epoch, previous) => {
+      // On the root element for people and tests reading the page: which server run it shows.
+      document.documentElement.dataset.epoch = epoch;
+      if (previous !== null) resync();
+    },
+    auth: () => {
       app.session = { auth_required: true, signed_in: false, known: true };
       renderAuth();
       if (!tokenPrompt) askToken('This server needs the admin token to show the cluster.');
-      return;
-    } else setConn(false, e.message);
-  }
-  pollTimer = setTimeout(poll, document.hidden ? 5000 : 1500);
+    },
+  });
 }
-function refreshSoon() { if (pollTimer) { clearTimeout(pollTimer); pollTimer = setTimeout(poll, 150); } }
+
+// The server restarted (a new epoch): operation ids and log sequence numbers began again,
+// so nothing this page holds from the previous run may be matched against the new one.
+// Logs are dropped and streamed afresh; every other view reloads.
+function resync() {
+  app.logs = [];
+  app.lastSeq = 0;
+  for (const l of app.logListeners) if (l.reset) l.reset();
+  if (app.swap) forgetRun(app.swap);
+  startLogs();
+  loadSession();
+  loadSetup();
+  app.downloads = undefined;
+  hist.loadedAt = 0;
+  if (app.view === 'cluster') loadTelemetry(true);
+  const enter = ENTER[app.view];
+  if (enter) enter();
+}
 
 function setConn(ok, msg) {
   app.connected = ok;
@@ -327,6 +316,7 @@ function onState(s) {
   if (!s || typeof s !== 'object') return;
   app.state = s;
   app.lastOk = Date.now();
+  document.documentElement.dataset.generation = String((s.observed || {}).generation ?? '');
   setConn(true);
   recordGpuHistory(s);
   renderAll();
@@ -385,6 +375,7 @@ function attachLog(el, filter, onEach) {
     if (atBottom) el.scrollTop = el.scrollHeight;
     if (onEach) onEach(l);
   };
+  add.reset = () => el.replaceChildren();
   el.replaceChildren();
   for (const l of app.logs) add(l);
   app.logListeners.add(add);
@@ -471,7 +462,8 @@ function renderHeader(s) {
   const op = s.operation;
   if (op && opRunning(s)) {
     setClass($('.dot', oc), 'dot info');
-    setText($('.t', oc), `${op.phase || 'working'} (${Math.min(op.step + 1, op.steps)}/${op.steps})`);
+    const current = (op.timeline || [])[op.step];
+    setText($('.t', oc), `${current ? stepWords(current.step).text : 'working'} (${Math.min(op.step + 1, op.steps)}/${op.steps})`);
   } else if (s.held) {
     setClass($('.dot', oc), 'dot warn');
     setText($('.t', oc), 'cancelled; waiting for a change or retry');
@@ -544,14 +536,24 @@ function renderUpdateBanner(s) {
   const behind = info && info.behind;
   show(b, !!behind);
   if (!behind) return;
-  const key = `${behind}:${(info.subjects || []).join('|')}`;
+  // Dismissed for these commits: it shows again when upstream moves on.
+  const key = `${info.head || ''}:${behind}:${(info.subjects || []).join('|')}`;
+  show(b, dismissedUpdate() !== key);
   if (b.dataset.key === key) return;
   b.dataset.key = key;
   b.replaceChildren(h('div', { class: 'grow' },
     h('strong', { testid: 'behind-count' }, `${behind} commit${behind === 1 ? '' : 's'} behind upstream`),
     ' — the launcher (spark-vllm-docker) has updates.',
-    h('ul', { class: 'small' }, (info.subjects || []).slice(0, 5).map((x) => h('li', {}, x)))),
-  h('a', { class: 'button', href: '#/updates' }, 'Review and apply'));
+    h('ul', { class: 'small hide-phone' }, (info.subjects || []).slice(0, 5).map((x) => h('li', {}, x)))),
+  h('div', { class: 'row' },
+    h('a', { class: 'button', href: '#/updates' }, 'Review and apply'),
+    h('button', { type: 'button', testid: 'update-dismiss', 'aria-label': 'Dismiss the update notice', onclick: () => { dismissUpdate(key); show(b, false); } }, 'Dismiss')));
+}
+function dismissedUpdate() {
+  try { return localStorage.getItem('spark-control.update-dismissed'); } catch (_) { return null; }
+}
+function dismissUpdate(key) {
+  try { localStorage.setItem('spark-control.update-dismissed', key); } catch (_) { /* storage disabled: for this page only */ }
 }
 
 function renderAuth() {
@@ -575,7 +577,6 @@ async function post(path, okMsg, body) {
   try {
     const r = await api('POST', path, body);
     if (okMsg) toast(okMsg, 'ok');
-    refreshSoon();
     return r;
   } catch (e) {
     toast(e.status === 404 ? `Not available in this build of spark-control (${path}).` : e.message, 'bad');
@@ -730,7 +731,8 @@ function renderOp(el, s) {
   }
   const state = op.outcome ? op.outcome.state : 'running';
   const running = state === 'running';
-  setText(phase, running ? (op.phase || 'working') : (state === 'succeeded' ? 'done' : state));
+  const current = (op.timeline || [])[op.step];
+  setText(phase, running ? (current ? stepWords(current.step).text : 'working') : (state === 'succeeded' ? 'done' : state));
   setClass(st, `badge ${{ running: 'info', succeeded: 'ok', failed: 'bad', cancelled: 'warn' }[state] || 'muted'}`);
   setText(st, state);
   const elapsed = ((op.finished_at ? Date.parse(op.finished_at) : Date.now()) - Date.parse(op.started_at)) / 1000;
@@ -754,7 +756,6 @@ async function cancelOp(el) {
   try {
     await api('POST', `/api/operations/${id}/cancel`);
     toast(`Operation #${id} cancelled.`, 'ok');
-    refreshSoon();
   } catch (e) { toast(e.message, 'bad'); }
 }
 function attachOpLog(logEl, id) {
@@ -920,7 +921,7 @@ async function activate(name) {
   if (!(s.desired && s.desired.cluster)) body.push(h('p', { class: 'error-text' }, 'No cluster is configured yet: the server will refuse this until Setup names a head host.'));
   if (!(await confirmDialog(`Switch to ${name}?`, body, `Activate ${name}`))) return;
   const before = s.operation ? s.operation.id : 0;
-  app.swap = { model: name, opAfter: before, since: Date.now(), sawReady: false };
+  app.swap = newSwap(name, before);
   if (await edit({ op: 'activate', model: name })) {
     toast(`${name} is now the active model in desired.yaml.`, 'ok');
     startSwapLog();
@@ -933,33 +934,28 @@ async function removeModel(name) {
   if (await edit({ op: 'remove_model', name })) toast(`Removed ${name}.`, 'ok');
 }
 
+// The swap card's log: the lines of the operations after the click, until the swap ends.
 function startSwapLog() {
+  stopSwapLog();
+  const logEl = tid('swap-log');
+  const sw = app.swap;
+  logEl._detach = attachLog(logEl, (l) => swapLine(sw, l));
+}
+function stopSwapLog() {
   const logEl = tid('swap-log');
   if (logEl._detach) logEl._detach();
-  const sw = app.swap;
-  logEl._detach = attachLog(logEl, (l) => sw && typeof l.op === 'number' && l.op > sw.opAfter, (l) => {
-    if (/Application startup complete\./.test(l.text || '')) { sw.sawReady = true; renderSwap(app.state); }
-  });
+  logEl._detach = null;
 }
 
 function renderSwap(s) {
-  const card = tid('swap-card');
   const sw = app.swap;
-  show(card, !!sw);
+  show(tid('swap-card'), !!sw);
   if (!sw || !s) return;
   const m = modelStatus(s);
-  const op = s.operation && s.operation.id > sw.opAfter ? s.operation : null;
-  let state; let cls; let detail;
-  if (s.desired && s.desired.active_model !== sw.model) { state = 'superseded'; cls = 'warn'; detail = `The active model is now ${s.desired.active_model || 'none'}.`; }
-  else if (m.ready && m.name === sw.model && (!op || !opRunning(s))) { state = 'ready'; cls = 'ok'; detail = `${sw.model} is serving.`; }
-  else if (op && op.outcome && op.outcome.state === 'failed') { state = 'failed'; cls = 'bad'; detail = op.outcome.detail || 'The operation failed; see the log.'; }
-  else if (sw.sawReady) { state = 'starting'; cls = 'info'; detail = 'Application startup complete — waiting for the API to list the model.'; }
-  else if (op) { state = 'loading'; cls = 'info'; detail = `${op.phase || 'working'} (step ${Math.min(op.step + 1, op.steps)} of ${op.steps}). Waiting for "Application startup complete."`; }
-  else { state = 'queued'; cls = 'muted'; detail = 'Waiting for the controller to pick up the change…'; }
-  setText(tid('swap-title'), `Switching to ${sw.model}`);
-  const st = tid('swap-state');
-  setClass(st, `badge ${cls}`); setText(st, state);
-  setText(tid('swap-detail'), detail);
+  const { final, skipped } = renderSwapCard(s, sw, m.ready && m.name === sw.model, tid);
+  // The swap ended: later operations' lines are not this swap's.
+  if (final) stopSwapLog();
+  else if (skipped) startSwapLog();
 }
 
 function renderModels(s) {
@@ -1072,7 +1068,8 @@ function renderDownloads(s) {
   // The operation's own download step (activation of an uncached model).
   const card = tid('op-download');
   const op = s.operation;
-  const isDl = op && opRunning(s) && /download/i.test(op.phase || '');
+  const current = op && (op.timeline || [])[op.step];
+  const isDl = !!(op && opRunning(s) && current && current.step.action === 'download');
   show(card, isDl);
   if (isDl) {
     if (!card.childElementCount) card.append(h('h3', {}, 'Downloading for the current operation'), h('div', {}));
@@ -1381,7 +1378,6 @@ async function saveDesired(etagOverride) {
     if (!ed.etag) loadDesired(true);
     renderEditor();
     toast('Saved desired.yaml.', 'ok');
-    refreshSoon();
   } catch (e) {
     toast(`Not saved: ${e.message}`, 'bad');
   } finally { btn.disabled = false; }
@@ -1663,7 +1659,7 @@ async function rollback(c) {
     const r = await api('POST', `/api/history/${c.id}/rollback`);
     toast(r.data.changed ? `Rolled back: ${r.data.subject}` : 'Already that version.', 'ok');
   } catch (e) { toast(e.message, 'bad'); }
-  hist.loadedAt = 0; loadHistory(); refreshSoon();
+  hist.loadedAt = 0; loadHistory();
 }
 
 async function historyPost(path, body, done) {
@@ -1671,7 +1667,7 @@ async function historyPost(path, body, done) {
     const r = await api('POST', path, body);
     toast(done(r.data), 'ok');
   } catch (e) { toast(e.message, 'bad'); }
-  hist.loadedAt = 0; setTimeout(loadHistory, 300); refreshSoon();
+  hist.loadedAt = 0; setTimeout(loadHistory, 300);
 }
 
 // ---------------------------------------------------------------- wiring
@@ -1697,7 +1693,8 @@ function init() {
     if (bad) return;
     if (await edit({ op: 'add_model', name, repo, mode: f.elements.mode.value }, f)) { f.reset(); toast(`${name} added to the catalog.`, 'ok'); }
   });
-  tid('swap-dismiss').addEventListener('click', () => { const l = tid('swap-log'); if (l._detach) l._detach(); l._detach = null; app.swap = null; renderAll(); });
+  tid('swap-dismiss').addEventListener('click', () => { stopSwapLog(); app.swap = null; renderAll(); });
+  tid('swap-cancel').addEventListener('click', () => cancelOp(tid('swap-card')));
   tid('download-form').addEventListener('submit', (ev) => { ev.preventDefault(); startDownload(ev.target); });
   tid('catalog-form').addEventListener('submit', submitCatalog);
   tid('updates-check').addEventListener('click', () => post('/api/updates/check', 'Checking for launcher updates…'));
@@ -1735,12 +1732,12 @@ function init() {
   tid('token-button').addEventListener('click', () => askToken());
   tid('token-set').addEventListener('click', () => askToken());
   tid('token-forget').addEventListener('click', async () => {
-    try { await api('DELETE', '/api/session', undefined, { noAuthRetry: true }); } catch (_) { /* shown by the next poll */ }
+    try { await api('DELETE', '/api/session', undefined, { noAuthRetry: true }); } catch (_) { /* the state stream says so */ }
     app.session.signed_in = false; renderAuth(); toast('Signed out.');
   });
-  document.addEventListener('visibilitychange', () => { if (!document.hidden) refreshSoon(); });
   // Older versions kept the token in localStorage: never again, and not left behind.
   try { localStorage.removeItem('spark-control.token'); } catch (_) { /* storage disabled */ }
+  watchLayout($('main'), $('header.top'));
   route();
   loadSession();
   startState();

@@ -4,7 +4,7 @@
 //! process group, so dropping the `Driver` ends chromedriver and every browser it started);
 //! `Driver::session()` opens a fresh headless Chromium with its own temporary profile.
 //! `Session` wraps the few commands the tests need (navigate, find, click, type, text,
-//! execute script, screenshot, viewport) plus bounded `wait_*` helpers that poll the DOM.
+//! execute script, screenshot, viewport, the requests sent) plus bounded `wait_*` helpers that poll the DOM.
 //! Only loopback is ever contacted. If Chromium is missing, `start` says how to install it.
 
 use std::net::TcpListener;
@@ -108,6 +108,20 @@ impl Driver {
 
     /// [`Driver::session`] with extra Chromium switches (e.g. `--host-resolver-rules`).
     pub async fn session_with(&self, extra: &[String]) -> Result<Session> {
+        self.open_session(extra, json!({})).await
+    }
+
+    /// [`Driver::session`] whose network requests are recorded (Chromium's performance
+    /// log, read with [`Session::requests_sent`]).
+    pub async fn session_recording_network(&self) -> Result<Session> {
+        self.open_session(
+            &[],
+            json!({ "goog:loggingPrefs": { "performance": "ALL" } }),
+        )
+        .await
+    }
+
+    async fn open_session(&self, extra: &[String], more_caps: Value) -> Result<Session> {
         let profile = tempfile::tempdir()?;
         let mut args = vec![
             "--headless=new".to_string(),
@@ -123,10 +137,14 @@ impl Driver {
             format!("--user-data-dir={}", profile.path().display()),
         ];
         args.extend(extra.iter().cloned());
-        let caps = json!({"capabilities": {"alwaysMatch": {
+        let mut always = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
-        }}});
+        });
+        if let (Some(a), Some(m)) = (always.as_object_mut(), more_caps.as_object()) {
+            a.extend(m.clone());
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": always}});
         let r: Value = self
             .http
             .post(format!("{}/session", self.base))
@@ -360,6 +378,33 @@ impl Session {
         )
         .await
         .map(|_| ())
+    }
+
+    /// The method and URL of every request the browser sent since the last call (from
+    /// Chromium's network events; the session must be [`Driver::session_recording_network`]).
+    pub async fn requests_sent(&self) -> Result<Vec<(String, String)>> {
+        let entries = self
+            .cmd(
+                reqwest::Method::POST,
+                "/se/log",
+                Some(json!({ "type": "performance" })),
+            )
+            .await?;
+        let mut out = Vec::new();
+        for e in entries.as_array().into_iter().flatten() {
+            let Some(text) = e["message"].as_str() else {
+                continue;
+            };
+            let m: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+            if m["message"]["method"] == "Network.requestWillBeSent" {
+                let req = &m["message"]["params"]["request"];
+                out.push((
+                    req["method"].as_str().unwrap_or("").to_string(),
+                    req["url"].as_str().unwrap_or("").to_string(),
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// Saves a PNG screenshot of the viewport.

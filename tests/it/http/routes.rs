@@ -47,6 +47,8 @@ const CASES: &[Case] = &[
     c("GET", "/", &[], "", 200, &["<html", "app.js"]),
     c("GET", "/app.js", &[], "", 200, &["fetch"]),
     c("GET", "/app.css", &[], "", 200, &["body"]),
+    c("GET", "/ui/state.js", &[], "", 200, &["EventSource('/api/state/stream')"]),
+    c("GET", "/ui/nope.js", &[], "", 404, &["no UI module nope.js", "state.js"]),
     c("GET", "/no/such/route", &[A], "", 404, &["\"type\":\"not_found\"", "/no/such/route"]),
     c("DELETE", "/healthz", &[A], "", 405, &["method_not_allowed"]),
     // reads
@@ -64,6 +66,7 @@ const CASES: &[Case] = &[
     c("GET", "/api/logs?op=x", &[A], "", 400, &["query string"]),
     // auth, Host and origin
     c("GET", "/api/state", &[], "", 401, &["reading the controller's state needs the admin token"]),
+    c("GET", "/api/state/stream", &[], "", 401, &["admin_token_required"]),
     c("GET", "/api/desired", &[("authorization", "Bearer nope")], "", 401, &["wrong"]),
     c("GET", "/metrics", &[], "", 401, &["admin_token_required"]),
     c("GET", "/no/such/route", &[], "", 401, &["admin_token_required"]),

@@ -154,3 +154,97 @@ async fn graceful_shutdown_ends_streams_and_returns() {
         .await
         .is_err());
 }
+
+/// The `state` events of an SSE text, parsed, in order.
+fn state_events(text: &str) -> Vec<serde_json::Value> {
+    text.split("\n\n")
+        .filter(|frame| frame.lines().any(|l| l == "event: state"))
+        .map(|frame| {
+            let data: String = frame
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect();
+            serde_json::from_str(&data).unwrap_or_else(|e| panic!("not JSON ({e}): {data}"))
+        })
+        .collect()
+}
+
+/// The state stream sends the state `/api/state` answers at once, then the state after
+/// each change; every event carries the epoch, the same for every stream of one server and
+/// another for another server (a restart). The data is what the documented `StateEvent`
+/// schema says.
+#[tokio::test]
+async fn state_stream_sends_the_state_then_each_change_with_the_servers_epoch() {
+    let t = TestApp::start(DESIRED, None).await;
+    t.wait_ready().await;
+    let open = |app: axum::Router| async move {
+        let req = axum::http::Request::get("/api/state/stream")
+            .body(Body::empty())
+            .expect("request");
+        let resp = tower::ServiceExt::oneshot(app, req).await.expect("resp");
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        resp.into_body()
+    };
+    let mut body = open(t.app.clone()).await;
+    let got = read_until(&mut body, |s| !state_events(s).is_empty()).await;
+    let first = state_events(&got).remove(0);
+    let epoch = first["epoch"].as_str().expect("an epoch").to_string();
+    assert!(epoch.len() >= 16, "{epoch}");
+    let polled = t.call("GET", "/api/state", &[], "").await.json();
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        v.as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(keys(&first["state"]), keys(&polled), "the same shape");
+    assert_eq!(first["state"]["desired"]["active_model"], "qwen36");
+    assert_eq!(first["state"]["desired"], polled["desired"]);
+
+    // A change reaches the open stream, with the same epoch.
+    let r = t.call("POST", "/api/models/gemma4/activate", &[], "").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = read_until(&mut body, |s| {
+        state_events(s)
+            .iter()
+            .any(|e| e["state"]["desired"]["active_model"] == "gemma4")
+    })
+    .await;
+    assert!(state_events(&got).iter().all(|e| e["epoch"] == *epoch));
+
+    // The documented schema describes the events.
+    let doc = t.call("GET", "/api/openapi.json", &[], "").await.json();
+    let media = &doc["paths"]["/api/state/stream"]["get"]["responses"]["200"]["content"]
+        ["text/event-stream"];
+    assert_eq!(
+        media["x-event-data"]["$ref"],
+        "#/components/schemas/StateEvent"
+    );
+    let root = serde_json::json!({
+        "$ref": "#/components/schemas/StateEvent",
+        "components": { "schemas": super::openapi::as_json_schema(doc["components"]["schemas"].clone()) },
+    });
+    let validator = jsonschema::draft202012::new(&root).expect("the schema compiles");
+    let last = state_events(&got).pop().expect("an event");
+    let errors: Vec<String> = validator
+        .iter_errors(&last)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    let mut wrong = last.clone();
+    wrong["epoch"] = serde_json::json!(7);
+    assert!(!validator.is_valid(&wrong), "a numeric epoch passed");
+
+    // A second stream of this server: the same epoch. Another server: another one.
+    let mut again = open(t.app.clone()).await;
+    let got = read_until(&mut again, |s| !state_events(s).is_empty()).await;
+    assert_eq!(state_events(&got)[0]["epoch"], *epoch);
+    let other = TestApp::start(DESIRED, None).await;
+    let mut theirs = open(other.app.clone()).await;
+    let got = read_until(&mut theirs, |s| !state_events(s).is_empty()).await;
+    assert_ne!(
+        state_events(&got)[0]["epoch"],
+        *epoch,
+        "a new server, a new epoch"
+    );
+}

@@ -23,63 +23,116 @@ pub(super) struct Server {
     pub(super) desired: PathBuf,
     /// The fake vLLM's port on the simulated head (demo servers only).
     pub(super) vllm_port: Option<u16>,
-    shutdown: CancellationToken,
+    running: Running,
+    setup: Setup,
     pub(super) _demo: Option<Demo>,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.shutdown.cancel();
+        self.running.shutdown.cancel();
     }
 }
 
-/// Loop + HTTP app on 127.0.0.1:<free port>.
-/// `hub`: the Hub the loop asks for sizes (the demo's fake one; never the real Hub).
-pub(super) async fn serve(
+impl Server {
+    /// Stops the loop and the HTTP server (as a process exit would: every stream ends) and
+    /// starts new ones over the same files, on the same address. The simulated hosts keep
+    /// running.
+    pub(super) async fn restart(&mut self) -> Result<()> {
+        self.running.shutdown.cancel();
+        (&mut self.running.loop_task).await?;
+        (&mut self.running.http_task).await?;
+        let at = self.base.trim_start_matches("http://").to_string();
+        let listener = bind_again(&at).await?;
+        self.running = serve_on(listener, &self.setup).await?;
+        Ok(())
+    }
+}
+
+/// Binds `at` again once the previous server's socket is gone (bounded).
+async fn bind_again(at: &str) -> Result<tokio::net::TcpListener> {
+    let deadline = std::time::Instant::now() + SHORT;
+    loop {
+        match tokio::net::TcpListener::bind(at).await {
+            Ok(l) => return Ok(l),
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// What a server is started from (kept to start it again).
+pub(super) struct Setup {
     desired: PathBuf,
     data_dir: PathBuf,
     connector: Connector,
-    hub: &str,
-    admin_token: Option<&str>,
-    allowed: &[&str],
-) -> Result<(String, CancellationToken)> {
+    /// The Hub the loop asks for sizes (the demo's fake one; never the real Hub).
+    hub: String,
+    admin_token: Option<String>,
+    allowed: Vec<String>,
+}
+
+/// A loop and the HTTP server over it.
+pub(super) struct Running {
+    pub(super) base: String,
+    shutdown: CancellationToken,
+    loop_task: tokio::task::JoinHandle<()>,
+    http_task: tokio::task::JoinHandle<()>,
+}
+
+/// Loop + HTTP app on 127.0.0.1:<free port>.
+pub(super) async fn serve(setup: &Setup) -> Result<Running> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    serve_on(listener, setup).await
+}
+
+async fn serve_on(listener: tokio::net::TcpListener, setup: &Setup) -> Result<Running> {
     let shutdown = CancellationToken::new();
     let addons = reconcile::Addons {
-        hub: spark_control::hub::HubConfig::at(hub),
+        hub: spark_control::hub::HubConfig::at(&setup.hub),
         ..reconcile::Addons::default()
     };
-    let (handle, _task) = reconcile::spawn_with(
+    let (handle, loop_task) = reconcile::spawn_with(
         LoopConfig {
-            desired_path: desired,
-            data_dir: data_dir.clone(),
-            connector,
+            desired_path: setup.desired.clone(),
+            data_dir: setup.data_dir.clone(),
+            connector: setup.connector.clone(),
             poll_interval: Some(Duration::from_millis(700)),
             settle: None,
         },
         addons,
         shutdown.clone(),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let mut names = spark_control::http::AllowedHosts::default();
-    for a in allowed {
+    for a in &setup.allowed {
         names.add(a);
     }
     // Git-ops as `app::start` runs it (off while the file is in no git work tree).
-    let gitops =
-        spark_control::gitops::GitOps::new(handle.store.clone(), data_dir, handle.status.clone());
+    let gitops = spark_control::gitops::GitOps::new(
+        handle.store.clone(),
+        setup.data_dir.clone(),
+        handle.status.clone(),
+    );
     gitops.spawn(shutdown.clone());
-    let state = AppState::new(handle, admin_token.map(str::to_owned))
+    let state = AppState::new(handle, setup.admin_token.clone())
         .with_gitops(gitops)
         .with_allowed_hosts(names)
         .with_shutdown(shutdown.clone());
     let stop = shutdown.clone();
     // The product's own accept loop (Host check, limits, peer addresses).
-    tokio::spawn(async move {
+    let http_task = tokio::spawn(async move {
         let _ = spark_control::http::serve(listener, state, stop).await;
     });
-    Ok((format!("http://{addr}"), shutdown))
+    Ok(Running {
+        base: format!("http://{addr}"),
+        shutdown,
+        loop_task,
+        http_task,
+    })
 }
 
 /// A port free on both simulated hosts' addresses.
@@ -119,20 +172,21 @@ pub(super) async fn demo_server_allowing(
     };
     let bin = Path::new(env!("CARGO_BIN_EXE_spark-control"));
     let d = demo::prepare(dir.path(), bin, &opts, false)?;
-    let (base, shutdown) = serve(
-        d.desired.clone(),
-        d.data_dir.clone(),
-        d.connector.clone(),
-        d.hub.url(),
-        admin_token,
-        allowed,
-    )
-    .await?;
+    let setup = Setup {
+        desired: d.desired.clone(),
+        data_dir: d.data_dir.clone(),
+        connector: d.connector.clone(),
+        hub: d.hub.url().to_string(),
+        admin_token: admin_token.map(str::to_owned),
+        allowed: allowed.iter().map(|a| a.to_string()).collect(),
+    };
+    let running = serve(&setup).await?;
     Ok(Server {
-        base,
+        base: running.base.clone(),
         desired: d.desired.clone(),
         vllm_port: Some(opts.vllm_port),
-        shutdown,
+        running,
+        setup,
         _demo: Some(d),
         _dir: dir,
     })
@@ -152,20 +206,21 @@ pub(super) async fn plain_server(text: &str) -> Result<Server> {
         known_hosts: data.join("known_hosts"),
     };
     // Nothing listens on 127.0.0.1:9: sizes are "unknown", and nothing leaves loopback.
-    let (base, shutdown) = serve(
-        desired.clone(),
-        data,
+    let setup = Setup {
+        desired: desired.clone(),
+        data_dir: data,
         connector,
-        "http://127.0.0.1:9",
-        None,
-        &[],
-    )
-    .await?;
+        hub: "http://127.0.0.1:9".into(),
+        admin_token: None,
+        allowed: Vec::new(),
+    };
+    let running = serve(&setup).await?;
     Ok(Server {
-        base,
+        base: running.base.clone(),
         desired,
         vllm_port: None,
-        shutdown,
+        running,
+        setup,
         _demo: None,
         _dir: dir,
     })

@@ -186,6 +186,10 @@ pub struct Status {
     /// The last operation that ended (while another runs, the one before it): a reader
     /// that missed a snapshot still learns how the previous operation ended.
     pub ended_operation: Option<Operation>,
+    /// The last few operations that ended, oldest first (`ended_operation` is the last):
+    /// a reader that gets merged snapshots (the state stream sends at most one per
+    /// 200 ms) can miss two ends in a row — a swap's, then at once a launcher check's.
+    pub recent_operations: Vec<Operation>,
     /// Failure backoff, when the last operation failed.
     pub backoff: Option<Backoff>,
     /// Why plan steps wait although nothing failed: a person cancelled an operation (they
@@ -213,6 +217,7 @@ impl Status {
             resources: Vec::new(),
             operation: None,
             ended_operation: None,
+            recent_operations: Vec::new(),
             backoff: None,
             held: None,
             last_error: None,

@@ -46,6 +46,9 @@ pub struct StateView<'a> {
     pub operation: Option<&'a Operation>,
     /// The last operation that ended (while another runs, the one before it).
     pub ended_operation: Option<&'a Operation>,
+    /// The last few operations that ended, oldest first (the last is `ended_operation`):
+    /// a reader of merged snapshots (the state stream) learns every end from them.
+    pub recent_operations: &'a [Operation],
     /// Failure backoff, when the last operation failed.
     pub backoff: Option<&'a Backoff>,
     /// Why plan steps wait although nothing failed (a person cancelled an operation).
@@ -130,6 +133,7 @@ impl<'a> StateView<'a> {
             resources,
             operation,
             ended_operation,
+            recent_operations,
             backoff,
             held,
             last_error,
@@ -146,6 +150,7 @@ impl<'a> StateView<'a> {
             resources,
             operation: operation.as_ref(),
             ended_operation: ended_operation.as_ref(),
+            recent_operations,
             backoff: backoff.as_ref(),
             held: held.as_deref(),
             last_error: last_error.as_deref(),
@@ -366,6 +371,7 @@ mod tests {
             plan: Arc::new(plan),
             resources,
             ended_operation: Some(operation.clone()),
+            recent_operations: vec![operation.clone()],
             operation: Some(operation),
             backoff: Some(Backoff {
                 failures: 2,
@@ -426,6 +432,7 @@ mod tests {
                 "resources",
                 "operation",
                 "ended_operation",
+                "recent_operations",
                 "backoff",
                 "held",
                 "last_error",

@@ -225,6 +225,8 @@ struct Loop {
     plan: Arc<Plan>,
     running: Option<Running>,
     last_op: Option<Operation>,
+    /// The last `RECENT_OPS` ended operations, oldest first (`Status::recent_operations`).
+    recent_ops: std::collections::VecDeque<Operation>,
     /// The last failure's message (shown with the core's backoff).
     last_failure: Option<String>,
     /// Why plan steps are held (shown while the core holds them).
@@ -320,6 +322,7 @@ pub fn spawn_with(
         plan: Arc::new(Plan::default()),
         running: None,
         last_op: None,
+        recent_ops: std::collections::VecDeque::new(),
         last_failure: None,
         held_text: None,
         cancel_by: None,

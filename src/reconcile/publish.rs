@@ -152,6 +152,7 @@ impl Loop {
             resources,
             operation: op,
             ended_operation: self.last_op.clone(),
+            recent_operations: self.recent_ops.iter().cloned().collect(),
             backoff,
             held: self.core.held().and(self.held_text.clone()),
             last_error: self.last_error.clone(),

@@ -13,6 +13,11 @@ use crate::events::{Event, EventKind};
 use crate::model::observed::Observed;
 use crate::status::Outcome;
 
+/// How many ended operations `Status::recent_operations` keeps. Operations run one at a
+/// time and each waits for an observation after the last: more than two ending within
+/// one merged snapshot (200 ms) does not happen; four is a margin.
+const RECENT_OPS: usize = 4;
+
 impl Loop {
     pub(super) fn transitions(&self, new: &Observed) {
         let old = &self.observed;
@@ -179,6 +184,10 @@ impl Loop {
                     error: err,
                     ms: Some(took.as_secs_f64() * 1000.0),
                 });
+                if self.recent_ops.len() >= RECENT_OPS {
+                    self.recent_ops.pop_front();
+                }
+                self.recent_ops.push_back(r.op.clone());
                 self.last_op = Some(r.op);
                 Some(Input::OpDone { id, end })
             }

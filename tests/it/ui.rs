@@ -56,8 +56,26 @@ async fn activate_streams_log_and_new_model_becomes_ready() -> Result<()> {
         LONG,
     )
     .await?;
-    s.wait_text("[data-testid=swap-state]", "ready", LONG)
-        .await?;
+    if let Err(e) = s.wait_text("[data-testid=swap-state]", "ready", LONG).await {
+        // Say what the server said meanwhile: the page's view vs the API's.
+        let st = state(&srv.base).await?;
+        let model: Vec<_> = st["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["kind"] == "model")
+            .collect();
+        let page = s
+            .text("[data-testid=swap-detail]")
+            .await
+            .unwrap_or_default();
+        anyhow::bail!(
+            "{e}\npage detail: {page}\nAPI operation: {}\nended_operation: {}\nmodel resources: {model:?}\nobserved vllm: {}",
+            st["operation"],
+            st["ended_operation"],
+            st["observed"]["vllm"]
+        );
+    }
     assert!(s
         .text("[data-testid=header-model]")
         .await?

@@ -128,9 +128,9 @@ function renderRows(list, rows) {
 // {skipped: true} when an operation turned out not to be the swap's (filter its lines out).
 export function renderSwapCard(s, sw, modelReady, tid) {
   let skipped = false;
-  // The last ended operation first: a snapshot the stream merged away (the swap's end,
-  // then at once a launcher check) is still learnt from it.
-  for (const cand of [s.ended_operation, s.operation]) {
+  // The recently ended operations first: a snapshot the stream merged away (the swap's
+  // end, then at once a launcher check that ended too) is still learnt from them.
+  for (const cand of [...(s.recent_operations || []), s.ended_operation, s.operation]) {
     if (!cand || cand.id <= sw.opAfter) continue;
     if (isSwapOp(cand)) { if (!sw.op || cand.id >= sw.op.id) sw.op = cand; }
     else if (!sw.skip.has(cand.id)) { sw.skip.add(cand.id); skipped = true; }

@@ -59,22 +59,6 @@ pub(crate) fn check(d: &Desired, s: &mut Sink<'_>) {
             );
         }
     }
-    // This build observes, plans and runs the first deployment; say so for the others.
-    for dep in deployments
-        .iter()
-        .skip(1)
-        .filter(|x| x.active_model.is_some())
-    {
-        s.at_value(
-            super::diag::Severity::Warning,
-            &dep.active_pointer,
-            format!(
-                "only the first deployment (`{}`) is converged by this version of spark-control; `{}` is validated and shown, but nothing is launched or stopped for it",
-                clip(&deployments[0].name),
-                clip(&dep.name)
-            ),
-        );
-    }
     // A host belongs to at most one deployment with an active model.
     let mut holder: BTreeMap<&str, &str> = BTreeMap::new();
     for dep in deployments.iter().filter(|x| x.active_model.is_some()) {

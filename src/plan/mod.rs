@@ -63,6 +63,9 @@ pub enum Action {
     StopModel {
         /// The head.
         host: String,
+        /// The deployment whose launch is stopped (its hosts and port are verified).
+        #[serde(default)]
+        deployment: String,
         /// What runs now, when known.
         model: Option<String>,
         /// Why.
@@ -97,6 +100,9 @@ pub enum Action {
         spec: LaunchSpec,
         /// The head.
         host: String,
+        /// The deployment it is launched for.
+        #[serde(default)]
+        deployment: String,
         /// The launcher generation detected on the head.
         generation: crate::launcher::Generation,
         /// The exact launcher argv (run in the launcher directory).
@@ -110,6 +116,9 @@ pub enum Action {
         repo: String,
         /// The head.
         host: String,
+        /// The deployment it is launched for.
+        #[serde(default)]
+        deployment: String,
         /// The names vLLM answers to (`--served-model-name`, else the repo).
         #[serde(default)]
         served: Vec<String>,

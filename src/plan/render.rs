@@ -26,6 +26,7 @@ pub fn step_line(step: &Step) -> String {
             host,
             model,
             reason,
+            ..
         } => {
             let what = model.as_deref().unwrap_or("vLLM");
             match reason {

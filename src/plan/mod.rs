@@ -11,10 +11,11 @@
 //!
 //! No IO, no tokio, no clock.
 
+mod holder;
 mod model;
 pub mod render;
 
-pub use model::crash_reason;
+pub use holder::crash_reason;
 use model::{containers_of, model_steps};
 
 use schemars::JsonSchema;

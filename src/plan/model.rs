@@ -20,15 +20,18 @@
 
 use std::collections::BTreeMap;
 
+use super::holder::{holder, launch_record};
 use super::{Action, Ctx, StopReason};
 use crate::launcher::Generation;
 use crate::model::catalog::{catalog, launch_spec, settings_diff, LaunchSpec};
 use crate::model::deployment::{Deployment, DEFAULT_NAME};
 use crate::model::desired::{Cluster, Desired, Mode, Overrides};
-use crate::model::observed::{ContainerObserved, LaunchRecord};
+use crate::model::observed::ContainerObserved;
 
 /// What cannot be seen, for the plan's "unknown" list: the decision is not made.
 type Unknown = String;
+
+use super::holder::crash_reason_of;
 
 pub(super) fn containers_of<'a>(
     cx: &'a Ctx<'_>,
@@ -160,80 +163,6 @@ fn plan_model(d: &Desired, dep: &Deployment, first: bool, cx: &mut Ctx<'_>) -> R
     Ok(())
 }
 
-/// Who holds a host's vLLM container: the head it was launched from and the deployment
-/// that head's launch record names.
-#[derive(Debug, Clone, PartialEq)]
-struct Held {
-    head: String,
-    deployment: String,
-}
-
-/// The deployment a launch record on `head` belongs to: the one it names, when the file
-/// still has it; else (records of older builds, a deployment removed) the first
-/// deployment whose head `head` is.
-fn owner(d: &Desired, head: &str, record: Option<&LaunchRecord>) -> String {
-    let deployments = d.deployments();
-    let named = record
-        .and_then(|r| r.deployment.as_deref())
-        .filter(|n| deployments.iter().any(|x| x.name == *n));
-    if let Some(n) = named {
-        return n.to_string();
-    }
-    deployments
-        .iter()
-        .find(|x| x.cluster.head == head)
-        .or_else(|| {
-            deployments
-                .iter()
-                .find(|x| x.cluster.workers.iter().any(|w| w == head))
-        })
-        .map(|x| x.name.clone())
-        .unwrap_or_default()
-}
-
-/// What holds `host`'s vLLM container (`None`: it does not run): its own launch record's
-/// deployment when it has one; else the head whose launch record lists this host's address
-/// among its nodes (a cluster model's worker); else the host itself (a leftover or a
-/// launch by hand), owned by the first deployment that lists it. Unknown containers are an
-/// `Err`: nothing is decided for the hosts behind them.
-fn holder(d: &Desired, cx: &Ctx<'_>, host: &str, container: &str) -> Result<Option<Held>, Unknown> {
-    let running = containers_of(cx, host)?
-        .get(container)
-        .is_some_and(|c| c.running);
-    if !running {
-        return Ok(None);
-    }
-    if let Some(r) = launch_record(cx, host) {
-        return Ok(Some(Held {
-            head: host.into(),
-            deployment: owner(d, host, Some(r)),
-        }));
-    }
-    let address = d.hosts.get(host).map(|h| h.launcher_address().to_string());
-    for (other, o) in &cx.obs.hosts {
-        if other == host {
-            continue;
-        }
-        let Some(r) = o.launch.get().and_then(Option::as_ref) else {
-            continue;
-        };
-        let up = o
-            .containers
-            .get()
-            .is_some_and(|c| c.get(container).is_some_and(|c| c.running));
-        if up && address.as_ref().is_some_and(|a| r.nodes.contains(a)) {
-            return Ok(Some(Held {
-                head: other.clone(),
-                deployment: owner(d, other, Some(r)),
-            }));
-        }
-    }
-    Ok(Some(Held {
-        head: host.into(),
-        deployment: owner(d, host, None),
-    }))
-}
-
 /// What is wanted: the launch of `active_model` (`None`: nothing is desired, or the
 /// desired model cannot be launched, which validation reports).
 fn wanted(d: &Desired, dep: &Deployment) -> Option<LaunchSpec> {
@@ -305,13 +234,6 @@ fn stop_unwanted(cx: &mut Ctx<'_>, dep: &Deployment, head_running: bool, workers
     } else if !workers.is_empty() {
         cx.push(cleanup(dep), cleanup_why(workers));
     }
-}
-
-/// The launch record on the head, if it is known and there is one.
-fn launch_record<'a>(cx: &'a Ctx<'_>, head: &str) -> Option<&'a LaunchRecord> {
-    cx.host(head)
-        .and_then(|h| h.launch.get())
-        .and_then(Option::as_ref)
 }
 
 /// What runs in the head's vLLM container, as far as the observation tells.
@@ -551,73 +473,6 @@ fn launcher_generation(cx: &Ctx<'_>, head: &str, want: &LaunchSpec) -> Result<Ge
             want.model
         )
     })
-}
-
-/// Why the model that runs on the head has crashed, if it has: its container runs but the
-/// `vllm serve` process inside is gone while no launcher of ours is still starting it
-/// (generation B keeps the container alive); or, after it was ready once (the launch
-/// record's `ready_at`), its container is gone (generation A's launcher stops it when
-/// vLLM dies) or `/health` failed three checks in a row. A deliberate stop clears
-/// `ready_at` first, so it is never taken for a crash.
-///
-/// Of every deployment with an active model, the first crash found.
-pub fn crash_reason(d: &Desired, o: &crate::model::observed::Observed) -> Option<String> {
-    d.deployments()
-        .iter()
-        .enumerate()
-        .filter(|(_, x)| x.active_model.is_some())
-        .find_map(|(i, x)| crash_reason_of(d, o, x, i == 0))
-}
-
-/// [`crash_reason`] of one deployment (`first`: it is the first one), when the model on
-/// its head is its own.
-fn crash_reason_of(
-    d: &Desired,
-    o: &crate::model::observed::Observed,
-    dep: &Deployment,
-    first: bool,
-) -> Option<String> {
-    use crate::launcher::LauncherState;
-    let c = &dep.cluster;
-    let head = c.head.as_str();
-    let h = o.hosts.get(head)?;
-    let record = h.launch.get()?.as_ref()?;
-    if owner(d, head, Some(record)) != dep.name {
-        return None;
-    }
-    let running = h
-        .containers
-        .get()?
-        .get(&c.container)
-        .is_some_and(|v| v.running);
-    let starting = matches!(
-        h.launcher_process.get(),
-        Some(LauncherState::Running { .. })
-    );
-    if running && h.vllm_process.get() == Some(&false) && !starting {
-        return Some(format!(
-            "vLLM ({}) crashed on {head}: its container runs but no `vllm serve` process is left in it",
-            record.model
-        ));
-    }
-    record.ready_at?;
-    if !running {
-        return Some(format!(
-            "vLLM ({}) crashed on {head}: its container {} is gone",
-            record.model, c.container
-        ));
-    }
-    let failures = o
-        .vllm_of(&dep.name, first)
-        .get()
-        .map_or(0, |v| v.health_failures);
-    if failures >= 3 {
-        return Some(format!(
-            "vLLM ({}) stopped answering on {head}: /health failed {failures} checks in a row after it was ready",
-            record.model
-        ));
-    }
-    None
 }
 
 /// Waiting for `want` to answer on the head.

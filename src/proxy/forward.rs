@@ -49,10 +49,29 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
     };
     if !meter.is_labelled() {
         // Refused before the body was read: counted under the active model.
-        meter.labelled(&active_model(&shared.routes.borrow(), route.service()));
+        let (deployment, model) = unnamed(&shared.routes.borrow(), route.service());
+        meter.labelled(&deployment, &model);
     }
     meter.answered(response.status().as_u16());
     response
+}
+
+/// The `deployment` and `model` labels of a request that names no model: the first
+/// deployment (vLLM routes; the speech services have none) and its upstream's model.
+fn unnamed(routes: &Routes, service: Service) -> (String, String) {
+    let deployment = match service {
+        Service::Vllm => routes.models.deployment_for(None),
+        Service::Stt | Service::Tts => super::metrics::DEFAULT_DEPLOYMENT,
+    };
+    (deployment.to_string(), active_model(routes, service))
+}
+
+/// The `deployment` label of a request naming `model` (see `ModelTable::deployment_for`).
+fn deployment_of(routes: &Routes, service: Service, model: &str) -> String {
+    match service {
+        Service::Vllm => routes.models.deployment_for(Some(model)).to_string(),
+        Service::Stt | Service::Tts => super::metrics::DEFAULT_DEPLOYMENT.to_string(),
+    }
 }
 
 /// The `model` label when the request names none: the upstream's model, if known.
@@ -111,7 +130,8 @@ async fn forward(
         let facts = body_facts(&bytes);
         let streaming = wants_stream(&parts.headers, &facts);
         if let Some(model) = &facts.model {
-            meter.labelled(model);
+            let deployment = deployment_of(&shared.routes.borrow(), service, model);
+            meter.labelled(&deployment, model);
         }
         if by_model {
             target = Some(upstream_for_model(shared, facts.model.clone()).await?);
@@ -119,7 +139,8 @@ async fn forward(
         (Body::from(bytes), streaming)
     };
     if !meter.is_labelled() {
-        meter.labelled(&active_model(&shared.routes.borrow(), service));
+        let (deployment, model) = unnamed(&shared.routes.borrow(), service);
+        meter.labelled(&deployment, &model);
     }
     let target = match target {
         Some(t) => t,

@@ -208,3 +208,49 @@ async fn v1_models_is_the_catalog_and_an_empty_list_when_nothing_is_configured()
         serde_json::json!({"object": "list", "data": []})
     );
 }
+
+#[tokio::test]
+async fn metrics_name_the_deployment_that_took_each_request() {
+    let coder = fake_upstream::start().await;
+    let vision = fake_upstream::start().await;
+    let mut r = routes(coder.base());
+    let mut entries = r.models.entries.clone();
+    for e in &mut entries {
+        if e.name == "qwen3-vl" {
+            e.upstream = ready(vision.base());
+        }
+    }
+    r.models = Arc::new(ModelTable::new(entries, Some("coder".into())));
+    let proxy = start_proxy(r, ProxyConfig::default()).await;
+    for (model, code) in [
+        (Some("qwen36"), 200),
+        (Some("eyes"), 200),
+        (Some("qwen3-vl"), 200),
+        (None, 200),
+        (Some("gemma4"), 404),
+        (Some("gpt-4o"), 404),
+    ] {
+        let (status, body) = chat(&proxy.url, model).await;
+        assert_eq!(status, code, "{model:?}: {body}");
+    }
+    let mut metrics = String::new();
+    proxy.metrics.render_prometheus(&mut metrics);
+    for line in [
+        "spark_proxy_requests_total{route=\"chat_completions\",deployment=\"coder\",model=\"qwen36\",code=\"200\"} 1",
+        "spark_proxy_requests_total{route=\"chat_completions\",deployment=\"vision\",model=\"eyes\",code=\"200\"} 1",
+        "spark_proxy_requests_total{route=\"chat_completions\",deployment=\"vision\",model=\"qwen3-vl\",code=\"200\"} 1",
+        // No `model`: the first deployment, labelled with its upstream's model.
+        "spark_proxy_requests_total{route=\"chat_completions\",deployment=\"coder\",model=\"fake/model\",code=\"200\"} 1",
+        "spark_proxy_requests_total{route=\"chat_completions\",deployment=\"none\",model=\"gemma4\",code=\"404\"} 1",
+        "spark_proxy_requests_total{route=\"chat_completions\",deployment=\"none\",model=\"gpt-4o\",code=\"404\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line:?} in\n{metrics}"
+        );
+    }
+    assert!(
+        !metrics.contains("deployment=\"default\""),
+        "no request is left under the placeholder: {metrics}"
+    );
+}

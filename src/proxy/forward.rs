@@ -1,6 +1,8 @@
 //! The request handler: check, pick the upstream, forward verbatim, stream the answer back.
 //!
-//! Owns the order of checks (401 → 413 by `Content-Length` → upstream state → body) and
+//! Owns the order of checks (401 → 413 by `Content-Length` → upstream state → body; for
+//! requests routed by `model` — JSON bodies, and audio uploads whose form names one — the
+//! body, or the start of the upload, comes before the upstream) and
 //! the translation of transport failures into [`ProxyError`]s. Must not hold the `watch`
 //! borrow across `.await` (the upstream is cloned out in one statement), allocate big
 //! buffers, or look inside successful responses.
@@ -102,13 +104,21 @@ async fn forward(
     if content_length(req.headers()).is_some_and(|len| len > limit as u64) {
         return Err(ProxyError::TooLarge { limit, what });
     }
-    let service = route.service();
+    let mut service = route.service();
     if route == Route::Models && req.method() == axum::http::Method::GET {
         return models_answer(shared, req.uri().path());
     }
-    // JSON requests to vLLM are routed by their `model`, known once the body is read.
+    // JSON requests to vLLM are routed by their `model`, known once the body is read;
+    // audio uploads by their form's `model` field, when the catalog names it.
     let by_model = service == Service::Vllm && !route.is_audio_upload();
-    let mut target = if by_model {
+    let form_boundary = route
+        .is_audio_upload()
+        .then(|| req.headers().get(header::CONTENT_TYPE))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(super::multipart::boundary)
+        .filter(|_| !shared.routes.borrow().models.entries.is_empty());
+    let mut target = if by_model || form_boundary.is_some() {
         None
     } else {
         Some(upstream(shared, service).await?)
@@ -117,7 +127,34 @@ async fn forward(
 
     let (mut parts, body) = req.into_parts();
     let (body, streaming) = if route.is_audio_upload() {
-        (Body::new(Limited::new(body, limit)), false)
+        let mut rest = Limited::new(body, limit);
+        let (prefix, model) = match &form_boundary {
+            Some(b) => form_model(&mut rest, b, deadline, limit, what).await?,
+            None => (Bytes::new(), None),
+        };
+        if let Some(model) = model {
+            let table = Arc::clone(&shared.routes.borrow().models);
+            match table.lookup(&model) {
+                Lookup::First | Lookup::Other(_) => {
+                    service = Service::Vllm;
+                    let deployment = deployment_of(&shared.routes.borrow(), service, &model);
+                    meter.labelled(&deployment, &model);
+                    target = Some(upstream_for_model(shared, Some(model)).await?);
+                }
+                Lookup::NotLoaded(e) => {
+                    return Err(ProxyError::ModelNotLoaded {
+                        could_run: e.could_run.clone(),
+                        model,
+                    })
+                }
+                // Not a catalog model: the speech service's own name.
+                Lookup::Unknown => meter.labelled(super::metrics::DEFAULT_DEPLOYMENT, &model),
+            }
+        }
+        (
+            Body::new(super::multipart::Prefixed::new(prefix, rest)),
+            false,
+        )
     } else {
         let bytes = match timeout_at(deadline, Limited::new(body, limit).collect()).await {
             Ok(Ok(collected)) => collected.to_bytes(),
@@ -220,6 +257,40 @@ async fn forward(
     let finish = meter.body_finish(streamed);
     let body = UpstreamBody::new(incoming, lease, deadline, finish).await;
     Ok(Response::from_parts(parts, Body::new(body)))
+}
+
+/// Reads the start of a multipart upload until its `model` field is seen, or it is
+/// clear that it is not among the fields before the audio (see `multipart.rs`): the bytes
+/// read (sent on first) and the field's value.
+async fn form_model(
+    body: &mut Limited<Body>,
+    boundary: &str,
+    deadline: tokio::time::Instant,
+    limit: usize,
+    what: &'static str,
+) -> Result<(Bytes, Option<String>), ProxyError> {
+    use super::multipart::{peek_field, Peek};
+    let mut read = bytes::BytesMut::new();
+    loop {
+        match peek_field(&read, boundary, "model") {
+            Peek::Found(model) => return Ok((read.freeze(), Some(model))),
+            Peek::Absent => return Ok((read.freeze(), None)),
+            Peek::NeedMore => {}
+        }
+        match timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    read.extend_from_slice(&data);
+                }
+            }
+            Ok(None) => return Ok((read.freeze(), None)),
+            Ok(Some(Err(e))) if e.is::<LengthLimitError>() => {
+                return Err(ProxyError::TooLarge { limit, what })
+            }
+            Ok(Some(Err(e))) => return Err(ProxyError::BadBody(e.to_string())),
+            Err(_) => return Err(ProxyError::BadBody("timed out reading it".into())),
+        }
+    }
 }
 
 /// Where a request goes, cloned out of the watch.

@@ -43,11 +43,13 @@ pub(super) fn owner(d: &Desired, head: &str, record: Option<&LaunchRecord>) -> S
         .unwrap_or_default()
 }
 
-/// What holds `host`'s vLLM container (`None`: it does not run): its own launch record's
-/// deployment when it has one; else the head whose launch record lists this host's address
-/// among its nodes (a cluster model's worker); else the host itself (a leftover or a
-/// launch by hand), owned by the first deployment that lists it. Unknown containers are an
-/// `Err`: nothing is decided for the hosts behind them.
+/// What holds `host`'s vLLM container (`None`: it does not run): a head whose container
+/// runs and whose launch record lists this host's address among its nodes (a cluster
+/// model's worker); else the host itself, for the deployment its own launch record names
+/// (or, without one, a leftover or a launch by hand: the first deployment that lists it).
+/// The worker relation comes first: a host's own record can be stale (its model crashed,
+/// then the host became a cluster's worker), a running head's record is its latest launch.
+/// Unknown containers are an `Err`: nothing is decided for the hosts behind them.
 pub(super) fn holder(
     d: &Desired,
     cx: &Ctx<'_>,
@@ -59,12 +61,6 @@ pub(super) fn holder(
         .is_some_and(|c| c.running);
     if !running {
         return Ok(None);
-    }
-    if let Some(r) = launch_record(cx, host) {
-        return Ok(Some(Held {
-            head: host.into(),
-            deployment: owner(d, host, Some(r)),
-        }));
     }
     let address = d.hosts.get(host).map(|h| h.launcher_address().to_string());
     for (other, o) in &cx.obs.hosts {
@@ -85,9 +81,10 @@ pub(super) fn holder(
             }));
         }
     }
+    let record = launch_record(cx, host);
     Ok(Some(Held {
         head: host.into(),
-        deployment: owner(d, host, None),
+        deployment: owner(d, host, record),
     }))
 }
 

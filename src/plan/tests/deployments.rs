@@ -126,3 +126,182 @@ fn deployment_cases() {
         ! plan incomplete: nothing was decided for what could not be seen
     ");
 }
+
+/// Applies one step to a world of several deployments, as a perfect executor would, and
+/// fails on a launch onto a host whose vLLM container still runs (two vLLMs on a host).
+fn apply_layout(o: &mut Observed, d: &Desired, step: &Step) -> Result<(), String> {
+    let by_address = |a: &str| {
+        d.hosts
+            .iter()
+            .find(|(_, h)| h.launcher_address() == a)
+            .map(|(k, _)| k.clone())
+    };
+    // Every deployment probed at this head and port sees the same vLLM.
+    let set_vllm = |o: &mut Observed, head: &str, port: u16, models: Vec<String>| {
+        for x in d.deployments() {
+            if x.cluster.head == head && x.cluster.port == port {
+                o.deployments.insert(
+                    x.name,
+                    Fact::known_now(VllmObserved {
+                        models: models.clone(),
+                        ..Default::default()
+                    }),
+                );
+            }
+        }
+    };
+    match &step.action {
+        Action::StopModel {
+            host, deployment, ..
+        } => {
+            let c = d
+                .deployment_cluster(deployment)
+                .expect("a deployment of the file");
+            let record = o
+                .hosts
+                .get(host)
+                .and_then(|h| h.launch.get().cloned())
+                .flatten();
+            let mut nodes: Vec<String> = vec![host.clone()];
+            nodes.extend(c.workers.iter().cloned());
+            nodes.extend(
+                record
+                    .iter()
+                    .flat_map(|r| r.nodes.iter().filter_map(|a| by_address(a))),
+            );
+            for n in &nodes {
+                set_container(o, n, "vllm_node", false);
+            }
+            if let Some(h) = o.hosts.get_mut(host) {
+                h.launch = Fact::known_now(None);
+            }
+            set_vllm(o, host, c.port, vec![]);
+            if let Some(r) = record {
+                if let Some(x) = r
+                    .deployment
+                    .as_deref()
+                    .and_then(|n| d.deployment_cluster(n))
+                {
+                    set_vllm(o, host, x.port, vec![]);
+                }
+            }
+        }
+        Action::LaunchModel {
+            spec,
+            host,
+            deployment,
+            ..
+        } => {
+            for h in &spec.hosts {
+                let busy = o
+                    .hosts
+                    .get(h)
+                    .and_then(|x| x.containers.get())
+                    .is_some_and(|c| c.get("vllm_node").is_some_and(|v| v.running));
+                if busy {
+                    return Err(format!(
+                        "launch of {} for {deployment} onto {h}, whose vLLM still runs",
+                        spec.model
+                    ));
+                }
+                set_container(o, h, "vllm_node", true);
+            }
+            if let Some(h) = o.hosts.get_mut(host) {
+                h.launch = Fact::known_now(Some(LaunchRecord {
+                    model: spec.model.clone(),
+                    repo: spec.repo.clone(),
+                    fingerprint: spec.fingerprint.clone(),
+                    settings: spec.settings.clone(),
+                    nodes: spec.nodes.clone(),
+                    deployment: Some(deployment.clone()),
+                    ..Default::default()
+                }));
+            }
+        }
+        Action::WaitReady {
+            host, port, served, ..
+        } => set_vllm(o, host, *port, served.clone()),
+        Action::Download { host, repo, .. } => {
+            if let Some(s) = o.hosts.get_mut(host).and_then(|h| h.hf_cache.get_mut()) {
+                s.insert(repo.clone());
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A random layout that validates (a host in two active deployments is refused).
+fn random_layout(rng: &mut StdRng) -> Desired {
+    loop {
+        let coder = ["null", "qwen36", "gemma4"][rng.gen_range(0..3)];
+        let vision = ["null", "qwen3-vl", "qwen36"][rng.gen_range(0..3)];
+        let big = ["null", "qwen3-235b-fp8", "gemma4"][rng.gen_range(0..3)];
+        let text = format!(
+            "version: 1\nhosts:\n  spark1: {{ address: 10.0.0.1, user: nvidia }}\n  spark2: {{ address: 10.0.0.2, user: nvidia }}\n\
+             deployments:\n  - {{ name: coder, head: spark1, active_model: {coder} }}\n  - {{ name: vision, head: spark2, port: 8001, active_model: {vision} }}\n  - {{ name: big, head: spark1, workers: [spark2], active_model: {big} }}\n\
+             updates: {{ launcher: notify }}\n"
+        );
+        let v = validate_text("test.yaml", &text);
+        let clean = v.errors().next().is_none();
+        if let Some(d) = v.desired.filter(|_| clean) {
+            return d;
+        }
+    }
+}
+
+/// Applies `d`'s plan on `o` step by step; the plan must leave nothing to do.
+fn converge(o: &mut Observed, d: &Desired, case: usize) {
+    let p = plan(d, o);
+    assert!(p.complete, "case {case}: incomplete\n{}", render(&p));
+    for step in &p.steps {
+        if let Err(e) = apply_layout(o, d, step) {
+            panic!("case {case}: {e}\nplan:\n{}", render(&p));
+        }
+    }
+    let again = plan(d, o);
+    assert!(
+        again.is_empty(),
+        "case {case}: not converged after\n{}\nplan again:\n{}",
+        render(&p),
+        render(&again)
+    );
+}
+
+/// 1000 layout changes in sequence (each from the world the last one left, with a model
+/// crashed now and then): no launch ever lands on a host whose vLLM runs, one plan always
+/// converges, and with a host unseen nothing is stopped or launched on it.
+#[test]
+fn layout_changes_never_put_two_vllms_on_a_host_and_converge() {
+    let mut rng = StdRng::seed_from_u64(0xde91);
+    let mut d = random_layout(&mut rng);
+    let mut o = nothing_runs(&d);
+    for case in 0..1000 {
+        let next = random_layout(&mut rng);
+        if rng.gen_bool(0.1) {
+            // A crash: one host's vLLM container is gone (its record stays).
+            let h = ["spark1", "spark2"][rng.gen_range(0..2)];
+            set_container(&mut o, h, "vllm_node", false);
+        }
+        if rng.gen_bool(0.15) {
+            let unseen = ["spark1", "spark2"][rng.gen_range(0..2)];
+            let mut blind = o.clone();
+            unreachable(&mut blind, unseen);
+            let p = plan(&next, &blind);
+            for s in &p.steps {
+                let touches = match &s.action {
+                    Action::StopModel { host, .. } => host == unseen,
+                    Action::LaunchModel { spec, .. } => spec.hosts.iter().any(|h| h == unseen),
+                    _ => false,
+                };
+                assert!(
+                    !touches,
+                    "case {case}: acts on unseen {unseen}:\n{}",
+                    render(&p)
+                );
+            }
+        }
+        d = next;
+        converge(&mut o, &d, case);
+    }
+}

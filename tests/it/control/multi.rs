@@ -192,6 +192,24 @@ async fn two_solo_deployments_serve_two_models_at_once(g: Generation) {
         }) && s.plan.steps.is_empty()
     })
     .await;
+    // `/api/state`'s resources: one model per deployment, each healthy where it serves.
+    let s = c
+        .wait_status("both models healthy in the resources", 30, |s| {
+            ["coder: qwen36", "vision: qwen3-vl"].iter().all(|n| {
+                s.resources.iter().any(|r| {
+                    r.kind == "model"
+                        && r.name == *n
+                        && r.health == spark_control::status::Health::Healthy
+                })
+            })
+        })
+        .await;
+    let big = s
+        .resources
+        .iter()
+        .find(|r| r.kind == "model" && r.name == "big: (none)")
+        .expect("the idle deployment's resource");
+    assert_eq!(big.health, spark_control::status::Health::Missing);
     let (addr, shutdown) = start_proxy(&c).await;
     let script = r#"
 import sys, openai

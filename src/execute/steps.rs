@@ -57,9 +57,14 @@ pub(super) async fn run(exec: &Executor, step: &Step) -> Result<(), ExecError> {
     exec.say(None, format!("▶ {line}"));
     let started = Instant::now();
     if let Ok(mut current) = exec.deployment.lock() {
-        *current = step_deployment(&step.action)
-            .unwrap_or_default()
-            .to_string();
+        let next = step_deployment(&step.action).unwrap_or_default();
+        if *current != next {
+            // A launch's follower serves the wait of its own deployment only.
+            if let Ok(mut f) = exec.follower.lock() {
+                *f = None;
+            }
+            *current = next.to_string();
+        }
     }
     let r = match &step.action {
         Action::StopModel { host, .. } => super::launch::stop_model(exec, &line, host).await,

@@ -210,6 +210,17 @@ async fn two_solo_deployments_serve_two_models_at_once(g: Generation) {
         .find(|r| r.kind == "model" && r.name == "big: (none)")
         .expect("the idle deployment's resource");
     assert_eq!(big.health, spark_control::status::Health::Missing);
+    // The connectivity log says each deployment's vLLM came up.
+    let events = c
+        .handle()
+        .events
+        .query(&spark_control::events::EventFilter::default());
+    for service in ["vllm", "vllm:vision"] {
+        assert!(
+            events.iter().any(|e| e.service == service && e.ok),
+            "no `{service}` up event in {events:?}"
+        );
+    }
     let (addr, shutdown) = start_proxy(&c).await;
     let script = r#"
 import sys, openai

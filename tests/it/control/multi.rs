@@ -298,3 +298,47 @@ async fn two_solo_to_one_cluster_and_back_never_two_vllms_on_a_host(g: Generatio
         );
     }
 }
+
+both!(an_edit_of_another_deployment_does_not_cancel_a_running_swap);
+async fn an_edit_of_another_deployment_does_not_cancel_a_running_swap(g: Generation) {
+    let mut c = Cluster::two_heads(300, g);
+    let p2 = port2(&c);
+    c.write(&layout(&c, p2, Some("qwen36"), Some("qwen3-vl"), None));
+    c.start_controller();
+    wait_two_solo(&c, p2).await;
+    // spark1's next vLLM takes 4 s to load: the swap's wait for ready is under way when
+    // the file changes vision's model.
+    std::fs::write(c.sim_root(HEAD).join("knobs/startup-delay-ms"), "4000").expect("knob");
+    let sampler = HostSampler::start(&c);
+    c.write(&layout(&c, p2, Some("gemma4"), Some("qwen3-vl"), None));
+    let s = c
+        .wait_status("coder's swap waits for gemma4", 60, |s| {
+            s.busy()
+                && s.operation
+                    .as_ref()
+                    .is_some_and(|o| o.phase.contains("wait until gemma4"))
+        })
+        .await;
+    let swap_op = s.operation.as_ref().map(|o| o.id).expect("operation");
+    c.write(&layout(&c, p2, Some("gemma4"), Some("qwen36"), None));
+    c.wait_serving_at(HEAD, c.vllm_port, GEMMA4, 120).await;
+    c.wait_serving_at(WORKER, p2, QWEN36, 120).await;
+    let seen = sampler.finish();
+    let events = c
+        .handle()
+        .events
+        .query(&spark_control::events::EventFilter::default());
+    let cancelled = format!("operation {swap_op} cancelled: the desired state changed");
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.error.as_deref() == Some(cancelled.as_str())),
+        "coder's swap was cancelled by an edit of vision: {events:?}"
+    );
+    // spark1: the old model and gemma4, launched once; spark2: its old and new model.
+    assert_eq!(seen[HEAD].1.len(), 2, "{seen:?}");
+    assert_eq!(seen[WORKER].1.len(), 2, "{seen:?}");
+    for ip in [HEAD, WORKER] {
+        assert_eq!(seen[ip].0, 1, "never two vLLMs on {ip}: {seen:?}");
+    }
+}

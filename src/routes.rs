@@ -9,7 +9,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::model::catalog::catalog;
 use crate::model::desired::ServiceKind;
-use crate::plan::Action;
 use crate::proxy::{ModelEntry, ModelTable, Routes, Upstream};
 use crate::serving::model_views;
 use crate::status::Status;
@@ -20,43 +19,8 @@ pub fn routes_from(s: &Status) -> Routes {
         return Routes::default();
     };
     let first = d.first_deployment();
-    let vllm = match first
-        .as_ref()
-        .and_then(|x| Some((x, x.active_model.as_ref()?)))
-    {
-        Some((dep, m)) => {
-            let base = d
-                .hosts
-                .get(&dep.cluster.head)
-                .map(|h| format!("http://{}:{}", h.address, dep.cluster.port));
-            let repo = catalog(d).get(m).map(|e| e.spec.repo.clone());
-            let served = s
-                .observed
-                .vllm
-                .get()
-                .map(|v| v.models.clone())
-                .unwrap_or_default();
-            let ready = repo.as_ref().is_some_and(|r| served.contains(r));
-            let swapping = s.busy() && s.plan.steps.iter().any(|st| st.action.is_model_action())
-                || s.plan.steps.iter().any(|st| {
-                    matches!(
-                        st.action,
-                        Action::LaunchModel { .. } | Action::WaitReady { .. }
-                    )
-                });
-            match base {
-                None => Upstream::NotConfigured,
-                Some(base) if ready => Upstream::Ready { base, model: repo },
-                Some(base) if swapping => Upstream::Loading {
-                    model: m.clone(),
-                    base: Some(base),
-                },
-                Some(base) => Upstream::Down {
-                    base,
-                    why: format!("{m} is not serving (see /api/state)"),
-                },
-            }
-        }
+    let vllm = match &first {
+        Some(dep) => upstream_of(s, d, dep, true),
         None => Upstream::NotConfigured,
     };
     let models = model_table(s, &vllm, first.map(|x| x.name));
@@ -92,20 +56,60 @@ pub fn routes_from(s: &Status) -> Routes {
     }
 }
 
-/// The catalog for routing by name and `/v1/models`. The first deployment's model takes
-/// the `vllm` route; a model active on another deployment is tried at that deployment's
-/// address (not observed by this build: `Down`, still tried).
+/// The upstream of one deployment (`first`: the first one): ready when its vLLM lists
+/// its model's repo, loading while it is launched or swapped, else down.
+fn upstream_of(
+    s: &Status,
+    d: &crate::model::desired::Desired,
+    dep: &crate::model::deployment::Deployment,
+    first: bool,
+) -> Upstream {
+    let Some(m) = dep.active_model.as_ref() else {
+        return Upstream::NotConfigured;
+    };
+    let base = d
+        .hosts
+        .get(&dep.cluster.head)
+        .map(|h| format!("http://{}:{}", h.address, dep.cluster.port));
+    let repo = catalog(d).get(m).map(|e| e.spec.repo.clone());
+    let served = s
+        .observed
+        .vllm_of(&dep.name, first)
+        .get()
+        .map(|v| v.models.clone())
+        .unwrap_or_default();
+    let ready = repo.as_ref().is_some_and(|r| served.contains(r));
+    match base {
+        None => Upstream::NotConfigured,
+        Some(base) if ready => Upstream::Ready { base, model: repo },
+        Some(base) if crate::serving::launching(s, &dep.name, first) => Upstream::Loading {
+            model: m.clone(),
+            base: Some(base),
+        },
+        Some(base) => Upstream::Down {
+            base,
+            why: format!("{m} is not serving (see /api/state)"),
+        },
+    }
+}
+
+/// The catalog for routing by name and `/v1/models`: a model active on a deployment goes
+/// to that deployment's vLLM (the first deployment's is also the `vllm` route).
 fn model_table(s: &Status, first_upstream: &Upstream, first: Option<String>) -> Arc<ModelTable> {
+    let Some(d) = s.desired.as_deref() else {
+        return Arc::new(ModelTable::new(Vec::new(), first));
+    };
+    let deployments = d.deployments();
     let entries = model_views(s)
         .into_iter()
         .map(|v| {
-            let upstream = match (&v.deployment, &v.base) {
-                (Some(dep), _) if Some(dep) == first.as_ref() => first_upstream.clone(),
-                (Some(dep), Some(base)) => Upstream::Down {
-                    base: base.clone(),
-                    why: format!("deployment `{dep}` is not observed"),
-                },
-                _ => Upstream::NotConfigured,
+            let upstream = match &v.deployment {
+                Some(dep) if Some(dep) == first.as_ref() => first_upstream.clone(),
+                Some(dep) => deployments
+                    .iter()
+                    .find(|x| x.name == *dep)
+                    .map_or(Upstream::NotConfigured, |x| upstream_of(s, d, x, false)),
+                None => Upstream::NotConfigured,
             };
             let status = serde_json::to_value(v.status)
                 .ok()

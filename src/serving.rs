@@ -62,24 +62,32 @@ pub fn base_of(d: &Desired, dep: &Deployment) -> Option<String> {
     Some(format!("http://{host}:{}", dep.cluster.port))
 }
 
+/// Whether deployment `name` (`first`: the first one) is being launched or swapped: the
+/// plan launches or waits for it, or an operation runs that changes its model.
+pub fn launching(s: &Status, name: &str, first: bool) -> bool {
+    let ours = |a: &Action| match a {
+        Action::StopModel { deployment, .. }
+        | Action::LaunchModel { deployment, .. }
+        | Action::WaitReady { deployment, .. } => {
+            deployment == name || (deployment.is_empty() && first)
+        }
+        // Settles and downloads are on the way to a launch of some deployment.
+        other => other.is_model_action(),
+    };
+    s.plan.steps.iter().any(|st| {
+        matches!(
+            st.action,
+            Action::LaunchModel { .. } | Action::WaitReady { .. }
+        ) && ours(&st.action)
+    }) || (s.busy() && s.plan.steps.iter().any(|st| ours(&st.action)))
+}
+
 /// Every catalog model, by name.
 pub fn model_views(s: &Status) -> Vec<ModelView> {
     let Some(d) = s.desired.as_deref() else {
         return Vec::new();
     };
     let deployments = d.deployments();
-    let listed = s
-        .observed
-        .vllm
-        .get()
-        .map(|v| v.models.clone())
-        .unwrap_or_default();
-    let launching = s.plan.steps.iter().any(|st| {
-        matches!(
-            st.action,
-            Action::LaunchModel { .. } | Action::WaitReady { .. }
-        )
-    }) || (s.busy() && s.plan.steps.iter().any(|st| st.action.is_model_action()));
     let downloading: Vec<&str> = s
         .plan
         .steps
@@ -98,13 +106,23 @@ pub fn model_views(s: &Status) -> Vec<ModelView> {
                 .enumerate()
                 .find(|(_, x)| x.active_model.as_deref() == Some(entry.name.as_str()));
             let status = match active {
-                // The observer watches the first deployment's vLLM.
-                Some((0, _)) if names.iter().any(|n| listed.contains(n)) => ModelStatus::Serving,
-                Some((0, _)) if downloading.contains(&entry.name.as_str()) => {
-                    ModelStatus::Downloading
+                Some((i, x)) => {
+                    let listed = s
+                        .observed
+                        .vllm_of(&x.name, i == 0)
+                        .get()
+                        .map(|v| v.models.clone())
+                        .unwrap_or_default();
+                    if names.iter().any(|n| listed.contains(n)) {
+                        ModelStatus::Serving
+                    } else if downloading.contains(&entry.name.as_str()) {
+                        ModelStatus::Downloading
+                    } else if launching(s, &x.name, i == 0) {
+                        ModelStatus::Loading
+                    } else {
+                        ModelStatus::Failed
+                    }
                 }
-                Some((0, _)) if launching => ModelStatus::Loading,
-                Some(_) => ModelStatus::Failed,
                 None if downloading.contains(&entry.name.as_str()) => ModelStatus::Downloading,
                 None => ModelStatus::Available,
             };

@@ -275,18 +275,42 @@ pub fn resources(d: &Desired, o: &Observed, plan: &Plan, op: Option<&Operation>)
             detail,
         });
     }
-    // The model.
-    if let Some(c) = d.primary_cluster() {
-        let model_steps = plan.steps.iter().any(|s| s.action.is_model_action());
+    // The model of each deployment.
+    let deployments = d.deployments();
+    let several = deployments.len() > 1;
+    for (i, dep) in deployments.iter().enumerate() {
+        let c = &dep.cluster;
+        let ours = |a: &crate::plan::Action| match a {
+            crate::plan::Action::StopModel { deployment, .. }
+            | crate::plan::Action::LaunchModel { deployment, .. }
+            | crate::plan::Action::WaitReady { deployment, .. } => {
+                deployment == &dep.name || (deployment.is_empty() && i == 0)
+            }
+            other => other.is_model_action(),
+        };
+        let model_steps = plan
+            .steps
+            .iter()
+            .any(|s| s.action.is_model_action() && (!several || ours(&s.action)));
         let head_seen = o
             .hosts
             .get(&c.head)
             .is_some_and(|h| h.containers.get().is_some());
-        let name = d
-            .primary_model()
-            .cloned()
-            .unwrap_or_else(|| "(none)".into());
-        let served = o.vllm.get().map(|v| v.models.clone()).unwrap_or_default();
+        let model = dep.active_model.clone().unwrap_or_else(|| "(none)".into());
+        // Without a model of its own, what answers at its address is another deployment's
+        // (one on the same head and port), unless the head's launch record is its own.
+        let record_ours = o
+            .hosts
+            .get(&c.head)
+            .and_then(|h| h.launch.get())
+            .and_then(Option::as_ref)
+            .is_some_and(|r| r.deployment.as_deref().is_none_or(|n| n == dep.name));
+        let served = o
+            .vllm_of(&dep.name, i == 0)
+            .get()
+            .filter(|_| !several || dep.active_model.is_some() || record_ours)
+            .map(|v| v.models.clone())
+            .unwrap_or_default();
         let sync = if !head_seen {
             Sync::Unknown
         } else if model_steps {
@@ -294,14 +318,14 @@ pub fn resources(d: &Desired, o: &Observed, plan: &Plan, op: Option<&Operation>)
         } else {
             Sync::InSync
         };
-        let health = match d.primary_model() {
+        let health = match &dep.active_model {
             None if served.is_empty() => Health::Missing,
             None => Health::Progressing,
             Some(_) if !served.is_empty() && !model_steps => Health::Healthy,
             Some(_) if running_op || model_steps => Health::Progressing,
             Some(_) => Health::Degraded,
         };
-        let mode = d.primary_model().and_then(|m| {
+        let mode = dep.active_model.as_ref().and_then(|m| {
             crate::model::catalog::catalog(d)
                 .get(m)
                 .map(|e| e.spec.mode)
@@ -323,7 +347,12 @@ pub fn resources(d: &Desired, o: &Observed, plan: &Plan, op: Option<&Operation>)
         };
         out.push(Resource {
             kind: "model".into(),
-            name,
+            // The older file's one deployment is not named.
+            name: if d.uses_deployments() {
+                format!("{}: {model}", dep.name)
+            } else {
+                model
+            },
             sync,
             health,
             detail,

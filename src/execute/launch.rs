@@ -403,6 +403,7 @@ pub(super) async fn launch(
         nodes: spec.nodes.clone(),
         generation: Some(generation),
         ready_at: None,
+        deployment: Some(super::steps::deployment_name(exec)),
     };
     // Never two launchers of ours: an earlier one is stopped (and its cleanup awaited).
     // Both before the start, independent of each other: at once, one round trip.
@@ -602,7 +603,7 @@ pub(super) async fn wait_ready(
         // A loading vLLM holds its port and answers nothing: the probes wait for their
         // timeout, so a cancel must not wait for them.
         if exec
-            .unless_cancelled(serves(exec, http, health, served), line)
+            .unless_cancelled(serves(exec, c, http, health, served), line)
             .await?
         {
             return Ok(Probe::Done(()));
@@ -661,7 +662,13 @@ fn recent_lines(exec: &Executor, own: Option<&Follower>) -> String {
 }
 
 /// Whether vLLM is ready: `health` answers 200 and `/v1/models` lists one of `served`.
-async fn serves(exec: &Executor, http: &reqwest::Client, health: &str, served: &[String]) -> bool {
+async fn serves(
+    exec: &Executor,
+    c: &Cluster,
+    http: &reqwest::Client,
+    health: &str,
+    served: &[String],
+) -> bool {
     let healthy = matches!(
         http.get(health).send().await,
         Ok(r) if r.status().is_success()
@@ -669,7 +676,7 @@ async fn serves(exec: &Executor, http: &reqwest::Client, health: &str, served: &
     healthy
         && exec
             .observer
-            .probe_vllm(&exec.desired)
+            .probe_at(&exec.desired, &super::steps::deployment_name(exec), c)
             .await
             .get()
             .is_some_and(|v| served.iter().any(|n| v.models.contains(n)))

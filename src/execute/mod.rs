@@ -85,6 +85,9 @@ pub struct Executor {
     pub downloads: Option<crate::downloads::DownloadManager>,
     /// The launcher-output follower a launch leaves for the wait for ready.
     pub(crate) follower: std::sync::Mutex<Option<launch::Follower>>,
+    /// The deployment the running step acts for (its hosts, port and launcher; set by
+    /// each step before it runs; empty: the first deployment).
+    pub(crate) deployment: std::sync::Mutex<String>,
 }
 
 impl Executor {

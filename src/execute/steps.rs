@@ -56,6 +56,16 @@ pub(super) async fn run(exec: &Executor, step: &Step) -> Result<(), ExecError> {
     let line = step_line(step).trim().to_string();
     exec.say(None, format!("▶ {line}"));
     let started = Instant::now();
+    if let Ok(mut current) = exec.deployment.lock() {
+        let next = step_deployment(&step.action).unwrap_or_default();
+        if *current != next {
+            // A launch's follower serves the wait of its own deployment only.
+            if let Ok(mut f) = exec.follower.lock() {
+                *f = None;
+            }
+            *current = next.to_string();
+        }
+    }
     let r = match &step.action {
         Action::StopModel { host, .. } => super::launch::stop_model(exec, &line, host).await,
         Action::SettleGpu {
@@ -70,6 +80,7 @@ pub(super) async fn run(exec: &Executor, step: &Step) -> Result<(), ExecError> {
             host,
             generation,
             argv,
+            ..
         } => super::launch::launch(exec, &line, host, spec, *generation, argv).await,
         Action::WaitReady {
             repo,
@@ -122,10 +133,56 @@ pub(super) async fn run(exec: &Executor, step: &Step) -> Result<(), ExecError> {
     r
 }
 
+/// The deployment a model step acts for (`None`: not a model step, or a plan of an
+/// older build: the first deployment).
+fn step_deployment(action: &Action) -> Option<&str> {
+    match action {
+        Action::StopModel { deployment, .. }
+        | Action::LaunchModel { deployment, .. }
+        | Action::WaitReady { deployment, .. } => {
+            Some(deployment.as_str()).filter(|d| !d.is_empty())
+        }
+        _ => None,
+    }
+}
+
+/// The cluster settings (hosts, port, launcher, container) of the deployment the running
+/// step acts for; the first deployment's for steps that name none.
 pub(super) fn cluster(exec: &Executor) -> Result<&crate::model::desired::Cluster, ExecError> {
-    exec.desired
-        .primary_cluster()
-        .ok_or_else(|| ExecError::config("model", "no cluster is configured"))
+    let name = exec
+        .deployment
+        .lock()
+        .map(|d| d.clone())
+        .unwrap_or_default();
+    if name.is_empty() {
+        return exec
+            .desired
+            .primary_cluster()
+            .ok_or_else(|| ExecError::config("model", "no cluster is configured"));
+    }
+    exec.desired.deployment_cluster(&name).ok_or_else(|| {
+        ExecError::config(
+            "model",
+            format!("deployment `{name}` is not in the desired state"),
+        )
+    })
+}
+
+/// The name of the deployment the running step acts for (empty: the first one).
+pub(super) fn deployment_name(exec: &Executor) -> String {
+    let name = exec
+        .deployment
+        .lock()
+        .map(|d| d.clone())
+        .unwrap_or_default();
+    if name.is_empty() {
+        exec.desired
+            .first_deployment()
+            .map(|x| x.name)
+            .unwrap_or_default()
+    } else {
+        name
+    }
 }
 
 /// Waits until every host's GPU memory is below `below` MiB — or, on unified memory

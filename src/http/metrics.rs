@@ -231,12 +231,21 @@ pub fn render(state: &AppState) -> String {
             esc(&host)
         );
     }
-    let active = s
-        .desired
+    // Telemetry scrapes the first deployment's vLLM.
+    let first = s.desired.as_ref().and_then(|d| d.first_deployment());
+    let deployment = first
         .as_ref()
-        .and_then(|d| d.active_model.clone())
+        .map_or(crate::proxy::DEFAULT_DEPLOYMENT, |x| x.name.as_str());
+    let active = first
+        .as_ref()
+        .and_then(|x| x.active_model.clone())
         .unwrap_or_else(|| "none".into());
-    vllm_load(&mut out, &state.handle.telemetry.vllm_latest(), &active);
+    vllm_load(
+        &mut out,
+        &state.handle.telemetry.vllm_latest(),
+        deployment,
+        &active,
+    );
     m.swaps.render(&mut out);
     crate::prom::process::render(&mut out);
     if let Some(hook) = &state.metrics_hook {
@@ -300,12 +309,9 @@ fn gpus(out: &mut String, observed: &crate::model::Observed) {
     }
 }
 
-/// vLLM's load from the telemetry scrape, labelled with the active model.
-fn vllm_load(out: &mut String, v: &crate::telemetry::VllmLatest, model: &str) {
-    let labels = [
-        ("deployment", crate::proxy::DEFAULT_DEPLOYMENT),
-        ("model", model),
-    ];
+/// vLLM's load from the telemetry scrape, labelled with its deployment and active model.
+fn vllm_load(out: &mut String, v: &crate::telemetry::VllmLatest, deployment: &str, model: &str) {
+    let labels = [("deployment", deployment), ("model", model)];
     for (name, help, value) in [
         (
             "spark_control_vllm_generation_tokens_per_second",

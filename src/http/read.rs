@@ -172,19 +172,20 @@ pub fn endpoints_of(d: &Desired, o: &Observed) -> Value {
 }
 
 /// `models` of `/api/endpoints`: every catalog model by name, with the deployment it is
-/// active on, that deployment's `/v1` URL and whether it serves now. Only the first
-/// deployment's vLLM is observed, so a model elsewhere reads `ready: false`.
+/// active on, that deployment's `/v1` URL and whether its vLLM serves it now.
 fn models_of(d: &Desired, o: &Observed, cat: &BTreeMap<String, CatalogEntry>) -> Value {
     let deployments = d.deployments();
-    let served = o.vllm.get().map(|v| v.models.as_slice()).unwrap_or(&[]);
     let mut out = Map::new();
     for (name, entry) in cat {
         let active = deployments
             .iter()
             .enumerate()
             .find(|(_, x)| x.active_model.as_deref() == Some(name.as_str()));
-        let ready =
-            matches!(active, Some((0, _))) && entry.names().iter().any(|n| served.contains(n));
+        let ready = active.is_some_and(|(i, x)| {
+            o.vllm_of(&x.name, i == 0)
+                .get()
+                .is_some_and(|v| entry.names().iter().any(|n| v.models.contains(n)))
+        });
         let mut e = Map::new();
         e.insert("ready".into(), Value::Bool(ready));
         let base = active.and_then(|(_, x)| crate::serving::base_of(d, x));

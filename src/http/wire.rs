@@ -264,6 +264,7 @@ mod tests {
                     nodes: vec!["192.168.100.11".into()],
                     generation: Some(crate::launcher::Generation::B),
                     ready_at: None,
+                    deployment: None,
                 }),
                 at(1),
             ),
@@ -308,6 +309,7 @@ mod tests {
         services.insert("parakeet".to_string(), Fact::known_now(true));
         services.insert("magpie".to_string(), Fact::unknown("not polled yet"));
         let observed = crate::model::Observed {
+            deployments: BTreeMap::new(),
             generation: 7,
             hosts: [("spark1".to_string(), head), ("spark2".to_string(), worker)].into(),
             vllm: Fact::known(

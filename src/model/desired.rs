@@ -79,9 +79,12 @@ pub struct Desired {
     pub(crate) first_cluster: FirstCluster,
 }
 
-/// A cache of a value derived from the rest of `Desired`: never part of its equality.
+/// A cache of values derived from the rest of `Desired`: never part of its equality.
 #[derive(Debug, Clone, Default)]
-pub struct FirstCluster(std::sync::OnceLock<Option<Cluster>>);
+pub struct FirstCluster(
+    std::sync::OnceLock<Option<Cluster>>,
+    std::sync::OnceLock<Vec<(String, Cluster)>>,
+);
 
 impl PartialEq for FirstCluster {
     fn eq(&self, _: &Self) -> bool {
@@ -100,6 +103,21 @@ impl Desired {
             .0
             .get_or_init(|| self.deployments.first().map(DeploymentSpec::to_cluster))
             .as_ref()
+    }
+
+    /// The cluster settings of the deployment named `name` (`default` in the older shape).
+    pub fn deployment_cluster(&self, name: &str) -> Option<&Cluster> {
+        self.first_cluster
+            .1
+            .get_or_init(|| {
+                self.deployments()
+                    .into_iter()
+                    .map(|x| (x.name, x.cluster))
+                    .collect()
+            })
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c)
     }
 
     /// The first deployment's active model (`active_model:` in the older shape).

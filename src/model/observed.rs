@@ -89,12 +89,31 @@ pub struct Observed {
     /// Per host, by the names of the desired file.
     #[serde(default)]
     pub hosts: BTreeMap<String, HostObserved>,
-    /// vLLM's API on the cluster head (`GET /v1/models`).
+    /// vLLM's API on the first deployment's head (`GET /v1/models`); the same value as
+    /// that deployment's entry in `deployments`.
     #[serde(default)]
     pub vllm: Fact<VllmObserved>,
+    /// vLLM's API of every deployment, by deployment name (its head and port).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub deployments: BTreeMap<String, Fact<VllmObserved>>,
     /// Health of each side service (HTTP GET of its health path on its placed host).
     #[serde(default)]
     pub services: BTreeMap<String, Fact<bool>>,
+}
+
+impl Observed {
+    /// What deployment `name`'s vLLM answered. An observation without per-deployment
+    /// entries (hand-written, or from an older build) has only `vllm`, the first
+    /// deployment's; any other deployment is then not observed.
+    pub fn vllm_of(&self, name: &str, first: bool) -> std::borrow::Cow<'_, Fact<VllmObserved>> {
+        match self.deployments.get(name) {
+            Some(f) => std::borrow::Cow::Borrowed(f),
+            None if first => std::borrow::Cow::Borrowed(&self.vllm),
+            None => {
+                std::borrow::Cow::Owned(Fact::unknown(format!("deployment {name} is not observed")))
+            }
+        }
+    }
 }
 
 /// What one host looked like.
@@ -166,6 +185,10 @@ pub struct LaunchRecord {
     /// checks mean a crash, not loading.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_at: Option<DateTime<Utc>>,
+    /// The deployment it was launched for (absent in records of older builds: then the
+    /// first deployment whose head this host is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
 }
 
 /// What vLLM's API answered.

@@ -59,21 +59,53 @@ pub(crate) fn check(d: &Desired, s: &mut Sink<'_>) {
             );
         }
     }
-    // This build observes, plans and runs the first deployment; say so for the others.
-    for dep in deployments
-        .iter()
-        .skip(1)
-        .filter(|x| x.active_model.is_some())
-    {
-        s.at_value(
-            super::diag::Severity::Warning,
-            &dep.active_pointer,
-            format!(
-                "only the first deployment (`{}`) is converged by this version of spark-control; `{}` is validated and shown, but nothing is launched or stopped for it",
-                clip(&deployments[0].name),
-                clip(&dep.name)
+    // One checkout and one container name per host: the observer reads a host's launcher
+    // and vLLM container once, whichever deployment uses it.
+    let mut launcher: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    let mut container: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    for dep in &deployments {
+        let head = dep.cluster.head.as_str();
+        match launcher.get(head) {
+            Some((path, other)) if *path != dep.cluster.launcher.as_str() => s.at_value(
+                Error,
+                &format!("{}/launcher", dep.pointer),
+                format!(
+                    "deployment `{}` has head `{}` like deployment `{}`, with another `launcher:` (`{}`, not `{}`); a host has one spark-vllm-docker checkout: give both the same path",
+                    clip(&dep.name),
+                    clip(head),
+                    clip(other),
+                    clip(&dep.cluster.launcher),
+                    clip(path)
+                ),
             ),
-        );
+            Some(_) => {}
+            None => {
+                launcher.insert(head, (&dep.cluster.launcher, &dep.name));
+            }
+        }
+        for host in dep.hosts() {
+            match container.get(host) {
+                Some((name, other)) if *name != dep.cluster.container.as_str() => {
+                    s.at_value(
+                        Error,
+                        &format!("{}/container", dep.pointer),
+                        format!(
+                            "deployment `{}` runs vLLM on `{}` in container `{}`, deployment `{}` in `{}`; a host runs one vLLM container: give both the same `container:`",
+                            clip(&dep.name),
+                            clip(host),
+                            clip(&dep.cluster.container),
+                            clip(other),
+                            clip(name)
+                        ),
+                    );
+                    break;
+                }
+                Some(_) => {}
+                None => {
+                    container.insert(host, (&dep.cluster.container, &dep.name));
+                }
+            }
+        }
     }
     // A host belongs to at most one deployment with an active model.
     let mut holder: BTreeMap<&str, &str> = BTreeMap::new();

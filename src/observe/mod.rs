@@ -63,7 +63,7 @@ pub fn poll_script(d: &Desired, host: &str, known_commit: Option<&str>) -> Scrip
         Script::Raw(HF),
         Script::Raw(GPUS),
     ];
-    if let Some(c) = d.primary_cluster().filter(|c| c.head == host) {
+    if let Some(c) = head_cluster(d, host).as_ref() {
         parts.push(Script::Raw("echo @@launcher"));
         parts.push(Script::One(
             Cmd::new("sh")
@@ -88,11 +88,23 @@ pub fn poll_script(d: &Desired, host: &str, known_commit: Option<&str>) -> Scrip
     Script::Seq(parts)
 }
 
-/// Launcher generations by checkout commit, and the consecutive failed `/health` checks.
+/// The launcher settings of `host` when it is the head of a deployment (the first such
+/// deployment's: every deployment on one head uses that host's one checkout and
+/// container), else `None`.
+pub fn head_cluster(d: &Desired, host: &str) -> Option<crate::model::desired::Cluster> {
+    d.deployments()
+        .into_iter()
+        .find(|x| x.cluster.head == host)
+        .map(|x| x.cluster)
+}
+
+/// Per head host, the launcher generation of the checkout commit last read; per
+/// deployment, the consecutive failed `/health` checks.
 #[derive(Debug, Default)]
 struct Memory {
-    generations: std::collections::HashMap<String, Result<crate::launcher::Generation, String>>,
-    health_failures: u32,
+    generations:
+        std::collections::HashMap<String, (String, Result<crate::launcher::Generation, String>)>,
+    health_failures: std::collections::HashMap<String, u32>,
 }
 
 /// Polls hosts and services.
@@ -142,24 +154,44 @@ impl Observer {
                 (name, obs)
             }
         });
-        let (host_results, vllm, services) = tokio::join!(
+        let deployments = d.deployments();
+        let vllm_probes = deployments
+            .iter()
+            .map(|x| async move { (x.name.clone(), self.probe_at(d, &x.name, &x.cluster).await) });
+        let (host_results, vllms, services) = tokio::join!(
             futures::future::join_all(host_polls),
-            self.probe_vllm(d),
+            futures::future::join_all(vllm_probes),
             self.probe_services(d)
         );
+        let vllm = match vllms.first() {
+            Some((_, f)) => f.clone(),
+            None => Fact::known(VllmObserved::default(), Utc::now()),
+        };
         Observed {
             generation,
             hosts: host_results.into_iter().collect(),
             vllm,
+            deployments: vllms.into_iter().collect(),
             services,
         }
     }
 
-    /// `GET http://<head>:<port>/v1/models`: refused → known empty; timeout → unknown.
+    /// The first deployment's vLLM (see [`Observer::probe_at`]).
     pub async fn probe_vllm(&self, d: &Desired) -> Fact<VllmObserved> {
-        let Some(c) = d.primary_cluster() else {
-            return Fact::known(VllmObserved::default(), Utc::now());
-        };
+        match d.first_deployment() {
+            Some(x) => self.probe_at(d, &x.name, &x.cluster).await,
+            None => Fact::known(VllmObserved::default(), Utc::now()),
+        }
+    }
+
+    /// `GET http://<head>:<port>/v1/models` of deployment `name` (hosts and port in `c`):
+    /// refused → known empty; timeout → unknown.
+    pub async fn probe_at(
+        &self,
+        d: &Desired,
+        name: &str,
+        c: &crate::model::desired::Cluster,
+    ) -> Fact<VllmObserved> {
         let Some(h) = d.hosts.get(&c.head) else {
             return Fact::unknown("the head is not a configured host");
         };
@@ -171,12 +203,9 @@ impl Observer {
         let healthy = matches!(health, Ok(r) if r.status().is_success());
         let health_failures = match self.memory.lock() {
             Ok(mut m) => {
-                m.health_failures = if healthy {
-                    0
-                } else {
-                    m.health_failures.saturating_add(1)
-                };
-                m.health_failures
+                let n = m.health_failures.entry(name.to_string()).or_default();
+                *n = if healthy { 0 } else { n.saturating_add(1) };
+                *n
             }
             Err(_) => 0,
         };
@@ -256,7 +285,7 @@ impl Observer {
             .memory
             .lock()
             .ok()
-            .and_then(|m| m.generations.keys().next().cloned());
+            .and_then(|m| m.generations.get(name).map(|(commit, _)| commit.clone()));
         let script = poll_script(d, name, cached.as_deref());
         let out = match t.exec(&script, ExecOpts::new(timeout)).await {
             Ok(o) => o,
@@ -297,22 +326,21 @@ impl Observer {
                 .and_then(|l| parse::nvidia_smi(&l)),
             now,
         );
-        let is_head = d.primary_cluster().is_some_and(|c| c.head == name);
+        let is_head = head_cluster(d, name).is_some();
         let launcher = if is_head {
             let mut l = get("launcher")
                 .ok("launcher checkout")
                 .map(|l| l.to_vec())
                 .and_then(|l| parse::launcher(&l));
             if let (Ok(l), Ok(mut m)) = (&mut l, self.memory.lock()) {
-                // Fresh usage text: detect, and remember for this commit only.
+                // Fresh usage text: detect, and remember for this host's commit only.
                 if let Some(u) = &l.usage {
                     let g = crate::launcher::detect(u);
-                    m.generations.clear();
-                    m.generations.insert(l.head.clone(), g);
+                    m.generations.insert(name.to_string(), (l.head.clone(), g));
                 }
-                match m.generations.get(&l.head) {
-                    Some(Ok(g)) => l.generation = Some(*g),
-                    Some(Err(e)) => l.generation_error = Some(e.clone()),
+                match m.generations.get(name).filter(|(c, _)| *c == l.head) {
+                    Some((_, Ok(g))) => l.generation = Some(*g),
+                    Some((_, Err(e))) => l.generation_error = Some(e.clone()),
                     None => l.generation_error = Some("not detected yet".into()),
                 }
                 l.usage = None;

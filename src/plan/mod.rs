@@ -11,10 +11,11 @@
 //!
 //! No IO, no tokio, no clock.
 
+mod holder;
 mod model;
 pub mod render;
 
-pub use model::crash_reason;
+pub use holder::crash_reason;
 use model::{containers_of, model_steps};
 
 use schemars::JsonSchema;
@@ -63,6 +64,9 @@ pub enum Action {
     StopModel {
         /// The head.
         host: String,
+        /// The deployment whose launch is stopped (its hosts and port are verified).
+        #[serde(default)]
+        deployment: String,
         /// What runs now, when known.
         model: Option<String>,
         /// Why.
@@ -97,6 +101,9 @@ pub enum Action {
         spec: LaunchSpec,
         /// The head.
         host: String,
+        /// The deployment it is launched for.
+        #[serde(default)]
+        deployment: String,
         /// The launcher generation detected on the head.
         generation: crate::launcher::Generation,
         /// The exact launcher argv (run in the launcher directory).
@@ -110,6 +117,9 @@ pub enum Action {
         repo: String,
         /// The head.
         host: String,
+        /// The deployment it is launched for.
+        #[serde(default)]
+        deployment: String,
         /// The names vLLM answers to (`--served-model-name`, else the repo).
         #[serde(default)]
         served: Vec<String>,

@@ -1,5 +1,15 @@
-//! Planning the model: stop, settle, download, launch, wait — or nothing. Never two models
-//! up; never a stop or launch for a host whose containers are unknown. Pure.
+//! Planning the models of every deployment: stop, settle, download, launch, wait — or
+//! nothing. Never two models up on a host; never a stop or launch for a host whose
+//! containers are unknown. Pure.
+//!
+//! Each deployment is planned on its own ([`plan_model`]), in file order, against the same
+//! observation; then every stop of every deployment goes first (one per head: a host's
+//! vLLM is stopped once, from the head that launched it), and the launches follow in file
+//! order. So a layout change (two solo deployments → one cluster deployment over both
+//! hosts, and back) stops everything in the way before anything starts, and a deployment
+//! whose model runs as desired gets no step at all. What runs on a host belongs to the
+//! deployment its head's launch record names ([`holder`]): a cluster model's worker is
+//! stopped from its head, never on its own.
 //!
 //! [`model_steps`] reads as the decisions it makes, each a small function: what is wanted
 //! ([`wanted`]), what runs ([`what_runs`], [`workers_running`]), whether what runs stays or
@@ -10,14 +20,18 @@
 
 use std::collections::BTreeMap;
 
+use super::holder::{holder, launch_record};
 use super::{Action, Ctx, StopReason};
 use crate::launcher::Generation;
 use crate::model::catalog::{catalog, launch_spec, settings_diff, LaunchSpec};
+use crate::model::deployment::{Deployment, DEFAULT_NAME};
 use crate::model::desired::{Cluster, Desired, Mode, Overrides};
-use crate::model::observed::{ContainerObserved, LaunchRecord};
+use crate::model::observed::ContainerObserved;
 
 /// What cannot be seen, for the plan's "unknown" list: the decision is not made.
 type Unknown = String;
+
+use super::holder::crash_reason_of;
 
 pub(super) fn containers_of<'a>(
     cx: &'a Ctx<'_>,
@@ -35,40 +49,94 @@ pub(super) fn containers_of<'a>(
     }
 }
 
-/// The model's steps, appended to the plan in `cx`.
+/// Every deployment's model steps, appended to the plan in `cx`: all stops first (one per
+/// head), then each deployment's settle, downloads, launch and wait, in file order.
 pub(super) fn model_steps(d: &Desired, cx: &mut Ctx<'_>) {
-    let Some(cluster) = d.primary_cluster() else {
-        return;
-    };
-    if let Err(unknown) = plan_model(d, cluster, cx) {
-        cx.unknown(unknown);
+    let deployments = d.deployments();
+    let mut stops: Vec<super::Step> = Vec::new();
+    let mut rest: Vec<super::Step> = Vec::new();
+    for (i, dep) in deployments.iter().enumerate() {
+        let before = cx.plan.steps.len();
+        let result = plan_model(d, dep, i == 0, cx);
+        for step in cx.plan.steps.drain(before..).collect::<Vec<_>>() {
+            match &step.action {
+                Action::StopModel { host, .. } => {
+                    let dup = stops.iter().any(
+                        |s| matches!(&s.action, Action::StopModel { host: h, .. } if h == host),
+                    );
+                    if !dup {
+                        stops.push(step);
+                    }
+                }
+                _ => rest.push(step),
+            }
+        }
+        if let Err(unknown) = result {
+            cx.unknown(unknown);
+        }
     }
+    cx.plan.steps.extend(stops);
+    cx.plan.steps.extend(rest);
 }
 
-/// The decisions in order; an `Err` is what could not be seen, and ends the plan there.
-fn plan_model(d: &Desired, cluster: &Cluster, cx: &mut Ctx<'_>) -> Result<(), Unknown> {
+/// The decisions in order for one deployment; an `Err` is what could not be seen, and
+/// ends this deployment's plan there.
+fn plan_model(d: &Desired, dep: &Deployment, first: bool, cx: &mut Ctx<'_>) -> Result<(), Unknown> {
+    let cluster = &dep.cluster;
     let head = cluster.head.as_str();
     let head_running = containers_of(cx, head)
         .map_err(|why| format!("{why}: no model is started or stopped"))?
         .get(&cluster.container)
         .is_some_and(|c| c.running);
-    let want = wanted(d, cluster);
-    let workers = workers_running(cx, cluster, want.as_ref())?;
+    let want = wanted(d, dep);
+    let held = holder(d, cx, head, &cluster.container)
+        .map_err(|why| format!("{why}: no model is started or stopped"))?;
+    let ours = held.as_ref().is_none_or(|h| h.deployment == dep.name);
+    let workers = workers_running(d, cx, dep, want.as_ref())?;
     let Some(want) = want else {
-        stop_unwanted(cx, head, head_running, &workers);
+        if ours {
+            stop_unwanted(cx, dep, head_running, &workers);
+        }
         return Ok(());
     };
-    let stopped = match keep_or_stop(d, cluster, cx, head_running, &workers, &want)? {
-        Verdict::Keep => {
-            ensure_ready(cx, cluster, &want);
-            return Ok(());
+    let mut stopped = false;
+    if ours {
+        match keep_or_stop(d, dep, first, cx, head_running, &workers, &want)? {
+            Verdict::Keep => {
+                ensure_ready(cx, dep, first, &want);
+                return Ok(());
+            }
+            Verdict::Stop(action, why) => {
+                cx.push(*action, why);
+                stopped = true;
+            }
+            Verdict::Free => {}
         }
-        Verdict::Stop(action, why) => {
-            cx.push(*action, why);
-            true
+    }
+    // What another deployment runs on the hosts this launch needs goes first.
+    for host in &want.hosts {
+        let container = &cluster.container;
+        let held = holder(d, cx, host, container)
+            .map_err(|why| format!("{why}: {} is not launched until it can be seen", want.model))?;
+        if let Some(other) = held.filter(|h| h.deployment != dep.name) {
+            let model = launch_record(cx, &other.head).map(|r| r.model.clone());
+            cx.push(
+                Action::StopModel {
+                    host: other.head.clone(),
+                    deployment: other.deployment.clone(),
+                    model,
+                    reason: StopReason::Swap {
+                        to: want.model.clone(),
+                    },
+                },
+                format!(
+                    "{} on deployment `{}` needs {host}, which deployment `{}` holds",
+                    want.model, dep.name, other.deployment
+                ),
+            );
+            stopped = true;
         }
-        Verdict::Free => false,
-    };
+    }
     let download = downloads(cx, &want)?;
     if stopped {
         cx.push(
@@ -86,10 +154,10 @@ fn plan_model(d: &Desired, cluster: &Cluster, cx: &mut Ctx<'_>) -> Result<(), Un
             format!("{} is not in {host}'s Hugging Face cache", want.repo),
         );
     }
-    let why = launch_why(d, cx, stopped, &want);
-    cx.push(launch(cx, cluster, &want)?, why);
+    let why = launch_why(d, dep, first, cx, stopped, &want);
+    cx.push(launch(cx, dep, &want)?, why);
     cx.push(
-        wait_ready(&want, head, cluster.port),
+        wait_ready(&want, dep),
         "a launch is done when the model answers",
     );
     Ok(())
@@ -97,33 +165,39 @@ fn plan_model(d: &Desired, cluster: &Cluster, cx: &mut Ctx<'_>) -> Result<(), Un
 
 /// What is wanted: the launch of `active_model` (`None`: nothing is desired, or the
 /// desired model cannot be launched, which validation reports).
-fn wanted(d: &Desired, cluster: &Cluster) -> Option<LaunchSpec> {
+fn wanted(d: &Desired, dep: &Deployment) -> Option<LaunchSpec> {
     let addresses: BTreeMap<String, String> = d
         .hosts
         .iter()
         .map(|(k, h)| (k.clone(), h.launcher_address().to_string()))
         .collect();
     let catalog = catalog(d);
-    d.primary_model()
+    dep.active_model
+        .as_ref()
         .and_then(|m| catalog.get(m))
-        .and_then(|e| launch_spec(e, cluster, &addresses))
+        .and_then(|e| launch_spec(e, &dep.cluster, &addresses))
 }
 
-/// The workers whose vLLM container runs. A worker whose containers are unknown matters
-/// only for a cluster model, which is not launched until every worker can be seen.
+/// The workers whose vLLM container runs and belongs to this deployment (a worker that
+/// runs another deployment's model is that deployment's to stop). A worker whose
+/// containers are unknown matters only for a cluster model, which is not launched until
+/// every worker can be seen.
 fn workers_running(
+    d: &Desired,
     cx: &Ctx<'_>,
-    cluster: &Cluster,
+    dep: &Deployment,
     want: Option<&LaunchSpec>,
 ) -> Result<Vec<String>, Unknown> {
+    let cluster = &dep.cluster;
     let mut running = Vec::new();
     for w in &cluster.workers {
-        match containers_of(cx, w) {
-            Ok(c) => {
-                if c.get(&cluster.container).is_some_and(|c| c.running) {
+        match holder(d, cx, w, &cluster.container) {
+            Ok(Some(held)) => {
+                if held.deployment == dep.name {
                     running.push(w.clone());
                 }
             }
+            Ok(None) => {}
             Err(why) if want.is_some_and(|s| s.mode == Mode::Cluster) => {
                 return Err(format!(
                     "{why}: the cluster model is not launched until it can be seen"
@@ -135,28 +209,31 @@ fn workers_running(
     Ok(running)
 }
 
-/// Nothing is desired: stop the model on the head, or else the leftovers on workers.
-fn stop_unwanted(cx: &mut Ctx<'_>, head: &str, head_running: bool, workers: &[String]) {
+/// Nothing is desired: stop the model on the head, or else the leftovers on workers
+/// (unless another deployment's launch holds them).
+fn stop_unwanted(cx: &mut Ctx<'_>, dep: &Deployment, head_running: bool, workers: &[String]) {
+    let head = dep.cluster.head.as_str();
     if head_running {
         let model = launch_record(cx, head).map(|r| r.model.clone());
         cx.push(
             Action::StopModel {
                 host: head.into(),
+                deployment: dep.name.clone(),
                 model,
                 reason: StopReason::NoneDesired,
             },
-            "no model is desired (active_model: null)",
+            if dep.name == DEFAULT_NAME {
+                "no model is desired (active_model: null)".to_string()
+            } else {
+                format!(
+                    "no model is desired on deployment `{}` (active_model: null)",
+                    dep.name
+                )
+            },
         );
     } else if !workers.is_empty() {
-        cx.push(cleanup(head), cleanup_why(workers));
+        cx.push(cleanup(dep), cleanup_why(workers));
     }
-}
-
-/// The launch record on the head, if it is known and there is one.
-fn launch_record<'a>(cx: &'a Ctx<'_>, head: &str) -> Option<&'a LaunchRecord> {
-    cx.host(head)
-        .and_then(|h| h.launch.get())
-        .and_then(Option::as_ref)
 }
 
 /// What runs in the head's vLLM container, as far as the observation tells.
@@ -176,7 +253,8 @@ enum Running {
 }
 
 /// What runs in the head's vLLM container (which runs).
-fn what_runs(cx: &Ctx<'_>, head: &str, want: &LaunchSpec) -> Running {
+fn what_runs(cx: &Ctx<'_>, dep: &Deployment, first: bool, want: &LaunchSpec) -> Running {
+    let head = dep.cluster.head.as_str();
     if let Some(r) = launch_record(cx, head) {
         return Running::Model {
             name: r.model.clone(),
@@ -185,7 +263,8 @@ fn what_runs(cx: &Ctx<'_>, head: &str, want: &LaunchSpec) -> Running {
         };
     }
     let record_known = cx.host(head).is_some_and(|h| h.launch.get().is_some());
-    match cx.obs.vllm.get().map(|v| &v.models) {
+    let vllm = cx.obs.vllm_of(&dep.name, first);
+    match vllm.get().map(|v| &v.models) {
         Some(served) if served.contains(&want.repo) => Running::Model {
             name: want.model.clone(),
             fingerprint: None,
@@ -216,29 +295,32 @@ enum Verdict {
 /// containers on workers while the head runs none.
 fn keep_or_stop(
     d: &Desired,
-    cluster: &Cluster,
+    dep: &Deployment,
+    first: bool,
     cx: &Ctx<'_>,
     head_running: bool,
     workers: &[String],
     want: &LaunchSpec,
 ) -> Result<Verdict, Unknown> {
+    let cluster = &dep.cluster;
     let head = cluster.head.as_str();
     if !head_running {
         return Ok(if workers.is_empty() {
             Verdict::Free
         } else {
-            Verdict::Stop(Box::new(cleanup(head)), cleanup_why(workers))
+            Verdict::Stop(Box::new(cleanup(dep)), cleanup_why(workers))
         });
     }
     let stop = |model: Option<String>, reason: StopReason, why: String| {
         let action = Action::StopModel {
             host: head.into(),
+            deployment: dep.name.clone(),
             model,
             reason,
         };
         Ok(Verdict::Stop(Box::new(action), why))
     };
-    let (name, fingerprint, settings) = match what_runs(cx, head, want) {
+    let (name, fingerprint, settings) = match what_runs(cx, dep, first, want) {
         Running::Unknown => {
             return Err(format!(
                 "{head}: {} runs but what it serves is unknown: no model is started or stopped",
@@ -275,22 +357,22 @@ fn keep_or_stop(
         };
         return stop(Some(name), StopReason::Relaunch { changes }, why);
     }
-    match crash_reason(d, cx.obs) {
+    match crash_reason_of(d, cx.obs, dep, first) {
         Some(why) => stop(Some(name), StopReason::Crashed { why: why.clone() }, why),
         None => Ok(Verdict::Keep),
     }
 }
 
 /// The desired model runs: wait until it serves, unless it already does.
-fn ensure_ready(cx: &mut Ctx<'_>, cluster: &Cluster, want: &LaunchSpec) {
+fn ensure_ready(cx: &mut Ctx<'_>, dep: &Deployment, first: bool, want: &LaunchSpec) {
     let ready = cx
         .obs
-        .vllm
+        .vllm_of(&dep.name, first)
         .get()
         .is_some_and(|v| want.served.iter().any(|n| v.models.contains(n)));
     if !ready {
         cx.push(
-            wait_ready(want, &cluster.head, cluster.port),
+            wait_ready(want, dep),
             format!("{} is launched but not serving yet", want.model),
         );
     }
@@ -336,10 +418,17 @@ fn settle(cluster: &Cluster, want: &LaunchSpec) -> Action {
 }
 
 /// Why the launch: after a stop, after a crash, or because nothing runs.
-fn launch_why(d: &Desired, cx: &Ctx<'_>, stopped: bool, want: &LaunchSpec) -> String {
+fn launch_why(
+    d: &Desired,
+    dep: &Deployment,
+    first: bool,
+    cx: &Ctx<'_>,
+    stopped: bool,
+    want: &LaunchSpec,
+) -> String {
     if stopped {
         format!("{} is desired", want.model)
-    } else if let Some(crash) = crash_reason(d, cx.obs) {
+    } else if let Some(crash) = crash_reason_of(d, cx.obs, dep, first) {
         format!("{crash}; relaunching")
     } else {
         format!("{} is desired and nothing runs", want.model)
@@ -348,13 +437,15 @@ fn launch_why(d: &Desired, cx: &Ctx<'_>, stopped: bool, want: &LaunchSpec) -> St
 
 /// The launch, in the argv of the launcher generation seen on the head; no launch while
 /// the generation is unknown or the launcher refuses the settings.
-fn launch(cx: &Ctx<'_>, cluster: &Cluster, want: &LaunchSpec) -> Result<Action, Unknown> {
+fn launch(cx: &Ctx<'_>, dep: &Deployment, want: &LaunchSpec) -> Result<Action, Unknown> {
+    let cluster = &dep.cluster;
     let head = cluster.head.as_str();
     let generation = launcher_generation(cx, head, want)?;
     let argv = crate::launcher::launch_argv(generation, want, cluster)?;
     Ok(Action::LaunchModel {
         spec: want.clone(),
         host: head.into(),
+        deployment: dep.name.clone(),
         generation,
         argv,
     })
@@ -384,67 +475,25 @@ fn launcher_generation(cx: &Ctx<'_>, head: &str, want: &LaunchSpec) -> Result<Ge
     })
 }
 
-/// Why the model that runs on the head has crashed, if it has: its container runs but the
-/// `vllm serve` process inside is gone while no launcher of ours is still starting it
-/// (generation B keeps the container alive); or, after it was ready once (the launch
-/// record's `ready_at`), its container is gone (generation A's launcher stops it when
-/// vLLM dies) or `/health` failed three checks in a row. A deliberate stop clears
-/// `ready_at` first, so it is never taken for a crash.
-pub fn crash_reason(d: &Desired, o: &crate::model::observed::Observed) -> Option<String> {
-    use crate::launcher::LauncherState;
-    let c = d.primary_cluster()?;
-    let head = c.head.as_str();
-    let h = o.hosts.get(head)?;
-    let record = h.launch.get()?.as_ref()?;
-    let running = h
-        .containers
-        .get()?
-        .get(&c.container)
-        .is_some_and(|v| v.running);
-    let starting = matches!(
-        h.launcher_process.get(),
-        Some(LauncherState::Running { .. })
-    );
-    if running && h.vllm_process.get() == Some(&false) && !starting {
-        return Some(format!(
-            "vLLM ({}) crashed on {head}: its container runs but no `vllm serve` process is left in it",
-            record.model
-        ));
-    }
-    record.ready_at?;
-    if !running {
-        return Some(format!(
-            "vLLM ({}) crashed on {head}: its container {} is gone",
-            record.model, c.container
-        ));
-    }
-    let failures = o.vllm.get().map_or(0, |v| v.health_failures);
-    if failures >= 3 {
-        return Some(format!(
-            "vLLM ({}) stopped answering on {head}: /health failed {failures} checks in a row after it was ready",
-            record.model
-        ));
-    }
-    None
-}
-
 /// Waiting for `want` to answer on the head.
-fn wait_ready(want: &LaunchSpec, head: &str, port: u16) -> Action {
+fn wait_ready(want: &LaunchSpec, dep: &Deployment) -> Action {
     Action::WaitReady {
         model: want.model.clone(),
         repo: want.repo.clone(),
         served: want.served.clone(),
-        host: head.into(),
-        port,
+        host: dep.cluster.head.clone(),
+        deployment: dep.name.clone(),
+        port: dep.cluster.port,
         timeout_secs: want.start_timeout_secs,
     }
 }
 
 /// The stop of leftover vLLM containers on workers while the head runs none (the stop
 /// names every node).
-fn cleanup(head: &str) -> Action {
+fn cleanup(dep: &Deployment) -> Action {
     Action::StopModel {
-        host: head.into(),
+        host: dep.cluster.head.clone(),
+        deployment: dep.name.clone(),
         model: None,
         reason: StopReason::Cleanup,
     }

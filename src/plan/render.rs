@@ -19,13 +19,32 @@ fn duration(secs: u64) -> String {
     }
 }
 
-/// One line for one step (without the reason).
+/// One line for one step (without the reason). A model step of a named deployment says
+/// which, after its sign: `+ [vision] launch qwen3-vl on spark2 (…)` (the older file's one
+/// deployment, `default`, is not named).
 pub fn step_line(step: &Step) -> String {
+    let line = action_line(step);
+    let deployment = match &step.action {
+        Action::StopModel { deployment, .. }
+        | Action::LaunchModel { deployment, .. }
+        | Action::WaitReady { deployment, .. } => deployment.as_str(),
+        _ => "",
+    };
+    if deployment.is_empty() || deployment == crate::model::deployment::DEFAULT_NAME {
+        return line;
+    }
+    // The sign and its space, or the wait's two-space indent.
+    let (sign, rest) = line.split_at(2.min(line.len()));
+    format!("{sign}[{deployment}] {rest}")
+}
+
+fn action_line(step: &Step) -> String {
     match &step.action {
         Action::StopModel {
             host,
             model,
             reason,
+            ..
         } => {
             let what = model.as_deref().unwrap_or("vLLM");
             match reason {

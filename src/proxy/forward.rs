@@ -1,6 +1,8 @@
 //! The request handler: check, pick the upstream, forward verbatim, stream the answer back.
 //!
-//! Owns the order of checks (401 → 413 by `Content-Length` → upstream state → body) and
+//! Owns the order of checks (401 → 413 by `Content-Length` → upstream state → body; for
+//! requests routed by `model` — JSON bodies, and audio uploads whose form names one — the
+//! body, or the start of the upload, comes before the upstream) and
 //! the translation of transport failures into [`ProxyError`]s. Must not hold the `watch`
 //! borrow across `.await` (the upstream is cloned out in one statement), allocate big
 //! buffers, or look inside successful responses.
@@ -49,10 +51,29 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
     };
     if !meter.is_labelled() {
         // Refused before the body was read: counted under the active model.
-        meter.labelled(&active_model(&shared.routes.borrow(), route.service()));
+        let (deployment, model) = unnamed(&shared.routes.borrow(), route.service());
+        meter.labelled(&deployment, &model);
     }
     meter.answered(response.status().as_u16());
     response
+}
+
+/// The `deployment` and `model` labels of a request that names no model: the first
+/// deployment (vLLM routes; the speech services have none) and its upstream's model.
+fn unnamed(routes: &Routes, service: Service) -> (String, String) {
+    let deployment = match service {
+        Service::Vllm => routes.models.deployment_for(None),
+        Service::Stt | Service::Tts => super::metrics::DEFAULT_DEPLOYMENT,
+    };
+    (deployment.to_string(), active_model(routes, service))
+}
+
+/// The `deployment` label of a request naming `model` (see `ModelTable::deployment_for`).
+fn deployment_of(routes: &Routes, service: Service, model: &str) -> String {
+    match service {
+        Service::Vllm => routes.models.deployment_for(Some(model)).to_string(),
+        Service::Stt | Service::Tts => super::metrics::DEFAULT_DEPLOYMENT.to_string(),
+    }
 }
 
 /// The `model` label when the request names none: the upstream's model, if known.
@@ -83,13 +104,21 @@ async fn forward(
     if content_length(req.headers()).is_some_and(|len| len > limit as u64) {
         return Err(ProxyError::TooLarge { limit, what });
     }
-    let service = route.service();
+    let mut service = route.service();
     if route == Route::Models && req.method() == axum::http::Method::GET {
         return models_answer(shared, req.uri().path());
     }
-    // JSON requests to vLLM are routed by their `model`, known once the body is read.
+    // JSON requests to vLLM are routed by their `model`, known once the body is read;
+    // audio uploads by their form's `model` field, when the catalog names it.
     let by_model = service == Service::Vllm && !route.is_audio_upload();
-    let mut target = if by_model {
+    let form_boundary = route
+        .is_audio_upload()
+        .then(|| req.headers().get(header::CONTENT_TYPE))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(super::multipart::boundary)
+        .filter(|_| !shared.routes.borrow().models.entries.is_empty());
+    let mut target = if by_model || form_boundary.is_some() {
         None
     } else {
         Some(upstream(shared, service).await?)
@@ -98,7 +127,34 @@ async fn forward(
 
     let (mut parts, body) = req.into_parts();
     let (body, streaming) = if route.is_audio_upload() {
-        (Body::new(Limited::new(body, limit)), false)
+        let mut rest = Limited::new(body, limit);
+        let (prefix, model) = match &form_boundary {
+            Some(b) => form_model(&mut rest, b, deadline, limit, what).await?,
+            None => (Bytes::new(), None),
+        };
+        if let Some(model) = model {
+            let table = Arc::clone(&shared.routes.borrow().models);
+            match table.lookup(&model) {
+                Lookup::First | Lookup::Other(_) => {
+                    service = Service::Vllm;
+                    let deployment = deployment_of(&shared.routes.borrow(), service, &model);
+                    meter.labelled(&deployment, &model);
+                    target = Some(upstream_for_model(shared, Some(model)).await?);
+                }
+                Lookup::NotLoaded(e) => {
+                    return Err(ProxyError::ModelNotLoaded {
+                        could_run: e.could_run.clone(),
+                        model,
+                    })
+                }
+                // Not a catalog model: the speech service's own name.
+                Lookup::Unknown => meter.labelled(super::metrics::DEFAULT_DEPLOYMENT, &model),
+            }
+        }
+        (
+            Body::new(super::multipart::Prefixed::new(prefix, rest)),
+            false,
+        )
     } else {
         let bytes = match timeout_at(deadline, Limited::new(body, limit).collect()).await {
             Ok(Ok(collected)) => collected.to_bytes(),
@@ -111,7 +167,8 @@ async fn forward(
         let facts = body_facts(&bytes);
         let streaming = wants_stream(&parts.headers, &facts);
         if let Some(model) = &facts.model {
-            meter.labelled(model);
+            let deployment = deployment_of(&shared.routes.borrow(), service, model);
+            meter.labelled(&deployment, model);
         }
         if by_model {
             target = Some(upstream_for_model(shared, facts.model.clone()).await?);
@@ -119,7 +176,8 @@ async fn forward(
         (Body::from(bytes), streaming)
     };
     if !meter.is_labelled() {
-        meter.labelled(&active_model(&shared.routes.borrow(), service));
+        let (deployment, model) = unnamed(&shared.routes.borrow(), service);
+        meter.labelled(&deployment, &model);
     }
     let target = match target {
         Some(t) => t,
@@ -199,6 +257,40 @@ async fn forward(
     let finish = meter.body_finish(streamed);
     let body = UpstreamBody::new(incoming, lease, deadline, finish).await;
     Ok(Response::from_parts(parts, Body::new(body)))
+}
+
+/// Reads the start of a multipart upload until its `model` field is seen, or it is
+/// clear that it is not among the fields before the audio (see `multipart.rs`): the bytes
+/// read (sent on first) and the field's value.
+async fn form_model(
+    body: &mut Limited<Body>,
+    boundary: &str,
+    deadline: tokio::time::Instant,
+    limit: usize,
+    what: &'static str,
+) -> Result<(Bytes, Option<String>), ProxyError> {
+    use super::multipart::{peek_field, Peek};
+    let mut read = bytes::BytesMut::new();
+    loop {
+        match peek_field(&read, boundary, "model") {
+            Peek::Found(model) => return Ok((read.freeze(), Some(model))),
+            Peek::Absent => return Ok((read.freeze(), None)),
+            Peek::NeedMore => {}
+        }
+        match timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    read.extend_from_slice(&data);
+                }
+            }
+            Ok(None) => return Ok((read.freeze(), None)),
+            Ok(Some(Err(e))) if e.is::<LengthLimitError>() => {
+                return Err(ProxyError::TooLarge { limit, what })
+            }
+            Ok(Some(Err(e))) => return Err(ProxyError::BadBody(e.to_string())),
+            Err(_) => return Err(ProxyError::BadBody("timed out reading it".into())),
+        }
+    }
 }
 
 /// Where a request goes, cloned out of the watch.

@@ -18,8 +18,13 @@ use std::time::{Duration, Instant};
 use super::route::Route;
 use crate::prom::{family, sample, Histogram, LATENCY_BUCKETS};
 
-/// The `deployment` label until several deployments are routed.
+/// The `deployment` label of requests no deployment takes: the speech services' routes,
+/// and everything while no deployment is configured (also the name of the older file
+/// shape's one deployment).
 pub const DEFAULT_DEPLOYMENT: &str = "default";
+/// The `deployment` label of a request for a model no deployment serves (answered 404
+/// by the proxy itself).
+pub const NO_DEPLOYMENT: &str = "none";
 /// Label sets kept; further models are counted as `other`.
 pub const MAX_SERIES: usize = 64;
 /// Longest `model` label value kept.
@@ -114,11 +119,11 @@ impl Meter {
         }
     }
 
-    /// The request's model is known: its series is picked and it counts as in flight.
-    /// Later calls change nothing.
-    pub(crate) fn labelled(&mut self, model: &str) {
+    /// The request's deployment and model are known: its series is picked and it counts
+    /// as in flight. Later calls change nothing.
+    pub(crate) fn labelled(&mut self, deployment: &str, model: &str) {
         if self.series.is_none() {
-            let series = self.metrics.series(self.route, DEFAULT_DEPLOYMENT, model);
+            let series = self.metrics.series(self.route, deployment, model);
             series.started();
             self.series = Some(series);
             self.owns_end = true;

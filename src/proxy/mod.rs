@@ -32,6 +32,7 @@ mod error;
 mod forward;
 mod metrics;
 mod models;
+mod multipart;
 mod route;
 
 use std::sync::Arc;

@@ -92,6 +92,28 @@ impl ModelTable {
         }
     }
 
+    /// The deployment a request naming `model` (or none) goes to, for the metrics'
+    /// `deployment` label: the one serving it, the first one without a model,
+    /// [`NO_DEPLOYMENT`](super::metrics::NO_DEPLOYMENT) when nothing serves it.
+    pub fn deployment_for(&self, model: Option<&str>) -> &str {
+        use super::metrics::{DEFAULT_DEPLOYMENT, NO_DEPLOYMENT};
+        let first = self.first.as_deref().unwrap_or(DEFAULT_DEPLOYMENT);
+        match model.filter(|m| !m.is_empty()) {
+            _ if self.entries.is_empty() => first,
+            None => first,
+            Some(m) => match self.lookup(m) {
+                Lookup::First => first,
+                Lookup::Other(_) => self
+                    .by_name
+                    .get(m)
+                    .and_then(|&i| self.entries.get(i))
+                    .and_then(|e| e.deployment.as_deref())
+                    .unwrap_or(NO_DEPLOYMENT),
+                Lookup::NotLoaded(_) | Lookup::Unknown => NO_DEPLOYMENT,
+            },
+        }
+    }
+
     /// One `/v1/models` entry: OpenAI's fields plus ours.
     pub fn card(e: &ModelEntry) -> Value {
         json!({

@@ -15,6 +15,7 @@ pub mod machine;
 mod op;
 mod publish;
 mod report;
+mod stale;
 pub mod swaps;
 pub mod watch;
 
@@ -546,17 +547,21 @@ impl Loop {
             return Loaded::Unchanged;
         }
         let new = Arc::new(new);
-        self.desired = Some(new.clone());
+        let before = self.desired.replace(new.clone());
         self.last_error = None;
         self.hosts = self.pool.sync(&new);
         let _ = self.hosts_tx.send(self.hosts.clone());
         self.logs
             .push(None, None, Stream::Control, "desired state changed");
         // Stale: the running operation's remaining steps are not what the new desired
-        // state would do now.
+        // state would do now — unless the change is to other deployments only.
         let stale = self.running.as_ref().is_some_and(|r| {
+            let remaining = r.steps.get(r.op.step..).unwrap_or_default();
+            let elsewhere = before
+                .as_deref()
+                .is_some_and(|old| stale::only_other_deployments_changed(old, &new, remaining));
             let fresh = plan(&new, &self.observed);
-            fresh.steps.iter().ne(r.steps.iter().skip(r.op.step))
+            !elsewhere && fresh.steps.iter().ne(remaining.iter())
         });
         Loaded::Changed {
             stale,

@@ -105,6 +105,7 @@ impl Loop {
             cancel: cancel.clone(),
             downloads: Some(self.downloads.clone()),
             follower: Default::default(),
+            deployment: Default::default(),
         };
         let tx = self.msg_tx.clone();
         self.tasks.spawn(op::run(exec, steps.clone(), tx));

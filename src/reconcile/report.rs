@@ -48,19 +48,28 @@ impl Loop {
             if crash.is_some() && crate::plan::crash_reason(d, old).is_none() {
                 emit("vllm", false, crash);
             }
-            let repo = d.primary_model().and_then(|m| {
-                crate::model::catalog::catalog(d)
-                    .get(m)
-                    .map(|e| e.spec.repo.clone())
-            });
-            let ready = |o: &Observed| {
-                o.vllm
-                    .get()
-                    .map(|v| repo.as_ref().is_some_and(|r| v.models.contains(r)))
-            };
-            let (a, b) = (ready(old), ready(new));
-            if b.is_some() && a != b {
-                emit("vllm", b == Some(true), None);
+            // Each deployment's vLLM: `vllm` for the first (as before), `vllm:<name>` for
+            // the others.
+            let cat = crate::model::catalog::catalog(d);
+            for (i, dep) in d.deployments().iter().enumerate() {
+                let repo = dep
+                    .active_model
+                    .as_ref()
+                    .and_then(|m| cat.get(m).map(|e| e.spec.repo.clone()));
+                let ready = |o: &Observed| {
+                    o.vllm_of(&dep.name, i == 0)
+                        .get()
+                        .map(|v| repo.as_ref().is_some_and(|r| v.models.contains(r)))
+                };
+                let (a, b) = (ready(old), ready(new));
+                if b.is_some() && a != b {
+                    let service = if i == 0 {
+                        "vllm".to_string()
+                    } else {
+                        format!("vllm:{}", dep.name)
+                    };
+                    emit(&service, b == Some(true), None);
+                }
             }
         }
         for (name, f) in &new.services {

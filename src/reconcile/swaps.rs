@@ -138,6 +138,7 @@ mod tests {
         Step {
             action: Action::StopModel {
                 host: "spark1".into(),
+                deployment: String::new(),
                 model: None,
                 reason,
             },
@@ -151,6 +152,7 @@ mod tests {
                 model: "m".into(),
                 repo: "r".into(),
                 host: "spark1".into(),
+                deployment: String::new(),
                 served: vec![],
                 port: 8888,
                 timeout_secs: 1,
@@ -178,6 +180,7 @@ mod tests {
             action: Action::LaunchModel {
                 spec,
                 host: "spark1".into(),
+                deployment: String::new(),
                 generation: crate::launcher::Generation::B,
                 argv: vec![],
             },

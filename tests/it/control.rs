@@ -4,6 +4,7 @@
 
 mod deployments;
 mod launcher;
+mod multi;
 mod partial;
 
 use std::time::{Duration, Instant};

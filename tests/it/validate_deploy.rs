@@ -37,8 +37,8 @@ fn the_older_shape_is_one_deployment_named_default() {
 fn two_deployments_read_in_file_order() {
     let v = validate_text("t.yaml", &format!("{HOSTS}{TWO_SOLO}"));
     let got: Vec<String> = v.diagnostics.iter().map(|d| d.to_string()).collect();
-    // This version converges the first deployment only, and says so.
-    assert_eq!(got, vec!["t.yaml:7:49: warning: deployments[1].active_model: only the first deployment (`coder`) is converged by this version of spark-control; `vision` is validated and shown, but nothing is launched or stopped for it"]);
+    // Every deployment is converged: no warning.
+    assert!(got.is_empty(), "{got:?}");
     let d = v.desired.expect("valid");
     let deps = d.deployments();
     let got: Vec<(&str, &str, Option<&str>, u16)> = deps
@@ -79,10 +79,13 @@ fn broken_deployment_files() {
     let with = |rest: &str| format!("{HOSTS}{rest}");
     let cases: Vec<(&str, String, Vec<&str>)> = vec![
         ("host in two active deployments", with("deployments:\n  - { name: coder, head: spark1, active_model: qwen36 }\n  - { name: big, head: spark2, workers: [spark1], active_model: gemma4 }\n"),
-            vec!["t.yaml:7:42: deployments[1].workers[0]: host `spark1` is in deployment `coder` too, and both have an active model; a host runs one deployment at a time: set one `active_model: null`",
-                 "t.yaml:7:65: warning: deployments[1].active_model: only the first deployment (`coder`) is converged by this version of spark-control; `big` is validated and shown, but nothing is launched or stopped for it"]),
+            vec!["t.yaml:7:42: deployments[1].workers[0]: host `spark1` is in deployment `coder` too, and both have an active model; a host runs one deployment at a time: set one `active_model: null`"]),
         ("cluster model on one host", with("deployments:\n  - { name: coder, head: spark1, active_model: qwen3-235b-fp8 }\n"),
             vec!["t.yaml:6:48: deployments[0].active_model: `qwen3-235b-fp8` is a cluster model but deployment `coder` has one host (no `workers:`); activate it on a deployment with workers or pick a solo model"]),
+        ("two checkouts on one head", with("deployments:\n  - { name: a, head: spark1, active_model: null }\n  - { name: b, head: spark1, launcher: /opt/svd, active_model: null }\n"),
+            vec!["t.yaml:7:40: deployments[1].launcher: deployment `b` has head `spark1` like deployment `a`, with another `launcher:` (`/opt/svd`, not `~/spark-vllm-docker`); a host has one spark-vllm-docker checkout: give both the same path"]),
+        ("two container names on one host", with("deployments:\n  - { name: a, head: spark2, active_model: null }\n  - { name: b, head: spark1, workers: [spark2], container: vllm_big, active_model: null }\n"),
+            vec!["t.yaml:7:60: deployments[1].container: deployment `b` runs vLLM on `spark2` in container `vllm_big`, deployment `a` in `vllm_node`; a host runs one vLLM container: give both the same `container:`"]),
         ("duplicate name", with("deployments:\n  - { name: a, head: spark1, active_model: null }\n  - { name: a, head: spark2, active_model: null }\n"),
             vec!["t.yaml:7:13: deployments[1].name: deployment `a` is already the name of deployment 1; names are unique"]),
         ("unknown head", with("deployments:\n  - { name: a, head: spark3, active_model: null }\n"),

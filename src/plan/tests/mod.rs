@@ -162,5 +162,6 @@ fn check(name: &str, d: &Desired, o: &Observed, expected: &str) {
 }
 
 mod cases;
+mod deployments;
 mod prefixes;
 mod props;

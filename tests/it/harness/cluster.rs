@@ -78,6 +78,20 @@ impl Cluster {
 
     /// Like `new`, with the head's launcher checkout of generation `g`.
     pub fn with_launcher(startup_delay_ms: u64, g: Generation) -> Cluster {
+        Cluster::setup(startup_delay_ms, g, |_| {})
+    }
+
+    /// Like `with_launcher`, and spark2 holds a launcher checkout too (of the same
+    /// generation), so it can be the head of its own deployment.
+    pub fn two_heads(startup_delay_ms: u64, g: Generation) -> Cluster {
+        Cluster::setup(startup_delay_ms, g, |hosts| {
+            for h in hosts {
+                h.head = true;
+            }
+        })
+    }
+
+    fn setup(startup_delay_ms: u64, g: Generation, tweak: impl Fn(&mut [SimHost])) -> Cluster {
         super::init_tracing();
         let dir = tempfile::Builder::new()
             .prefix("cluster-")
@@ -94,6 +108,7 @@ impl Cluster {
         for h in &mut hosts {
             h.launcher = g;
         }
+        tweak(&mut hosts);
         let sim = Sim::install(&base, hosts.clone()).expect("install the simulator");
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_spark-control"));
         for h in &hosts {
@@ -278,7 +293,38 @@ impl Cluster {
     /// `/v1/models` card, once per repo; vLLM lists one card per served name), None if
     /// nothing answers.
     pub async fn served(&self) -> Option<Vec<String>> {
-        let url = format!("http://{HEAD}:{}/v1/models", self.vllm_port);
+        served_at(HEAD, self.vllm_port).await
+    }
+
+    /// The launcher checkout on a simulated host (`two_heads`: both have one).
+    pub fn launcher_on(&self, ip: &str) -> PathBuf {
+        self.sim_root(ip)
+            .join(spark_control::sim::hosts::LAUNCHER_DIR)
+    }
+
+    /// Waits until `ip:port` serves exactly `repo`.
+    pub async fn wait_serving_at(&self, ip: &str, port: u16, repo: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if served_at(ip, port)
+                .await
+                .is_some_and(|m| m == [repo.to_string()])
+            {
+                return;
+            }
+            if Instant::now() > deadline {
+                let s = self.status();
+                panic!("{repo} not serving on {ip}:{port} after {secs}s; serving {:?}\nplan:\n{}\nop: {:?}\nerror: {:?}\nlog:\n{}", served_at(ip, port).await, s.plan_text, s.operation, s.last_error, self.log_tail(40));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// The repos the vLLM on `ip:port` serves now (see [`Cluster::served`]).
+pub async fn served_at(ip: &str, port: u16) -> Option<Vec<String>> {
+    {
+        let url = format!("http://{ip}:{port}/v1/models");
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .no_proxy()
@@ -300,7 +346,9 @@ impl Cluster {
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
         Some(roots(v["data"].as_array()?))
     }
+}
 
+impl Cluster {
     /// Waits until the head serves exactly `repo`.
     pub async fn wait_serving(&self, repo: &str, secs: u64) {
         let deadline = Instant::now() + Duration::from_secs(secs);
@@ -370,17 +418,7 @@ impl Cluster {
     /// Fake vLLM processes (head or headless worker) of any port whose state is in `ip`'s
     /// simulated host (their environment says so).
     pub fn vllm_processes_on(&self, ip: &str) -> Vec<u32> {
-        let root = self.sim_root(ip).display().to_string();
-        all_vllm()
-            .into_iter()
-            .filter(|(pid, _)| {
-                std::fs::read(format!("/proc/{pid}/environ"))
-                    .unwrap_or_default()
-                    .split(|b| *b == 0)
-                    .any(|kv| kv == format!("SPARK_SIM_ROOT={root}").as_bytes())
-            })
-            .map(|(p, _)| p)
-            .collect()
+        vllm_processes_in(&self.sim_root(ip).display().to_string())
     }
 
     pub fn sim_root(&self, ip: &str) -> PathBuf {
@@ -446,6 +484,22 @@ fn all_vllm() -> Vec<(u32, Vec<String>)> {
         }
     }
     out
+}
+
+/// Fake vLLM processes (head or headless worker) whose simulated host's state dir is
+/// `root` (their environment says so).
+pub fn vllm_processes_in(root: &str) -> Vec<u32> {
+    let want = format!("SPARK_SIM_ROOT={root}");
+    all_vllm()
+        .into_iter()
+        .filter(|(pid, _)| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .unwrap_or_default()
+                .split(|b| *b == 0)
+                .any(|kv| kv == want.as_bytes())
+        })
+        .map(|(p, _)| p)
+        .collect()
 }
 
 /// Every live fake vLLM process serving HTTP on `port` (headless workers excluded):

@@ -106,8 +106,8 @@ fn endpoints_table() {
     );
 }
 
-/// `models`: every catalog model by name; the first deployment's model is ready when its
-/// vLLM lists it; a model active on a second deployment has that deployment's URL.
+/// `models`: every catalog model by name; a model is ready when its deployment's vLLM
+/// lists it; a model active on a second deployment has that deployment's URL.
 #[test]
 fn endpoints_models_map_names_the_deployment_of_each_model() {
     let yaml = "version: 1\nhosts:\n  s1: { address: 127.0.0.2 }\n  s2: { address: 127.0.0.3 }\ndeployments:\n  - { name: coder, head: s1, active_model: qwen36 }\n  - { name: vision, head: s2, port: 8889, active_model: qwen3-vl }\n";
@@ -131,6 +131,24 @@ fn endpoints_models_map_names_the_deployment_of_each_model() {
         got["models"]["gemma4"],
         json!({"ready": false, "base_url": null, "deployment": null, "kind": "llm"})
     );
+    // Once the second deployment's vLLM is seen serving its model, it is ready too.
+    let mut o = observed(Some(&["qwen36", "RedHatAI/Qwen3.6-35B-A3B-NVFP4"]), &[]);
+    o.deployments.insert("coder".into(), o.vllm.clone());
+    o.deployments.insert(
+        "vision".into(),
+        spark_control::model::observed::Fact::known_now(
+            spark_control::model::observed::VllmObserved {
+                models: vec![
+                    "qwen3-vl".into(),
+                    "Qwen/Qwen3-VL-30B-A3B-Instruct-FP8".into(),
+                ],
+                ..Default::default()
+            },
+        ),
+    );
+    let got = endpoints_of(&desired(yaml), &o);
+    assert_eq!(got["models"]["qwen3-vl"]["ready"], true);
+    assert_eq!(got["models"]["qwen36"]["ready"], true);
     assert_eq!(
         got["models"].as_object().map(|m| m.len()),
         Some(5),

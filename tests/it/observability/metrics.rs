@@ -217,7 +217,8 @@ async fn a_running_controller_exposes_proxy_gpu_vllm_swap_and_process_series() {
         ),
         1.0
     );
-    let u = "route=\"chat_completions\",deployment=\"default\",model=\"no-such-model\"";
+    // A model nothing serves is answered by the proxy itself: no deployment took it.
+    let u = "route=\"chat_completions\",deployment=\"none\",model=\"no-such-model\"";
     assert_eq!(
         get(
             &m,

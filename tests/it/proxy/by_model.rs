@@ -208,3 +208,150 @@ async fn v1_models_is_the_catalog_and_an_empty_list_when_nothing_is_configured()
         serde_json::json!({"object": "list", "data": []})
     );
 }
+
+#[tokio::test]
+async fn metrics_name_the_deployment_that_took_each_request() {
+    let coder = fake_upstream::start().await;
+    let vision = fake_upstream::start().await;
+    let mut r = routes(coder.base());
+    let mut entries = r.models.entries.clone();
+    for e in &mut entries {
+        if e.name == "qwen3-vl" {
+            e.upstream = ready(vision.base());
+        }
+    }
+    r.models = Arc::new(ModelTable::new(entries, Some("coder".into())));
+    let proxy = start_proxy(r, ProxyConfig::default()).await;
+    for (model, code) in [
+        (Some("qwen36"), 200),
+        (Some("eyes"), 200),
+        (Some("qwen3-vl"), 200),
+        (None, 200),
+        (Some("gemma4"), 404),
+        (Some("gpt-4o"), 404),
+    ] {
+        let (status, body) = chat(&proxy.url, model).await;
+        assert_eq!(status, code, "{model:?}: {body}");
+    }
+    let mut metrics = String::new();
+    proxy.metrics.render_prometheus(&mut metrics);
+    for line in [
+        "spark_proxy_requests_total{route=\"chat_completions\",deployment=\"coder\",model=\"qwen36\",code=\"200\"} 1",
+        "spark_proxy_requests_total{route=\"chat_completions\",deployment=\"vision\",model=\"eyes\",code=\"200\"} 1",
+        "spark_proxy_requests_total{route=\"chat_completions\",deployment=\"vision\",model=\"qwen3-vl\",code=\"200\"} 1",
+        // No `model`: the first deployment, labelled with its upstream's model.
+        "spark_proxy_requests_total{route=\"chat_completions\",deployment=\"coder\",model=\"fake/model\",code=\"200\"} 1",
+        "spark_proxy_requests_total{route=\"chat_completions\",deployment=\"none\",model=\"gemma4\",code=\"404\"} 1",
+        "spark_proxy_requests_total{route=\"chat_completions\",deployment=\"none\",model=\"gpt-4o\",code=\"404\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line:?} in\n{metrics}"
+        );
+    }
+    assert!(
+        !metrics.contains("deployment=\"default\""),
+        "no request is left under the placeholder: {metrics}"
+    );
+}
+
+/// A multipart upload: the form fields in this order, then an audio file part (or the
+/// file first when `file_first`).
+fn upload_body(model: &str, file_first: bool) -> (String, Vec<u8>) {
+    let boundary = "spark-boundary-1";
+    let field = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n{model}\r\n"
+    );
+    let lang =
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"language\"\r\n\r\nen\r\n");
+    let mut file = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\n"
+    )
+    .into_bytes();
+    // Audio bytes, bigger than the proxy peeks at, with a fake delimiter-like run inside.
+    file.extend((0..200_000u32).map(|i| (i % 251) as u8));
+    file.extend_from_slice(b"\r\n");
+    let mut body = Vec::new();
+    if file_first {
+        body.extend_from_slice(&file);
+        body.extend_from_slice(field.as_bytes());
+    } else {
+        body.extend_from_slice(lang.as_bytes());
+        body.extend_from_slice(field.as_bytes());
+        body.extend_from_slice(&file);
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn upload(url: &str, content_type: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+    let response = client()
+        .post(format!("{url}/v1/audio/transcriptions"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    let status = response.status().as_u16();
+    (status, response.bytes().await.unwrap_or_default().to_vec())
+}
+
+#[tokio::test]
+async fn audio_uploads_go_to_the_deployment_serving_their_form_model() {
+    // A speech-to-text model in the catalog, served by the `vision` deployment's vLLM;
+    // the speech service itself is unreachable, so any answer says where a request went.
+    let vllm = fake_upstream::start().await;
+    let mut r = routes(OTHER.into());
+    let mut entries = r.models.entries.clone();
+    entries.push(entry(
+        "whisper",
+        "openai/whisper-large-v3",
+        &["stt-model"],
+        Some("vision"),
+        ready(vllm.base()),
+    ));
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    r.models = Arc::new(ModelTable::new(entries, Some("coder".into())));
+    r.stt = ready("http://127.0.0.1:7".into());
+    let proxy = start_proxy(r, ProxyConfig::default()).await;
+
+    // By catalog name and alias: vLLM gets the upload byte for byte.
+    for model in ["whisper", "stt-model"] {
+        let (content_type, body) = upload_body(model, false);
+        let (status, echoed) = upload(&proxy.url, &content_type, body.clone()).await;
+        assert_eq!(status, 200, "{model}: {}", String::from_utf8_lossy(&echoed));
+        assert!(echoed == body, "{model}: the body arrived changed");
+    }
+    // A name the catalog does not know is the speech service's own: as before.
+    let (content_type, body) = upload_body("nvidia/parakeet-tdt-0.6b-v3", false);
+    let (status, answer) = upload(&proxy.url, &content_type, body).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(status, 502, "{answer}");
+    assert!(
+        answer.contains("stt unreachable at http://127.0.0.1:7"),
+        "{answer}"
+    );
+    // A catalog model nothing serves.
+    let (content_type, body) = upload_body("gemma4", false);
+    let (status, answer) = upload(&proxy.url, &content_type, body).await;
+    assert_eq!(status, 404);
+    let v: Value = serde_json::from_slice(&answer).expect("json");
+    assert_eq!(v["error"]["code"], "model_not_loaded");
+    // The field after the audio is not looked for: the speech service, as before.
+    let (content_type, body) = upload_body("whisper", true);
+    let (status, answer) = upload(&proxy.url, &content_type, body).await;
+    assert_eq!(status, 502, "{}", String::from_utf8_lossy(&answer));
+
+    let mut metrics = String::new();
+    proxy.metrics.render_prometheus(&mut metrics);
+    for line in [
+        "spark_proxy_requests_total{route=\"audio_transcriptions\",deployment=\"vision\",model=\"whisper\",code=\"200\"} 1",
+        "spark_proxy_requests_total{route=\"audio_transcriptions\",deployment=\"vision\",model=\"stt-model\",code=\"200\"} 1",
+        "spark_proxy_requests_total{route=\"audio_transcriptions\",deployment=\"default\",model=\"nvidia/parakeet-tdt-0.6b-v3\",code=\"502\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line:?} in\n{metrics}"
+        );
+    }
+}

@@ -47,7 +47,7 @@ const CONTAINERS: &str = concat!(
     " 2>&1; echo \"@@rc $?\""
 );
 const RECORD: &str = "echo @@launch; cat \"$HOME/.spark-control/launch.json\" 2>/dev/null || echo null; echo \"@@rc 0\"";
-const HF: &str = "echo @@hf; for d in \"${HF_HOME:-$HOME/.cache/huggingface}\"/hub/models--*; do [ -d \"$d/snapshots\" ] || continue; [ -n \"$(ls -A \"$d/snapshots\" 2>/dev/null)\" ] || continue; if [ -n \"$(find \"$d\" -name '*.incomplete' 2>/dev/null | head -n 1)\" ]; then echo \"partial ${d##*/}\"; else echo \"complete ${d##*/}\"; fi; done; echo \"@@rc 0\"";
+const HF: &str = "echo @@hf; for d in \"${HF_HOME:-$HOME/.cache/huggingface}\"/hub/models--*; do [ -d \"$d/snapshots\" ] || continue; [ -n \"$(ls -A \"$d/snapshots\" 2>/dev/null)\" ] || continue; s=partial; if [ -z \"$(find \"$d\" -name '*.incomplete' 2>/dev/null | head -n 1)\" ] && [ -n \"$(find \"$d/snapshots\" \\( -name '*.safetensors' -o -name '*.bin' -o -name '*.gguf' -o -name '*.pt' -o -name '*.pth' \\) 2>/dev/null | head -n 1)\" ]; then s=complete; for i in $(find \"$d/snapshots\" -name '*.index.json' 2>/dev/null); do for f in $(grep -oE '\"[^\"]*\\.(safetensors|bin)\"' \"$i\" | tr -d '\"' | sort -u); do [ -e \"${i%/*}/$f\" ] || s=partial; done; done; fi; echo \"$s ${d##*/}\"; done; echo \"@@rc 0\"";
 const GPUS: &str = concat!("echo @@gpus; ", nvidia_smi!(), " 2>&1; echo \"@@rc $?\"");
 /// HEAD, commits behind upstream, and — unless HEAD is `$1`, the commit whose generation
 /// the observer already knows — the launcher's usage text (`--help` prints it and exits 1,
@@ -374,5 +374,77 @@ impl Observer {
             launcher_process,
             vllm_process,
         }
+    }
+}
+
+#[cfg(test)]
+mod hf_listing_tests {
+    use super::HF;
+
+    /// Runs the observer's HF listing in a real shell over a real cache folder.
+    fn listing(home: &std::path::Path) -> std::collections::BTreeSet<String> {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(HF)
+            .env("HF_HOME", home)
+            .output()
+            .expect("sh");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<String> = text.lines().map(String::from).collect();
+        super::parse::hf_cache(&lines)
+    }
+
+    fn snapshot(home: &std::path::Path, repo: &str, files: &[(&str, &str)]) {
+        let d = home
+            .join("hub")
+            .join(format!("models--{}", repo.replace('/', "--")))
+            .join("snapshots/0123abc");
+        std::fs::create_dir_all(&d).expect("snapshot dir");
+        for (name, text) in files {
+            std::fs::write(d.join(name), text).expect("file");
+        }
+    }
+
+    /// A download stopped between files leaves no `.incomplete` marker (real `hf
+    /// download` creates one per file only while that file is fetched): a snapshot is
+    /// complete only with weights, and with every shard its index names.
+    #[test]
+    fn a_snapshot_is_complete_only_with_its_weights_and_every_indexed_shard() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let h = home.path();
+        let index = r#"{"metadata": {}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}"#;
+        snapshot(h, "org/empty", &[]);
+        snapshot(h, "org/config-only", &[("config.json", "{}")]);
+        snapshot(
+            h,
+            "org/one-of-two",
+            &[
+                ("config.json", "{}"),
+                ("model.safetensors.index.json", index),
+                ("model-00001-of-00002.safetensors", "x"),
+            ],
+        );
+        snapshot(
+            h,
+            "org/two-of-two",
+            &[
+                ("config.json", "{}"),
+                ("model.safetensors.index.json", index),
+                ("model-00001-of-00002.safetensors", "x"),
+                ("model-00002-of-00002.safetensors", "x"),
+            ],
+        );
+        snapshot(
+            h,
+            "org/partial",
+            &[("config.json", "{}"), ("model.safetensors.incomplete", "x")],
+        );
+        snapshot(
+            h,
+            "org/single",
+            &[("config.json", "{}"), ("model.safetensors", "x")],
+        );
+        let got: Vec<String> = listing(h).into_iter().collect();
+        assert_eq!(got, ["org/single", "org/two-of-two"]);
     }
 }

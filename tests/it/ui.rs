@@ -11,6 +11,7 @@
 //! it ui::screenshots` (without the variable the test still renders every view, to a temp
 //! dir).
 
+mod a11y;
 mod harness;
 mod history;
 mod phone;

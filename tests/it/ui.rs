@@ -12,6 +12,7 @@
 //! dir).
 
 mod a11y;
+mod budget;
 mod harness;
 mod history;
 mod phone;

@@ -15,6 +15,7 @@ mod a11y;
 mod budget;
 mod harness;
 mod history;
+mod models;
 mod phone;
 mod settings;
 mod stream;

@@ -820,6 +820,7 @@ function modelCard(e) {
     h('div', { class: 'row spread' }, h('span', { class: 'name' }, e.name), h('span', { class: 'row', 'data-role': 'badges' })),
     h('div', { class: 'repo mono', 'data-role': 'repo' }),
     h('div', { class: 'small muted', 'data-role': 'desc' }),
+    h('div', { class: 'row small', 'data-role': 'cache', testid: `cache-${e.name}` }),
     h('div', { class: 'row' },
       h('button', { type: 'button', class: 'primary', testid: `activate-${e.name}`, 'data-role': 'activate', onclick: () => activate(e.name) }, 'Activate'),
       h('button', { type: 'button', class: 'danger', testid: `remove-${e.name}`, 'data-role': 'remove', onclick: () => removeModel(e.name) }, 'Remove')),
@@ -841,6 +842,7 @@ function updateModelCard(card, e, s) {
   }
   setText($('[data-role="repo"]', card), e.repo);
   setText($('[data-role="desc"]', card), e.description || '');
+  renderCacheBadges($('[data-role="cache"]', card), e, s);
   const act = $('[data-role="activate"]', card);
   act.disabled = active;
   setText(act, active ? 'Active' : 'Activate');
@@ -848,6 +850,25 @@ function updateModelCard(card, e, s) {
   const form = $('form', card);
   form._entry = e;
   if (!form.dataset.dirty) fillSettings(e.name, form, false);
+}
+
+// Per host of the file: whether the model's repo is in that host's Hugging Face cache (as
+// last observed), or that it is not known (host not reachable or not polled yet).
+function renderCacheBadges(el, e, s) {
+  const hosts = Object.keys((s.desired || {}).hosts || {});
+  const per = hosts.map((host) => {
+    const cache = known((((s.observed || {}).hosts || {})[host] || {}).hf_cache);
+    const has = Array.isArray(cache) ? cache.includes(e.repo) : undefined;
+    return { host, has };
+  });
+  const key = JSON.stringify(per);
+  if (el.dataset.key === key) return;
+  el.dataset.key = key;
+  el.replaceChildren(...per.map(({ host, has }) => h('span', {
+    class: `badge ${has === true ? 'ok' : 'muted'}`,
+    'data-host': host,
+    'data-downloaded': has === undefined ? 'unknown' : String(has),
+  }, has === true ? `downloaded on ${host}` : has === false ? `not on ${host}` : `${host}: cache not known`)));
 }
 
 // Fill the form from the file's overrides (values) and the effective settings (placeholders).

@@ -823,6 +823,7 @@ function modelCard(e) {
     h('div', { class: 'row small', 'data-role': 'cache', testid: `cache-${e.name}` }),
     h('div', { class: 'row' },
       h('button', { type: 'button', class: 'primary', testid: `activate-${e.name}`, 'data-role': 'activate', onclick: () => activate(e.name) }, 'Activate'),
+      h('button', { type: 'button', testid: `unload-${e.name}`, 'data-role': 'unload', onclick: () => unload(e.name) }, 'Unload'),
       h('button', { type: 'button', class: 'danger', testid: `remove-${e.name}`, 'data-role': 'remove', onclick: () => removeModel(e.name) }, 'Remove')),
     h('details', { testid: `settings-${e.name}` }, h('summary', {}, 'Advanced settings'), form));
 }
@@ -847,6 +848,7 @@ function updateModelCard(card, e, s) {
   act.disabled = active;
   setText(act, active ? 'Active' : 'Activate');
   show($('[data-role="remove"]', card), !e.bundled);
+  show($('[data-role="unload"]', card), active);
   const form = $('form', card);
   form._entry = e;
   if (!form.dataset.dirty) fillSettings(e.name, form, false);
@@ -931,6 +933,14 @@ async function saveSettings(name, form) {
     delete form.dataset.dirty;
     toast(`Saved ${name}'s settings to desired.yaml${(app.state.desired || {}).active_model === name ? ' — the model relaunches with them' : ''}.`, 'ok');
   }
+}
+
+// Unload: no model active (`active_model: null`); the reconciler stops it and frees the GPUs.
+async function unload(name) {
+  const body = [h('p', {}, 'Stop ', h('strong', {}, name), ' and leave no model loaded?'),
+    h('p', {}, 'Clients get errors until a model is activated again.')];
+  if (!(await confirmDialog(`Unload ${name}?`, body, `Unload ${name}`))) return;
+  if (await edit({ op: 'activate', model: null })) toast(`No model is active in desired.yaml; ${name} stops.`, 'ok');
 }
 
 async function activate(name) {

@@ -109,3 +109,44 @@ async fn model_cards_show_where_each_model_is_downloaded() -> Result<()> {
     );
     Ok(())
 }
+
+/// Unload on the active model's card: confirmed, desired.yaml has no active model, the
+/// fake vLLM stops serving it, and the card offers Activate again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unload_stops_the_active_model() -> Result<()> {
+    let srv = demo_server().await?;
+    let (_d, s) = browser().await?;
+    s.goto(&format!("{}/#/cluster", srv.base)).await?;
+    s.wait_text("[data-testid=model-ready]", "ready", LONG)
+        .await
+        .context("qwen36 ready")?;
+    s.goto(&format!("{}/#/models", srv.base)).await?;
+    // Only the active model's card has Unload.
+    s.wait_for("[data-testid=unload-qwen36]", SHORT).await?;
+    let shown = s
+        .exec(
+            "const b = document.querySelector('[data-testid=unload-gemma4]'); return !!(b && b.offsetParent);",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(shown, json!(false), "gemma4 is not active: no Unload");
+    s.click("[data-testid=unload-qwen36]").await?;
+    s.wait_text("[data-testid=confirm-title]", "Unload qwen36", SHORT)
+        .await?;
+    s.click("[data-testid=confirm-ok]").await?;
+    let t = wait_file(&srv.desired, "no active model", |t| {
+        let v: serde_yaml::Value = serde_yaml::from_str(t).unwrap_or_default();
+        v.get("active_model").is_some_and(|m| m.is_null())
+    })
+    .await?;
+    assert!(t.contains("# simulated head"), "comments kept:\n{t}");
+    wait_state(&srv.base, None, "vLLM serving nothing", |st| {
+        st["observed"]["vllm"]["known"]["value"]["models"]
+            .as_array()
+            .is_some_and(|m| m.is_empty())
+    })
+    .await?;
+    s.wait_text("[data-testid=activate-qwen36]", "Activate", SHORT)
+        .await?;
+    Ok(())
+}

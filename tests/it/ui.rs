@@ -11,8 +11,11 @@
 //! it ui::screenshots` (without the variable the test still renders every view, to a temp
 //! dir).
 
+mod a11y;
+mod budget;
 mod harness;
 mod history;
+mod models;
 mod phone;
 mod settings;
 mod stream;

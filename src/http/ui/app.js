@@ -820,8 +820,10 @@ function modelCard(e) {
     h('div', { class: 'row spread' }, h('span', { class: 'name' }, e.name), h('span', { class: 'row', 'data-role': 'badges' })),
     h('div', { class: 'repo mono', 'data-role': 'repo' }),
     h('div', { class: 'small muted', 'data-role': 'desc' }),
+    h('div', { class: 'row small', 'data-role': 'cache', testid: `cache-${e.name}` }),
     h('div', { class: 'row' },
       h('button', { type: 'button', class: 'primary', testid: `activate-${e.name}`, 'data-role': 'activate', onclick: () => activate(e.name) }, 'Activate'),
+      h('button', { type: 'button', testid: `unload-${e.name}`, 'data-role': 'unload', onclick: () => unload(e.name) }, 'Unload'),
       h('button', { type: 'button', class: 'danger', testid: `remove-${e.name}`, 'data-role': 'remove', onclick: () => removeModel(e.name) }, 'Remove')),
     h('details', { testid: `settings-${e.name}` }, h('summary', {}, 'Advanced settings'), form));
 }
@@ -841,13 +843,34 @@ function updateModelCard(card, e, s) {
   }
   setText($('[data-role="repo"]', card), e.repo);
   setText($('[data-role="desc"]', card), e.description || '');
+  renderCacheBadges($('[data-role="cache"]', card), e, s);
   const act = $('[data-role="activate"]', card);
   act.disabled = active;
   setText(act, active ? 'Active' : 'Activate');
   show($('[data-role="remove"]', card), !e.bundled);
+  show($('[data-role="unload"]', card), active);
   const form = $('form', card);
   form._entry = e;
   if (!form.dataset.dirty) fillSettings(e.name, form, false);
+}
+
+// Per host of the file: whether the model's repo is in that host's Hugging Face cache (as
+// last observed), or that it is not known (host not reachable or not polled yet).
+function renderCacheBadges(el, e, s) {
+  const hosts = Object.keys((s.desired || {}).hosts || {});
+  const per = hosts.map((host) => {
+    const cache = known((((s.observed || {}).hosts || {})[host] || {}).hf_cache);
+    const has = Array.isArray(cache) ? cache.includes(e.repo) : undefined;
+    return { host, has };
+  });
+  const key = JSON.stringify(per);
+  if (el.dataset.key === key) return;
+  el.dataset.key = key;
+  el.replaceChildren(...per.map(({ host, has }) => h('span', {
+    class: `badge ${has === true ? 'ok' : 'muted'}`,
+    'data-host': host,
+    'data-downloaded': has === undefined ? 'unknown' : String(has),
+  }, has === true ? `downloaded on ${host}` : has === false ? `not on ${host}` : `${host}: cache not known`)));
 }
 
 // Fill the form from the file's overrides (values) and the effective settings (placeholders).
@@ -910,6 +933,14 @@ async function saveSettings(name, form) {
     delete form.dataset.dirty;
     toast(`Saved ${name}'s settings to desired.yaml${(app.state.desired || {}).active_model === name ? ' — the model relaunches with them' : ''}.`, 'ok');
   }
+}
+
+// Unload: no model active (`active_model: null`); the reconciler stops it and frees the GPUs.
+async function unload(name) {
+  const body = [h('p', {}, 'Stop ', h('strong', {}, name), ' and leave no model loaded?'),
+    h('p', {}, 'Clients get errors until a model is activated again.')];
+  if (!(await confirmDialog(`Unload ${name}?`, body, `Unload ${name}`))) return;
+  if (await edit({ op: 'activate', model: null })) toast(`No model is active in desired.yaml; ${name} stops.`, 'ok');
 }
 
 async function activate(name) {

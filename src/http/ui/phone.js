@@ -1,13 +1,14 @@
 // Narrow screens: what keeps every action reachable on a phone. Owns: labelling each
 // table cell with its column's heading (`data-label`, which the style sheet shows when
-// tables become stacked cards under 600 px), and the header's height as `--header-h` (the
-// tabs stick below the header where the header sticks). Must not: render views.
+// tables become stacked cards under 600 px; none under a heading marked `data-no-label`,
+// such as a buttons column named for screen readers only), and the header's height as
+// `--header-h` (the tabs stick below the header where the header sticks). Must not: render views.
 
 // Labels every body cell of the tables under `root` with its column heading.
 export function labelTables(root) {
   for (const table of root.querySelectorAll('.table-wrap > table')) {
     const head = table.tHead && table.tHead.rows[0];
-    const names = head ? Array.from(head.cells).map((th) => th.textContent.trim()) : [];
+    const names = head ? Array.from(head.cells).map((th) => ('noLabel' in th.dataset ? '' : th.textContent.trim())) : [];
     for (const body of table.tBodies) {
       for (const tr of body.rows) {
         let col = 0;

@@ -368,6 +368,19 @@ impl Session {
         .map(|_| ())
     }
 
+    /// Emulates the user's colour-scheme preference (`prefers-color-scheme: dark` or light).
+    pub async fn color_scheme(&self, dark: bool) -> Result<()> {
+        let value = if dark { "dark" } else { "light" };
+        self.cmd(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({"cmd": "Emulation.setEmulatedMedia", "params": {
+                "features": [{"name": "prefers-color-scheme", "value": value}]}})),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Runs `source` in every document this session opens from now on, before its scripts.
     pub async fn on_new_document(&self, source: &str) -> Result<()> {
         self.cmd(
@@ -402,6 +415,26 @@ impl Session {
                     req["method"].as_str().unwrap_or("").to_string(),
                     req["url"].as_str().unwrap_or("").to_string(),
                 ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Chromium's DevTools events (`{method, params}`) since the last read of the log (the
+    /// session must be [`Driver::session_recording_network`]).
+    pub async fn devtools_events(&self) -> Result<Vec<Value>> {
+        let entries = self
+            .cmd(
+                reqwest::Method::POST,
+                "/se/log",
+                Some(json!({ "type": "performance" })),
+            )
+            .await?;
+        let mut out = Vec::new();
+        for e in entries.as_array().into_iter().flatten() {
+            if let Some(text) = e["message"].as_str() {
+                let m: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+                out.push(m["message"].clone());
             }
         }
         Ok(out)

@@ -117,10 +117,14 @@ pub(super) fn name_variants(schemas: &mut serde_json::Map<String, Value>) {
                 if variant.get("type") != Some(&json!("object")) || variant.get("$ref").is_some() {
                     continue;
                 }
-                let variant_name = format!(
+                let mut variant_name = format!(
                     "{name}_{}",
                     variant_tag(variant).unwrap_or_else(|| i.to_string())
                 );
+                // Never two variants under one name (the second would be dropped).
+                if hoisted.iter().any(|(n, _)| *n == variant_name) {
+                    variant_name = format!("{variant_name}_{i}");
+                }
                 hoisted.push((
                     variant_name.clone(),
                     std::mem::replace(variant, sref(&variant_name)),
@@ -135,16 +139,24 @@ pub(super) fn name_variants(schemas: &mut serde_json::Map<String, Value>) {
 
 fn variant_tag(variant: &Value) -> Option<String> {
     let props = variant.get("properties")?.as_object()?;
-    let required = variant.get("required").and_then(Value::as_array);
-    if let (1, Some([only])) = (props.len(), required.map(Vec::as_slice)) {
-        return only.as_str().map(String::from);
-    }
-    props.values().find_map(
-        |p| match p.get("enum").and_then(Value::as_array).map(Vec::as_slice) {
+    // Internal tagging first: a variant whose only property is the tag
+    // (`{"state": {"enum": ["running"]}}`) is named by the tag's value, not by the
+    // property every variant shares (that named `running` and `succeeded` both
+    // `Outcome_state`, and one of them was lost).
+    let internal = props.values().find_map(|p| {
+        match p.get("enum").and_then(Value::as_array).map(Vec::as_slice) {
             Some([Value::String(tag)]) => Some(tag.clone()),
             _ => None,
-        },
-    )
+        }
+    });
+    if internal.is_some() {
+        return internal;
+    }
+    let required = variant.get("required").and_then(Value::as_array);
+    match (props.len(), required.map(Vec::as_slice)) {
+        (1, Some([only])) => only.as_str().map(String::from),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -165,6 +177,37 @@ mod tests {
         );
         let text = serde_json::to_string(&super::super::document()).expect("serialises");
         assert!(!text.contains("\"propertyNames\""), "left in the document");
+    }
+
+    /// Every variant of every `oneOf`/`anyOf` is its own component: `Outcome`'s four
+    /// (running, succeeded, failed, cancelled) were three, `running` and `succeeded` both
+    /// `Outcome_state`, and the generated client refused a succeeded operation.
+    #[test]
+    fn no_two_variants_share_a_component() {
+        let doc = super::super::document();
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        for (name, s) in schemas {
+            for key in ["oneOf", "anyOf"] {
+                let Some(vs) = s.get(key).and_then(Value::as_array) else {
+                    continue;
+                };
+                let refs: Vec<&str> = vs.iter().filter_map(|v| v["$ref"].as_str()).collect();
+                let mut unique = refs.clone();
+                unique.sort();
+                unique.dedup();
+                assert_eq!(refs.len(), unique.len(), "{name}.{key}: {refs:?}");
+            }
+        }
+        let outcome = &schemas["Outcome"]["oneOf"];
+        assert_eq!(
+            outcome,
+            &json!([
+                { "$ref": "#/components/schemas/Outcome_running" },
+                { "$ref": "#/components/schemas/Outcome_succeeded" },
+                { "$ref": "#/components/schemas/Outcome_failed" },
+                { "$ref": "#/components/schemas/Outcome_cancelled" }
+            ])
+        );
     }
 
     #[test]

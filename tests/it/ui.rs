@@ -35,13 +35,8 @@ use harness::*;
 /// the new model ready, and `active_model` in desired.yaml.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activate_streams_log_and_new_model_becomes_ready() -> Result<()> {
-    let srv = demo_server().await?;
-    let (_d, s) = browser().await?;
-    s.goto(&format!("{}/#/cluster", srv.base)).await?;
     // The demo starts qwen36; wait for it to serve before swapping.
-    s.wait_text("[data-testid=model-ready]", "ready", LONG)
-        .await
-        .context("qwen36 ready")?;
+    let (srv, _d, s) = demo_with_qwen36_ready().await?;
     s.goto(&format!("{}/#/models", srv.base)).await?;
     s.click("[data-testid=activate-gemma4]").await?;
     s.wait_text("[data-testid=confirm-title]", "gemma4", SHORT)

@@ -152,6 +152,19 @@ pub(super) async fn demo_server() -> Result<Server> {
     demo_server_with_token(None).await
 }
 
+/// The demo and a browser on its Cluster view, once the demo's `qwen36` serves (the
+/// start of every swap scenario).
+pub(super) async fn demo_with_qwen36_ready() -> Result<(Server, Driver, Session)> {
+    use anyhow::Context;
+    let srv = demo_server().await?;
+    let (d, s) = browser().await?;
+    s.goto(&format!("{}/#/cluster", srv.base)).await?;
+    s.wait_text("[data-testid=model-ready]", "ready", LONG)
+        .await
+        .context("qwen36 ready")?;
+    Ok((srv, d, s))
+}
+
 /// [`demo_server`], with edits needing `admin_token` when given.
 pub(super) async fn demo_server_with_token(admin_token: Option<&str>) -> Result<Server> {
     demo_server_allowing(admin_token, &[]).await

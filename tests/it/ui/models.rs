@@ -1,7 +1,7 @@
 //! Model cards: per host, whether the model is in that host's Hugging Face cache, as the
 //! server observed it; a model downloaded by a swap gets its badge.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{json, Value};
 
 use super::harness::*;
@@ -63,12 +63,7 @@ async fn page_matches_api(s: &crate::harness::webdriver::Session, base: &str) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_cards_show_where_each_model_is_downloaded() -> Result<()> {
-    let srv = demo_server().await?;
-    let (_d, s) = browser().await?;
-    s.goto(&format!("{}/#/cluster", srv.base)).await?;
-    s.wait_text("[data-testid=model-ready]", "ready", LONG)
-        .await
-        .context("qwen36 ready")?;
+    let (srv, _d, s) = demo_with_qwen36_ready().await?;
     s.goto(&format!("{}/#/models", srv.base)).await?;
     let shown = page_matches_api(&s, &srv.base).await?;
     let rows = shown.as_array().cloned().unwrap_or_default();
@@ -114,12 +109,7 @@ async fn model_cards_show_where_each_model_is_downloaded() -> Result<()> {
 /// fake vLLM stops serving it, and the card offers Activate again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unload_stops_the_active_model() -> Result<()> {
-    let srv = demo_server().await?;
-    let (_d, s) = browser().await?;
-    s.goto(&format!("{}/#/cluster", srv.base)).await?;
-    s.wait_text("[data-testid=model-ready]", "ready", LONG)
-        .await
-        .context("qwen36 ready")?;
+    let (srv, _d, s) = demo_with_qwen36_ready().await?;
     s.goto(&format!("{}/#/models", srv.base)).await?;
     // Only the active model's card has Unload.
     s.wait_for("[data-testid=unload-qwen36]", SHORT).await?;

@@ -25,12 +25,7 @@ return { title: q('swap-title').textContent, badge: q('swap-state').textContent,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_swap_with_a_download_is_followed_to_switched_in_n_s() -> Result<()> {
-    let srv = demo_server().await?;
-    let (_d, s) = browser().await?;
-    s.goto(&format!("{}/#/cluster", srv.base)).await?;
-    s.wait_text("[data-testid=model-ready]", "ready", LONG)
-        .await
-        .context("qwen36 ready")?;
+    let (srv, _d, s) = demo_with_qwen36_ready().await?;
     // gemma4 is in no host's cache yet: the swap downloads it.
     let st = state(&srv.base).await?;
     let cache = st["observed"]["hosts"]["spark1"]["hf_cache"].to_string();
@@ -194,12 +189,7 @@ async fn a_swap_with_a_download_is_followed_to_switched_in_n_s() -> Result<()> {
 /// says so and the plan is held), and the card says "cancelled" with the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_on_the_swap_card_cancels_the_swap() -> Result<()> {
-    let srv = demo_server().await?;
-    let (_d, s) = browser().await?;
-    s.goto(&format!("{}/#/cluster", srv.base)).await?;
-    s.wait_text("[data-testid=model-ready]", "ready", LONG)
-        .await
-        .context("qwen36 ready")?;
+    let (srv, _d, s) = demo_with_qwen36_ready().await?;
     s.exec("location.hash = '#/models'; return 1;", json!([]))
         .await?;
     s.click("[data-testid=activate-gemma4]").await?;

@@ -2,6 +2,25 @@
 //! Every assertion is about the world (what serves, which processes and containers run),
 //! not about which commands were sent.
 
+/// `both!(scenario)`: `scenario(Generation)` as two tests, one per launcher generation
+/// (`scenario::generation_a`, `scenario::generation_b`). Defined before the modules below,
+/// which use it.
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn generation_a() {
+                super::$name(Generation::A).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn generation_b() {
+                super::$name(Generation::B).await
+            }
+        }
+    };
+}
+
 mod deployments;
 mod launcher;
 mod multi;

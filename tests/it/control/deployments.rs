@@ -14,22 +14,6 @@ use crate::harness::cluster::{Cluster, Generation};
 
 const QWEN36: &str = "RedHatAI/Qwen3.6-35B-A3B-NVFP4";
 
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn generation_a() {
-                super::$name(Generation::A).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn generation_b() {
-                super::$name(Generation::B).await
-            }
-        }
-    };
-}
-
 /// The harness's file with its `cluster:` + `active_model:` replaced by one deployment.
 fn deployments_file(c: &Cluster) -> String {
     let text = c.desired(

@@ -20,23 +20,6 @@ const GEMMA4: &str = "google/gemma-4-26B-A4B-it";
 const QWEN3VL: &str = "Qwen/Qwen3-VL-30B-A3B-Instruct-FP8";
 const BIG: &str = "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8";
 
-/// One test per generation.
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn generation_a() {
-                super::$name(Generation::A).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn generation_b() {
-                super::$name(Generation::B).await
-            }
-        }
-    };
-}
-
 /// Whether the launcher spark-control started on the head is alive (its pid file and
 /// `/proc`).
 fn own_launcher_alive(c: &Cluster) -> bool {

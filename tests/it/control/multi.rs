@@ -23,22 +23,6 @@ const QWEN3VL: &str = "Qwen/Qwen3-VL-30B-A3B-Instruct-FP8";
 const GEMMA4: &str = "google/gemma-4-26B-A4B-it";
 const BIG: &str = "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8";
 
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn generation_a() {
-                super::$name(Generation::A).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn generation_b() {
-                super::$name(Generation::B).await
-            }
-        }
-    };
-}
-
 /// A port on spark2 for its own deployment's vLLM, not one of its speech services.
 fn port2(c: &Cluster) -> u16 {
     loop {

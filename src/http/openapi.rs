@@ -17,6 +17,7 @@
 
 mod for_generators;
 mod proxy;
+pub mod typescript;
 
 use axum::Json;
 use serde_json::{json, Value};

@@ -231,21 +231,21 @@ pub fn render(state: &AppState) -> String {
             esc(&host)
         );
     }
-    // Telemetry scrapes the first deployment's vLLM.
-    let first = s.desired.as_ref().and_then(|d| d.first_deployment());
-    let deployment = first
-        .as_ref()
-        .map_or(crate::proxy::DEFAULT_DEPLOYMENT, |x| x.name.as_str());
-    let active = first
-        .as_ref()
-        .and_then(|x| x.active_model.clone())
-        .unwrap_or_else(|| "none".into());
-    vllm_load(
-        &mut out,
-        &state.handle.telemetry.vllm_latest(),
-        deployment,
-        &active,
-    );
+    // Telemetry scrapes every deployment's vLLM; one series per deployment.
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let loads: Vec<(String, String, crate::telemetry::VllmLatest)> = match s.desired.as_ref() {
+        Some(d) => d
+            .deployments()
+            .into_iter()
+            .map(|x| {
+                let latest = state.handle.telemetry.vllm_latest_of(&x.name, now_ms);
+                let active = x.active_model.clone().unwrap_or_else(|| "none".into());
+                (x.name, active, latest)
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    vllm_load(&mut out, &loads);
     m.swaps.render(&mut out);
     crate::prom::process::render(&mut out);
     if let Some(hook) = &state.metrics_hook {
@@ -310,38 +310,45 @@ fn gpus(out: &mut String, observed: &crate::model::Observed) {
 }
 
 /// vLLM's load from the telemetry scrape, labelled with its deployment and active model.
-fn vllm_load(out: &mut String, v: &crate::telemetry::VllmLatest, deployment: &str, model: &str) {
-    let labels = [("deployment", deployment), ("model", model)];
-    for (name, help, value) in [
+fn vllm_load(out: &mut String, loads: &[(String, String, crate::telemetry::VllmLatest)]) {
+    type Pick = fn(&crate::telemetry::VllmLatest) -> Option<f64>;
+    let families: [(&str, &str, Pick); 5] = [
         (
             "spark_control_vllm_generation_tokens_per_second",
             "Generated tokens per second (between the last two scrapes of vLLM).",
-            v.gen_tps,
+            |v| v.gen_tps,
         ),
         (
             "spark_control_vllm_prompt_tokens_per_second",
             "Prompt tokens per second (between the last two scrapes of vLLM).",
-            v.prompt_tps,
+            |v| v.prompt_tps,
         ),
         (
             "spark_control_vllm_requests_running",
             "Requests vLLM is running.",
-            v.running,
+            |v| v.running,
         ),
         (
             "spark_control_vllm_requests_waiting",
             "Requests waiting in vLLM's queue.",
-            v.waiting,
+            |v| v.waiting,
         ),
         (
             "spark_control_vllm_kv_cache_usage_ratio",
             "vLLM's KV-cache usage, 0..1.",
-            v.kv_cache,
+            |v| v.kv_cache,
         ),
-    ] {
+    ];
+    for (name, help, pick) in families {
         family(out, name, "gauge", help);
-        if let Some(value) = value {
-            sample(out, name, &labels, value);
+        for (deployment, model, latest) in loads {
+            if let Some(value) = pick(latest) {
+                let labels = [
+                    ("deployment", deployment.as_str()),
+                    ("model", model.as_str()),
+                ];
+                sample(out, name, &labels, value);
+            }
         }
     }
 }

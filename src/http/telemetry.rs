@@ -36,6 +36,10 @@ pub async fn get(
 pub fn openapi_paths() -> Value {
     let pts = json!({ "type": "array", "items": { "type": "array", "items": { "type": "number" }, "minItems": 2, "maxItems": 2 },
                       "description": "[unix_ms, value] pairs, oldest first" });
+    let vllm = json!({ "type": "object", "description": "One vLLM's series (scraped from its /metrics)", "properties": {
+        "gen_tps": pts, "prompt_tps": pts, "running": pts, "waiting": pts,
+        "kv_cache": { "type": "array", "description": "[unix_ms, fraction 0..1] pairs, oldest first",
+                      "items": { "type": "array", "items": { "type": "number" }, "minItems": 2, "maxItems": 2 } } } });
     json!({
         "/api/telemetry": { "get": {
             "summary": "GPU, SSH round-trip and vLLM throughput series of the last hour", "tags": ["telemetry"],
@@ -46,10 +50,9 @@ pub fn openapi_paths() -> Value {
                     "hosts": { "type": "object", "additionalProperties": { "type": "object", "properties": {
                         "gpu_util": pts, "mem_used_mib": pts, "mem_total_mib": { "type": "number", "nullable": true },
                         "temp_c": pts, "power_w": pts, "rtt_ms": pts } } },
-                    "vllm": { "type": "object", "properties": {
-                        "gen_tps": pts, "prompt_tps": pts, "running": pts, "waiting": pts,
-                        "kv_cache": { "type": "array", "description": "[unix_ms, fraction 0..1] pairs, oldest first",
-                                      "items": { "type": "array", "items": { "type": "number" }, "minItems": 2, "maxItems": 2 } } } } } } } } },
+                    "vllm": vllm.clone(),
+                    "deployments": { "type": "object", "additionalProperties": vllm,
+                                     "description": "Every deployment's vLLM series by deployment name (`vllm` is the first deployment's)" } } } } } },
                 "400": { "description": "Bad `since`", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } } } } },
     })
 }

@@ -259,9 +259,9 @@ async fn forward(
     Ok(Response::from_parts(parts, Body::new(body)))
 }
 
-/// Reads the start of a multipart upload until its `model` field is seen, or it is
-/// clear that it is not among the fields before the audio (see `multipart.rs`): the bytes
-/// read (sent on first) and the field's value.
+/// Reads a multipart upload until its `model` field is seen (wherever it is, under the
+/// body limit `limit`: a 413 above it) or the body ends without it (see `multipart.rs`):
+/// the bytes read (sent on first) and the field's value.
 async fn form_model(
     body: &mut Limited<Body>,
     boundary: &str,
@@ -269,10 +269,11 @@ async fn form_model(
     limit: usize,
     what: &'static str,
 ) -> Result<(Bytes, Option<String>), ProxyError> {
-    use super::multipart::{peek_field, Peek};
+    use super::multipart::{FieldScan, Peek};
     let mut read = bytes::BytesMut::new();
+    let mut scan = FieldScan::new(boundary, "model");
     loop {
-        match peek_field(&read, boundary, "model") {
+        match scan.scan(&read) {
             Peek::Found(model) => return Ok((read.freeze(), Some(model))),
             Peek::Absent => return Ok((read.freeze(), None)),
             Peek::NeedMore => {}

@@ -1,10 +1,13 @@
-//! The `model` field of an audio upload (`multipart/form-data`), read from the start of
-//! the body without buffering the audio: the fields before the first file part are read
-//! (clients such as the `openai` SDK send their form fields first), and a body whose
-//! first [`PEEK_LIMIT`] bytes do not hold the field goes on as if it had none. Then
-//! [`Prefixed`] sends the bytes read, followed by the rest of the body, verbatim.
+//! The `model` field of an audio upload (`multipart/form-data`), wherever it is in the
+//! body. Routing must be decided before any byte goes upstream, so the proxy reads the
+//! body until the field is seen: at once when clients send their form fields first, and
+//! the whole upload when the field follows the file (the `openai` SDK may do either). That
+//! read is bounded by the proxy's audio body limit (`max_audio_body`, a 413 above it, as
+//! for any oversized upload), and [`FieldScan`] scans each byte once, so a long upload
+//! costs time linear in its size. Then [`Prefixed`] sends the bytes read, followed by the
+//! rest of the body, verbatim.
 //!
-//! Pure parsing ([`peek_field`], [`boundary`]) plus one body type; no IO.
+//! Pure parsing ([`FieldScan`], [`boundary`]) plus one body type; no IO.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -12,18 +15,18 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 
-/// Most bytes read from an upload to find its `model` field.
-pub const PEEK_LIMIT: usize = 64 * 1024;
+/// Most bytes of one part's headers: a part whose headers run longer is not a form the
+/// scan understands, and the field is taken as absent.
+pub const MAX_PART_HEADERS: usize = 16 * 1024;
 
-/// What the start of a multipart body says about a field.
+/// What the body so far says about a field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Peek {
     /// The field's value.
     Found(String),
-    /// Not among the fields before the first file part or the end: it is not looked for
-    /// further.
+    /// Not in the body (its closing delimiter was seen, or the form is malformed).
     Absent,
-    /// The bytes so far end inside the fields: read more.
+    /// The bytes so far end before the field or the body's end: read more.
     NeedMore,
 }
 
@@ -50,51 +53,107 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|i| i + from)
 }
 
-/// The value of the form field `name` in the body start `data` (boundary `boundary`).
-pub fn peek_field(data: &[u8], boundary: &str, name: &str) -> Peek {
-    let delimiter = format!("--{boundary}");
-    let delimiter = delimiter.as_bytes();
-    let Some(mut at) = find(data, delimiter, 0) else {
-        return need_more(data);
-    };
-    loop {
-        let after = at + delimiter.len();
-        match data.get(after..after + 2) {
-            None => return need_more(data),
-            Some(b"--") => return Peek::Absent,
-            Some(_) => {}
-        }
-        let Some(headers_end) = find(data, b"\r\n\r\n", after) else {
-            return need_more(data);
-        };
-        let headers = String::from_utf8_lossy(&data[after..headers_end]);
-        let (field, is_file) = disposition(&headers);
-        if is_file {
-            return Peek::Absent;
-        }
-        let value_start = headers_end + 4;
+/// An incremental search for one form field over a growing body: each call gets the
+/// whole body read so far (the previous bytes plus more), and resumes where the last one
+/// stopped, so no byte of a large file part is searched twice.
+pub struct FieldScan {
+    delimiter: Vec<u8>,
+    /// `\r\n` + delimiter: where a part's value ends.
+    end_marker: Vec<u8>,
+    name: String,
+    /// Start of the first delimiter once found: the part being read begins there.
+    at: Option<usize>,
+    /// Bytes before this offset (of the current search) hold no match: resume here.
+    searched: usize,
+}
+
+impl FieldScan {
+    /// Looks for the field `name` in a body with boundary `boundary`.
+    pub fn new(boundary: &str, name: &str) -> Self {
+        let delimiter = format!("--{boundary}").into_bytes();
         let mut end_marker = b"\r\n".to_vec();
-        end_marker.extend_from_slice(delimiter);
-        let Some(value_end) = find(data, &end_marker, value_start) else {
-            return need_more(data);
-        };
-        if field.as_deref() == Some(name) {
-            return match std::str::from_utf8(&data[value_start..value_end]) {
-                Ok(v) => Peek::Found(v.trim().to_string()),
-                Err(_) => Peek::Absent,
-            };
+        end_marker.extend_from_slice(&delimiter);
+        FieldScan {
+            delimiter,
+            end_marker,
+            name: name.to_string(),
+            at: None,
+            searched: 0,
         }
-        at = value_end + 2;
+    }
+
+    /// `needle` in `data` from `from`, skipping what an earlier call searched in vain.
+    fn find_resuming(&mut self, data: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+        let start = from.max(self.searched);
+        match find(data, needle, start) {
+            Some(i) => {
+                self.searched = 0;
+                Some(i)
+            }
+            None => {
+                // A match may still start in the last `needle.len() - 1` bytes.
+                self.searched = data.len().saturating_sub(needle.len() - 1).max(from);
+                None
+            }
+        }
+    }
+
+    /// The field in `data`, the body read so far (always the same start, growing).
+    pub fn scan(&mut self, data: &[u8]) -> Peek {
+        let at = match self.at {
+            Some(at) => at,
+            None => {
+                let delimiter = self.delimiter.clone();
+                match self.find_resuming(data, &delimiter, 0) {
+                    Some(at) => {
+                        self.at = Some(at);
+                        at
+                    }
+                    None => return Peek::NeedMore,
+                }
+            }
+        };
+        let mut at = at;
+        loop {
+            let after = at + self.delimiter.len();
+            match data.get(after..after + 2) {
+                None => return Peek::NeedMore,
+                Some(b"--") => return Peek::Absent,
+                Some(_) => {}
+            }
+            // Headers are re-read from their start each call: they are short (bounded).
+            let Some(headers_end) = find(data, b"\r\n\r\n", after) else {
+                if data.len() - after > MAX_PART_HEADERS {
+                    return Peek::Absent;
+                }
+                return Peek::NeedMore;
+            };
+            if headers_end - after > MAX_PART_HEADERS {
+                return Peek::Absent;
+            }
+            let headers = String::from_utf8_lossy(&data[after..headers_end]);
+            let (field, is_file) = disposition(&headers);
+            let value_start = headers_end + 4;
+            let marker = self.end_marker.clone();
+            let Some(value_end) = self.find_resuming(data, &marker, value_start) else {
+                return Peek::NeedMore;
+            };
+            if !is_file && field.as_deref() == Some(self.name.as_str()) {
+                return match std::str::from_utf8(&data[value_start..value_end]) {
+                    Ok(v) => Peek::Found(v.trim().to_string()),
+                    Err(_) => Peek::Absent,
+                };
+            }
+            at = value_end + 2;
+            self.at = Some(at);
+        }
     }
 }
 
-/// `NeedMore` until [`PEEK_LIMIT`] bytes were read, then `Absent`.
-fn need_more(data: &[u8]) -> Peek {
-    if data.len() >= PEEK_LIMIT {
-        Peek::Absent
-    } else {
-        Peek::NeedMore
-    }
+/// The value of the form field `name` in the whole of `data` (one [`FieldScan`] call).
+#[cfg(test)]
+pub fn peek_field(data: &[u8], boundary: &str, name: &str) -> Peek {
+    FieldScan::new(boundary, name).scan(data)
 }
 
 /// The `name` of a part's `Content-Disposition`, and whether it is a file (`filename`).
@@ -210,13 +269,45 @@ mod tests {
     }
 
     #[test]
-    fn after_a_file_part_or_the_end_it_is_absent() {
-        let late = form(&[("file", Some("a.wav"), "RIFF"), ("model", None, "whisper")]);
-        assert_eq!(peek_field(&late, B, "model"), Peek::Absent);
-        let none = form(&[("language", None, "en")]);
+    fn the_model_field_after_the_file_is_found() {
+        // The file holds runs that look like a delimiter but are not one.
+        let audio = format!("RIFF\r\n--XyZa\r\n-{}", "\0".repeat(5000));
+        let late = form(&[("file", Some("a.wav"), &audio), ("model", None, "whisper")]);
+        assert_eq!(peek_field(&late, B, "model"), Peek::Found("whisper".into()));
+        // Fed in pieces of every size to one scan, the field is found at the end only.
+        for step in [1, 7, 1000, 4096] {
+            let mut scan = FieldScan::new(B, "model");
+            let mut found = None;
+            for end in (step..late.len() + step).step_by(step) {
+                let end = end.min(late.len());
+                match scan.scan(&late[..end]) {
+                    Peek::NeedMore => {}
+                    other => {
+                        found = Some((other, end));
+                        break;
+                    }
+                }
+            }
+            let (peek, end) = found.expect("an answer");
+            assert_eq!(peek, Peek::Found("whisper".into()), "step {step}");
+            assert!(end + 2 + B.len() + 4 >= late.len(), "step {step}: at {end}");
+        }
+        // A file part named `model` is not the field.
+        let file_named = form(&[("model", Some("m.wav"), "RIFF")]);
+        assert_eq!(peek_field(&file_named, B, "model"), Peek::Absent);
+    }
+
+    #[test]
+    fn without_the_field_it_is_absent_at_the_end() {
+        let none = form(&[("language", None, "en"), ("file", Some("a.wav"), "RIFF")]);
         assert_eq!(peek_field(&none, B, "model"), Peek::Absent);
-        let big = vec![b'x'; PEEK_LIMIT];
-        assert_eq!(peek_field(&big, B, "model"), Peek::Absent);
+        // Before the closing delimiter, it may still come.
+        let open = &none[..none.len() - 4 - B.len()];
+        assert_eq!(peek_field(open, B, "model"), Peek::NeedMore);
+        // Headers longer than a form's are not read on.
+        let mut long = format!("--{B}\r\nContent-Disposition: form-data; name=\"x\"").into_bytes();
+        long.extend(std::iter::repeat_n(b'a', MAX_PART_HEADERS + 10));
+        assert_eq!(peek_field(&long, B, "model"), Peek::Absent);
     }
 
     #[test]

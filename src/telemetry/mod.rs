@@ -53,16 +53,26 @@ struct HostSeries {
     rtt_ms: Series,
 }
 
+/// One deployment's vLLM series.
 #[derive(Default)]
-struct Store {
-    hosts: BTreeMap<String, HostSeries>,
+struct VllmSeries {
     gen_tps: Series,
     prompt_tps: Series,
     running: Series,
     waiting: Series,
     kv_cache: Series,
-    last_generation: u64,
     last_counters: Option<(Instant, VllmSample)>,
+}
+
+#[derive(Default)]
+struct Store {
+    hosts: BTreeMap<String, HostSeries>,
+    /// Per deployment name.
+    vllm: BTreeMap<String, VllmSeries>,
+    /// The first deployment: its series are also the top-level `vllm` (as before
+    /// deployments).
+    first: Option<String>,
+    last_generation: u64,
 }
 
 /// Points of one metric: `[[unix_ms, value], …]`, oldest first.
@@ -105,8 +115,10 @@ pub struct VllmWire {
 pub struct TelemetryWire {
     /// Per host.
     pub hosts: BTreeMap<String, HostWire>,
-    /// The active model's server.
+    /// The first deployment's vLLM (the only one before deployments; kept as it was).
     pub vllm: VllmWire,
+    /// Every deployment's vLLM, by deployment name (the first's again under its name).
+    pub deployments: BTreeMap<String, VllmWire>,
 }
 
 /// The newest vLLM values, for `/metrics` gauges. Each is None when not scraped within
@@ -174,21 +186,38 @@ impl Telemetry {
                     _ = tick.tick() => {}
                     _ = shutdown.cancelled() => return,
                 }
-                let url = {
+                // Every deployment's head, first deployment first.
+                let targets: Vec<(String, Option<String>)> = {
                     let s = status.borrow();
-                    s.desired.as_ref().and_then(|d| {
-                        let c = d.primary_cluster()?;
-                        let h = d.hosts.get(&c.head)?;
-                        Some(format!("http://{}:{}/metrics", h.address, c.port))
+                    s.desired.as_ref().map_or_else(Vec::new, |d| {
+                        d.deployments()
+                            .into_iter()
+                            .map(|x| {
+                                let url = d.hosts.get(&x.cluster.head).map(|h| {
+                                    format!("http://{}:{}/metrics", h.address, x.cluster.port)
+                                });
+                                (x.name, url)
+                            })
+                            .collect()
                     })
                 };
-                let Some(url) = url else { continue };
-                let body = match http.get(&url).send().await {
-                    Ok(r) if r.status().is_success() => r.text().await.ok(),
-                    _ => None,
-                };
-                if let Some(body) = body {
-                    scr.record_vllm(Instant::now(), &vllm::parse(&body));
+                scr.set_deployments(targets.iter().map(|(n, _)| n.as_str()));
+                // All at once: one slow vLLM does not delay the others' points.
+                let scrapes = targets.into_iter().filter_map(|(name, url)| {
+                    let url = url?;
+                    let http = http.clone();
+                    Some(async move {
+                        let body = match http.get(&url).send().await {
+                            Ok(r) if r.status().is_success() => r.text().await.ok(),
+                            _ => None,
+                        };
+                        (name, body)
+                    })
+                });
+                for (name, body) in futures::future::join_all(scrapes).await {
+                    if let Some(body) = body {
+                        scr.record_vllm(&name, Instant::now(), &vllm::parse(&body));
+                    }
                 }
             }
         });
@@ -236,11 +265,23 @@ impl Telemetry {
         }
     }
 
-    /// Records one `/metrics` scrape taken at `at`.
-    pub fn record_vllm(&self, at: Instant, sample: &VllmSample) {
+    /// The configured deployments, first first: series of others are dropped.
+    pub fn set_deployments<'a>(&self, names: impl Iterator<Item = &'a str>) {
+        let names: Vec<&str> = names.collect();
+        let mut s = self.lock();
+        s.first = names.first().map(|n| n.to_string());
+        s.vllm.retain(|k, _| names.contains(&k.as_str()));
+    }
+
+    /// Records one `/metrics` scrape of deployment `deployment`'s vLLM taken at `at`.
+    pub fn record_vllm(&self, deployment: &str, at: Instant, sample: &VllmSample) {
         let now = Utc::now().timestamp_millis();
         let keep = self.keep_ms;
-        let mut s = self.lock();
+        let mut store = self.lock();
+        if store.first.is_none() {
+            store.first = Some(deployment.to_string());
+        }
+        let s = store.vllm.entry(deployment.to_string()).or_default();
         if let Some(v) = sample.running {
             s.running.push(now, v, keep);
         }
@@ -262,15 +303,24 @@ impl Telemetry {
         s.last_counters = Some((at, sample.clone()));
     }
 
-    /// The current vLLM values (see [`VllmLatest`]).
+    /// The first deployment's current vLLM values (see [`VllmLatest`]).
     pub fn vllm_latest(&self) -> VllmLatest {
         self.vllm_latest_at(Utc::now().timestamp_millis())
     }
 
-    /// The vLLM values current at `now_ms` (unix ms).
+    /// The first deployment's vLLM values current at `now_ms` (unix ms).
     pub fn vllm_latest_at(&self, now_ms: i64) -> VllmLatest {
+        let first = self.lock().first.clone();
+        first.map_or_else(VllmLatest::default, |f| self.vllm_latest_of(&f, now_ms))
+    }
+
+    /// Deployment `deployment`'s vLLM values current at `now_ms` (unix ms).
+    pub fn vllm_latest_of(&self, deployment: &str, now_ms: i64) -> VllmLatest {
         let min = now_ms.saturating_sub(self.fresh_ms);
-        let s = self.lock();
+        let store = self.lock();
+        let Some(s) = store.vllm.get(deployment) else {
+            return VllmLatest::default();
+        };
         VllmLatest {
             gen_tps: s.gen_tps.last_since(min),
             prompt_tps: s.prompt_tps.last_since(min),
@@ -301,13 +351,29 @@ impl Telemetry {
                     )
                 })
                 .collect(),
-            vllm: VllmWire {
-                gen_tps: s.gen_tps.since(since_ms),
-                prompt_tps: s.prompt_tps.since(since_ms),
-                running: s.running.since(since_ms),
-                waiting: s.waiting.since(since_ms),
-                kv_cache: s.kv_cache.since(since_ms),
-            },
+            vllm: s
+                .first
+                .as_ref()
+                .and_then(|f| s.vllm.get(f))
+                .map(|v| v.wire(since_ms))
+                .unwrap_or_default(),
+            deployments: s
+                .vllm
+                .iter()
+                .map(|(name, v)| (name.clone(), v.wire(since_ms)))
+                .collect(),
+        }
+    }
+}
+
+impl VllmSeries {
+    fn wire(&self, since_ms: Option<i64>) -> VllmWire {
+        VllmWire {
+            gen_tps: self.gen_tps.since(since_ms),
+            prompt_tps: self.prompt_tps.since(since_ms),
+            running: self.running.since(since_ms),
+            waiting: self.waiting.since(since_ms),
+            kv_cache: self.kv_cache.since(since_ms),
         }
     }
 }
@@ -396,9 +462,9 @@ mod tests {
             waiting: Some(0.0),
             kv_cache: Some(0.25),
         };
-        t.record_vllm(t0, &sample(100.0));
+        t.record_vllm("default", t0, &sample(100.0));
         std::thread::sleep(Duration::from_millis(5));
-        t.record_vllm(t0 + Duration::from_secs(2), &sample(300.0));
+        t.record_vllm("default", t0 + Duration::from_secs(2), &sample(300.0));
         let w = t.snapshot(None);
         assert_eq!(w.vllm.running.len(), 2);
         assert_eq!(w.vllm.gen_tps.len(), 1);
@@ -418,6 +484,7 @@ mod tests {
             keep: Duration::from_secs(3600),
         });
         t.record_vllm(
+            "default",
             Instant::now(),
             &VllmSample {
                 running: Some(2.0),
@@ -433,5 +500,36 @@ mod tests {
             1,
             "the history keeps it"
         );
+    }
+
+    #[test]
+    fn each_deployment_has_its_own_series_and_the_first_is_also_vllm() {
+        let t = Telemetry::new(&TelemetrySettings::default());
+        t.set_deployments(["coder", "vision"].into_iter());
+        let at = Instant::now();
+        let running = |v: f64| VllmSample {
+            running: Some(v),
+            generation_tokens: Some(v * 100.0),
+            ..VllmSample::default()
+        };
+        t.record_vllm("vision", at, &running(5.0));
+        t.record_vllm("coder", at, &running(1.0));
+        // Points are one per wall-clock millisecond at most.
+        std::thread::sleep(Duration::from_millis(3));
+        t.record_vllm("vision", at + Duration::from_secs(1), &running(6.0));
+        let now = Utc::now().timestamp_millis();
+        assert_eq!(t.vllm_latest_of("vision", now).running, Some(6.0));
+        assert_eq!(t.vllm_latest_of("vision", now).gen_tps, Some(100.0));
+        assert_eq!(t.vllm_latest_of("coder", now).running, Some(1.0));
+        assert_eq!(t.vllm_latest_of("coder", now).gen_tps, None);
+        assert_eq!(t.vllm_latest().running, Some(1.0), "the first is coder");
+        let w = t.snapshot(None);
+        assert_eq!(w.vllm, w.deployments["coder"]);
+        assert_eq!(w.deployments["vision"].running.len(), 2);
+        // A deployment removed from the file loses its series.
+        t.set_deployments(["vision"].into_iter());
+        let w = t.snapshot(None);
+        assert!(!w.deployments.contains_key("coder"));
+        assert_eq!(w.vllm, w.deployments["vision"]);
     }
 }

@@ -326,3 +326,81 @@ async fn an_edit_of_another_deployment_does_not_cancel_a_running_swap(g: Generat
         assert_eq!(seen[ip].0, 1, "never two vLLMs on {ip}: {seen:?}");
     }
 }
+
+/// `GET /metrics` of the controller's API, as text.
+async fn metrics_text(c: &Cluster) -> String {
+    use tower::ServiceExt;
+    let router =
+        spark_control::http::app(spark_control::http::AppState::new(c.handle().clone(), None));
+    let req = axum::http::Request::get("/metrics")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let resp = router.oneshot(req).await.expect("router answers");
+    let bytes = axum::body::to_bytes(resp.into_body(), 16 * 1024 * 1024)
+        .await
+        .expect("body");
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+both!(telemetry_scrapes_every_deployments_vllm);
+async fn telemetry_scrapes_every_deployments_vllm(g: Generation) {
+    let mut c = Cluster::two_heads(300, g);
+    let p2 = port2(&c);
+    c.write(&layout(&c, p2, Some("qwen36"), Some("qwen3-vl"), None));
+    c.start_controller();
+    wait_two_solo(&c, p2).await;
+    // Tokens on coder's vLLM only: its rate goes up, vision's stays 0.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .no_proxy()
+        .build()
+        .expect("client");
+    let url = format!("http://{HEAD}:{}/v1/completions", c.vllm_port);
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        let r = http
+            .post(&url)
+            .json(&serde_json::json!({ "model": QWEN36, "prompt": "hi", "max_tokens": 64 }))
+            .send()
+            .await
+            .expect("completion");
+        assert!(r.status().is_success());
+        let _ = r.bytes().await;
+    }
+    let values = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .map(|a| a.iter().filter_map(|p| p[1].as_f64()).collect())
+            .unwrap_or_default()
+    };
+    // Wait (bounded) for a scrape of each vLLM after the load.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let t = loop {
+        let (s, t) = crate::downloads::api(&c, "GET", "/api/telemetry", None).await;
+        assert_eq!(s, 200, "{t}");
+        let d = &t["deployments"];
+        let coder_busy = values(&d["coder"]["gen_tps"]).iter().any(|v| *v > 0.0);
+        let vision_seen = values(&d["vision"]["gen_tps"]).len() >= 2;
+        if coder_busy && vision_seen {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "no per-deployment series: {t}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let d = &t["deployments"];
+    let vision = values(&d["vision"]["gen_tps"]);
+    assert!(vision.iter().all(|v| *v == 0.0), "vision idled: {vision:?}");
+    assert!(!values(&d["vision"]["running"]).is_empty(), "{t}");
+    // The top-level `vllm` is still the first deployment's.
+    assert_eq!(t["vllm"], d["coder"], "{t}");
+    // `/metrics`: one series per deployment, labelled by it.
+    let text = metrics_text(&c).await;
+    for (deployment, model) in [("coder", "qwen36"), ("vision", "qwen3-vl")] {
+        let prefix = format!(
+            "spark_control_vllm_requests_running{{deployment=\"{deployment}\",model=\"{model}\"}} "
+        );
+        assert!(
+            text.lines().any(|l| l.starts_with(&prefix)),
+            "no {prefix:?} in\n{text}"
+        );
+    }
+}

@@ -313,7 +313,7 @@ async fn audio_uploads_go_to_the_deployment_serving_their_form_model() {
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     r.models = Arc::new(ModelTable::new(entries, Some("coder".into())));
     r.stt = ready("http://127.0.0.1:7".into());
-    let proxy = start_proxy(r, ProxyConfig::default()).await;
+    let proxy = start_proxy(r.clone(), ProxyConfig::default()).await;
 
     // By catalog name and alias: vLLM gets the upload byte for byte.
     for model in ["whisper", "stt-model"] {
@@ -337,15 +337,42 @@ async fn audio_uploads_go_to_the_deployment_serving_their_form_model() {
     assert_eq!(status, 404);
     let v: Value = serde_json::from_slice(&answer).expect("json");
     assert_eq!(v["error"]["code"], "model_not_loaded");
-    // The field after the audio is not looked for: the speech service, as before.
+    // The field after the audio (as the `openai` SDK may send it) routes the same way,
+    // and vLLM still gets the upload byte for byte.
     let (content_type, body) = upload_body("whisper", true);
-    let (status, answer) = upload(&proxy.url, &content_type, body).await;
-    assert_eq!(status, 502, "{}", String::from_utf8_lossy(&answer));
+    let (status, echoed) = upload(&proxy.url, &content_type, body.clone()).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&echoed));
+    assert!(echoed == body, "the late-field body arrived changed");
+
+    // Reading on for a late field stops at the audio cap: a chunked upload (no
+    // Content-Length to refuse it early) over the cap whose field follows the file is 413.
+    let small = start_proxy(
+        r,
+        ProxyConfig {
+            max_audio_body: 100_000,
+            ..ProxyConfig::default()
+        },
+    )
+    .await;
+    let (content_type, body) = upload_body("whisper", true);
+    assert!(body.len() > 100_000);
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(4096).map(|c| Ok(c.to_vec())).collect();
+    let response = client()
+        .post(format!("{}/v1/audio/transcriptions", small.url))
+        .header("content-type", &content_type)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status().as_u16(), 413);
+    let v: Value = response.json().await.expect("json");
+    assert_eq!(v["error"]["code"], "request_too_large", "{v}");
 
     let mut metrics = String::new();
     proxy.metrics.render_prometheus(&mut metrics);
     for line in [
-        "spark_proxy_requests_total{route=\"audio_transcriptions\",deployment=\"vision\",model=\"whisper\",code=\"200\"} 1",
+        "spark_proxy_requests_total{route=\"audio_transcriptions\",deployment=\"vision\",model=\"whisper\",code=\"200\"} 2",
         "spark_proxy_requests_total{route=\"audio_transcriptions\",deployment=\"vision\",model=\"stt-model\",code=\"200\"} 1",
         "spark_proxy_requests_total{route=\"audio_transcriptions\",deployment=\"default\",model=\"nvidia/parakeet-tdt-0.6b-v3\",code=\"502\"} 1",
     ] {

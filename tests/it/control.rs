@@ -25,6 +25,7 @@ mod deployments;
 mod launcher;
 mod multi;
 mod partial;
+mod scale;
 
 use std::time::{Duration, Instant};
 

@@ -49,6 +49,8 @@ pub struct Cluster {
     pub sim: Sim,
     pub spark1: SshdHost,
     pub spark2: SshdHost,
+    /// Hosts past the first two (`Cluster::fleet`): spark3 on 127.0.0.4, and so on.
+    pub extra: Vec<SshdHost>,
     pub desired_path: PathBuf,
     pub data_dir: PathBuf,
     pub vllm_port: u16,
@@ -91,7 +93,29 @@ impl Cluster {
         })
     }
 
-    fn setup(startup_delay_ms: u64, g: Generation, tweak: impl Fn(&mut [SimHost])) -> Cluster {
+    /// `n` simulated Sparks (2 ≤ n ≤ 8), each with a launcher checkout of generation `g`:
+    /// spark1 and spark2 as in `two_heads`, then spark3… on 127.0.0.4… (interconnect
+    /// 127.0.1.4…), with no speech services. Write its file with [`Cluster::fleet_desired`].
+    pub fn fleet(n: usize, startup_delay_ms: u64, g: Generation) -> Cluster {
+        assert!((2..=8).contains(&n), "a fleet has 2 to 8 hosts, not {n}");
+        Cluster::setup(startup_delay_ms, g, |hosts| {
+            for h in hosts.iter_mut() {
+                h.head = true;
+            }
+            for i in 3..=n {
+                hosts.push(SimHost {
+                    name: format!("spark{i}"),
+                    ip: format!("127.0.0.{}", i + 1),
+                    head: true,
+                    services: Vec::new(),
+                    cx7_ip: format!("127.0.1.{}", i + 1),
+                    launcher: g,
+                });
+            }
+        })
+    }
+
+    fn setup(startup_delay_ms: u64, g: Generation, tweak: impl Fn(&mut Vec<SimHost>)) -> Cluster {
         super::init_tracing();
         let dir = tempfile::Builder::new()
             .prefix("cluster-")
@@ -141,13 +165,25 @@ impl Cluster {
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect::<Vec<_>>(),
         );
+        let extra: Vec<SshdHost> = hosts[2..]
+            .iter()
+            .map(|h| {
+                let e = env(h);
+                SshdHost::start(
+                    &h.ip,
+                    &e.iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect();
         let data_dir = dir.path().join("data");
         std::fs::create_dir_all(&data_dir).expect("data dir");
         // The controller's own identity, authorized on both hosts.
         let key =
             spark_control::remote::keys::load_or_create_identity(&data_dir).expect("identity");
         let line = spark_control::remote::keys::public_line(&key);
-        for s in [&spark1, &spark2] {
+        for s in [&spark1, &spark2].into_iter().chain(&extra) {
             let ak = s.dir().join("authorized_keys");
             let mut text = std::fs::read_to_string(&ak).expect("authorized_keys");
             text.push_str(&line);
@@ -176,6 +212,7 @@ impl Cluster {
             sim,
             spark1,
             spark2,
+            extra,
             desired_path,
             data_dir,
             vllm_port,
@@ -207,6 +244,57 @@ impl Cluster {
             sp = self.stt_port,
             tp = self.tts_port,
         )
+    }
+
+    /// Every host's sshd, spark1 first.
+    pub fn sshds(&self) -> Vec<&SshdHost> {
+        [&self.spark1, &self.spark2]
+            .into_iter()
+            .chain(&self.extra)
+            .collect()
+    }
+
+    /// A desired file naming every host of the fleet and the given deployments:
+    /// (name, head index, worker indices, port, active model or None), indices into
+    /// [`Cluster::sshds`]. Each deployment launches with its head's launcher checkout.
+    pub fn fleet_desired(
+        &self,
+        deployments: &[(&str, usize, &[usize], u16, Option<&str>)],
+    ) -> String {
+        let sshds = self.sshds();
+        let mut text = String::from("# test fleet\nversion: 1\nhosts:\n");
+        for (i, s) in sshds.iter().enumerate() {
+            let n = i + 1;
+            text.push_str(&format!(
+                "  spark{n}: {{ address: {ip}, interconnect: 127.0.1.{last}, port: {p}, user: {u} }}\n",
+                ip = s.addr(),
+                last = n + 1,
+                p = s.port(),
+                u = whoami(),
+            ));
+        }
+        text.push_str("deployments:\n");
+        for (name, head, workers, port, model) in deployments {
+            let workers: Vec<String> = workers.iter().map(|w| format!("spark{}", w + 1)).collect();
+            text.push_str(&format!(
+                "  - name: {name}\n    head: spark{h}\n    workers: [{w}]\n    port: {port}\n    launcher: {l}\n    active_model: {m}\n",
+                h = head + 1,
+                w = workers.join(", "),
+                l = self.launcher_on(sshds[*head].addr()).display(),
+                m = model.unwrap_or("null"),
+            ));
+        }
+        text.push_str("ssh: { poll_interval_secs: 1, connect_timeout_secs: 8 }\n");
+        text
+    }
+
+    /// How many SSH sessions each host's sshd accepted (its own log's "Accepted
+    /// publickey" lines), spark1 first.
+    pub fn accepted_connections(&self) -> Vec<usize> {
+        self.sshds()
+            .iter()
+            .map(|s| s.log().matches("Accepted publickey").count())
+            .collect()
     }
 
     /// Writes the desired file the way an editor does: a temp file renamed over it.

@@ -207,6 +207,32 @@ impl SshdHost {
         }
     }
 
+    /// CPU time (user + system, seconds) of everything under this sshd: live processes'
+    /// own time plus what their reaped children used (every finished command). For
+    /// benchmarks: what the host's side of the controller's work costs.
+    pub fn cpu_seconds(&self) -> f64 {
+        let Some(child) = &self.child else {
+            return 0.0;
+        };
+        descendants(child.id())
+            .iter()
+            .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+            .map(|stat| {
+                let rest = stat
+                    .rsplit_once(')')
+                    .map(|(_, r)| r.to_string())
+                    .unwrap_or_default();
+                let f: Vec<f64> = rest
+                    .split_whitespace()
+                    .skip(11)
+                    .take(4)
+                    .filter_map(|v| v.parse().ok())
+                    .collect();
+                f.iter().sum::<f64>() / 100.0
+            })
+            .sum()
+    }
+
     pub fn addr(&self) -> &str {
         &self.ip
     }

@@ -50,6 +50,16 @@ pub enum DesiredEdit {
     },
     /// Remove `hosts.<name>`.
     RemoveHost { name: String },
+    /// Set one deployment's `active_model` (null: none). A model named here also sets
+    /// every other deployment that shares a host with this one to null (a host serves one
+    /// deployment at a time), so two solo deployments → one cluster deployment is one
+    /// edit. In the older shape (`cluster:` + `active_model:`) the one deployment is
+    /// `default`.
+    SetDeploymentModel {
+        deployment: String,
+        #[serde(deserialize_with = "required_nullable")]
+        model: Option<String>,
+    },
     /// Set `cluster.head` and/or `cluster.workers`.
     SetCluster {
         head: Option<String>,
@@ -162,6 +172,9 @@ pub fn apply(text: &str, edit: &DesiredEdit) -> Result<String, EditError> {
             upsert(text, &["hosts", name], fields)
         }
         DesiredEdit::RemoveHost { name } => yaml::remove(text, &["hosts", name]),
+        DesiredEdit::SetDeploymentModel { deployment, model } => {
+            set_deployment_model(text, deployment, model.as_deref())
+        }
         DesiredEdit::SetCluster { head, workers } => {
             let mut t = text.to_string();
             if let Some(h) = head {
@@ -174,6 +187,78 @@ pub fn apply(text: &str, edit: &DesiredEdit) -> Result<String, EditError> {
             Ok(t)
         }
     }
+}
+
+/// The names of the deployments `text` describes, in file order (`default` for the older
+/// shape, none without a cluster).
+pub fn deployment_names(text: &str) -> Result<Vec<String>, EditError> {
+    if let Some(serde_json::Value::Array(deps)) = yaml::get(text, &["deployments"])? {
+        return Ok(deps
+            .iter()
+            .filter_map(|d| d.get("name").and_then(|n| n.as_str()).map(str::to_string))
+            .collect());
+    }
+    Ok(match yaml::get(text, &["cluster"])? {
+        Some(_) => vec![crate::model::deployment::DEFAULT_NAME.to_string()],
+        None => Vec::new(),
+    })
+}
+
+fn set_deployment_model(
+    text: &str,
+    deployment: &str,
+    model: Option<&str>,
+) -> Result<String, EditError> {
+    let v = model.map(str_v).unwrap_or(EditValue::Null);
+    let Some(serde_json::Value::Array(deps)) = yaml::get(text, &["deployments"])? else {
+        // The older shape: its one deployment (the caller checks that it exists).
+        return yaml::set(text, &["active_model"], &v);
+    };
+    let name_of =
+        |d: &serde_json::Value| d.get("name").and_then(|n| n.as_str()).map(str::to_string);
+    let hosts_of = |d: &serde_json::Value| -> Vec<String> {
+        let head = d.get("head").and_then(|h| h.as_str()).map(str::to_string);
+        let workers = d
+            .get("workers")
+            .and_then(|w| w.as_array())
+            .map(|w| {
+                w.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        head.into_iter().chain(workers).collect()
+    };
+    let Some(i) = deps
+        .iter()
+        .position(|d| name_of(d).as_deref() == Some(deployment))
+    else {
+        return Err(EditError::InvalidValue {
+            path: "deployments".into(),
+            what: format!(
+                "there is no deployment named `{}`",
+                crate::model::limits::clip(deployment)
+            ),
+        });
+    };
+    let at = |j: usize| {
+        [
+            yaml::PathSeg::Key("deployments".into()),
+            yaml::PathSeg::Index(j),
+            yaml::PathSeg::Key("active_model".into()),
+        ]
+    };
+    let mut t = text.to_string();
+    if model.is_some() {
+        let mine = hosts_of(&deps[i]);
+        for (j, d) in deps.iter().enumerate() {
+            let active = d.get("active_model").is_some_and(|m| !m.is_null());
+            if j != i && active && hosts_of(d).iter().any(|h| mine.contains(h)) {
+                t = yaml::set_path(&t, &at(j), &EditValue::Null)?;
+            }
+        }
+    }
+    yaml::set_path(&t, &at(i), &v)
 }
 
 /// Set `fields` under the mapping at `path`: one new entry when it is absent (so it is

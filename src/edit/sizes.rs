@@ -60,6 +60,13 @@ pub fn check(edit: &DesiredEdit) -> Result<(), EditError> {
             }
         }
         DesiredEdit::RemoveHost { name: n } => name("hosts", n),
+        DesiredEdit::SetDeploymentModel { deployment, model } => {
+            name("deployments", deployment)?;
+            match model {
+                Some(m) => name("active_model", m),
+                None => Ok(()),
+            }
+        }
         DesiredEdit::SetCluster { head, workers } => {
             if let Some(h) = head {
                 one("cluster.head", h, limits::NAME)?;

@@ -96,6 +96,28 @@ pub fn describe(old: Option<&Desired>, new: Option<&Desired>) -> Vec<String> {
             },
         });
     }
+    let by_deployment = old.uses_deployments() || new.uses_deployments();
+    if by_deployment {
+        let before = old.deployments();
+        for d in new.deployments() {
+            let was = before
+                .iter()
+                .find(|o| o.name == d.name)
+                .and_then(|o| o.active_model.clone());
+            if was == d.active_model {
+                continue;
+            }
+            out.push(match (&d.active_model, was) {
+                (Some(m), _) => format!(
+                    "{}: activate {m} on {}",
+                    d.name,
+                    deployment_hosts(new, &d, m)
+                ),
+                (None, Some(o)) => format!("{}: stop {o} (no active model)", d.name),
+                (None, None) => continue,
+            });
+        }
+    }
     let (a, b) = (flat(old), flat(new));
     let mut entries: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
@@ -104,6 +126,10 @@ pub fn describe(old: Option<&Desired>, new: Option<&Desired>) -> Vec<String> {
     for k in keys {
         let (va, vb) = (a.get(k), b.get(k));
         if va == vb || k == "/active_model" {
+            continue;
+        }
+        // Said above, by deployment name.
+        if by_deployment && k.starts_with("/deployments/") && k.ends_with("/active_model") {
             continue;
         }
         let parts: Vec<&str> = k.trim_start_matches('/').split('/').collect();
@@ -137,6 +163,23 @@ pub fn describe(old: Option<&Desired>, new: Option<&Desired>) -> Vec<String> {
     out
 }
 
+/// The hosts deployment `dep` runs `model` on: the head, and its workers for a cluster
+/// model.
+fn deployment_hosts(
+    d: &Desired,
+    dep: &crate::model::deployment::Deployment,
+    model: &str,
+) -> String {
+    let cluster_mode = catalog(d)
+        .get(model)
+        .is_some_and(|e| e.spec.mode == Mode::Cluster);
+    if cluster_mode {
+        dep.hosts().collect::<Vec<_>>().join("+")
+    } else {
+        dep.cluster.head.clone()
+    }
+}
+
 fn where_runs(d: &Desired, model: &str) -> String {
     let Some(c) = &d.cluster else {
         return "no cluster".into();
@@ -152,7 +195,10 @@ fn where_runs(d: &Desired, model: &str) -> String {
 }
 
 fn named_section(s: &str) -> bool {
-    matches!(s, "hosts" | "models" | "overrides" | "services")
+    matches!(
+        s,
+        "hosts" | "models" | "overrides" | "services" | "deployments"
+    )
 }
 
 fn singular(s: &str) -> &str {
@@ -160,6 +206,7 @@ fn singular(s: &str) -> &str {
         "hosts" => "host",
         "models" => "model",
         "services" => "service",
+        "deployments" => "deployment",
         _ => s,
     }
 }
@@ -207,7 +254,19 @@ fn change(field: &str, a: Option<&String>, b: Option<&String>) -> String {
 /// The desired state as `pointer → scalar text`; lists are one value (`[a, b]`).
 fn flat(d: &Desired) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    if let Ok(v) = serde_json::to_value(d) {
+    if let Ok(mut v) = serde_json::to_value(d) {
+        // Deployments by name, like the other named sections (not by list position).
+        if let Some(Value::Array(deps)) = v.get("deployments").cloned() {
+            let by_name: serde_json::Map<String, Value> = deps
+                .into_iter()
+                .filter_map(|mut x| {
+                    let name = x.get("name")?.as_str()?.to_string();
+                    x.as_object_mut()?.remove("name");
+                    Some((name, x))
+                })
+                .collect();
+            v["deployments"] = Value::Object(by_name);
+        }
         walk(&v, String::new(), &mut out);
     }
     out
@@ -312,6 +371,36 @@ services:
         check(
             &format!("{BASE}updates: {{ launcher: manual }}\n"),
             &["updates.launcher notify → manual"],
+        );
+    }
+
+    #[test]
+    fn deployment_changes_are_said_by_name() {
+        let base = "version: 1\nhosts:\n  spark1: { address: 10.0.0.1 }\n  spark2: { address: 10.0.0.2 }\ndeployments:\n  - { name: coder, head: spark1, active_model: qwen36 }\n  - { name: vision, head: spark2, port: 8889, active_model: null }\n";
+        let got = |after: &str| describe(Some(&d(base)), Some(&d(after)));
+        assert_eq!(
+            got(&base.replace(
+                "port: 8889, active_model: null",
+                "port: 8889, active_model: gemma4"
+            )),
+            ["vision: activate gemma4 on spark2"]
+        );
+        assert_eq!(
+            got(&base.replace(
+                "head: spark1, active_model: qwen36",
+                "head: spark1, active_model: null"
+            )),
+            ["coder: stop qwen36 (no active model)"]
+        );
+        assert_eq!(
+            got(&base.replace("port: 8889", "port: 8890")),
+            ["vision: port 8889 → 8890"]
+        );
+        assert_eq!(
+            got(&format!(
+                "{base}  - {{ name: big, head: spark1, workers: [spark2], active_model: null }}\n"
+            )),
+            ["add deployment big"]
         );
     }
 

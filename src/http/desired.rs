@@ -212,6 +212,21 @@ async fn apply(
 
 /// Removing something that is not in the file is a 404, not a silent success.
 fn must_exist(text: &str, edit: &DesiredEdit) -> Result<(), ApiError> {
+    if let DesiredEdit::SetDeploymentModel { deployment, .. } = edit {
+        let names = edit::ops::deployment_names(text)?;
+        if names.iter().any(|n| n == deployment) {
+            return Ok(());
+        }
+        return Err(ApiError::NotFound(format!(
+            "there is no deployment `{}` in the desired file ({})",
+            crate::model::limits::clip(deployment),
+            if names.is_empty() {
+                "it configures none: Setup names a head host first".to_string()
+            } else {
+                format!("its deployments: {}", names.join(", "))
+            }
+        )));
+    }
     let (section, name) = match edit {
         DesiredEdit::RemoveModel { name } => ("models", name),
         DesiredEdit::RemoveHost { name } => ("hosts", name),
@@ -229,6 +244,35 @@ fn must_exist(text: &str, edit: &DesiredEdit) -> Result<(), ApiError> {
             }
         ))),
     }
+}
+
+/// `POST /api/desired/preview`: what one `DesiredEdit` would change and do, written
+/// nowhere: the changes in words, the plan it would cause against the latest
+/// observation, and the ETag of the file it applies to (send it as `If-Match` with the
+/// same edit to `POST /api/desired/edit`, so what runs is what was previewed).
+pub async fn preview(
+    State(state): State<AppState>,
+    Body(e): Body<DesiredEdit>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (text, etag) = state.handle.store.read().await?;
+    must_exist(&text, &e)?;
+    let new_text = edit::apply(&text, &e)?;
+    let warnings = validate(&state, &new_text, "this edit")?;
+    let desired = validate_text(&file_name(&state), &new_text)
+        .desired
+        .ok_or_else(|| ApiError::Unavailable("the edited file did not parse".into()))?;
+    let current = validate_text(&file_name(&state), &text).desired;
+    let changes = crate::gitops::message::describe(current.as_ref(), Some(&desired));
+    let observed = state.handle.status.borrow().observed.clone();
+    let plan = crate::plan::plan(&desired, &observed);
+    Ok(Json(serde_json::json!({
+        "etag": etag.as_str(),
+        "unchanged": new_text == text,
+        "changes": changes,
+        "plan": { "steps": plan.steps, "complete": plan.complete,
+                  "incomplete_because": plan.unknown, "text": crate::plan::render(&plan) },
+        "warnings": warnings.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+    })))
 }
 
 /// `POST /api/desired/edit`: one `DesiredEdit` (`{"op": …}`), `If-Match` optional.

@@ -211,6 +211,7 @@ pub fn app(mut state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(2 * 1024 * 1024)),
         )
         .route("/api/desired/edit", post(desired::edit))
+        .route("/api/desired/preview", post(desired::preview))
         .route("/api/models", post(desired::add_model))
         .route("/api/models/{name}", delete(desired::remove_model))
         .route("/api/models/{name}/activate", post(desired::activate))

@@ -190,6 +190,18 @@ pub fn document() -> Value {
                         "422": err_resp("Invalid; every diagnostic with line/column; nothing written"),
                         "428": err_resp("If-Match missing") } } },
         "/api/desired/edit": { "post": edit_op("One targeted, comment-preserving edit", vec![], Some(sref("DesiredEdit")), "200") },
+        "/api/desired/preview": { "post": {
+            "summary": "What one edit would change and do, written nowhere", "tags": ["desired"], "security": [{ "admin": [] }],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": sref("DesiredEdit") } } },
+            "responses": {
+                "200": json_resp("The changes in words, the plan against the latest observation, and the ETag it applies to", sref("EditPreview")),
+                "400": err_resp("Malformed body"),
+                "401": err_resp("Admin token missing or wrong"),
+                "403": err_resp("Cross-origin request"),
+                "404": err_resp("No such deployment"),
+                "413": err_resp("Body over 2 MB"),
+                "415": err_resp("Body is not application/json"),
+                "422": err_resp("Body not a JSON object or a field mistyped, missing or unknown; a value over its size limit; or the result would be invalid (carries diagnostics with line/column)") } } },
         "/api/models": { "post": edit_op("Add or update a custom catalog entry", vec![], Some(json!({
             "type": "object", "required": ["name", "repo"], "additionalProperties": false,
             "properties": { "name": { "type": "string" }, "repo": { "type": "string" }, "mode": { "type": "string", "enum": ["solo", "cluster"] } } })), "201") },
@@ -270,6 +282,12 @@ fn hand_written_schemas() -> Value {
                             "diagnostics": { "type": "array", "items": sref("Diagnostic") } } } } },
         "Written": { "type": "object", "required": ["etag", "changed"], "properties": {
             "etag": s("string"), "changed": s("boolean"), "warnings": { "type": "array", "items": sref("Diagnostic") } } },
+        "EditPreview": { "type": "object", "required": ["etag", "unchanged", "changes", "plan", "warnings"], "properties": {
+            "etag": { "type": "string", "description": "The ETag of the file the edit was applied to: send it as If-Match with the same edit" },
+            "unchanged": { "type": "boolean", "description": "The edit is already in force" },
+            "changes": { "type": "array", "items": s("string"), "description": "What the edit changes, one phrase each (as in git-ops commit messages)" },
+            "plan": sref("PlanView"),
+            "warnings": { "type": "array", "items": s("string") } } },
         "Accepted": { "type": "object", "required": ["accepted"], "properties": { "accepted": s("string") } },
         "PlanView": { "type": "object", "required": ["complete", "steps", "text"], "properties": {
             "generation": s("integer"), "complete": s("boolean"),
@@ -357,6 +375,12 @@ fn hand_written_schemas() -> Value {
             "DesiredEditRemoveHost",
             json!({ "name": s("string") }),
             &["name"],
+        ),
+        (
+            "set_deployment_model",
+            "DesiredEditSetDeploymentModel",
+            json!({ "deployment": s("string"), "model": ns }),
+            &["deployment", "model"],
         ),
         (
             "set_cluster",

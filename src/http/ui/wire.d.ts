@@ -18,6 +18,17 @@ export interface Written {
   warnings?: Diagnostic[];
 }
 
+export interface EditPreview {
+  /** The ETag of the file the edit was applied to: send it as If-Match with the same edit */
+  etag: string;
+  /** The edit is already in force */
+  unchanged: boolean;
+  /** What the edit changes, one phrase each (as in git-ops commit messages) */
+  changes: string[];
+  plan: PlanView;
+  warnings: string[];
+}
+
 export interface Accepted {
   accepted: string;
 }
@@ -153,13 +164,19 @@ export type DesiredEditRemoveHost = {
   op: "remove_host";
 };
 
+export type DesiredEditSetDeploymentModel = {
+  deployment: string;
+  model: string | null;
+  op: "set_deployment_model";
+};
+
 export type DesiredEditSetCluster = {
   head?: string | null;
   workers?: string[] | null;
   op: "set_cluster";
 };
 
-export type DesiredEdit = DesiredEditActivate | DesiredEditSetOverrides | DesiredEditAddModel | DesiredEditRemoveModel | DesiredEditPlaceService | DesiredEditSetUpdatePolicy | DesiredEditSetHost | DesiredEditRemoveHost | DesiredEditSetCluster;
+export type DesiredEdit = DesiredEditActivate | DesiredEditSetOverrides | DesiredEditAddModel | DesiredEditRemoveModel | DesiredEditPlaceService | DesiredEditSetUpdatePolicy | DesiredEditSetHost | DesiredEditRemoveHost | DesiredEditSetDeploymentModel | DesiredEditSetCluster;
 
 /** The whole desired state of the cluster: `desired.yaml`. */
 export type Desired = {

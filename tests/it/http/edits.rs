@@ -144,3 +144,142 @@ async fn every_edit_route_keeps_the_comments() {
         }
     }
 }
+
+/// Three deployments over two unreachable hosts, with comments: two solo ones serving,
+/// `big` over both idle.
+const DEPLOYMENTS: &str = "\
+# two solo deployments; big takes both hosts
+version: 1
+hosts:
+  spark1: { address: 127.0.0.9, port: 1 }   # head of coder
+  spark2: { address: 127.0.0.10, port: 1 }  # head of vision
+deployments:
+  - name: coder      # the coding model
+    head: spark1
+    active_model: qwen36
+  - name: vision
+    head: spark2
+    port: 8889
+    active_model: qwen3-vl   # eyes
+  - name: big        # tensor-parallel over both
+    head: spark1
+    workers: [spark2]
+    active_model: null
+ssh: { connect_timeout_secs: 1 }
+";
+
+/// One deployment's model through `set_deployment_model`: previewed first (the changes in
+/// words, the plan, nothing written), then applied with the preview's ETag; choosing the
+/// cluster deployment stops the two solo ones in the same edit, comments kept. Unknown
+/// deployments are 404s naming those that exist; an invalid result is a 422 with its
+/// diagnostics and leaves the file alone; the older shape's one deployment is `default`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployment_models_are_previewed_then_set() {
+    let t = TestApp::start(DEPLOYMENTS, None).await;
+    t.wait_ready().await;
+    let before = t.file();
+    let big = r#"{"op":"set_deployment_model","deployment":"big","model":"qwen3-235b-fp8"}"#;
+    let r = t.call("POST", "/api/desired/preview", &[J], big).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let p = r.json();
+    assert_eq!(t.file(), before, "a preview writes nothing");
+    assert_eq!(p["unchanged"], false);
+    let changes: Vec<&str> = p["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            "coder: stop qwen36 (no active model)",
+            "vision: stop qwen3-vl (no active model)",
+            "big: activate qwen3-235b-fp8 on spark1+spark2"
+        ],
+        "{p}"
+    );
+    assert!(p["plan"]["text"].is_string(), "{p}");
+    let etag = p["etag"].as_str().expect("etag").to_string();
+    assert_eq!(
+        etag,
+        t.desired().await.1,
+        "the preview names the file it read"
+    );
+
+    let r = t
+        .call("POST", "/api/desired/edit", &[J, ("if-match", &etag)], big)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = t.file();
+    for c in comments(DEPLOYMENTS) {
+        assert!(text.contains(&c), "lost {c:?}:\n{text}");
+    }
+    let d = spark_control::model::validate_text("desired.yaml", &text)
+        .desired
+        .expect("valid");
+    let active: Vec<(String, Option<String>)> = d
+        .deployments()
+        .into_iter()
+        .map(|x| (x.name, x.active_model))
+        .collect();
+    assert_eq!(
+        active,
+        [
+            ("coder".to_string(), None),
+            ("vision".to_string(), None),
+            ("big".to_string(), Some("qwen3-235b-fp8".to_string()))
+        ]
+    );
+    // The same edit again: already in force.
+    let r = t.call("POST", "/api/desired/preview", &[J], big).await;
+    assert_eq!(r.json()["unchanged"], true, "{}", r.text());
+
+    // Unknown deployment: 404 naming those there are.
+    let r = t
+        .call(
+            "POST",
+            "/api/desired/preview",
+            &[J],
+            r#"{"op":"set_deployment_model","deployment":"nope","model":"qwen36"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(r.text().contains("coder, vision, big"), "{}", r.text());
+    // A cluster model on a one-host deployment: 422 with diagnostics, nothing written.
+    let text = t.file();
+    let r = t
+        .call(
+            "POST",
+            "/api/desired/edit",
+            &[J],
+            r#"{"op":"set_deployment_model","deployment":"vision","model":"qwen3-235b-fp8"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        r.json()["error"]["diagnostics"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty()),
+        "{}",
+        r.text()
+    );
+    assert_eq!(t.file(), text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_older_shapes_one_deployment_is_default() {
+    let t = TestApp::start(&commented_fixture(), None).await;
+    let r = t
+        .call(
+            "POST",
+            "/api/desired/edit",
+            &[J],
+            r#"{"op":"set_deployment_model","deployment":"default","model":"gemma4"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let tree: Value = serde_yaml::from_str(&t.file()).expect("YAML");
+    assert_eq!(tree["active_model"], Value::from("gemma4"));
+    assert!(tree.get("deployments").is_none(), "the shape is kept");
+}

@@ -43,6 +43,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/hosts/{name}"),
     ("delete", "/api/hosts/{name}"),
     ("put", "/api/cluster"),
+    ("post", "/api/desired/preview"),
     ("post", "/api/retry"),
     ("post", "/api/reconcile"),
     ("post", "/api/operations/{id}/cancel"),

@@ -218,7 +218,7 @@ fn set_deployment_model(
         |d: &serde_json::Value| d.get("name").and_then(|n| n.as_str()).map(str::to_string);
     let hosts_of = |d: &serde_json::Value| -> Vec<String> {
         let head = d.get("head").and_then(|h| h.as_str()).map(str::to_string);
-        let workers = d
+        let workers: Vec<String> = d
             .get("workers")
             .and_then(|w| w.as_array())
             .map(|w| {

@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::arg;
-use harness::cluster::{Cluster, Generation};
+use harness::cluster::{Cluster, FleetDeployment, Generation};
 use harness::sshd::free_port;
 
 /// This process's CPU time so far (user + system), in seconds.
@@ -59,68 +59,30 @@ async fn run(n: usize, seconds: u64) -> Figures {
         }
         port.push(p);
     }
-    let layout: Vec<(&str, usize, &[usize], u16, Option<&str>, &str)> = if n >= 8 {
-        vec![
-            (
-                "coder",
-                0,
-                &[],
-                port[0],
-                Some("qwen36"),
-                "RedHatAI/Qwen3.6-35B-A3B-NVFP4",
-            ),
-            (
-                "vision",
-                1,
-                &[],
-                port[1],
-                Some("qwen3-vl"),
-                "Qwen/Qwen3-VL-30B-A3B-Instruct-FP8",
-            ),
-            (
-                "chat",
-                2,
-                &[],
-                port[2],
-                Some("gemma4"),
-                "google/gemma-4-26B-A4B-it",
-            ),
-            (
-                "big",
-                3,
-                &[4],
-                port[3],
-                Some("qwen3-235b-fp8"),
-                "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8",
-            ),
-        ]
-    } else {
-        vec![
-            (
-                "coder",
-                0,
-                &[],
-                port[0],
-                Some("qwen36"),
-                "RedHatAI/Qwen3.6-35B-A3B-NVFP4",
-            ),
-            (
-                "vision",
-                1,
-                &[],
-                port[1],
-                Some("qwen3-vl"),
-                "Qwen/Qwen3-VL-30B-A3B-Instruct-FP8",
-            ),
-        ]
-    };
-    let spec: Vec<_> = layout
-        .iter()
-        .map(|(d, h, w, p, m, _)| (*d, *h, *w, *p, *m))
-        .collect();
+    let all: [(FleetDeployment, &str); 4] = [
+        (
+            ("coder", 0, &[], port[0], Some("qwen36")),
+            "RedHatAI/Qwen3.6-35B-A3B-NVFP4",
+        ),
+        (
+            ("vision", 1, &[], port[1], Some("qwen3-vl")),
+            "Qwen/Qwen3-VL-30B-A3B-Instruct-FP8",
+        ),
+        (
+            ("chat", 2, &[], port[2], Some("gemma4")),
+            "google/gemma-4-26B-A4B-it",
+        ),
+        (
+            ("big", 3, &[4], port[3], Some("qwen3-235b-fp8")),
+            "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8",
+        ),
+    ];
+    // Two hosts: the two solo deployments; eight: all four.
+    let layout = &all[..if n >= 8 { 4 } else { 2 }];
+    let spec: Vec<FleetDeployment> = layout.iter().map(|(d, _)| *d).collect();
     c.write(&c.fleet_desired(&spec));
     c.start_controller();
-    for (_, h, _, p, _, repo) in &layout {
+    for ((_, h, _, p, _), repo) in layout {
         c.wait_serving_at(&ip[*h], *p, repo, 300).await;
     }
     c.wait_status("at rest", 120, |s| s.plan.steps.is_empty() && !s.busy())

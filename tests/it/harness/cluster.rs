@@ -66,6 +66,10 @@ pub struct Cluster {
     pub settle: Option<Duration>,
 }
 
+/// One deployment of [`Cluster::fleet_desired`]: (name, head index, worker indices, port,
+/// active model or None), indices into [`Cluster::sshds`].
+pub type FleetDeployment<'a> = (&'a str, usize, &'a [usize], u16, Option<&'a str>);
+
 pub const HEAD: &str = "127.0.0.2";
 pub const WORKER: &str = "127.0.0.3";
 /// The simulated hosts' interconnect (ConnectX-7) addresses.
@@ -257,10 +261,7 @@ impl Cluster {
     /// A desired file naming every host of the fleet and the given deployments:
     /// (name, head index, worker indices, port, active model or None), indices into
     /// [`Cluster::sshds`]. Each deployment launches with its head's launcher checkout.
-    pub fn fleet_desired(
-        &self,
-        deployments: &[(&str, usize, &[usize], u16, Option<&str>)],
-    ) -> String {
+    pub fn fleet_desired(&self, deployments: &[FleetDeployment]) -> String {
         let sshds = self.sshds();
         let mut text = String::from("# test fleet\nversion: 1\nhosts:\n");
         for (i, s) in sshds.iter().enumerate() {

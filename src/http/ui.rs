@@ -82,7 +82,8 @@ static APP_JS: Asset = Asset::new("app.js", include_str!("ui/app.js"));
 static APP_CSS: Asset = Asset::new("app.css", include_str!("ui/app.css"));
 
 /// The modules under `/ui/`, by file name.
-pub static MODULES: [Asset; 5] = [
+pub static MODULES: [Asset; 6] = [
+    Asset::new("deployments.js", include_str!("ui/deployments.js")),
     Asset::new("dom.js", include_str!("ui/dom.js")),
     Asset::new("format.js", include_str!("ui/format.js")),
     Asset::new("phone.js", include_str!("ui/phone.js")),

@@ -13,6 +13,7 @@
 
 mod a11y;
 mod budget;
+mod deployments;
 mod harness;
 mod history;
 mod models;
@@ -324,6 +325,7 @@ async fn screenshots() -> Result<()> {
         s.viewport(w, h, mobile).await?;
         for view in [
             "cluster",
+            "deployments",
             "models",
             "services",
             "plan",

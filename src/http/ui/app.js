@@ -7,6 +7,7 @@ import { connectState } from './ui/state.js';
 import { fmtBytes, fmtDuration } from './ui/format.js';
 import { watchLayout } from './ui/phone.js';
 import { forgetRun, newSwap, renderSwapCard, stepWords, swapLine } from './ui/swap.js';
+import { renderDeployments } from './ui/deployments.js';
 import { $, $$, tid, h, setText, setAttr, show, setClass, syncList, fmtTime, fmtDateTime, pct, known, why } from './ui/dom.js';
 
 // ---------------------------------------------------------------- app state
@@ -362,7 +363,7 @@ function modelStatus(s) {
 function opRunning(s) { return !!(s.operation && s.operation.outcome && s.operation.outcome.state === 'running'); }
 
 // ---------------------------------------------------------------- router
-const VIEWS = ['cluster', 'models', 'downloads', 'services', 'updates', 'events', 'plan', 'desired', 'history', 'setup'];
+const VIEWS = ['cluster', 'deployments', 'models', 'downloads', 'services', 'updates', 'events', 'plan', 'desired', 'history', 'setup'];
 function route() {
   const v = (location.hash.match(/^#\/([\w-]+)/) || [])[1];
   app.view = VIEWS.includes(v) ? v : 'cluster';
@@ -1633,7 +1634,8 @@ async function historyPost(path, body, done) {
 }
 
 // ---------------------------------------------------------------- wiring
-const RENDER = { cluster: renderCluster, models: renderModels, downloads: renderDownloads, services: renderServices, updates: renderUpdates, events: renderEvents, plan: renderPlan, desired: renderEditor, history: renderHistory, setup: renderSetup };
+const deploymentsCtx = { api, toast, confirm: confirmDialog, catalog: catalogOf, changed: () => renderAll() };
+const RENDER = { cluster: renderCluster, deployments: (s) => renderDeployments(s, deploymentsCtx), models: renderModels, downloads: renderDownloads, services: renderServices, updates: renderUpdates, events: renderEvents, plan: renderPlan, desired: renderEditor, history: renderHistory, setup: renderSetup };
 const ENTER = {
   cluster: () => loadTelemetry(true),
   downloads: () => loadDownloads(),

@@ -10,19 +10,6 @@ use super::harness::*;
 
 const AXE: &str = include_str!("vendor/axe-core/axe.min.js");
 
-const VIEWS: [&str; 10] = [
-    "cluster",
-    "models",
-    "downloads",
-    "services",
-    "updates",
-    "events",
-    "plan",
-    "desired",
-    "history",
-    "setup",
-];
-
 /// Loads axe into the page (once per document) and runs it on the whole document; returns
 /// the serious and critical violations as `{id, impact, help, targets}`.
 fn run_axe() -> String {

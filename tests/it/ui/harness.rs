@@ -14,6 +14,21 @@ use tokio_util::sync::CancellationToken;
 
 use crate::harness::webdriver::{Driver, Session};
 
+/// Every view of the UI, in the order of its tabs (`#/<view>`).
+pub(super) const VIEWS: [&str; 11] = [
+    "cluster",
+    "deployments",
+    "models",
+    "downloads",
+    "services",
+    "updates",
+    "events",
+    "plan",
+    "desired",
+    "history",
+    "setup",
+];
+
 pub(super) const LONG: Duration = Duration::from_secs(90);
 pub(super) const SHORT: Duration = Duration::from_secs(10);
 

@@ -7,19 +7,6 @@ use serde_json::json;
 
 use super::harness::*;
 
-const VIEWS: [&str; 10] = [
-    "cluster",
-    "models",
-    "downloads",
-    "services",
-    "updates",
-    "events",
-    "plan",
-    "desired",
-    "history",
-    "setup",
-];
-
 /// The page's width against the screen's, and the Start/Stop/Edit buttons shown that are
 /// not wholly inside the screen horizontally; and how many such buttons are shown.
 const MEASURE: &str = "\

@@ -78,11 +78,13 @@ fn accepts_gzip(req: &HeaderMap) -> bool {
 }
 
 static INDEX: Asset = Asset::new("index.html", include_str!("ui/index.html"));
-static APP_JS: Asset = Asset::new("app.js", include_str!("ui/app.js"));
 static APP_CSS: Asset = Asset::new("app.css", include_str!("ui/app.css"));
 
-/// The modules under `/ui/`, by file name.
-pub static MODULES: [Asset; 6] = [
+/// The modules under `/ui/`, by file name: `app.js` (the entry, which `index.html`
+/// loads as `ui/app.js`) and those it imports beside it (`./state.js`), so the imports
+/// resolve the same in the browser and in `tsc` over the source directory.
+pub static MODULES: [Asset; 7] = [
+    Asset::new("app.js", include_str!("ui/app.js")),
     Asset::new("deployments.js", include_str!("ui/deployments.js")),
     Asset::new("dom.js", include_str!("ui/dom.js")),
     Asset::new("format.js", include_str!("ui/format.js")),
@@ -117,9 +119,9 @@ pub async fn index(req: HeaderMap) -> Response {
     INDEX.respond(&req, "text/html; charset=utf-8")
 }
 
-/// `GET /app.js`.
+/// The same file as `/ui/app.js` (the path of older builds' pages).
 pub async fn app_js(req: HeaderMap) -> Response {
-    APP_JS.respond(&req, JS)
+    MODULES[0].respond(&req, JS)
 }
 
 /// `GET /app.css`.
@@ -131,7 +133,7 @@ pub async fn app_css(req: HeaderMap) -> Response {
 pub fn openapi_paths() -> serde_json::Value {
     serde_json::json!({
         "/ui/{name}": { "get": {
-            "summary": "One of the web UI's ES modules (imported by /app.js)", "tags": ["ui"],
+            "summary": "One of the web UI's ES modules (imported by /ui/app.js)", "tags": ["ui"],
             "parameters": [{ "name": "name", "in": "path", "required": true, "description": "The module's file name (`state.js`)",
                              "schema": { "type": "string", "minLength": 1 } }],
             "responses": {
@@ -169,12 +171,12 @@ mod tests {
     #[test]
     fn the_gzip_form_is_the_file() {
         use std::io::Read;
-        let gz = APP_JS.gzip();
+        let gz = MODULES[0].gzip();
         let mut back = String::new();
         flate2::read::GzDecoder::new(gz)
             .read_to_string(&mut back)
             .expect("valid gzip");
-        assert_eq!(back, APP_JS.text);
+        assert_eq!(back, MODULES[0].text);
         assert!(gz.len() * 3 < APP_JS.text.len(), "{} B", gz.len());
     }
 }

@@ -13,6 +13,7 @@
 
 mod a11y;
 mod budget;
+mod charts;
 mod deployments;
 mod harness;
 mod history;

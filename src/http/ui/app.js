@@ -3,12 +3,12 @@
 // state, the live log stream, and turning clicks into /api edits (which the server writes into desired.yaml). Must not:
 // keep its own idea of the desired state (the file is the truth), or rebuild DOM on every
 // tick (updates are keyed and in place so nothing jumps while people read or type).
-import { connectState } from './ui/state.js';
-import { fmtBytes, fmtDuration } from './ui/format.js';
-import { watchLayout } from './ui/phone.js';
-import { forgetRun, newSwap, renderSwapCard, stepWords, swapLine } from './ui/swap.js';
-import { renderDeployments } from './ui/deployments.js';
-import { $, $$, tid, h, setText, setAttr, show, setClass, syncList, fmtTime, fmtDateTime, pct, known, why } from './ui/dom.js';
+import { connectState } from './state.js';
+import { fmtBytes, fmtDuration } from './format.js';
+import { watchLayout } from './phone.js';
+import { forgetRun, newSwap, renderSwapCard, stepWords, swapLine } from './swap.js';
+import { renderDeployments } from './deployments.js';
+import { $, $$, tid, h, setText, setAttr, show, setClass, syncList, fmtTime, fmtDateTime, pct, known, why } from './dom.js';
 
 // ---------------------------------------------------------------- app state
 const app = {
@@ -22,10 +22,9 @@ const app = {
   logs: [],             // LogLine ring (all operations)
   lastSeq: 0,
   logListeners: new Set(),
-  gpuHistory: {},       // host -> [{t, util, used, total}] (client-side, when /api/telemetry is absent)
   lastGeneration: -1,
-  telemetry: undefined, // undefined: not tried; null: 404; object: data
-  downloads: undefined, // same convention
+  telemetry: undefined, // undefined: not loaded yet; else GET /api/telemetry
+  downloads: undefined, // undefined: not loaded yet; else GET /api/downloads, normalised
   setup: undefined,
   swap: null,           // the swap card's watch ({model, opAfter, …}: ui/swap.js)
   updateOp: null,
@@ -250,25 +249,7 @@ function onState(s) {
   app.lastOk = Date.now();
   document.documentElement.dataset.generation = String((s.observed || {}).generation ?? '');
   setConn(true);
-  recordGpuHistory(s);
   renderAll();
-}
-
-function recordGpuHistory(s) {
-  const o = s.observed || {};
-  if (o.generation === app.lastGeneration) return;
-  app.lastGeneration = o.generation;
-  const now = Date.now();
-  for (const [name, host] of Object.entries(o.hosts || {})) {
-    const gpus = known(host.gpus);
-    if (!gpus || !gpus.length) continue;
-    const util = gpus.reduce((a, g) => a + (g.util_pct || 0), 0) / gpus.length;
-    const used = gpus.reduce((a, g) => a + (g.mem_used_mib || 0), 0);
-    const total = gpus.reduce((a, g) => a + (g.mem_total_mib || 0), 0);
-    const hist = (app.gpuHistory[name] = app.gpuHistory[name] || []);
-    hist.push({ t: now, util, used, total });
-    while (hist.length && hist[0].t < now - 3600e3) hist.shift();
-  }
 }
 
 // ---------------------------------------------------------------- log stream (all operations)
@@ -315,25 +296,15 @@ function attachLog(el, filter, onEach) {
 }
 
 // ---------------------------------------------------------------- derived facts
+/**
+ * The server's effective catalog (bundled and custom entries, merged settings), sorted
+ * by name; empty without a valid desired file.
+ * @param {import('./wire').StateView} s
+ */
 function catalogOf(s) {
-  // The server's catalog when it sends one ({name: entry} or [entry]); else bundled names
-  // as documented plus the file's custom entries.
-  if (s.catalog) {
-    const list = Array.isArray(s.catalog) ? s.catalog : Object.values(s.catalog);
-    return list.map((e) => ({ name: e.name, repo: e.repo || (e.spec && e.spec.repo), mode: e.mode || (e.spec && e.spec.mode) || 'solo', description: e.description || (e.spec && e.spec.description), bundled: !!e.bundled, settings: e.settings || {} }));
-  }
-  const d = s.desired || {};
-  const out = new Map(BUNDLED.map((b) => [b.name, Object.assign({ bundled: true, settings: {} }, b)]));
-  for (const [name, m] of Object.entries(d.models || {})) out.set(name, { name, repo: m.repo, mode: m.mode || 'solo', description: m.description, bundled: false, settings: {} });
-  return Array.from(out.values()).sort((a, b) => a.name.localeCompare(b.name));
+  return (s.catalog || []).map((e) => ({ name: e.name, repo: e.repo, mode: e.mode || 'solo', description: e.description, bundled: !!e.bundled, settings: e.settings || {}, aliases: e.aliases || [] }))
+    .sort((a, b) => a.name.localeCompare(b.name));
 }
-const BUNDLED = [
-  { name: 'gemma4', repo: 'google/gemma-4-26B-A4B-it', mode: 'solo' },
-  { name: 'qwen2.5-72b', repo: 'Qwen/Qwen2.5-72B-Instruct-AWQ', mode: 'solo' },
-  { name: 'qwen3-235b-fp8', repo: 'Qwen/Qwen3-235B-A22B-Instruct-2507-FP8', mode: 'cluster' },
-  { name: 'qwen3-vl', repo: 'Qwen/Qwen3-VL-30B-A3B-Instruct-FP8', mode: 'solo' },
-  { name: 'qwen36', repo: 'RedHatAI/Qwen3.6-35B-A3B-NVFP4', mode: 'solo' },
-];
 
 function resource(s, kind, name) {
   return (s.resources || []).find((r) => r.kind === kind && (name === undefined || r.name === name));
@@ -511,7 +482,7 @@ async function post(path, okMsg, body) {
     if (okMsg) toast(okMsg, 'ok');
     return r;
   } catch (e) {
-    toast(e.status === 404 ? `Not available in this build of spark-control (${path}).` : e.message, 'bad');
+    toast(e.message, 'bad');
     return null;
   }
 }
@@ -559,12 +530,10 @@ function pointsOf(arr) {
 
 let telemetryAt = 0;
 async function loadTelemetry(force) {
-  if (app.telemetry === null && !force) return;
   if (!force && Date.now() - telemetryAt < 5000) return;
   telemetryAt = Date.now();
   try {
-    const r = await api('GET', '/api/telemetry', undefined, { accept: [404], noAuthRetry: true });
-    app.telemetry = r.status === 404 ? null : r.data;
+    app.telemetry = (await api('GET', '/api/telemetry', undefined, { noAuthRetry: true })).data;
   } catch (_) { /* keep the last one */ }
   if (app.view === 'cluster' && app.state) renderCluster(app.state);
 }
@@ -609,28 +578,38 @@ function renderCluster(s) {
   // Plots.
   loadTelemetry(false);
   const t = app.telemetry;
-  setText(tid('telemetry-source'), t ? 'from the server' : 'since this page opened (the server keeps no history in this build)');
+  setText(tid('telemetry-source'), t ? 'the server\'s last hour' : 'loading…');
   const plots = tid('plots');
-  const items = [{ key: 'tps', title: 'Tokens/s' }];
-  for (const n of hosts) { items.push({ key: `util:${n}`, title: `GPU utilisation — ${n}`, host: n }); items.push({ key: `mem:${n}`, title: `GPU memory — ${n}`, host: n }); }
-  syncList(plots, items, (i) => i.key, (i) => plotCard(i.key, i.title), (card, i) => {
-    if (i.key === 'tps') {
-      const pts = t && t.vllm ? pointsOf(t.vllm.gen_tps) : [];
-      updatePlot(card, [{ label: 'tokens/s', points: pts }], { fmt: (v) => `${v.toFixed(0)} tok/s` });
-      if (!t) setText($('[data-role="now"]', card), 'not available in this build');
-      return;
-    }
-    const th = t && t.hosts && t.hosts[i.host];
-    const hist = app.gpuHistory[i.host] || [];
-    if (i.key.startsWith('util:')) {
-      const pts = th ? pointsOf(th.gpu_util) : hist.map((p) => ({ t: p.t, v: p.util }));
-      updatePlot(card, [{ label: 'util %', points: pts }], { max: 100, fmt: (v) => `${Math.round(v)} %` });
-    } else {
-      const pts = th ? pointsOf(th.mem_used_mib) : hist.map((p) => ({ t: p.t, v: p.used }));
-      const total = th ? (Array.isArray(th.mem_total_mib) ? (pointsOf(th.mem_total_mib).slice(-1)[0] || {}).v : th.mem_total_mib) : (hist.length ? hist[hist.length - 1].total : 0);
-      updatePlot(card, [{ label: 'used', points: pts.map((p) => ({ t: p.t, v: p.v / 1024 })) }], { max: total ? total / 1024 : 0, fmt: (v) => `${v.toFixed(1)} GiB` });
-    }
-  });
+  syncList(plots, plotItems(t, hosts), (i) => i.key, (i) => plotCard(i.key, i.title), (card, i) => updatePlot(card, i.series, i.opts));
+}
+
+/**
+ * Every series of GET /api/telemetry as plots: per vLLM deployment tokens/s (generated
+ * and prompt), requests (running and waiting) and KV cache use; per host GPU use, GPU
+ * memory, temperature, power and the SSH round trip.
+ * @param {any} t the telemetry, or undefined before it loaded
+ * @param {string[]} hosts
+ */
+function plotItems(t, hosts) {
+  const items = [];
+  const num = (/** @type {number} */ d) => (/** @type {number} */ v) => v.toFixed(d);
+  const deps = t && t.deployments && Object.keys(t.deployments).length > 1 ? Object.entries(t.deployments) : [['', t ? t.vllm : undefined]];
+  for (const [name, v] of deps) {
+    const at = name ? ` — ${name}` : '';
+    items.push({ key: `tps:${name}`, title: `Tokens/s${at}`, series: [{ label: 'generated', points: pointsOf(v && v.gen_tps) }, { label: 'prompt', points: pointsOf(v && v.prompt_tps) }], opts: { fmt: (/** @type {number} */ x) => `${x.toFixed(0)} tok/s` } });
+    items.push({ key: `reqs:${name}`, title: `Requests${at}`, series: [{ label: 'running', points: pointsOf(v && v.running) }, { label: 'waiting', points: pointsOf(v && v.waiting) }], opts: { fmt: num(0) } });
+    items.push({ key: `kv:${name}`, title: `KV cache${at}`, series: [{ label: 'used', points: pointsOf(v && v.kv_cache).map((p) => ({ t: p.t, v: p.v * 100 })) }], opts: { max: 100, fmt: (/** @type {number} */ x) => `${Math.round(x)} %` } });
+  }
+  for (const n of hosts) {
+    const th = t && t.hosts && t.hosts[n];
+    const total = th && typeof th.mem_total_mib === 'number' ? th.mem_total_mib : 0;
+    items.push({ key: `util:${n}`, title: `GPU utilisation — ${n}`, series: [{ label: 'util %', points: pointsOf(th && th.gpu_util) }], opts: { max: 100, fmt: (/** @type {number} */ x) => `${Math.round(x)} %` } });
+    items.push({ key: `mem:${n}`, title: `GPU memory — ${n}`, series: [{ label: 'used', points: pointsOf(th && th.mem_used_mib).map((p) => ({ t: p.t, v: p.v / 1024 })) }], opts: { max: total / 1024, fmt: (/** @type {number} */ x) => `${x.toFixed(1)} GiB` } });
+    items.push({ key: `temp:${n}`, title: `GPU temperature — ${n}`, series: [{ label: '°C', points: pointsOf(th && th.temp_c) }], opts: { fmt: (/** @type {number} */ x) => `${Math.round(x)} °C` } });
+    items.push({ key: `power:${n}`, title: `Power — ${n}`, series: [{ label: 'W', points: pointsOf(th && th.power_w) }], opts: { fmt: (/** @type {number} */ x) => `${Math.round(x)} W` } });
+    items.push({ key: `rtt:${n}`, title: `SSH round trip — ${n}`, series: [{ label: 'ms', points: pointsOf(th && th.rtt_ms) }], opts: { fmt: (/** @type {number} */ x) => `${x.toFixed(1)} ms` } });
+  }
+  return items;
 }
 
 // The operation card body (shared by Cluster and Downloads).
@@ -712,6 +691,7 @@ const REPO_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
 // Each toggle has three states: default (the key is absent: no flag, vLLM's own default),
 // on and off, mapped to the flags of DESIGN §4. `vllm` is vLLM's default when no flag is
 // given: prefix caching is on in current vLLM (off = `--no-enable-prefix-caching`).
+/** @type {[string, string, {vllm: boolean, on: string, off: string}][]} */
 const BOOL_FIELDS = [
   ['fastsafetensors', 'fastsafetensors', { vllm: false, on: '--load-format fastsafetensors', off: 'no flag' }],
   ['prefix_caching', 'Prefix caching', { vllm: true, on: '--enable-prefix-caching', off: '--no-enable-prefix-caching' }],
@@ -878,7 +858,7 @@ async function unload(name) {
 async function activate(name) {
   const s = app.state;
   const cur = (s.desired || {}).active_model;
-  const e = catalogOf(s).find((x) => x.name === name) || { repo: '?' };
+  const e = catalogOf(s).find((x) => x.name === name) || { repo: '?', mode: '?' };
   const body = [h('p', {}, 'Activate ', h('strong', {}, name), ` (${e.repo}, ${e.mode})?`),
     h('p', {}, cur ? `This stops ${cur} first. Clients get errors until ${name} is ready, which can take several minutes.` : 'Clients can use it once it is ready, which can take several minutes.')];
   if (!(s.desired && s.desired.cluster)) body.push(h('p', { class: 'error-text' }, 'No cluster is configured yet: the server will refuse this until Setup names a head host.'));

@@ -58,12 +58,12 @@ export function syncList(parent, items, keyOf, create, update) {
 export function fmtTime(iso) {
   if (!iso) return '—';
   const d = new Date(iso);
-  return isNaN(d) ? String(iso) : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return isNaN(d.getTime()) ? String(iso) : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 export function fmtDateTime(iso) {
   if (!iso) return '—';
   const d = new Date(iso);
-  return isNaN(d) ? String(iso) : d.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return isNaN(d.getTime()) ? String(iso) : d.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 export function pct(x) { return `${Math.round(x * 100)} %`; }
 

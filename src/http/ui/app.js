@@ -686,7 +686,10 @@ function toggleOpLog(el, btn) {
 }
 
 // ---------------------------------------------------------------- view: models
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+// The server's rule for names of hosts, models and services (`model::semantic::valid_name`):
+// lower-case letters, digits, `.`, `_`, `-`, starting with a letter or digit, at most 63.
+const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+const NAME_RULE = 'Lower-case letters, digits, dot, dash or underscore; starts with a letter or digit; at most 63 characters.';
 const REPO_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
 // Each toggle has three states: default (the key is absent: no flag, vLLM's own default),
 // on and off, mapped to the flags of DESIGN §4. `vllm` is vLLM's default when no flag is
@@ -1056,7 +1059,7 @@ async function submitCatalog(ev) {
   ev.preventDefault();
   const name = form.elements.name.value.trim(); const repo = normaliseRepo(form.elements.repo.value);
   clearFormErrors(form);
-  if (!NAME_RE.test(name)) { fieldError(form, 'name', 'Letters, digits, dot, dash or underscore; starts with a letter or digit.'); return; }
+  if (!NAME_RE.test(name)) { fieldError(form, 'name', NAME_RULE); return; }
   if (!REPO_RE.test(repo)) { fieldError(form, 'repo', 'org/name'); return; }
   if (await edit({ op: 'add_model', name, repo, mode: form.elements.mode.value }, form)) {
     d.close('done');
@@ -1470,7 +1473,7 @@ async function saveHost(ev) {
   const name = f.elements.name.value.trim(); const address = f.elements.address.value.trim();
   const user = f.elements.user.value.trim(); const port = f.elements.port.value.trim();
   let bad = false;
-  if (!NAME_RE.test(name)) { fieldError(f, 'name', 'A short name such as spark1 (letters, digits, dot, dash, underscore).'); bad = true; }
+  if (!NAME_RE.test(name)) { fieldError(f, 'name', `A short name such as spark1. ${NAME_RULE}`); bad = true; }
   if (!address) { fieldError(f, 'address', 'The Spark\'s IPv4 address, e.g. 192.168.1.101.'); bad = true; }
   else if (/\.local$/i.test(address)) { fieldError(f, 'address', 'Use the IPv4 address: .local names resolve to IPv6 first and vLLM binds IPv4 only.'); bad = true; }
   if (port && (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535)) { fieldError(f, 'port', 'A port between 1 and 65535.'); bad = true; }
@@ -1632,7 +1635,7 @@ function init() {
     const f = ev.target; clearFormErrors(f);
     const name = f.elements.name.value.trim(); const repo = normaliseRepo(f.elements.repo.value);
     let bad = false;
-    if (!NAME_RE.test(name)) { fieldError(f, 'name', 'Letters, digits, dot, dash or underscore; starts with a letter or digit.'); bad = true; }
+    if (!NAME_RE.test(name)) { fieldError(f, 'name', NAME_RULE); bad = true; }
     if (!REPO_RE.test(repo)) { fieldError(f, 'repo', 'The Hugging Face repo id, org/name.'); bad = true; }
     if (bad) return;
     if (await edit({ op: 'add_model', name, repo, mode: f.elements.mode.value }, f)) { f.reset(); toast(`${name} added to the catalog.`, 'ok'); }

@@ -140,3 +140,50 @@ async fn unload_stops_the_active_model() -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// The add-model form applies the server's name rule (`model::semantic::valid_name`):
+/// an upper-case name is refused on the field before anything is sent, with the rule in
+/// words; the server refuses the same name; the lower-case one is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_names_follow_the_servers_rule() -> Result<()> {
+    for (name, ok) in [
+        ("Qwen-Big", false),
+        ("qwen-big", true),
+        ("-x", false),
+        ("a.b_c-9", true),
+    ] {
+        assert_eq!(
+            spark_control::model::valid_name(name),
+            ok,
+            "the server's rule for {name}"
+        );
+    }
+    let srv = plain_server(&commented_fixture()).await?;
+    let (_d, s) = browser().await?;
+    s.goto(&format!("{}/#/models", srv.base)).await?;
+    let before = read(&srv.desired);
+    s.type_into("#am-name", "Qwen-Big").await?;
+    s.type_into("#am-repo", "org/Qwen-Big-7B").await?;
+    s.click("[data-testid=add-model-form] button[type=submit]")
+        .await?;
+    s.wait_text(
+        "[data-testid=add-model-form] [data-msg=name]",
+        "Lower-case letters",
+        SHORT,
+    )
+    .await?;
+    assert_eq!(read(&srv.desired), before, "nothing sent");
+    s.exec(
+        "const i = document.querySelector('#am-name'); i.value = ''; return 1;",
+        json!([]),
+    )
+    .await?;
+    s.type_into("#am-name", "qwen-big").await?;
+    s.click("[data-testid=add-model-form] button[type=submit]")
+        .await?;
+    wait_file(&srv.desired, "qwen-big in the catalog", |t| {
+        t.contains("qwen-big:") && t.contains("org/Qwen-Big-7B")
+    })
+    .await?;
+    Ok(())
+}

@@ -78,6 +78,17 @@ fn nullable(schema: &Value) -> bool {
 
 /// The TypeScript type of `schema`; `indent` is the current nesting for object literals.
 fn ts_type(schema: &Value, indent: &str) -> String {
+    // `{ nullable: true }` alone, or with `enum: [null]` (how an `Option<T>`'s `anyOf`
+    // says "or null"): null.
+    let only_null = schema.as_object().is_some_and(|o| {
+        o.iter().all(|(k, v)| {
+            k == "nullable"
+                || (k == "enum" && v.as_array().is_some_and(|a| a.iter().all(Value::is_null)))
+        })
+    });
+    if nullable(schema) && only_null {
+        return "null".into();
+    }
     let base = base_type(schema, indent);
     if nullable(schema) && base != "unknown" {
         format!("{} | null", paren(&base))
@@ -282,6 +293,12 @@ mod tests {
             "export type T = A & {\n  k: boolean;\n};"
         );
         assert_eq!(one(json!({})), "export type T = unknown;");
+        assert_eq!(
+            one(
+                json!({ "anyOf": [{ "$ref": "#/components/schemas/Desired" }, { "nullable": true, "enum": [null] }] })
+            ),
+            "export type T = Desired | null;"
+        );
     }
 
     /// The committed declarations are those of today's document; with

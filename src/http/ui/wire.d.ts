@@ -193,7 +193,7 @@ export type Desired = {
    * Where vLLM runs: the head host that runs the launcher, and the workers it drives for
    * tensor-parallel "cluster" models. Omit until hosts are configured.
    */
-  cluster?: Cluster | unknown;
+  cluster?: Cluster | null;
   /**
    * The model that should be serving, by catalog name (bundled or custom), or `null` for
    * none. Changing it swaps models: the old one is stopped before the new one launches.
@@ -242,7 +242,7 @@ export type Desired = {
    * git work tree; `git: {}` turns it on for an untracked file too (a repository is
    * created in the file's directory when there is none).
    */
-  git?: GitSettings | unknown;
+  git?: GitSettings | null;
 };
 
 /** One machine spark-control reaches over SSH. */
@@ -292,7 +292,7 @@ export type Cluster = {
    * Ignored (kept so older files load): spark-control now starts the launcher itself,
    * detached in its own session with its output captured, on every launcher generation.
    */
-  detach?: DetachMode | unknown;
+  detach?: DetachMode | null;
   /**
    * Override of the launch command, as argv; leave unset: the launcher driver builds the
    * right command for the launcher generation it detects on the head. Placeholders:
@@ -504,9 +504,9 @@ export type GitSettings = {
    * Author of the commits made here. Default `spark-control <spark-control@localhost>`;
    * who made the change (UI, API client, on-request) is in each message.
    */
-  author?: GitIdentity | unknown;
+  author?: GitIdentity | null;
   /** Committer of the commits made here. Default: the author. */
-  committer?: GitIdentity | unknown;
+  committer?: GitIdentity | null;
   /**
    * SSH private key for an `ssh` remote. Default: the controller's own identity
    * (`<data dir>/id_ed25519`, its public key is on the Setup page).
@@ -637,7 +637,7 @@ export interface LaunchRecord {
   /** The addresses the launcher was given in `-n`, head first. */
   nodes?: string[];
   /** The launcher generation it was launched with. */
-  generation?: Generation | unknown;
+  generation?: Generation | null;
   /**
    * When it first answered (written by the wait for ready): from then on, failed health
    * checks mean a crash, not loading.
@@ -671,7 +671,7 @@ export interface LauncherObserved {
    * The launcher generation, detected from `./launch-cluster.sh --help` (cached per
    * commit).
    */
-  generation?: Generation | unknown;
+  generation?: Generation | null;
   /** Why the generation could not be detected. */
   generation_error?: string | null;
   /** The branch checked out; `None` when HEAD is detached (a pinned commit). */
@@ -823,14 +823,14 @@ export interface Operation {
    * the host's setup is wrong and a retry does the same, so none is scheduled;
    * `check`, `remote`, `timeout`: retried after the backoff).
    */
-  failure_kind?: ExecErrorKind | unknown;
+  failure_kind?: ExecErrorKind | null;
   /**
    * Its steps in order, typed, each with when it started and ended (what the UI names
    * and times: stopping, freeing memory, downloading, starting, ready).
    */
   timeline: OpStep[];
   /** While a step waits on a download: its bytes, size, rate and time left. */
-  download: OpDownload | unknown;
+  download: OpDownload | null;
 }
 
 /** How an operation ended. */
@@ -929,7 +929,7 @@ export interface StateView {
   /** The desired file being watched. */
   desired_file: string;
   /** The desired state in force (the last valid file), if any. */
-  desired: Desired | unknown;
+  desired: Desired | null;
   /** Problems of the file as it is on disk now (errors mean the last good one is in force). */
   desired_diagnostics: Diagnostic[];
   /** Latest observation. */
@@ -941,16 +941,16 @@ export interface StateView {
   /** Per-resource sync and health. */
   resources: Resource[];
   /** The operation running now, or the last one. */
-  operation: Operation | unknown;
+  operation: Operation | null;
   /** The last operation that ended (while another runs, the one before it). */
-  ended_operation: Operation | unknown;
+  ended_operation: Operation | null;
   /**
    * The last few operations that ended, oldest first (the last is `ended_operation`):
    * a reader of merged snapshots (the state stream) learns every end from them.
    */
   recent_operations: Operation[];
   /** Failure backoff, when the last operation failed. */
-  backoff: Backoff | unknown;
+  backoff: Backoff | null;
   /** Why plan steps wait although nothing failed (a person cancelled an operation). */
   held: string | null;
   /** The last error anywhere in the loop. */
@@ -1022,7 +1022,7 @@ export type Fact_of_Map_of_ContainerObserved_unknown = {
 export type Fact_of_Nullable_LaunchRecord_known = {
   known: {
     /** The value. */
-    value: LaunchRecord | unknown;
+    value: LaunchRecord | null;
     /** When it was seen (absent in hand-written observed files). */
     at?: string | null;
   };

@@ -448,7 +448,7 @@ mod tests {
         }
         let edit = &doc["components"]["schemas"]["DesiredEdit"];
         let variants = edit["oneOf"].as_array().expect("oneOf");
-        assert_eq!(variants.len(), 9);
+        assert_eq!(variants.len(), 10);
         for v in variants {
             let name = v["$ref"].as_str().expect("a named variant");
             assert!(edit["discriminator"]["mapping"]

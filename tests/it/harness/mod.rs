@@ -17,3 +17,15 @@ pub fn init_tracing() {
         .with_test_writer()
         .try_init();
 }
+
+/// Each deployment of a desired file and its active model, in file order (the file must be
+/// valid).
+pub fn active_models(text: &str) -> Vec<(String, Option<String>)> {
+    spark_control::model::validate_text("desired.yaml", text)
+        .desired
+        .expect("a valid desired file")
+        .deployments()
+        .into_iter()
+        .map(|x| (x.name, x.active_model))
+        .collect()
+}

@@ -105,16 +105,8 @@ async fn a_layout_change_is_previewed_then_applied() -> Result<()> {
     for c in comments(&hand) {
         assert!(text.contains(&c), "lost {c:?}:\n{text}");
     }
-    let d = spark_control::model::validate_text("desired.yaml", &text)
-        .desired
-        .expect("valid");
-    let active: Vec<(String, Option<String>)> = d
-        .deployments()
-        .into_iter()
-        .map(|x| (x.name, x.active_model))
-        .collect();
     assert_eq!(
-        active,
+        crate::harness::active_models(&text),
         [
             ("coder".to_string(), None),
             ("vision".to_string(), None),

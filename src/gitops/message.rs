@@ -181,16 +181,9 @@ fn deployment_hosts(
 }
 
 fn where_runs(d: &Desired, model: &str) -> String {
-    let Some(c) = &d.cluster else {
-        return "no cluster".into();
-    };
-    let cluster_mode = catalog(d)
-        .get(model)
-        .is_some_and(|e| e.spec.mode == Mode::Cluster);
-    if cluster_mode && !c.workers.is_empty() {
-        format!("{}+{}", c.head, c.workers.join("+"))
-    } else {
-        c.head.clone()
+    match d.first_deployment() {
+        Some(dep) => deployment_hosts(d, &dep, model),
+        None => "no cluster".into(),
     }
 }
 

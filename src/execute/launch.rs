@@ -545,6 +545,18 @@ async fn launch_progress(
             Ok(Probe::Done(()))
         }
         LauncherState::Exited { status } => {
+            // The looks ran at once: the process look may have begun before the
+            // launcher's last `docker exec -d` (and the state look after its exit). Look
+            // again, now that the exit is known, before calling the launch failed.
+            if status == 0 {
+                let (running, process) = tokio::join!(
+                    container_up(exec, line, head, c),
+                    vllm_process(exec, line, head, c),
+                );
+                if running? && process? {
+                    return Ok(Probe::Done(()));
+                }
+            }
             let (_, h) = launcher_tail(exec, line, head).await;
             let what = if status == 0 {
                 format!("the launcher exited without starting {}", c.container)

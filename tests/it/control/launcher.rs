@@ -362,3 +362,25 @@ async fn hung_launcher_fails_or_is_cancelled_within_seconds(g: Generation) {
     assert!(seen.is_empty(), "{seen:?}");
 }
 both!(hung_launcher_fails_or_is_cancelled_within_seconds);
+
+/// A busy Docker daemon answers `docker top` a second late, about the moment it looked:
+/// generation B's launcher may have run `docker exec -d` and exited 0 after that look
+/// began. The launch is not called failed on such an answer; the model serves.
+async fn a_slow_docker_daemon_does_not_fail_a_launch(g: Generation) {
+    let mut c = Cluster::with_launcher(300, g);
+    c.knob("docker-top-delay-ms", Some("1000"));
+    let sampler = Sampler::start(c.vllm_port);
+    c.start_controller();
+    c.wait_serving(QWEN36, 120).await;
+    wait_idle(&c, 60).await;
+    let s = c.status();
+    let op = s.operation.clone().expect("the launch's operation");
+    assert!(matches!(op.outcome, Outcome::Succeeded), "{:?}", op.outcome);
+    let (_, seen) = sampler.finish();
+    assert_eq!(
+        launches(&seen, QWEN36),
+        1,
+        "one vLLM, no retry after a false failure: {seen:?}"
+    );
+}
+both!(a_slow_docker_daemon_does_not_fail_a_launch);

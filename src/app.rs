@@ -256,20 +256,35 @@ fn start_server(
     let proxy_cfg = proxy_config(desired.as_ref(), web.inference_keys);
     let metrics = Arc::new(crate::proxy::ProxyMetrics::new());
     let hook_metrics = metrics.clone();
+    let demand = handle.demand.clone();
+    let hook_demand = demand.clone();
     let setup = web.setup;
+    crate::proxy::spawn_idle_unload(demand.clone(), routes.clone(), shutdown.clone());
     let state = crate::http::AppState::new(handle.clone(), web.admin_token)
         .with_allowed_hosts(web.allowed)
         .with_proxy_keys(proxy_keys)
         .with_limits(web.limits)
-        .with_extra_router(crate::proxy::router(routes, proxy_cfg, metrics))
-        .with_metrics_hook(move |out| hook_metrics.render_prometheus(out))
+        .with_extra_router(crate::proxy::router_with(
+            routes,
+            proxy_cfg,
+            metrics,
+            demand.clone(),
+        ))
+        .with_metrics_hook(move |out| {
+            hook_metrics.render_prometheus(out);
+            hook_demand.render_prometheus(out);
+        })
         .with_shutdown(shutdown.clone())
         .with_setup(setup.0, setup.1)
         .with_gitops(web.gitops);
+    // The writer holds the state, which holds the handle, which holds `demand`: the
+    // writer is taken out again when the server stops, so none of them is leaked.
+    demand.set_swapper(Arc::new(crate::http::DesiredSwapper(state.clone())));
     tokio::spawn(async move {
         if let Err(e) = crate::http::serve(listener, state, shutdown).await {
             tracing::error!("the HTTP server stopped: {e}");
         }
+        demand.clear_swapper();
     })
 }
 

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::model::catalog::catalog;
 use crate::model::desired::ServiceKind;
-use crate::proxy::{ModelEntry, ModelTable, Routes, Upstream};
+use crate::proxy::{ModelEntry, ModelTable, Policy, Routes, Upstream};
 use crate::serving::model_views;
 use crate::status::Status;
 
@@ -53,6 +53,34 @@ pub fn routes_from(s: &Status) -> Routes {
         stt: service(ServiceKind::Stt),
         tts: service(ServiceKind::Tts),
         models,
+        policy: Arc::new(policy_of(d)),
+    }
+}
+
+/// The request policies the desired file sets.
+fn policy_of(d: &crate::model::desired::Desired) -> Policy {
+    use crate::model::desired::{parse_duration, OnRequest};
+    use std::time::Duration;
+    let deployments = d.deployments();
+    let p = &d.proxy;
+    Policy {
+        swap_on_request: deployments
+            .iter()
+            .filter(|x| x.cluster.on_request == OnRequest::Swap)
+            .map(|x| x.name.clone())
+            .collect(),
+        idle_unload: deployments
+            .iter()
+            .filter_map(|x| {
+                let after = parse_duration(x.cluster.idle_unload_after.as_deref()?)?;
+                Some((x.name.clone(), after))
+            })
+            .collect(),
+        max_concurrent: p.max_concurrent.clone(),
+        queue: usize::try_from(p.swap_queue.max(1)).unwrap_or(usize::MAX),
+        queue_wait: Duration::from_secs(p.swap_wait_secs.max(1)),
+        min_interval: Duration::from_secs(p.swap_min_interval_secs),
+        drain_grace: Duration::from_secs(p.drain_grace_secs),
     }
 }
 

@@ -88,6 +88,8 @@ pub struct Executor {
     /// The deployment the running step acts for (its hosts, port and launcher; set by
     /// each step before it runs; empty: the first deployment).
     pub(crate) deployment: std::sync::Mutex<String>,
+    /// The proxy's requests in flight: a model's are drained before it is stopped.
+    pub demand: Option<Arc<crate::proxy::Demand>>,
 }
 
 impl Executor {

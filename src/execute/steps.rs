@@ -52,6 +52,29 @@ const RETURN: &str = concat!(
     "echo \"build-and-copy.sh failed: the launcher checkout is back at $old (the pinned commit) and keeps working\" >&2; exit 1; fi"
 );
 
+/// Before a model is stopped: its requests in flight through the proxy may finish, up to
+/// `proxy.drain_grace_secs` (new ones are no longer routed to it: the file names another
+/// model, or none). Streams still running then are ended with one SSE `error` event.
+async fn drain(exec: &Executor, host: &str, deployment: &str) {
+    let Some(demand) = &exec.demand else {
+        return;
+    };
+    let name = if deployment.is_empty() {
+        exec.desired
+            .first_deployment()
+            .map(|d| d.name)
+            .unwrap_or_default()
+    } else {
+        deployment.to_string()
+    };
+    let grace = Duration::from_secs(exec.desired.proxy.drain_grace_secs);
+    let cancel = exec.cancel.clone();
+    tokio::select! {
+        _ = demand.drain(&name, grace, |l| exec.say(Some(host), l)) => {}
+        _ = cancel.cancelled() => {}
+    }
+}
+
 pub(super) async fn run(exec: &Executor, step: &Step) -> Result<(), ExecError> {
     let line = step_line(step).trim().to_string();
     exec.say(None, format!("▶ {line}"));
@@ -67,7 +90,12 @@ pub(super) async fn run(exec: &Executor, step: &Step) -> Result<(), ExecError> {
         }
     }
     let r = match &step.action {
-        Action::StopModel { host, .. } => super::launch::stop_model(exec, &line, host).await,
+        Action::StopModel {
+            host, deployment, ..
+        } => {
+            drain(exec, host, deployment).await;
+            super::launch::stop_model(exec, &line, host).await
+        }
         Action::SettleGpu {
             hosts,
             below_mib,

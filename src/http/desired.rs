@@ -75,15 +75,12 @@ async fn git_lock(state: &AppState) -> Option<tokio::sync::OwnedMutexGuard<()>> 
 async fn commit(
     state: &AppState,
     held: &Option<tokio::sync::OwnedMutexGuard<()>>,
-    headers: &HeaderMap,
+    actor: crate::gitops::message::Actor,
     old: &str,
     new: &str,
 ) -> serde_json::Value {
     match (&state.gitops, held) {
-        (Some(g), Some(held)) => {
-            let actor = super::history::actor_of(state, headers);
-            g.record_edit(held, old, new, actor).await
-        }
+        (Some(g), Some(held)) => g.record_edit(held, old, new, actor).await,
         _ => serde_json::Value::Null,
     }
 }
@@ -164,7 +161,10 @@ pub async fn put(
         .write_if(&expected, &text, |_| Ok(()))
         .await?;
     let git = match old {
-        Some(old) => commit(&state, &held, &headers, &old, &text).await,
+        Some(old) => {
+            let actor = super::history::actor_of(&state, &headers);
+            commit(&state, &held, actor, &old, &text).await
+        }
         None => serde_json::Value::Null,
     };
     Ok(written_git(&etag, true, &warnings, git))
@@ -175,6 +175,17 @@ pub async fn put(
 async fn apply(
     state: &AppState,
     headers: &HeaderMap,
+    expected: Option<Etag>,
+    edit: DesiredEdit,
+) -> Result<Response, ApiError> {
+    let actor = super::history::actor_of(state, headers);
+    apply_as(state, actor, expected, edit).await
+}
+
+/// [`apply`] on behalf of `actor` (the commit's author).
+async fn apply_as(
+    state: &AppState,
+    actor: crate::gitops::message::Actor,
     expected: Option<Etag>,
     edit: DesiredEdit,
 ) -> Result<Response, ApiError> {
@@ -198,7 +209,7 @@ async fn apply(
         let warnings = validate(state, &new_text, "this edit")?;
         match store.write_if(&etag, &new_text, |_| Ok(())).await {
             Ok(new_etag) => {
-                let git = commit(state, &held, headers, &text, &new_text).await;
+                let git = commit(state, &held, actor, &text, &new_text).await;
                 return Ok(written_git(&new_etag, true, &warnings, git));
             }
             Err(edit::StoreError::Conflict { .. }) if expected.is_none() => continue,
@@ -454,4 +465,60 @@ pub async fn set_cluster(
         workers: c.workers,
     };
     apply(&state, &headers, if_match(&headers)?, e).await
+}
+
+/// The proxy's writer of request-triggered swaps and idle unloads: `set_deployment_model`
+/// through the same conflict-checked store, validation and git-ops commit as the UI's
+/// edits (author: on-request), recorded in the event log with who asked and why.
+pub struct DesiredSwapper(pub AppState);
+
+impl crate::proxy::Swapper for DesiredSwapper {
+    fn set_model(
+        &self,
+        deployment: String,
+        model: Option<String>,
+        cause: crate::proxy::SwapCause,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>> {
+        let state = self.0.clone();
+        Box::pin(async move {
+            use crate::proxy::SwapCause;
+            let why = match &cause {
+                SwapCause::Request { client, route } => format!(
+                    "a {route} request from {client} asked for `{}`",
+                    model.as_deref().unwrap_or("")
+                ),
+                SwapCause::Idle { after } => {
+                    format!("no request for {} s (idle_unload_after)", after.as_secs())
+                }
+            };
+            let what = match &model {
+                Some(m) => format!("deployment `{deployment}`: activate `{m}`"),
+                None => format!("deployment `{deployment}`: unload its model"),
+            };
+            let edit = DesiredEdit::SetDeploymentModel {
+                deployment: deployment.clone(),
+                model: model.clone(),
+            };
+            let actor = crate::gitops::message::Actor::OnRequest(why.clone());
+            let result = match apply_as(&state, actor, None, edit).await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(format!(
+                    "{what} could not be written to the desired file: {e}"
+                )),
+            };
+            state.handle.events.append(crate::events::Event {
+                at: chrono::Utc::now(),
+                kind: crate::events::EventKind::Action,
+                service: deployment,
+                ok: result.is_ok(),
+                source: "proxy".into(),
+                error: Some(match &result {
+                    Ok(()) => format!("{what}, because {why}"),
+                    Err(e) => e.clone(),
+                }),
+                ms: None,
+            });
+            result
+        })
+    }
 }

@@ -11,6 +11,7 @@
 mod auth;
 mod commands;
 mod desired;
+pub use desired::DesiredSwapper;
 mod downloads;
 pub mod error;
 mod events;

@@ -202,6 +202,16 @@ pub struct Cluster {
     #[serde(default = "default_container")]
     #[schemars(length(max = limits::CONTAINER))]
     pub container: String,
+    /// What a request naming a catalog model this deployment could serve, but does not,
+    /// does: `off` (404 `model_not_loaded`, as always) or `swap` (its `active_model` is set
+    /// to that model by a recorded edit of this file, and the request waits for it).
+    #[serde(default, skip_serializing_if = "OnRequest::is_off")]
+    pub on_request: OnRequest,
+    /// Unload the model after this long without a request (`90s`, `30m`, `2h`): its
+    /// `active_model` is set to `null` by a recorded edit. Unset or `null`: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]{1,9}(s|m|h)$"))]
+    pub idle_unload_after: Option<String>,
     /// Ignored (kept so older files load): spark-control now starts the launcher itself,
     /// detached in its own session with its output captured, on every launcher generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -273,6 +283,16 @@ pub struct DeploymentSpec {
     #[serde(default = "default_container")]
     #[schemars(length(max = limits::CONTAINER))]
     pub container: String,
+    /// What a request naming a catalog model this deployment could serve, but does not,
+    /// does: `off` (404 `model_not_loaded`, as always) or `swap` (its `active_model` is set
+    /// to that model by a recorded edit of this file, and the request waits for it).
+    #[serde(default, skip_serializing_if = "OnRequest::is_off")]
+    pub on_request: OnRequest,
+    /// Unload the model after this long without a request (`90s`, `30m`, `2h`): its
+    /// `active_model` is set to `null` by a recorded edit. Unset or `null`: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]{1,9}(s|m|h)$"))]
+    pub idle_unload_after: Option<String>,
 }
 
 impl DeploymentSpec {
@@ -285,6 +305,8 @@ impl DeploymentSpec {
             port: self.port,
             launcher: self.launcher.clone(),
             container: self.container.clone(),
+            on_request: self.on_request,
+            idle_unload_after: self.idle_unload_after.clone(),
             detach: None,
             launch_template: None,
             stop_template: None,
@@ -294,6 +316,37 @@ impl DeploymentSpec {
             settle_timeout_secs: default_settle_timeout(),
         }
     }
+}
+
+/// What a request for a catalog model a deployment does not serve does (`on_request`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnRequest {
+    /// Nothing: 404 `model_not_loaded`.
+    #[default]
+    Off,
+    /// Swap the deployment to it (a recorded edit of the file), the request waiting.
+    Swap,
+}
+
+impl OnRequest {
+    fn is_off(&self) -> bool {
+        *self == OnRequest::Off
+    }
+}
+
+/// `90s`, `30m`, `2h` as a duration (`idle_unload_after`); `None` for anything else.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let unit = text.chars().last()?;
+    let n: u64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
+    let secs = match unit {
+        's' => n,
+        'm' => n.checked_mul(60)?,
+        'h' => n.checked_mul(3600)?,
+        _ => return None,
+    };
+    (secs > 0).then(|| std::time::Duration::from_secs(secs))
 }
 
 /// How a launch is detached from the SSH session.
@@ -484,6 +537,40 @@ pub struct ProxySettings {
     /// 503 at once. 0: answer 503 with Retry-After.
     #[serde(default)]
     pub wait_for_ready_secs: u64,
+    /// Most requests at once per model, by catalog name (e.g. `{qwen36: 8}`); past it, 429
+    /// with `Retry-After`. Models not named here are not limited.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = { "maxLength": limits::NAME }))]
+    pub max_concurrent: BTreeMap<String, u32>,
+    /// Requests waiting for a request-triggered swap, per model; past it, 503 with
+    /// `Retry-After`.
+    #[serde(default = "default_swap_queue")]
+    pub swap_queue: u32,
+    /// Longest a request waits for a request-triggered swap, in seconds (then 503).
+    #[serde(default = "default_swap_wait")]
+    pub swap_wait_secs: u64,
+    /// At most one request-triggered swap per deployment in this many seconds; requests
+    /// for another model wait for it (within `swap_wait_secs`) or get 503.
+    #[serde(default = "default_swap_interval")]
+    pub swap_min_interval_secs: u64,
+    /// Before any swap stops a model, its requests in flight may finish for up to this
+    /// many seconds (no new ones are admitted); a stream still running then is ended with
+    /// one SSE `error` event.
+    #[serde(default = "default_drain_grace")]
+    pub drain_grace_secs: u64,
+}
+
+fn default_swap_queue() -> u32 {
+    64
+}
+fn default_swap_wait() -> u64 {
+    900
+}
+fn default_swap_interval() -> u64 {
+    30
+}
+fn default_drain_grace() -> u64 {
+    30
 }
 
 impl Default for ProxySettings {
@@ -494,6 +581,11 @@ impl Default for ProxySettings {
             max_json_body: default_max_json(),
             max_audio_body: default_max_audio(),
             wait_for_ready_secs: 0,
+            max_concurrent: BTreeMap::new(),
+            swap_queue: default_swap_queue(),
+            swap_wait_secs: default_swap_wait(),
+            swap_min_interval_secs: default_swap_interval(),
+            drain_grace_secs: default_drain_grace(),
         }
     }
 }

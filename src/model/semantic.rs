@@ -75,6 +75,7 @@ pub(crate) fn check(d: &Desired, s: &mut Sink<'_>) {
     cluster(d, s, &host_names);
     models(d, s);
     super::semantic_deploy::names(d, s);
+    super::semantic_deploy::policies(d, s);
     services(d, s, &host_names);
     updates(d, s);
     timeouts(d, s);

@@ -179,3 +179,53 @@ pub(crate) fn names(d: &Desired, s: &mut Sink<'_>) {
         }
     }
 }
+
+/// Request policies: `idle_unload_after` is a duration, `proxy.max_concurrent` names
+/// catalog models with a limit of at least 1, and the swap queue's bounds are not 0.
+pub(crate) fn policies(d: &Desired, s: &mut Sink<'_>) {
+    for dep in d.deployments() {
+        if let Some(t) = &dep.cluster.idle_unload_after {
+            if super::desired::parse_duration(t).is_none() {
+                s.at_value(
+                    Error,
+                    &format!("{}/idle_unload_after", dep.pointer),
+                    format!(
+                        "`{}` is not a duration: write a number and a unit, `90s`, `30m` or `2h` (or `null` for never)",
+                        clip(t)
+                    ),
+                );
+            }
+        }
+    }
+    let names = catalog(d);
+    for (model, n) in &d.proxy.max_concurrent {
+        let ptr = format!("/proxy/max_concurrent/{}", escape_segment(model));
+        if !names.contains_key(model) {
+            let known: Vec<&str> = names.keys().map(String::as_str).collect();
+            s.at_key(
+                Error,
+                &ptr,
+                format!(
+                    "`{}` is not a catalog model (catalog names: {})",
+                    clip(model),
+                    known.join(", ")
+                ),
+            );
+        }
+        if *n == 0 {
+            s.at_value(
+                Error,
+                &ptr,
+                "must be at least 1 (remove the entry for no limit)",
+            );
+        }
+    }
+    for (ptr, v) in [
+        ("/proxy/swap_queue", u64::from(d.proxy.swap_queue)),
+        ("/proxy/swap_wait_secs", d.proxy.swap_wait_secs),
+    ] {
+        if v == 0 {
+            s.at_value(Error, ptr, "must be more than 0");
+        }
+    }
+}

@@ -233,3 +233,102 @@ impl Body for UpstreamBody {
         hint
     }
 }
+
+/// A response body with its request counted in flight (`demand.rs`): the count ends with
+/// the body. When a drain's grace ends (the deployment's model is about to be stopped for
+/// a swap), a stream gets one SSE `error` event and ends; any other body fails.
+pub(crate) struct Guarded {
+    inner: Option<UpstreamBody>,
+    guard: Option<super::demand::InFlight>,
+    cut: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
+    streamed: bool,
+    ended: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the response was ended: its model was stopped for a swap after the drain's grace")]
+pub(crate) struct CutForSwap;
+
+impl Guarded {
+    pub(crate) fn new(
+        inner: UpstreamBody,
+        guard: Option<super::demand::InFlight>,
+        streamed: bool,
+    ) -> Self {
+        let cut = guard
+            .as_ref()
+            .map(|g| Box::pin(g.cut.clone().cancelled_owned()));
+        Guarded {
+            inner: Some(inner),
+            guard,
+            cut,
+            streamed,
+            ended: false,
+        }
+    }
+
+    fn end_for_swap(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.inner = None;
+        self.cut = None;
+        self.guard = None;
+        self.ended = true;
+        if !self.streamed {
+            return Poll::Ready(Some(Err(Box::new(CutForSwap))));
+        }
+        let body = serde_json::json!({ "error": {
+            "message": "this stream was ended because its model is being swapped out (the drain's grace, proxy.drain_grace_secs, ran out); send the request again",
+            "type": "server_error",
+            "param": null,
+            "code": "stream_cut_by_swap",
+        }});
+        let event = super::error::sse_error_event(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            body.to_string().as_bytes(),
+        );
+        Poll::Ready(Some(Ok(Frame::data(event))))
+    }
+}
+
+impl Body for Guarded {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        if this.guard.as_ref().is_some_and(|g| g.cut.is_cancelled()) {
+            return this.end_for_swap();
+        }
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                this.ended = true;
+                this.guard = None;
+                Poll::Ready(None)
+            }
+            Poll::Pending => match this.cut.as_mut().map(|c| c.as_mut().poll(cx)) {
+                Some(Poll::Ready(())) => this.end_for_swap(),
+                _ => Poll::Pending,
+            },
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended || self.inner.as_ref().is_some_and(|i| i.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            Some(i) => i.size_hint(),
+            None => SizeHint::with_exact(0),
+        }
+    }
+}

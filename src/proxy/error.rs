@@ -62,6 +62,16 @@ pub enum ProxyError {
     },
     #[error("the model `{0}` is not in the catalog (GET /v1/models lists the names)")]
     ModelNotFound(String),
+    #[error("the model `{model}` already has {limit} requests in flight (proxy.max_concurrent); retry in {retry_after} s")]
+    TooMany {
+        model: String,
+        limit: u32,
+        retry_after: u64,
+    },
+    #[error("{why}; retry in {retry_after} s")]
+    SwapBusy { why: String, retry_after: u64 },
+    #[error("{0}")]
+    SwapRefused(String),
 }
 
 fn not_loaded_message(model: &str, could_run: &[String]) -> String {
@@ -97,6 +107,9 @@ impl ProxyError {
             ProxyError::ModelNotLoaded { .. } | ProxyError::ModelNotFound(_) => {
                 StatusCode::NOT_FOUND
             }
+            ProxyError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ProxyError::SwapBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::SwapRefused(_) => StatusCode::CONFLICT,
         }
     }
 
@@ -112,6 +125,9 @@ impl ProxyError {
             ProxyError::Timeout { service, .. } => format!("{} timeout", service.name()),
             ProxyError::ModelNotLoaded { .. } => "model_not_loaded".into(),
             ProxyError::ModelNotFound(_) => "model_not_found".into(),
+            ProxyError::TooMany { .. } => "rate_limit_exceeded".into(),
+            ProxyError::SwapBusy { .. } => "swap_queue_full".into(),
+            ProxyError::SwapRefused(_) => "swap_superseded".into(),
         }
     }
 
@@ -122,6 +138,7 @@ impl ProxyError {
             | ProxyError::BadBody(_)
             | ProxyError::ModelNotLoaded { .. }
             | ProxyError::ModelNotFound(_) => "invalid_request_error",
+            ProxyError::TooMany { .. } => "rate_limit_error",
             _ => "server_error",
         }
     }
@@ -144,10 +161,17 @@ impl ProxyError {
 impl IntoResponse for ProxyError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), axum::Json(self.body())).into_response();
-        if matches!(self, ProxyError::Loading { .. }) {
+        let retry_after = match &self {
+            ProxyError::Loading { .. } => Some(RETRY_AFTER_SECS),
+            ProxyError::TooMany { retry_after, .. } | ProxyError::SwapBusy { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

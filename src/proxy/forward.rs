@@ -20,8 +20,9 @@ use subtle::{Choice, ConstantTimeEq as _};
 use tokio::sync::watch;
 use tokio::time::timeout_at;
 
-use super::body::UpstreamBody;
+use super::body::{Guarded, UpstreamBody};
 use super::client::{strip_hop_by_hop, UpstreamClient};
+use super::demand::{swap_target, Demand, InFlight, SwapCause};
 use super::error::{sse_error_event, ProxyError, Service};
 use super::metrics::{Meter, ProxyMetrics};
 use super::models::{Lookup, ModelTable};
@@ -39,6 +40,13 @@ pub(crate) struct Shared {
     pub(crate) config: ProxyConfig,
     pub(crate) metrics: Arc<ProxyMetrics>,
     pub(crate) client: UpstreamClient,
+    pub(crate) demand: Arc<Demand>,
+}
+
+/// Who asked, for the record of a request-triggered swap.
+struct Asker {
+    client: String,
+    route: Route,
 }
 
 pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
@@ -124,8 +132,13 @@ async fn forward(
         Some(upstream(shared, service).await?)
     };
     let deadline = tokio::time::Instant::from_std(start + config.overall_timeout);
+    let asker = Asker {
+        client: client_of(&req),
+        route,
+    };
 
     let (mut parts, body) = req.into_parts();
+    let mut named: Option<String> = None;
     let (body, streaming) = if route.is_audio_upload() {
         let mut rest = Limited::new(body, limit);
         let (prefix, model) = match &form_boundary {
@@ -137,9 +150,10 @@ async fn forward(
             match table.lookup(&model) {
                 Lookup::First | Lookup::Other(_) => {
                     service = Service::Vllm;
+                    named = Some(model.clone());
                     let deployment = deployment_of(&shared.routes.borrow(), service, &model);
                     meter.labelled(&deployment, &model);
-                    target = Some(upstream_for_model(shared, Some(model)).await?);
+                    target = Some(upstream_for_model(shared, Some(model), &asker).await?);
                 }
                 Lookup::NotLoaded(e) => {
                     return Err(ProxyError::ModelNotLoaded {
@@ -166,12 +180,13 @@ async fn forward(
         };
         let facts = body_facts(&bytes);
         let streaming = wants_stream(&parts.headers, &facts);
+        named.clone_from(&facts.model);
         if let Some(model) = &facts.model {
             let deployment = deployment_of(&shared.routes.borrow(), service, model);
             meter.labelled(&deployment, model);
         }
         if by_model {
-            target = Some(upstream_for_model(shared, facts.model.clone()).await?);
+            target = Some(upstream_for_model(shared, facts.model.clone(), &asker).await?);
         }
         (Body::from(bytes), streaming)
     };
@@ -182,6 +197,10 @@ async fn forward(
     let target = match target {
         Some(t) => t,
         None => upstream(shared, service).await?,
+    };
+    let in_flight = match service {
+        Service::Vllm => Some(admit(shared, named.as_deref())?),
+        Service::Stt | Service::Tts => None,
     };
 
     let authority = target
@@ -246,6 +265,7 @@ async fn forward(
         parts
             .headers
             .insert("x-accel-buffering", HeaderValue::from_static("no"));
+        drop(in_flight);
         return Ok(Response::from_parts(parts, Body::from(event)));
     }
     if is_event_stream(&parts.headers) {
@@ -256,7 +276,46 @@ async fn forward(
     let streamed = streaming || is_event_stream(&parts.headers);
     let finish = meter.body_finish(streamed);
     let body = UpstreamBody::new(incoming, lease, deadline, finish).await;
+    let body = Guarded::new(body, in_flight, streamed);
     Ok(Response::from_parts(parts, Body::new(body)))
+}
+
+/// Counts a vLLM request in flight on its deployment (for the drain before a swap), and
+/// refuses it past its model's `proxy.max_concurrent` (429).
+fn admit(shared: &Shared, model: Option<&str>) -> Result<InFlight, ProxyError> {
+    let (deployment, name, limit) = {
+        let routes = shared.routes.borrow();
+        let (deployment, raw) = match model.filter(|m| !m.is_empty()) {
+            Some(m) => (deployment_of(&routes, Service::Vllm, m), m.to_string()),
+            None => unnamed(&routes, Service::Vllm),
+        };
+        let table = &routes.models;
+        let name = table
+            .by_name
+            .get(&raw)
+            .and_then(|&i| table.entries.get(i))
+            .map_or(raw.clone(), |e| e.name.clone());
+        let limit = routes.policy.max_concurrent.get(&name).copied();
+        (deployment, name, limit)
+    };
+    shared.demand.admit(&deployment, &name, limit)
+}
+
+/// The peer address of a request (its `ConnectInfo`), else its `User-Agent`.
+fn client_of(req: &Request) -> String {
+    if let Some(axum::extract::ConnectInfo(peer)) = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        return peer.ip().to_string();
+    }
+    req.headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(
+            || "a client".to_string(),
+            |ua| crate::model::limits::clip(ua).to_string(),
+        )
 }
 
 /// Reads a multipart upload until its `model` field is seen (wherever it is, under the
@@ -321,10 +380,17 @@ async fn upstream(shared: &Shared, service: Service) -> Result<Target, ProxyErro
     }
 }
 
-/// The upstream of the deployment serving the body's `model` (see `models.rs`).
-async fn upstream_for_model(shared: &Shared, model: Option<String>) -> Result<Target, ProxyError> {
+/// The upstream of the deployment serving the body's `model` (see `models.rs`). A
+/// catalog model a deployment with `on_request: swap` could serve, but does not, is
+/// swapped in there first (see `demand.rs`); so is one still loading there.
+async fn upstream_for_model(
+    shared: &Shared,
+    model: Option<String>,
+    asker: &Asker,
+) -> Result<Target, ProxyError> {
     // One statement: the borrow ends before any `.await`.
-    let table = Arc::clone(&shared.routes.borrow().models);
+    let routes = shared.routes.borrow().clone();
+    let table = Arc::clone(&routes.models);
     if table.entries.is_empty() {
         return upstream(shared, Service::Vllm).await;
     }
@@ -332,6 +398,28 @@ async fn upstream_for_model(shared: &Shared, model: Option<String>) -> Result<Ta
     let Some(model) = model else {
         return upstream(shared, Service::Vllm).await;
     };
+    let entry = table
+        .by_name
+        .get(&model)
+        .and_then(|&i| table.entries.get(i));
+    let swap_on = |e: &super::ModelEntry| match (&e.deployment, &e.upstream) {
+        (None, _) => swap_target(&routes, e),
+        (Some(d), Upstream::Loading { .. }) if routes.policy.swap_on_request.contains(d) => {
+            Some(d.clone())
+        }
+        _ => None,
+    };
+    if let Some((e, deployment)) = entry.and_then(|e| swap_on(e).map(|d| (e, d))) {
+        let cause = SwapCause::Request {
+            client: asker.client.clone(),
+            route: asker.route.label().to_string(),
+        };
+        let up = shared
+            .demand
+            .swap_and_wait(shared.routes.clone(), &deployment, &e.name, cause)
+            .await?;
+        return target_of(up, Service::Vllm);
+    }
     match table.lookup(&model) {
         Lookup::First => upstream(shared, Service::Vllm).await,
         Lookup::Other(up) => target_of(up.clone(), Service::Vllm),

@@ -28,6 +28,7 @@
 
 mod body;
 mod client;
+mod demand;
 mod error;
 mod forward;
 mod metrics;
@@ -41,6 +42,7 @@ use std::time::Duration;
 use axum::routing::any;
 use tokio::sync::watch;
 
+pub use demand::{spawn_idle_unload, Demand, SwapCause, Swapper};
 pub use error::ProxyError;
 pub use error::Service;
 pub use metrics::{ProxyMetrics, DEFAULT_DEPLOYMENT};
@@ -57,6 +59,42 @@ pub struct Routes {
     pub tts: Upstream,
     /// Every catalog model: routing by the request's `model`, and `/v1/models`.
     pub models: std::sync::Arc<ModelTable>,
+    /// Request policies from the desired file (live: republished with every edit).
+    pub policy: std::sync::Arc<Policy>,
+}
+
+/// Request policies (`on_request`, `idle_unload_after`, `proxy.max_concurrent`, the swap
+/// queue's bounds and the drain grace), as the desired file says them now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    /// Deployments with `on_request: swap`.
+    pub swap_on_request: std::collections::BTreeSet<String>,
+    /// Deployments with `idle_unload_after`, and it.
+    pub idle_unload: std::collections::BTreeMap<String, Duration>,
+    /// Most requests in flight per model, by catalog name.
+    pub max_concurrent: std::collections::BTreeMap<String, u32>,
+    /// Most requests waiting for a request-triggered swap, per model.
+    pub queue: usize,
+    /// Longest wait for a request-triggered swap.
+    pub queue_wait: Duration,
+    /// Least time between two request-triggered swaps of one deployment.
+    pub min_interval: Duration,
+    /// How long requests in flight may finish before a swap stops their model.
+    pub drain_grace: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            swap_on_request: Default::default(),
+            idle_unload: Default::default(),
+            max_concurrent: Default::default(),
+            queue: 64,
+            queue_wait: Duration::from_secs(900),
+            min_interval: Duration::from_secs(30),
+            drain_grace: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Where one upstream service is, and whether it can take requests.
@@ -114,12 +152,24 @@ pub fn router(
     config: ProxyConfig,
     metrics: Arc<ProxyMetrics>,
 ) -> axum::Router {
+    router_with(routes, config, metrics, Demand::new())
+}
+
+/// [`router`] sharing `demand` (in-flight counts, swap queues) with the executor's drain,
+/// the idle-unload task and `/metrics`.
+pub fn router_with(
+    routes: watch::Receiver<Routes>,
+    config: ProxyConfig,
+    metrics: Arc<ProxyMetrics>,
+    demand: Arc<Demand>,
+) -> axum::Router {
     let client = client::build(config.connect_timeout);
     let shared = Arc::new(forward::Shared {
         routes,
         config,
         metrics,
         client,
+        demand,
     });
     axum::Router::new()
         .route("/v1/{*rest}", any(forward::handle))

@@ -181,6 +181,9 @@ pub struct Handle {
     pub telemetry: crate::telemetry::Telemetry,
     /// Launcher update bookkeeping.
     pub updates: tw::Receiver<UpdateInfo>,
+    /// Requests in flight and request-triggered swaps (shared with the proxy; the
+    /// executor drains a deployment through it before stopping its model).
+    pub demand: Arc<crate::proxy::Demand>,
 }
 
 enum Msg {
@@ -241,6 +244,7 @@ struct Loop {
     last_auto_apply: Option<Instant>,
     updates_tx: tw::Sender<UpdateInfo>,
     downloads: crate::downloads::DownloadManager,
+    demand: Arc<crate::proxy::Demand>,
     msg_tx: mpsc::Sender<Msg>,
     /// The observation in flight (its seq), to abandon it.
     obs_task: Option<(u64, tokio::task::AbortHandle)>,
@@ -299,6 +303,7 @@ pub fn spawn_with(
         downloads: downloads.clone(),
         telemetry,
         updates: updates_rx,
+        demand: crate::proxy::Demand::new(),
     };
     let pool = HostPool::new(cfg.connector.clone());
     let settle = cfg.settle.unwrap_or(DEFAULT_SETTLE);
@@ -333,6 +338,7 @@ pub fn spawn_with(
         last_auto_apply: None,
         updates_tx,
         downloads,
+        demand: handle.demand.clone(),
         msg_tx,
         obs_task: None,
         tasks: TaskTracker::new(),

@@ -106,6 +106,7 @@ impl Loop {
             downloads: Some(self.downloads.clone()),
             follower: Default::default(),
             deployment: Default::default(),
+            demand: Some(self.demand.clone()),
         };
         let tx = self.msg_tx.clone();
         self.tasks.spawn(op::run(exec, steps.clone(), tx));

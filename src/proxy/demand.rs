@@ -1,0 +1,658 @@
+//! What the proxy knows of requests beyond one exchange: how many are in flight per model
+//! (`proxy.max_concurrent`) and per deployment (the drain before a swap), when each
+//! deployment last had one (idle unload), and the request-triggered swaps with their
+//! queues (`on_request: swap`).
+//!
+//! Lives outside the route table (which is rebuilt on every status change, and would reset
+//! counters), shared by the proxy, the executor (it drains a deployment before stopping its
+//! model) and the idle-unload task. The file stays the truth: a swap is a recorded edit of
+//! desired.yaml made by a [`Swapper`] (the HTTP side's conflict-checked store), never a
+//! route change of its own; requests wait for the control loop to converge to that edit.
+//!
+//! The hot path takes one read lock for a hash lookup per request (the deployment's and,
+//! when limited, the model's counters), then only atomics.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::error::ProxyError;
+use super::models::ModelEntry;
+use super::{Routes, Upstream};
+
+/// Why a deployment's model is changed by the proxy side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SwapCause {
+    /// A request named the model: who sent it (address or user agent) and on which route.
+    Request { client: String, route: String },
+    /// No request for the deployment's `idle_unload_after`.
+    Idle { after: Duration },
+}
+
+/// Writes a deployment's `active_model` into the desired file, recorded (event log,
+/// git-ops commit). `Err` says why it could not (shown to the waiting clients).
+pub trait Swapper: Send + Sync {
+    fn set_model(
+        &self,
+        deployment: String,
+        model: Option<String>,
+        cause: SwapCause,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+}
+
+/// Counters of one model.
+#[derive(Default)]
+struct ModelCounters {
+    in_flight: AtomicUsize,
+    waiting: AtomicUsize,
+}
+
+/// Counters and swap state of one deployment.
+struct DeploymentCounters {
+    in_flight: AtomicUsize,
+    /// Notified whenever `in_flight` falls to 0.
+    idle: Notify,
+    /// Cancelled to end the deployment's streams still running after a drain's grace;
+    /// replaced by a fresh one after each cut.
+    cut: Mutex<CancellationToken>,
+    /// Milliseconds since `Demand::epoch` of the last request (0: none yet).
+    last_request_ms: AtomicU64,
+    /// Held by the one request-triggered swap running on this deployment; FIFO, so the
+    /// requests waiting behind it go on in arrival order.
+    swap: tokio::sync::Mutex<()>,
+    /// When the last request-triggered swap was asked for.
+    last_swap: Mutex<Option<Instant>>,
+}
+
+impl Default for DeploymentCounters {
+    fn default() -> Self {
+        DeploymentCounters {
+            in_flight: AtomicUsize::new(0),
+            idle: Notify::new(),
+            cut: Mutex::new(CancellationToken::new()),
+            last_request_ms: AtomicU64::new(0),
+            swap: tokio::sync::Mutex::new(()),
+            last_swap: Mutex::new(None),
+        }
+    }
+}
+
+/// Totals for `/metrics`.
+pub struct DemandTotals {
+    /// Swaps asked for by requests.
+    pub swaps_request: AtomicU64,
+    /// Unloads after `idle_unload_after`.
+    pub swaps_idle: AtomicU64,
+    /// Requests refused because a model's queue was full or its wait ran out.
+    pub queue_refused: AtomicU64,
+    /// Requests refused past `max_concurrent`.
+    pub limited: AtomicU64,
+    /// Drains that ended with nothing in flight.
+    pub drained: AtomicU64,
+    /// Streams ended with an SSE error event after a drain's grace.
+    pub cut_streams: AtomicU64,
+    /// How long requests waited for a request-triggered swap.
+    wait: crate::prom::Histogram,
+}
+
+impl Default for DemandTotals {
+    fn default() -> Self {
+        DemandTotals {
+            swaps_request: AtomicU64::new(0),
+            swaps_idle: AtomicU64::new(0),
+            queue_refused: AtomicU64::new(0),
+            limited: AtomicU64::new(0),
+            drained: AtomicU64::new(0),
+            cut_streams: AtomicU64::new(0),
+            wait: crate::prom::Histogram::new(crate::prom::LATENCY_BUCKETS),
+        }
+    }
+}
+
+/// The shared registry (one per server).
+pub struct Demand {
+    epoch: Instant,
+    models: RwLock<HashMap<String, Arc<ModelCounters>>>,
+    deployments: RwLock<HashMap<String, Arc<DeploymentCounters>>>,
+    swapper: RwLock<Option<Arc<dyn Swapper>>>,
+    /// Totals for `/metrics`.
+    pub totals: DemandTotals,
+}
+
+impl Default for Demand {
+    fn default() -> Self {
+        Demand {
+            epoch: Instant::now(),
+            models: Default::default(),
+            deployments: Default::default(),
+            swapper: RwLock::new(None),
+            totals: Default::default(),
+        }
+    }
+}
+
+fn entry<T: Default>(map: &RwLock<HashMap<String, Arc<T>>>, key: &str) -> Arc<T> {
+    if let Some(c) = map.read().ok().and_then(|m| m.get(key).cloned()) {
+        return c;
+    }
+    match map.write() {
+        Ok(mut m) => m.entry(key.to_string()).or_default().clone(),
+        Err(_) => Arc::new(T::default()),
+    }
+}
+
+/// One request in flight: counted on its deployment (and model, when limited) until
+/// dropped, which is when its response body ends.
+pub struct InFlight {
+    deployment: Arc<DeploymentCounters>,
+    model: Option<Arc<ModelCounters>>,
+    /// Cancelled when a drain's grace ended with this request still running.
+    pub cut: CancellationToken,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(m) = &self.model {
+            m.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+        if self.deployment.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.deployment.idle.notify_waiters();
+        }
+    }
+}
+
+impl Demand {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Installs the writer of request-triggered edits.
+    pub fn set_swapper(&self, swapper: Arc<dyn Swapper>) {
+        if let Ok(mut s) = self.swapper.write() {
+            *s = Some(swapper);
+        }
+    }
+
+    /// Takes the writer out (the server stopped).
+    pub fn clear_swapper(&self) {
+        if let Ok(mut s) = self.swapper.write() {
+            *s = None;
+        }
+    }
+
+    fn swapper(&self) -> Option<Arc<dyn Swapper>> {
+        self.swapper.read().ok().and_then(|s| s.clone())
+    }
+
+    fn deployment(&self, name: &str) -> Arc<DeploymentCounters> {
+        entry(&self.deployments, name)
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    /// Admits a request for `model` on `deployment`: 429 past the model's `max_concurrent`.
+    pub fn admit(
+        &self,
+        deployment: &str,
+        model: &str,
+        limit: Option<u32>,
+    ) -> Result<InFlight, ProxyError> {
+        let dep = self.deployment(deployment);
+        dep.last_request_ms.store(self.now_ms(), Ordering::Release);
+        let model_counters = match limit {
+            Some(limit) => {
+                let m = entry(&self.models, model);
+                let before = m.in_flight.fetch_add(1, Ordering::AcqRel);
+                if before >= limit as usize {
+                    m.in_flight.fetch_sub(1, Ordering::AcqRel);
+                    self.totals.limited.fetch_add(1, Ordering::Relaxed);
+                    return Err(ProxyError::TooMany {
+                        model: model.to_string(),
+                        limit,
+                        retry_after: 1,
+                    });
+                }
+                Some(m)
+            }
+            None => None,
+        };
+        dep.in_flight.fetch_add(1, Ordering::AcqRel);
+        let cut = dep.cut.lock().map(|c| c.clone()).unwrap_or_default();
+        Ok(InFlight {
+            deployment: dep,
+            model: model_counters,
+            cut,
+        })
+    }
+
+    /// Requests in flight on `deployment` now.
+    pub fn in_flight(&self, deployment: &str) -> usize {
+        self.deployment(deployment)
+            .in_flight
+            .load(Ordering::Acquire)
+    }
+
+    /// Requests waiting for a swap to `model` now.
+    pub fn waiting(&self, model: &str) -> usize {
+        entry(&self.models, model).waiting.load(Ordering::Acquire)
+    }
+
+    /// How long `deployment` has had no request (None: never had one).
+    pub fn idle_for(&self, deployment: &str) -> Option<Duration> {
+        let last = self
+            .deployment(deployment)
+            .last_request_ms
+            .load(Ordering::Acquire);
+        (last > 0).then(|| Duration::from_millis(self.now_ms().saturating_sub(last)))
+    }
+
+    /// Marks `deployment` as just used (its model became ready: the idle clock starts).
+    pub fn touch(&self, deployment: &str) {
+        self.deployment(deployment)
+            .last_request_ms
+            .store(self.now_ms(), Ordering::Release);
+    }
+
+    /// Before a swap stops `deployment`'s model: waits up to `grace` for its requests in
+    /// flight to finish (`say` is told how many at the start), then ends the streams still
+    /// running (one SSE `error` event each) and waits a little for them to go. Returns how
+    /// many were cut.
+    pub async fn drain(&self, deployment: &str, grace: Duration, say: impl Fn(String)) -> usize {
+        let dep = self.deployment(deployment);
+        let n = dep.in_flight.load(Ordering::Acquire);
+        if n == 0 {
+            return 0;
+        }
+        say(format!(
+            "draining {n} request{} (up to {} s, proxy.drain_grace_secs)",
+            if n == 1 { "" } else { "s" },
+            grace.as_secs()
+        ));
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let idle = dep.idle.notified();
+            let left = dep.in_flight.load(Ordering::Acquire);
+            if left == 0 {
+                self.totals.drained.fetch_add(1, Ordering::Relaxed);
+                say("drained: no request in flight".into());
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                break;
+            }
+        }
+        let left = dep.in_flight.load(Ordering::Acquire);
+        if let Ok(mut cut) = dep.cut.lock() {
+            cut.cancel();
+            *cut = CancellationToken::new();
+        }
+        self.totals
+            .cut_streams
+            .fetch_add(left as u64, Ordering::Relaxed);
+        say(format!(
+            "{left} request{} still running after {} s: ended with an error event",
+            if left == 1 { "" } else { "s" },
+            grace.as_secs()
+        ));
+        let after = tokio::time::Instant::now() + Duration::from_secs(2);
+        while dep.in_flight.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < after {
+            let _ = tokio::time::timeout_at(after, dep.idle.notified()).await;
+        }
+        left
+    }
+
+    /// Records a finished wait for a swap.
+    fn waited(&self, waited: Duration) {
+        self.totals.wait.record(waited);
+    }
+
+    /// Prometheus text for the demand counters.
+    pub fn render_prometheus(&self, out: &mut String) {
+        use crate::prom::{family, sample};
+        let t = &self.totals;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+        let swaps = "spark_control_swaps_total";
+        family(out, swaps, "counter", "Model changes made by the proxy side, by cause (edits of the file and in the UI are in the git-ops history).");
+        sample(out, swaps, &[("cause", "request")], get(&t.swaps_request));
+        sample(out, swaps, &[("cause", "idle")], get(&t.swaps_idle));
+        let depth = "spark_control_swap_queue_depth";
+        family(
+            out,
+            depth,
+            "gauge",
+            "Requests waiting for a request-triggered swap, per model.",
+        );
+        if let Ok(m) = self.models.read() {
+            let mut names: Vec<_> = m.iter().collect();
+            names.sort_by(|a, b| a.0.cmp(b.0));
+            for (name, c) in names {
+                let n = c.waiting.load(Ordering::Relaxed) as f64;
+                sample(out, depth, &[("model", name)], n);
+            }
+        }
+        let wait = "spark_control_swap_wait_seconds";
+        family(
+            out,
+            wait,
+            "histogram",
+            "How long requests waited for a request-triggered swap before going upstream.",
+        );
+        t.wait.render(out, wait, &[]);
+        for (name, help, v) in [
+            (
+                "spark_control_swap_queue_refused_total",
+                "Requests refused because a swap queue was full or its wait ran out.",
+                get(&t.queue_refused),
+            ),
+            (
+                "spark_control_limited_total",
+                "Requests refused past proxy.max_concurrent.",
+                get(&t.limited),
+            ),
+            (
+                "spark_control_drains_total",
+                "Drains before a swap that ended with nothing in flight.",
+                get(&t.drained),
+            ),
+            (
+                "spark_control_cut_streams_total",
+                "Streams ended with an SSE error event after a drain's grace.",
+                get(&t.cut_streams),
+            ),
+        ] {
+            family(out, name, "counter", help);
+            sample(out, name, &[], v);
+        }
+    }
+
+    /// Unloads `deployment`'s model after `after` without a request (the idle task).
+    pub async fn unload_idle(&self, deployment: &str, after: Duration) -> Result<(), String> {
+        let swapper = self
+            .swapper()
+            .ok_or("no writer of the desired file is installed")?;
+        swapper
+            .set_model(deployment.to_string(), None, SwapCause::Idle { after })
+            .await?;
+        self.totals.swaps_idle.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The deployment with `on_request: swap` a request for `entry` may swap: the first of
+/// the deployments it could run on that has the policy.
+pub fn swap_target(routes: &Routes, entry: &ModelEntry) -> Option<String> {
+    entry
+        .could_run
+        .iter()
+        .find(|d| routes.policy.swap_on_request.contains(*d))
+        .cloned()
+}
+
+/// Where the model is now: its upstream when ready; `Loading` on `deployment`; or
+/// elsewhere/nowhere.
+enum Seen {
+    Ready(Upstream),
+    LoadingHere,
+    OtherHere,
+    NotHere,
+}
+
+fn look(routes: &Routes, model: &str, deployment: &str) -> Seen {
+    let table = &routes.models;
+    let Some(e) = table.by_name.get(model).and_then(|&i| table.entries.get(i)) else {
+        return Seen::NotHere;
+    };
+    match (&e.deployment, &e.upstream) {
+        (Some(d), up @ Upstream::Ready { .. }) if d == deployment => Seen::Ready(up.clone()),
+        (Some(d), _) if d == deployment => Seen::LoadingHere,
+        _ => {
+            let other = table
+                .entries
+                .iter()
+                .any(|x| x.deployment.as_deref() == Some(deployment));
+            if other {
+                Seen::OtherHere
+            } else {
+                Seen::NotHere
+            }
+        }
+    }
+}
+
+/// Leaves the model's waiting count when dropped.
+struct Waiting(Arc<ModelCounters>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Demand {
+    /// A request for `model` (its catalog name) that `deployment` (`on_request: swap`) does
+    /// not serve yet: joins the model's bounded queue, asks for the swap once (a recorded
+    /// edit; one swap per deployment at a time and per `min_interval`), and waits, in
+    /// arrival order, until the model is ready there. Past the queue's bounds: 503 with
+    /// `Retry-After`; an edit meanwhile that chose another model: 409 saying so.
+    pub async fn swap_and_wait(
+        &self,
+        mut routes: watch::Receiver<Routes>,
+        deployment: &str,
+        model: &str,
+        cause: SwapCause,
+    ) -> Result<Upstream, ProxyError> {
+        let policy = Arc::clone(&routes.borrow().policy);
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + policy.queue_wait;
+        let counters = entry(&self.models, model);
+        let before = counters.waiting.fetch_add(1, Ordering::AcqRel);
+        let _waiting = Waiting(Arc::clone(&counters));
+        if before >= policy.queue {
+            self.totals.queue_refused.fetch_add(1, Ordering::Relaxed);
+            return Err(ProxyError::SwapBusy {
+                why: format!(
+                    "{before} requests already wait for `{model}` to be swapped in on deployment `{deployment}` (proxy.swap_queue)"
+                ),
+                retry_after: 10,
+            });
+        }
+        let busy = |why: String| {
+            self.totals.queue_refused.fetch_add(1, Ordering::Relaxed);
+            ProxyError::SwapBusy {
+                why,
+                retry_after: 10,
+            }
+        };
+        let timed_out = || {
+            busy(format!(
+                "`{model}` was not ready on deployment `{deployment}` within {} s (proxy.swap_wait_secs)",
+                policy.queue_wait.as_secs()
+            ))
+        };
+        let dep = self.deployment(deployment);
+        let Ok(_turn) = tokio::time::timeout_at(deadline, dep.swap.lock()).await else {
+            return Err(timed_out());
+        };
+        let mut asked = false;
+        let mut asked_at = Instant::now();
+        let mut seen_ours = false;
+        loop {
+            let seen = look(&routes.borrow_and_update(), model, deployment);
+            match seen {
+                Seen::Ready(up) => {
+                    self.waited(started.elapsed());
+                    return Ok(up);
+                }
+                Seen::LoadingHere => seen_ours = true,
+                Seen::OtherHere | Seen::NotHere
+                    if asked && (seen_ours || asked_at.elapsed() > Duration::from_secs(5)) =>
+                {
+                    return Err(ProxyError::SwapRefused(format!(
+                        "the desired file was changed while `{model}` was being swapped in on deployment `{deployment}`, and no longer names it there (an edit by hand or in the UI wins); send the request again to ask for it"
+                    )));
+                }
+                Seen::OtherHere | Seen::NotHere if !asked => {
+                    // Thrash guard: one request-triggered swap per deployment per interval.
+                    let last = dep.last_swap.lock().ok().and_then(|l| *l);
+                    if let Some(wait) = last
+                        .map(|l| policy.min_interval.saturating_sub(l.elapsed()))
+                        .filter(|w| !w.is_zero())
+                    {
+                        let until = tokio::time::Instant::now() + wait;
+                        if until > deadline {
+                            return Err(busy(format!(
+                                "deployment `{deployment}` was swapped by a request {} s ago; the next request-triggered swap may come {} s later (proxy.swap_min_interval_secs)",
+                                last.map_or(0, |l| l.elapsed().as_secs()),
+                                policy.min_interval.as_secs()
+                            )));
+                        }
+                        tokio::time::sleep_until(until).await;
+                        continue;
+                    }
+                    let swapper = self.swapper().ok_or_else(|| {
+                        ProxyError::SwapRefused(
+                            "on_request: swap needs the server's desired-file writer, which this proxy has not".into(),
+                        )
+                    })?;
+                    if let Ok(mut l) = dep.last_swap.lock() {
+                        *l = Some(Instant::now());
+                    }
+                    swapper
+                        .set_model(
+                            deployment.to_string(),
+                            Some(model.to_string()),
+                            cause.clone(),
+                        )
+                        .await
+                        .map_err(ProxyError::SwapRefused)?;
+                    self.totals.swaps_request.fetch_add(1, Ordering::Relaxed);
+                    asked = true;
+                    asked_at = Instant::now();
+                    continue;
+                }
+                Seen::OtherHere | Seen::NotHere => {}
+            }
+            // Re-look at least every second (the 5 s rule above needs a clock).
+            let wake = deadline.min(tokio::time::Instant::now() + Duration::from_secs(1));
+            match tokio::time::timeout_at(wake, routes.changed()).await {
+                Ok(Err(_)) => return Err(timed_out()),
+                _ if tokio::time::Instant::now() >= deadline => return Err(timed_out()),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Unloads each deployment with `idle_unload_after` once its model has served no request
+/// for that long (the clock starts when the model is first seen ready), until `shutdown`.
+/// Looks once a second.
+pub fn spawn_idle_unload(
+    demand: Arc<Demand>,
+    routes: watch::Receiver<Routes>,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        // Deployment → the model seen ready there (its idle clock started then).
+        let mut ready: HashMap<String, String> = HashMap::new();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            let r = routes.borrow().clone();
+            for (deployment, after) in &r.policy.idle_unload {
+                let serving = r.models.entries.iter().find(|e| {
+                    e.deployment.as_deref() == Some(deployment.as_str())
+                        && matches!(e.upstream, Upstream::Ready { .. })
+                });
+                let Some(e) = serving else {
+                    ready.remove(deployment);
+                    continue;
+                };
+                if ready.get(deployment) != Some(&e.name) {
+                    ready.insert(deployment.clone(), e.name.clone());
+                    demand.touch(deployment);
+                    continue;
+                }
+                let idle = demand.idle_for(deployment).unwrap_or_default();
+                if demand.in_flight(deployment) > 0 || idle < *after {
+                    continue;
+                }
+                match demand.unload_idle(deployment, *after).await {
+                    Ok(()) => {
+                        ready.remove(deployment);
+                    }
+                    Err(e) => {
+                        tracing::warn!("idle unload of deployment {deployment}: {e}");
+                        // Not again before another idle period.
+                        demand.touch(deployment);
+                    }
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_model_past_its_limit_is_refused_until_one_ends() {
+        let d = Demand::new();
+        let a = d.admit("main", "qwen36", Some(2)).unwrap();
+        let _b = d.admit("main", "qwen36", Some(2)).unwrap();
+        assert!(matches!(
+            d.admit("main", "qwen36", Some(2)),
+            Err(ProxyError::TooMany { limit: 2, .. })
+        ));
+        // Other models are not limited by it.
+        let _c = d.admit("main", "gemma4", None).unwrap();
+        assert_eq!(d.in_flight("main"), 3);
+        drop(a);
+        assert!(d.admit("main", "qwen36", Some(2)).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_drain_waits_for_requests_then_cuts_the_rest() {
+        let d = Demand::new();
+        let quick = d.admit("main", "m", None).unwrap();
+        let slow = d.admit("main", "m", None).unwrap();
+        let slow_cut = slow.cut.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drop(quick);
+        });
+        let said = Arc::new(Mutex::new(Vec::new()));
+        let s2 = said.clone();
+        let holder = tokio::spawn(async move {
+            slow_cut.cancelled().await;
+            drop(slow);
+        });
+        let cut = d
+            .drain("main", Duration::from_millis(300), move |l| {
+                s2.lock().unwrap().push(l)
+            })
+            .await;
+        holder.await.unwrap();
+        assert_eq!(cut, 1);
+        assert_eq!(d.in_flight("main"), 0);
+        let said = said.lock().unwrap().clone();
+        assert!(said[0].starts_with("draining 2 requests"), "{said:?}");
+        // A new request after the cut is not cut by it.
+        let next = d.admit("main", "m", None).unwrap();
+        assert!(!next.cut.is_cancelled());
+        assert_eq!(d.drain("other", Duration::from_secs(1), |_| {}).await, 0);
+    }
+}

@@ -24,6 +24,7 @@ macro_rules! both {
 mod deployments;
 mod launcher;
 mod multi;
+mod on_request;
 mod partial;
 mod scale;
 

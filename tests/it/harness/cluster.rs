@@ -335,6 +335,49 @@ impl Cluster {
         handle
     }
 
+    /// The whole product (`app::start_on`: loop, API, `/v1` proxy with request-triggered
+    /// swaps and idle unload) in its own runtime, on 127.0.0.1:<free port>; its address.
+    pub async fn start_app(&mut self) -> std::net::SocketAddr {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("app runtime");
+        let key =
+            spark_control::remote::keys::load_or_create_identity(&self.data_dir).expect("identity");
+        let shutdown = CancellationToken::new();
+        let opts = spark_control::app::ServeOptions {
+            desired: self.desired_path.clone(),
+            data_dir: self.data_dir.clone(),
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            admin_token: None,
+            inference_keys: Vec::new(),
+            connector: Some(Connector::Ssh {
+                key: Arc::new(key),
+                known_hosts: self.data_dir.join("known_hosts"),
+            }),
+            poll_interval: Some(Duration::from_millis(700)),
+            open_webui_url: None,
+            hub: Some(self.addons.hub.clone()),
+            allowed_hosts: Vec::new(),
+            limits: Default::default(),
+            settle: self.settle,
+        };
+        let stop = shutdown.clone();
+        let running = rt
+            .spawn(async move { spark_control::app::start(opts, stop).await })
+            .await
+            .expect("app task")
+            .expect("app starts");
+        let addr = running.addr;
+        self.controller = Some(Controller {
+            rt: Some(rt),
+            handle: running.handle,
+            shutdown,
+        });
+        addr
+    }
+
     pub fn handle(&self) -> &Handle {
         &self.controller.as_ref().expect("controller started").handle
     }

@@ -9,6 +9,8 @@
 //! desired.yaml made by a [`Swapper`] (the HTTP side's conflict-checked store), never a
 //! route change of its own; requests wait for the control loop to converge to that edit.
 //!
+//! `swap.rs` has the request-triggered swap and its queue, `idle.rs` the idle unload.
+//!
 //! The hot path takes one read lock for a hash lookup per request (the deployment's and,
 //! when limited, the model's counters), then only atomics.
 
@@ -19,12 +21,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::error::ProxyError;
-use super::models::ModelEntry;
-use super::{Routes, Upstream};
 
 /// Why a deployment's model is changed by the proxy side.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -388,271 +388,10 @@ impl Demand {
     }
 }
 
-/// The deployment with `on_request: swap` a request for `entry` may swap: the first of
-/// the deployments it could run on that has the policy.
-pub fn swap_target(routes: &Routes, entry: &ModelEntry) -> Option<String> {
-    entry
-        .could_run
-        .iter()
-        .find(|d| routes.policy.swap_on_request.contains(*d))
-        .cloned()
-}
-
-/// Where the model is now: its upstream when ready; `Loading` on `deployment`; or
-/// elsewhere/nowhere.
-enum Seen {
-    Ready(Upstream),
-    LoadingHere,
-    OtherHere,
-    NotHere,
-}
-
-fn look(routes: &Routes, model: &str, deployment: &str) -> Seen {
-    let table = &routes.models;
-    let Some(e) = table.by_name.get(model).and_then(|&i| table.entries.get(i)) else {
-        return Seen::NotHere;
-    };
-    match (&e.deployment, &e.upstream) {
-        (Some(d), up @ Upstream::Ready { .. }) if d == deployment => Seen::Ready(up.clone()),
-        (Some(d), _) if d == deployment => Seen::LoadingHere,
-        _ => {
-            let other = table
-                .entries
-                .iter()
-                .any(|x| x.deployment.as_deref() == Some(deployment));
-            if other {
-                Seen::OtherHere
-            } else {
-                Seen::NotHere
-            }
-        }
-    }
-}
-
-/// Leaves the model's waiting count when dropped.
-struct Waiting(Arc<ModelCounters>);
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        self.0.waiting.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl Demand {
-    /// A request for `model` (its catalog name) that `deployment` (`on_request: swap`) does
-    /// not serve yet: joins the model's bounded queue, asks for the swap once (a recorded
-    /// edit; one swap per deployment at a time and per `min_interval`), and waits, in
-    /// arrival order, until the model is ready there. Past the queue's bounds: 503 with
-    /// `Retry-After`; an edit meanwhile that chose another model: 409 saying so.
-    pub async fn swap_and_wait(
-        &self,
-        mut routes: watch::Receiver<Routes>,
-        deployment: &str,
-        model: &str,
-        cause: SwapCause,
-    ) -> Result<Upstream, ProxyError> {
-        let policy = Arc::clone(&routes.borrow().policy);
-        let started = Instant::now();
-        let deadline = tokio::time::Instant::now() + policy.queue_wait;
-        let counters = entry(&self.models, model);
-        let before = counters.waiting.fetch_add(1, Ordering::AcqRel);
-        let _waiting = Waiting(Arc::clone(&counters));
-        if before >= policy.queue {
-            self.totals.queue_refused.fetch_add(1, Ordering::Relaxed);
-            return Err(ProxyError::SwapBusy {
-                why: format!(
-                    "{before} requests already wait for `{model}` to be swapped in on deployment `{deployment}` (proxy.swap_queue)"
-                ),
-                retry_after: 10,
-            });
-        }
-        let busy = |why: String| {
-            self.totals.queue_refused.fetch_add(1, Ordering::Relaxed);
-            ProxyError::SwapBusy {
-                why,
-                retry_after: 10,
-            }
-        };
-        let timed_out = || {
-            busy(format!(
-                "`{model}` was not ready on deployment `{deployment}` within {} s (proxy.swap_wait_secs)",
-                policy.queue_wait.as_secs()
-            ))
-        };
-        let dep = self.deployment(deployment);
-        let Ok(_turn) = tokio::time::timeout_at(deadline, dep.swap.lock()).await else {
-            return Err(timed_out());
-        };
-        let mut asked = false;
-        let mut asked_at = Instant::now();
-        let mut seen_ours = false;
-        loop {
-            let seen = look(&routes.borrow_and_update(), model, deployment);
-            match seen {
-                Seen::Ready(up) => {
-                    self.waited(started.elapsed());
-                    return Ok(up);
-                }
-                Seen::LoadingHere => seen_ours = true,
-                Seen::OtherHere | Seen::NotHere
-                    if asked && (seen_ours || asked_at.elapsed() > Duration::from_secs(5)) =>
-                {
-                    return Err(ProxyError::SwapRefused(format!(
-                        "the desired file was changed while `{model}` was being swapped in on deployment `{deployment}`, and no longer names it there (an edit by hand or in the UI wins); send the request again to ask for it"
-                    )));
-                }
-                Seen::OtherHere | Seen::NotHere if !asked => {
-                    // Thrash guard: one request-triggered swap per deployment per interval.
-                    let last = dep.last_swap.lock().ok().and_then(|l| *l);
-                    if let Some(wait) = last
-                        .map(|l| policy.min_interval.saturating_sub(l.elapsed()))
-                        .filter(|w| !w.is_zero())
-                    {
-                        let until = tokio::time::Instant::now() + wait;
-                        if until > deadline {
-                            return Err(busy(format!(
-                                "deployment `{deployment}` was swapped by a request {} s ago; the next request-triggered swap may come {} s later (proxy.swap_min_interval_secs)",
-                                last.map_or(0, |l| l.elapsed().as_secs()),
-                                policy.min_interval.as_secs()
-                            )));
-                        }
-                        tokio::time::sleep_until(until).await;
-                        continue;
-                    }
-                    let swapper = self.swapper().ok_or_else(|| {
-                        ProxyError::SwapRefused(
-                            "on_request: swap needs the server's desired-file writer, which this proxy has not".into(),
-                        )
-                    })?;
-                    if let Ok(mut l) = dep.last_swap.lock() {
-                        *l = Some(Instant::now());
-                    }
-                    swapper
-                        .set_model(
-                            deployment.to_string(),
-                            Some(model.to_string()),
-                            cause.clone(),
-                        )
-                        .await
-                        .map_err(ProxyError::SwapRefused)?;
-                    self.totals.swaps_request.fetch_add(1, Ordering::Relaxed);
-                    asked = true;
-                    asked_at = Instant::now();
-                    continue;
-                }
-                Seen::OtherHere | Seen::NotHere => {}
-            }
-            // Re-look at least every second (the 5 s rule above needs a clock).
-            let wake = deadline.min(tokio::time::Instant::now() + Duration::from_secs(1));
-            match tokio::time::timeout_at(wake, routes.changed()).await {
-                Ok(Err(_)) => return Err(timed_out()),
-                _ if tokio::time::Instant::now() >= deadline => return Err(timed_out()),
-                _ => {}
-            }
-        }
-    }
-}
-
-/// Unloads each deployment with `idle_unload_after` once its model has served no request
-/// for that long (the clock starts when the model is first seen ready), until `shutdown`.
-/// Looks once a second.
-pub fn spawn_idle_unload(
-    demand: Arc<Demand>,
-    routes: watch::Receiver<Routes>,
-    shutdown: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        // Deployment → the model seen ready there (its idle clock started then).
-        let mut ready: HashMap<String, String> = HashMap::new();
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-            let r = routes.borrow().clone();
-            for (deployment, after) in &r.policy.idle_unload {
-                let serving = r.models.entries.iter().find(|e| {
-                    e.deployment.as_deref() == Some(deployment.as_str())
-                        && matches!(e.upstream, Upstream::Ready { .. })
-                });
-                let Some(e) = serving else {
-                    ready.remove(deployment);
-                    continue;
-                };
-                if ready.get(deployment) != Some(&e.name) {
-                    ready.insert(deployment.clone(), e.name.clone());
-                    demand.touch(deployment);
-                    continue;
-                }
-                let idle = demand.idle_for(deployment).unwrap_or_default();
-                if demand.in_flight(deployment) > 0 || idle < *after {
-                    continue;
-                }
-                match demand.unload_idle(deployment, *after).await {
-                    Ok(()) => {
-                        ready.remove(deployment);
-                    }
-                    Err(e) => {
-                        tracing::warn!("idle unload of deployment {deployment}: {e}");
-                        // Not again before another idle period.
-                        demand.touch(deployment);
-                    }
-                }
-            }
-        }
-    })
-}
-
+mod idle;
+mod swap;
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
+mod tests;
 
-    #[tokio::test]
-    async fn a_model_past_its_limit_is_refused_until_one_ends() {
-        let d = Demand::new();
-        let a = d.admit("main", "qwen36", Some(2)).unwrap();
-        let _b = d.admit("main", "qwen36", Some(2)).unwrap();
-        assert!(matches!(
-            d.admit("main", "qwen36", Some(2)),
-            Err(ProxyError::TooMany { limit: 2, .. })
-        ));
-        // Other models are not limited by it.
-        let _c = d.admit("main", "gemma4", None).unwrap();
-        assert_eq!(d.in_flight("main"), 3);
-        drop(a);
-        assert!(d.admit("main", "qwen36", Some(2)).is_ok());
-    }
-
-    #[tokio::test]
-    async fn a_drain_waits_for_requests_then_cuts_the_rest() {
-        let d = Demand::new();
-        let quick = d.admit("main", "m", None).unwrap();
-        let slow = d.admit("main", "m", None).unwrap();
-        let slow_cut = slow.cut.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            drop(quick);
-        });
-        let said = Arc::new(Mutex::new(Vec::new()));
-        let s2 = said.clone();
-        let holder = tokio::spawn(async move {
-            slow_cut.cancelled().await;
-            drop(slow);
-        });
-        let cut = d
-            .drain("main", Duration::from_millis(300), move |l| {
-                s2.lock().unwrap().push(l)
-            })
-            .await;
-        holder.await.unwrap();
-        assert_eq!(cut, 1);
-        assert_eq!(d.in_flight("main"), 0);
-        let said = said.lock().unwrap().clone();
-        assert!(said[0].starts_with("draining 2 requests"), "{said:?}");
-        // A new request after the cut is not cut by it.
-        let next = d.admit("main", "m", None).unwrap();
-        assert!(!next.cut.is_cancelled());
-        assert_eq!(d.drain("other", Duration::from_secs(1), |_| {}).await, 0);
-    }
-}
+pub use idle::spawn_idle_unload;
+pub use swap::swap_target;

@@ -289,6 +289,17 @@ export type Cluster = {
   /** Name of the vLLM container the launcher runs. */
   container: string;
   /**
+   * What a request naming a catalog model this deployment could serve, but does not,
+   * does: `off` (404 `model_not_loaded`, as always) or `swap` (its `active_model` is set
+   * to that model by a recorded edit of this file, and the request waits for it).
+   */
+  on_request?: OnRequest;
+  /**
+   * Unload the model after this long without a request (`90s`, `30m`, `2h`): its
+   * `active_model` is set to `null` by a recorded edit. Unset or `null`: never.
+   */
+  idle_unload_after?: string | null;
+  /**
    * Ignored (kept so older files load): spark-control now starts the launcher itself,
    * detached in its own session with its output captured, on every launcher generation.
    */
@@ -329,6 +340,9 @@ export type Cluster = {
   settle_timeout_secs: number;
 };
 
+/** What a request for a catalog model a deployment does not serve does (`on_request`). */
+export type OnRequest = "off" | "swap";
+
 /** How a launch is detached from the SSH session. */
 export type DetachMode = "flag" | "nohup";
 
@@ -354,6 +368,17 @@ export type DeploymentSpec = {
   launcher: string;
   /** Name of the vLLM container the launcher runs. */
   container: string;
+  /**
+   * What a request naming a catalog model this deployment could serve, but does not,
+   * does: `off` (404 `model_not_loaded`, as always) or `swap` (its `active_model` is set
+   * to that model by a recorded edit of this file, and the request waits for it).
+   */
+  on_request?: OnRequest;
+  /**
+   * Unload the model after this long without a request (`90s`, `30m`, `2h`): its
+   * `active_model` is set to `null` by a recorded edit. Unset or `null`: never.
+   */
+  idle_unload_after?: string | null;
 };
 
 /** A catalog entry: which Hugging Face repo, launched how. */
@@ -463,6 +488,31 @@ export type ProxySettings = {
    * 503 at once. 0: answer 503 with Retry-After.
    */
   wait_for_ready_secs: number;
+  /**
+   * Most requests at once per model, by catalog name (e.g. `{qwen36: 8}`); past it, 429
+   * with `Retry-After`. Models not named here are not limited.
+   */
+  max_concurrent?: {
+    [key: string]: number;
+  };
+  /**
+   * Requests waiting for a request-triggered swap, per model; past it, 503 with
+   * `Retry-After`.
+   */
+  swap_queue: number;
+  /** Longest a request waits for a request-triggered swap, in seconds (then 503). */
+  swap_wait_secs: number;
+  /**
+   * At most one request-triggered swap per deployment in this many seconds; requests
+   * for another model wait for it (within `swap_wait_secs`) or get 503.
+   */
+  swap_min_interval_secs: number;
+  /**
+   * Before any swap stops a model, its requests in flight may finish for up to this
+   * many seconds (no new ones are admitted); a stream still running then is ended with
+   * one SSE `error` event.
+   */
+  drain_grace_secs: number;
 };
 
 /** SSH settings shared by every host. */

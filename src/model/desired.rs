@@ -210,7 +210,7 @@ pub struct Cluster {
     /// Unload the model after this long without a request (`90s`, `30m`, `2h`): its
     /// `active_model` is set to `null` by a recorded edit. Unset or `null`: never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[0-9]{1,9}(s|m|h)$"))]
+    #[schemars(length(max = 12))]
     pub idle_unload_after: Option<String>,
     /// Ignored (kept so older files load): spark-control now starts the launcher itself,
     /// detached in its own session with its output captured, on every launcher generation.
@@ -291,7 +291,7 @@ pub struct DeploymentSpec {
     /// Unload the model after this long without a request (`90s`, `30m`, `2h`): its
     /// `active_model` is set to `null` by a recorded edit. Unset or `null`: never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[0-9]{1,9}(s|m|h)$"))]
+    #[schemars(length(max = 12))]
     pub idle_unload_after: Option<String>,
 }
 

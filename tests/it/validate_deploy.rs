@@ -174,3 +174,42 @@ fn configure_writes_the_older_shape_unless_asked_for_two_deployments() {
         "{text}"
     );
 }
+
+#[test]
+fn request_policies_are_checked_where_they_are_written() {
+    let text = format!(
+        "{HOSTS}deployments:\n  - {{ name: coder, head: spark1, active_model: qwen36, on_request: swap, idle_unload_after: ten minutes }}\nproxy:\n  max_concurrent: {{ qwen36: 0, gpt-4o: 2 }}\n  swap_queue: 0\n"
+    );
+    let v = validate_text("t.yaml", &text);
+    let got: Vec<String> = v.diagnostics.iter().map(|d| d.to_string()).collect();
+    assert!(v.desired.is_none(), "{got:?}");
+    let has = |needle: &str| got.iter().any(|g| g.contains(needle));
+    assert!(
+        has("t.yaml:6:") && has("`ten minutes` is not a duration: write a number and a unit"),
+        "{got:?}"
+    );
+    assert!(has("t.yaml:8:") && has("must be at least 1"), "{got:?}");
+    assert!(
+        has("`gpt-4o` is not a catalog model (catalog names: gemma4"),
+        "{got:?}"
+    );
+    assert!(has("t.yaml:9:") && has("must be more than 0"), "{got:?}");
+    // Good values read as what they say.
+    let text = format!(
+        "{HOSTS}deployments:\n  - {{ name: coder, head: spark1, active_model: qwen36, on_request: swap, idle_unload_after: 30m }}\nproxy: {{ max_concurrent: {{ qwen36: 4 }} }}\n"
+    );
+    let d = validate_text("t.yaml", &text).desired.expect("valid");
+    let dep = &d.deployments()[0];
+    assert_eq!(
+        dep.cluster.on_request,
+        spark_control::model::desired::OnRequest::Swap
+    );
+    assert_eq!(
+        dep.cluster
+            .idle_unload_after
+            .as_deref()
+            .and_then(spark_control::model::desired::parse_duration),
+        Some(std::time::Duration::from_secs(1800))
+    );
+    assert_eq!(d.proxy.max_concurrent["qwen36"], 4);
+}

@@ -120,6 +120,23 @@ impl Loop {
         });
     }
 
+    /// Requests still in flight on the deployment whose model the running step stops
+    /// (the drain before the stop waits for them).
+    fn draining(&self, r: &Running) -> Option<usize> {
+        let Some(crate::plan::Step {
+            action: Action::StopModel { deployment, .. },
+            ..
+        }) = r.steps.get(r.op.step)
+        else {
+            return None;
+        };
+        let name = match deployment.as_str() {
+            "" => self.desired.as_ref()?.first_deployment()?.name,
+            d => d.to_string(),
+        };
+        Some(self.demand.in_flight(&name)).filter(|n| *n > 0)
+    }
+
     pub(super) fn publish(&self) {
         let d = self.desired.clone();
         let op = self
@@ -129,6 +146,13 @@ impl Loop {
                 let mut op = r.op.clone();
                 op.progress = self.downloads.op_progress(r.id);
                 op.download = self.downloads.op_download(r.id);
+                if let Some(n) = self.draining(r) {
+                    op.phase = format!(
+                        "{} — draining {n} request{}",
+                        op.phase,
+                        if n == 1 { "" } else { "s" }
+                    );
+                }
                 op
             })
             .or_else(|| self.last_op.clone());

@@ -112,8 +112,33 @@ bad = [x for x in out if x != "gemma4"]
 assert not bad, out
 print("SDK OK")
 "#;
+    // What the operation says while the old stream holds the stop back.
+    let status_rx = c.handle().status.clone();
+    let phases = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        let end = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < end {
+            if let Some(op) = status_rx.borrow().operation.as_ref() {
+                if op.phase.contains("draining") && !seen.contains(&op.phase) {
+                    seen.push(op.phase.clone());
+                }
+            }
+            if !seen.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        seen
+    });
     let asked = Instant::now();
     python(script, addr).await;
+    let phases = phases.await.expect("phases");
+    assert!(
+        phases
+            .iter()
+            .any(|p| p.contains("stop qwen36") && p.ends_with("— draining 1 request")),
+        "{phases:?}"
+    );
     let (status, body) = old.await.expect("old stream");
     assert_eq!(status, 200);
     assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");

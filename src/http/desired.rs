@@ -209,6 +209,7 @@ async fn apply_as(
         let warnings = validate(state, &new_text, "this edit")?;
         match store.write_if(&etag, &new_text, |_| Ok(())).await {
             Ok(new_etag) => {
+                count_model_changes(state, &actor, &text, &new_text);
                 let git = commit(state, &held, actor, &text, &new_text).await;
                 return Ok(written_git(&new_etag, true, &warnings, git));
             }
@@ -219,6 +220,26 @@ async fn apply_as(
     Err(ApiError::Unavailable(
         "the desired file kept changing while this edit was applied; retry".into(),
     ))
+}
+
+/// Counts the deployment model changes an edit by the UI or an API client made
+/// (`spark_control_swaps_total`; the proxy counts its own).
+fn count_model_changes(
+    state: &AppState,
+    actor: &crate::gitops::message::Actor,
+    old: &str,
+    new: &str,
+) {
+    use crate::gitops::message::Actor;
+    let cause = match actor {
+        Actor::Ui { .. } => "ui",
+        Actor::Api { .. } => "api",
+        _ => return,
+    };
+    let parse = |t: &str| crate::model::validate_text("desired.yaml", t).desired;
+    if let (Some(a), Some(b)) = (parse(old), parse(new)) {
+        state.handle.demand.note_swaps(cause, a.model_changes(&b));
+    }
 }
 
 /// Removing something that is not in the file is a 404, not a silent success.

@@ -67,6 +67,29 @@ impl Desired {
         self.deployments().into_iter().next()
     }
 
+    /// How many deployments name a different `active_model` in `other` than here (a
+    /// deployment in one only counts when it names a model).
+    pub fn model_changes(&self, other: &Desired) -> usize {
+        let mine = self.deployments();
+        let theirs = other.deployments();
+        let model_of = |all: &[Deployment], name: &str| {
+            all.iter()
+                .find(|d| d.name == name)
+                .and_then(|d| d.active_model.clone())
+        };
+        let mut names: Vec<&str> = mine
+            .iter()
+            .chain(&theirs)
+            .map(|d| d.name.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+            .into_iter()
+            .filter(|n| model_of(&mine, n) != model_of(&theirs, n))
+            .count()
+    }
+
     /// Whether the file uses the `deployments:` shape (several deployments possible).
     pub fn uses_deployments(&self) -> bool {
         !self.deployments.is_empty()

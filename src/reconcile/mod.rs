@@ -554,6 +554,12 @@ impl Loop {
         }
         let new = Arc::new(new);
         let before = self.desired.replace(new.clone());
+        // A hand edit's model changes (our own store's writes are counted where they
+        // are made).
+        let own = bytes.as_deref().is_some_and(|b| self.store.wrote(b));
+        if let (Some(old), false) = (before.as_deref(), own) {
+            self.demand.note_swaps("file", old.model_changes(&new));
+        }
         self.last_error = None;
         self.hosts = self.pool.sync(&new);
         let _ = self.hosts_tx.send(self.hosts.clone());

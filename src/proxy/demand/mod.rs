@@ -89,6 +89,12 @@ pub struct DemandTotals {
     pub swaps_request: AtomicU64,
     /// Unloads after `idle_unload_after`.
     pub swaps_idle: AtomicU64,
+    /// Model changes by a hand edit of the file.
+    pub swaps_file: AtomicU64,
+    /// Model changes by an edit in the UI.
+    pub swaps_ui: AtomicU64,
+    /// Model changes by an API client's edit.
+    pub swaps_api: AtomicU64,
     /// Requests refused because a model's queue was full or its wait ran out.
     pub queue_refused: AtomicU64,
     /// Requests refused past `max_concurrent`.
@@ -106,6 +112,9 @@ impl Default for DemandTotals {
         DemandTotals {
             swaps_request: AtomicU64::new(0),
             swaps_idle: AtomicU64::new(0),
+            swaps_file: AtomicU64::new(0),
+            swaps_ui: AtomicU64::new(0),
+            swaps_api: AtomicU64::new(0),
             queue_refused: AtomicU64::new(0),
             limited: AtomicU64::new(0),
             drained: AtomicU64::new(0),
@@ -235,6 +244,18 @@ impl Demand {
         })
     }
 
+    /// Counts `n` deployment model changes by `cause` (`file`, `ui`, `api`; the proxy side
+    /// counts its own `request` and `idle` ones).
+    pub fn note_swaps(&self, cause: &str, n: usize) {
+        let counter = match cause {
+            "file" => &self.totals.swaps_file,
+            "ui" => &self.totals.swaps_ui,
+            "api" => &self.totals.swaps_api,
+            _ => return,
+        };
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
     /// Requests in flight on `deployment` now.
     pub fn in_flight(&self, deployment: &str) -> usize {
         self.deployment(deployment)
@@ -322,9 +343,16 @@ impl Demand {
         let t = &self.totals;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
         let swaps = "spark_control_swaps_total";
-        family(out, swaps, "counter", "Model changes made by the proxy side, by cause (edits of the file and in the UI are in the git-ops history).");
-        sample(out, swaps, &[("cause", "request")], get(&t.swaps_request));
-        sample(out, swaps, &[("cause", "idle")], get(&t.swaps_idle));
+        family(out, swaps, "counter", "Deployment model changes asked for, by cause: file (a hand edit), ui, api, request (on_request: swap), idle (idle_unload_after).");
+        for (cause, n) in [
+            ("file", &t.swaps_file),
+            ("ui", &t.swaps_ui),
+            ("api", &t.swaps_api),
+            ("request", &t.swaps_request),
+            ("idle", &t.swaps_idle),
+        ] {
+            sample(out, swaps, &[("cause", cause)], get(n));
+        }
         let depth = "spark_control_swap_queue_depth";
         family(
             out,

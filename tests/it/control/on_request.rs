@@ -44,6 +44,16 @@ async fn python(script: &'static str, addr: std::net::SocketAddr) -> String {
     stdout
 }
 
+/// `/metrics` of the server at `addr`.
+async fn metrics(addr: std::net::SocketAddr) -> String {
+    reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 fn desired_text(c: &Cluster) -> String {
     std::fs::read_to_string(c.desired_path()).expect("read desired")
 }
@@ -266,6 +276,15 @@ print("SDK OK")
 "#;
     python(script, addr).await;
     assert!(desired_text(&c).contains("    active_model: gemma4\n"));
+    let m = metrics(addr).await;
+    assert!(
+        m.contains("spark_control_swap_queue_refused_total 5\n"),
+        "{m}"
+    );
+    assert!(
+        m.contains("spark_control_swap_wait_seconds_count 3\n"),
+        "{m}"
+    );
 }
 
 /// A stream still running when the drain's grace ends is ended with exactly one SSE
@@ -298,6 +317,12 @@ async fn a_stream_past_the_grace_ends_with_one_error_event() {
     let log = c.log_tail(400);
     assert!(log.contains("draining 1 request"), "{log}");
     assert!(log.contains("ended with an error event"), "{log}");
+    let m = metrics(addr).await;
+    assert!(m.contains("spark_control_cut_streams_total 1\n"), "{m}");
+    assert!(
+        m.contains("spark_control_swaps_total{cause=\"file\"} 1\n"),
+        "{m}"
+    );
 }
 
 /// `idle_unload_after`: with no request for that long, the file's `active_model` becomes
@@ -365,4 +390,13 @@ async fn an_edit_during_a_request_triggered_swap_wins() {
     assert!(body.contains("swap_superseded"), "{body}");
     assert!(body.contains("no longer names it"), "{body}");
     assert!(desired_text(&c).contains("    active_model: qwen3-vl\n"));
+    let m = metrics(addr).await;
+    for cause in ["request", "ui"] {
+        let line = format!("spark_control_swaps_total{{cause=\"{cause}\"}} 1\n");
+        assert!(m.contains(&line), "{line}: {m}");
+    }
+    assert!(
+        m.contains("spark_control_swaps_total{cause=\"file\"} 0\n"),
+        "{m}"
+    );
 }

@@ -60,6 +60,12 @@ struct Args {
     /// pinned) in front of the same upstream, as a reference forwarder.
     #[arg(long)]
     nginx: bool,
+    /// Run the proxy with issue 17's request policies on: the model routed by name
+    /// through a catalog table, its deployment `on_request: swap`, and a
+    /// `max_concurrent` limit on it (never reached), so every request takes the
+    /// admission path; compare with a run without this flag.
+    #[arg(long)]
+    policies: bool,
     /// Internal: run as the fake upstream or the proxy child.
     #[arg(long, hide = true)]
     role: Option<String>,
@@ -84,7 +90,7 @@ fn main() -> anyhow::Result<()> {
                 .upstream
                 .clone()
                 .context("--role proxy needs --upstream")?;
-            runtime.block_on(serve_proxy(base))
+            runtime.block_on(serve_proxy(base, args.policies))
         }
         Some("generator") => runtime.block_on(run(args)),
         Some(other) => bail!("unknown role {other}"),
@@ -112,6 +118,9 @@ fn run_layouts(args: &Args) -> anyhow::Result<()> {
     }
     if args.nginx {
         forwarded.push("--nginx".into());
+    }
+    if args.policies {
+        forwarded.push("--policies".into());
     }
     let clients: Vec<String> = args.clients.iter().map(usize::to_string).collect();
     forwarded.extend(["--clients".to_string(), clients.join(",")]);
@@ -172,12 +181,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }),
         _ => None,
     });
-    let upstream = ChildProc::spawn("upstream", None, None)?;
+    let upstream = ChildProc::spawn("upstream", None, None, &[])?;
     let upstream_base = format!("http://127.0.0.1:{}", upstream.port);
     let proxy = ChildProc::spawn(
         "proxy",
         Some(&upstream_base),
         split.as_ref().map(|s| (s, s.proxy.as_str())),
+        if args.policies { &["--policies"] } else { &[] },
     )?;
     let nginx = match args.nginx {
         true => Some(Nginx::spawn(

@@ -51,9 +51,10 @@ impl ChildProc {
         role: &str,
         upstream: Option<&str>,
         cpus: Option<(&CpuSplit, &str)>,
+        extra: &[&str],
     ) -> anyhow::Result<Self> {
         let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.args(["--role", role]);
+        cmd.args(["--role", role]).args(extra);
         if let Some(u) = upstream {
             cmd.args(["--upstream", u]);
         }

@@ -47,15 +47,35 @@ pub(crate) async fn serve_upstream() -> anyhow::Result<()> {
     listen_and_announce(app).await
 }
 
-pub(crate) async fn serve_proxy(base: String) -> anyhow::Result<()> {
+/// The proxy in front of `base`; with `policies`, the model is a catalog entry (routed by
+/// name) on a deployment with `on_request: swap` and a `max_concurrent` never reached.
+pub(crate) async fn serve_proxy(base: String, policies: bool) -> anyhow::Result<()> {
     let upstream = Upstream::Ready {
         base,
         model: Some("fake".into()),
     };
-    let (_tx, rx) = tokio::sync::watch::channel(Routes {
-        vllm: upstream,
+    let mut routes = Routes {
+        vllm: upstream.clone(),
         ..Routes::default()
-    });
+    };
+    if policies {
+        let entry = proxy::ModelEntry {
+            name: "fake".into(),
+            repo: "org/fake".into(),
+            aliases: vec![],
+            status: "serving".into(),
+            deployment: Some("main".into()),
+            could_run: vec!["main".into()],
+            max_model_len: None,
+            upstream,
+        };
+        routes.models = Arc::new(proxy::ModelTable::new(vec![entry], Some("main".into())));
+        let mut policy = proxy::Policy::default();
+        policy.swap_on_request.insert("main".into());
+        policy.max_concurrent.insert("fake".into(), 1_000_000);
+        routes.policy = Arc::new(policy);
+    }
+    let (_tx, rx) = tokio::sync::watch::channel(routes);
     let app = proxy::router(rx, ProxyConfig::default(), Arc::new(ProxyMetrics::new()));
     listen_and_announce(app).await
 }

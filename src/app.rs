@@ -288,18 +288,37 @@ fn start_server(
     })
 }
 
-/// Proxy settings from the desired file's `proxy:` section (defaults when none yet).
+/// Proxy settings from the desired file's `proxy:` section (defaults when none yet), and
+/// the inference keys: each line of the keys file is `KEY` or `KEY model,model…`.
 pub fn proxy_config(
     d: Option<&crate::model::Desired>,
     inference_keys: Vec<String>,
 ) -> crate::proxy::ProxyConfig {
     let p = d.map(|d| d.proxy.clone()).unwrap_or_default();
+    let (inference_keys, key_models) = inference_keys
+        .iter()
+        .map(|line| match line.trim().split_once(char::is_whitespace) {
+            Some((key, models)) => (
+                key.to_string(),
+                Some(
+                    models
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|m| !m.is_empty())
+                        .map(String::from)
+                        .collect(),
+                ),
+            ),
+            None => (line.trim().to_string(), None),
+        })
+        .unzip();
     crate::proxy::ProxyConfig {
         connect_timeout: Duration::from_millis(p.connect_timeout_ms),
         overall_timeout: Duration::from_secs(p.timeout_secs),
         max_json_body: usize::try_from(p.max_json_body).unwrap_or(usize::MAX),
         max_audio_body: usize::try_from(p.max_audio_body).unwrap_or(usize::MAX),
         inference_keys,
+        key_models,
         wait_for_ready: (p.wait_for_ready_secs > 0)
             .then(|| Duration::from_secs(p.wait_for_ready_secs)),
     }

@@ -190,7 +190,8 @@ struct AuthArgs {
     /// variable or the file: a command-line argument is visible to every local user.
     #[arg(long, env = "SPARK_CONTROL_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
-    /// File with inference keys for /v1 (one per line).
+    /// File with inference keys for /v1, one per line; a key may be followed by the catalog
+    /// models it may use (`KEY qwen36,gemma4`), else it may use every model.
     #[arg(long, env = "SPARK_CONTROL_INFERENCE_KEYS_FILE")]
     inference_keys_file: Option<PathBuf>,
     /// Open WebUI's URL, linked from the UI.

@@ -72,6 +72,8 @@ pub enum ProxyError {
     SwapBusy { why: String, retry_after: u64 },
     #[error("{0}")]
     SwapRefused(String),
+    #[error("this API key may not use the model `{model}`; it may use: {}", .allowed.join(", "))]
+    KeyNotForModel { model: String, allowed: Vec<String> },
 }
 
 fn not_loaded_message(model: &str, could_run: &[String]) -> String {
@@ -110,6 +112,7 @@ impl ProxyError {
             ProxyError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::SwapBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::SwapRefused(_) => StatusCode::CONFLICT,
+            ProxyError::KeyNotForModel { .. } => StatusCode::FORBIDDEN,
         }
     }
 
@@ -128,6 +131,7 @@ impl ProxyError {
             ProxyError::TooMany { .. } => "rate_limit_exceeded".into(),
             ProxyError::SwapBusy { .. } => "swap_queue_full".into(),
             ProxyError::SwapRefused(_) => "swap_superseded".into(),
+            ProxyError::KeyNotForModel { .. } => "model_not_allowed".into(),
         }
     }
 
@@ -139,6 +143,7 @@ impl ProxyError {
             | ProxyError::ModelNotLoaded { .. }
             | ProxyError::ModelNotFound(_) => "invalid_request_error",
             ProxyError::TooMany { .. } => "rate_limit_error",
+            ProxyError::KeyNotForModel { .. } => "permission_error",
             _ => "server_error",
         }
     }
@@ -150,7 +155,7 @@ impl ProxyError {
             "error": {
                 "message": self.to_string(),
                 "type": self.kind(),
-                "param": if matches!(self, ProxyError::ModelNotLoaded { .. } | ProxyError::ModelNotFound(_)) { json!("model") } else { Value::Null },
+                "param": if matches!(self, ProxyError::ModelNotLoaded { .. } | ProxyError::ModelNotFound(_) | ProxyError::KeyNotForModel { .. }) { json!("model") } else { Value::Null },
                 "code": detail,
             },
             "detail": detail,

@@ -16,7 +16,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Uri, Version};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
-use subtle::{Choice, ConstantTimeEq as _};
+use subtle::{Choice, ConditionallySelectable as _, ConstantTimeEq as _};
 use tokio::sync::watch;
 use tokio::time::timeout_at;
 
@@ -101,8 +101,11 @@ async fn forward(
     meter: &mut Meter,
 ) -> Result<Response, ProxyError> {
     let config = &shared.config;
+    // The models the request's key may use (`None`: every one).
+    let mut scope: Option<&[String]> = None;
     if !config.inference_keys.is_empty() {
-        authorize(req.headers(), &config.inference_keys)?;
+        let key = authorize(req.headers(), &config.inference_keys)?;
+        scope = config.key_models.get(key).and_then(|m| m.as_deref());
     }
     let (limit, what) = if route.is_audio_upload() {
         (config.max_audio_body, "audio")
@@ -148,6 +151,11 @@ async fn forward(
         if let Some(model) = model {
             let table = Arc::clone(&shared.routes.borrow().models);
             match table.lookup(&model) {
+                Lookup::First | Lookup::Other(_) | Lookup::NotLoaded(_)
+                    if scope.is_some() && !key_allows(shared, scope, Some(&model)) =>
+                {
+                    return Err(not_allowed(shared, scope, Some(&model)));
+                }
                 Lookup::First | Lookup::Other(_) => {
                     service = Service::Vllm;
                     named = Some(model.clone());
@@ -184,6 +192,9 @@ async fn forward(
         if let Some(model) = &facts.model {
             let deployment = deployment_of(&shared.routes.borrow(), service, model);
             meter.labelled(&deployment, model);
+        }
+        if service == Service::Vllm && !key_allows(shared, scope, facts.model.as_deref()) {
+            return Err(not_allowed(shared, scope, facts.model.as_deref()));
         }
         if by_model {
             target = Some(upstream_for_model(shared, facts.model.clone(), &asker).await?);
@@ -299,6 +310,45 @@ fn admit(shared: &Shared, model: Option<&str>) -> Result<InFlight, ProxyError> {
         (deployment, name, limit)
     };
     shared.demand.admit(&deployment, &name, limit)
+}
+
+/// The catalog name a request's `model` (or, without one, the first deployment's model)
+/// stands for; the name itself when the catalog does not know it.
+fn catalog_name(shared: &Shared, model: Option<&str>) -> String {
+    let routes = shared.routes.borrow();
+    let table = &routes.models;
+    let raw = match model.filter(|m| !m.is_empty()) {
+        Some(m) => m.to_string(),
+        None => match table
+            .entries
+            .iter()
+            .find(|e| e.deployment.is_some() && e.deployment == table.first)
+        {
+            Some(e) => return e.name.clone(),
+            None => unnamed(&routes, Service::Vllm).1,
+        },
+    };
+    table
+        .by_name
+        .get(&raw)
+        .and_then(|&i| table.entries.get(i))
+        .map_or(raw, |e| e.name.clone())
+}
+
+/// Whether the request's key may use its model (checked before anything is routed or
+/// swapped for it).
+fn key_allows(shared: &Shared, scope: Option<&[String]>, model: Option<&str>) -> bool {
+    match scope {
+        None => true,
+        Some(allowed) => allowed.contains(&catalog_name(shared, model)),
+    }
+}
+
+fn not_allowed(shared: &Shared, scope: Option<&[String]>, model: Option<&str>) -> ProxyError {
+    ProxyError::KeyNotForModel {
+        model: catalog_name(shared, model),
+        allowed: scope.map(<[String]>::to_vec).unwrap_or_default(),
+    }
 }
 
 /// The peer address of a request (its `ConnectInfo`), else its `User-Agent`.
@@ -538,8 +588,9 @@ fn transport_error(
     }
 }
 
-/// Checks `Authorization: Bearer <key>` against every key in constant time per key.
-fn authorize(headers: &HeaderMap, keys: &[String]) -> Result<(), ProxyError> {
+/// Checks `Authorization: Bearer <key>` against every key in constant time per key; the
+/// index of the key it is.
+fn authorize(headers: &HeaderMap, keys: &[String]) -> Result<usize, ProxyError> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -549,11 +600,14 @@ fn authorize(headers: &HeaderMap, keys: &[String]) -> Result<(), ProxyError> {
         })
         .ok_or(ProxyError::Unauthorized)?;
     let mut matched = Choice::from(0);
-    for key in keys {
-        matched |= presented.as_bytes().ct_eq(key.as_bytes());
+    let mut index = 0u64;
+    for (i, key) in keys.iter().enumerate() {
+        let this = presented.as_bytes().ct_eq(key.as_bytes());
+        index = u64::conditional_select(&index, &(i as u64), this);
+        matched |= this;
     }
     if bool::from(matched) {
-        Ok(())
+        Ok(usize::try_from(index).unwrap_or(0))
     } else {
         Err(ProxyError::Unauthorized)
     }

@@ -125,6 +125,8 @@ pub struct ProxyConfig {
     pub max_audio_body: usize,
     /// When non-empty, requests must carry `Authorization: Bearer <one of these>`.
     pub inference_keys: Vec<String>,
+    /// Per key (same order): the catalog models it may use; `None`: every model.
+    pub key_models: Vec<Option<Vec<String>>>,
     /// When set, a request arriving during a swap waits up to this long for the model
     /// instead of getting 503 at once.
     pub wait_for_ready: Option<Duration>,
@@ -138,6 +140,7 @@ impl Default for ProxyConfig {
             max_json_body: 32 * 1024 * 1024,
             max_audio_body: 100 * 1024 * 1024,
             inference_keys: Vec::new(),
+            key_models: Vec::new(),
             wait_for_ready: None,
         }
     }

@@ -382,3 +382,57 @@ async fn audio_uploads_go_to_the_deployment_serving_their_form_model() {
         );
     }
 }
+
+/// A key limited to some models (the keys file's `KEY model,model` lines): 403
+/// `model_not_allowed` for any other, checked before anything is routed or swapped.
+#[tokio::test]
+async fn a_key_limited_to_some_models_may_use_only_those() {
+    let fake = fake_upstream::start().await;
+    let mut r = routes(fake.base());
+    // With `on_request: swap` on coder, gemma4 would be swapped in (and fail: this proxy
+    // has no writer): the key check comes first.
+    let mut policy = spark_control::proxy::Policy::default();
+    policy.swap_on_request.insert("coder".into());
+    r.policy = Arc::new(policy);
+    let config =
+        spark_control::app::proxy_config(None, vec!["k-all".into(), "k-coder  qwen36, ".into()]);
+    let proxy = start_proxy(r, config).await;
+    let ask = |key: &'static str, model: Option<&'static str>| {
+        let url = proxy.url.clone();
+        async move {
+            let body = match model {
+                Some(m) => format!(r#"{{"model":"{m}","messages":[]}}"#),
+                None => r#"{"messages":[]}"#.to_string(),
+            };
+            let response = client()
+                .post(format!("{url}/v1/chat/completions"))
+                .header("x-fake", "echo")
+                .header("content-type", "application/json")
+                .bearer_auth(key)
+                .body(body)
+                .send()
+                .await
+                .expect("send");
+            let status = response.status().as_u16();
+            let v: Value = response.json().await.unwrap_or_default();
+            (status, v)
+        }
+    };
+    for model in [Some("qwen36"), Some("coder-model"), None] {
+        let (status, body) = ask("k-coder", model).await;
+        assert_eq!(status, 200, "{model:?}: {body}");
+    }
+    for model in ["qwen3-vl", "eyes", "gemma4"] {
+        let (status, body) = ask("k-coder", Some(model)).await;
+        assert_eq!(status, 403, "{model}: {body}");
+        assert_eq!(body["error"]["code"], "model_not_allowed", "{body}");
+        assert_eq!(body["error"]["type"], "permission_error", "{body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.ends_with("it may use: qwen36"), "{message}");
+    }
+    // The unlimited key reaches the other deployment (nothing listens there: 502).
+    let (status, body) = ask("k-all", Some("eyes")).await;
+    assert_eq!(status, 502, "{body}");
+    let (status, _) = ask("k-nope", Some("qwen36")).await;
+    assert_eq!(status, 401);
+}

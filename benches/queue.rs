@@ -41,6 +41,7 @@ fn routes(base: &str, active: &str, ready: bool) -> Routes {
                 deployment: here.then(|| "main".to_string()),
                 could_run: vec!["main".into()],
                 max_model_len: None,
+                leaving: false,
                 upstream: match (here, ready) {
                     (true, true) => Upstream::Ready {
                         base: base.to_string(),

@@ -143,19 +143,82 @@ fn model_table(s: &Status, first_upstream: &Upstream, first: Option<String>) -> 
                 .ok()
                 .and_then(|x| x.as_str().map(str::to_string))
                 .unwrap_or_default();
-            ModelEntry {
-                name: v.name,
-                repo: v.repo,
-                aliases: v.aliases,
-                status,
-                deployment: v.deployment,
-                could_run: v.could_run,
-                max_model_len: v.max_model_len,
-                upstream,
+            let leaving = match &v.deployment {
+                None => leaving(s, d, &deployments, &v.names, &v.repo),
+                Some(_) => None,
+            };
+            match leaving {
+                Some((deployment, upstream)) => ModelEntry {
+                    name: v.name,
+                    repo: v.repo,
+                    aliases: v.aliases,
+                    status: "serving".into(),
+                    deployment: Some(deployment),
+                    could_run: v.could_run,
+                    max_model_len: v.max_model_len,
+                    upstream,
+                    leaving: true,
+                },
+                None => ModelEntry {
+                    name: v.name,
+                    repo: v.repo,
+                    aliases: v.aliases,
+                    status,
+                    deployment: v.deployment,
+                    could_run: v.could_run,
+                    max_model_len: v.max_model_len,
+                    upstream,
+                    leaving: false,
+                },
             }
         })
         .collect();
     Arc::new(ModelTable::new(entries, first))
+}
+
+/// A model the file no longer names that a deployment's vLLM still serves, while no stop
+/// of that deployment has begun: that deployment and its upstream (requests keep flowing
+/// until the drain before the stop starts).
+fn leaving(
+    s: &Status,
+    d: &crate::model::desired::Desired,
+    deployments: &[crate::model::deployment::Deployment],
+    names: &[String],
+    repo: &str,
+) -> Option<(String, Upstream)> {
+    deployments.iter().enumerate().find_map(|(i, dep)| {
+        let listed = s.observed.vllm_of(&dep.name, i == 0).get()?.models.clone();
+        if !names.iter().any(|n| listed.contains(n)) || stopping(s, &dep.name, i == 0) {
+            return None;
+        }
+        let base = d
+            .hosts
+            .get(&dep.cluster.head)
+            .map(|h| format!("http://{}:{}", h.address, dep.cluster.port))?;
+        Some((
+            dep.name.clone(),
+            Upstream::Ready {
+                base,
+                model: Some(repo.to_string()),
+            },
+        ))
+    })
+}
+
+/// Whether the running operation has begun stopping `deployment`'s model.
+fn stopping(s: &Status, deployment: &str, first: bool) -> bool {
+    use crate::plan::Action;
+    let Some(op) = s.operation.as_ref() else {
+        return false;
+    };
+    if op.finished_at.is_some() {
+        return false;
+    }
+    op.timeline.iter().any(|t| {
+        t.started_at.is_some()
+            && matches!(&t.step.action, Action::StopModel { deployment: d, .. }
+                if d == deployment || (d.is_empty() && first))
+    })
 }
 
 /// Republishes routes on every status change until `shutdown`.

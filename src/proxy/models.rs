@@ -33,6 +33,10 @@ pub struct ModelEntry {
     pub max_model_len: Option<u64>,
     /// Where its deployment's vLLM is (`NotConfigured` when it is active nowhere).
     pub upstream: Upstream,
+    /// The file no longer names it, but `deployment` still serves it and no stop of it
+    /// has begun (a swap waiting for another operation, say): requests still reach it
+    /// until the drain before its stop starts.
+    pub leaving: bool,
 }
 
 /// Every catalog model, and an index of every name clients may use.
@@ -87,6 +91,7 @@ impl ModelTable {
         };
         match &e.deployment {
             None => Lookup::NotLoaded(e),
+            Some(_) if e.leaving => Lookup::Other(&e.upstream),
             Some(d) if Some(d) == self.first.as_ref() => Lookup::First,
             Some(_) => Lookup::Other(&e.upstream),
         }

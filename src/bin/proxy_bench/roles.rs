@@ -67,6 +67,7 @@ pub(crate) async fn serve_proxy(base: String, policies: bool) -> anyhow::Result<
             deployment: Some("main".into()),
             could_run: vec!["main".into()],
             max_model_len: None,
+            leaving: false,
             upstream,
         };
         routes.models = Arc::new(proxy::ModelTable::new(vec![entry], Some("main".into())));

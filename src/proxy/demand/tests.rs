@@ -76,6 +76,7 @@ fn routes(active: Option<&str>, ready: bool, policy: crate::proxy::Policy) -> Ro
                 deployment: here.then(|| "main".to_string()),
                 could_run: vec!["main".into()],
                 max_model_len: None,
+                leaving: false,
                 upstream: match (here, ready) {
                     (true, true) => Upstream::Ready {
                         base: "http://127.0.0.1:1".into(),

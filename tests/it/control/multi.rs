@@ -404,3 +404,66 @@ async fn telemetry_scrapes_every_deployments_vllm(g: Generation) {
         );
     }
 }
+
+/// A chat request for `model` through the proxy at `addr`: (status, the JSON answer).
+async fn ask(addr: std::net::SocketAddr, model: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+        .post(format!("http://{addr}/v1/chat/completions"))
+        .json(&serde_json::json!({"model": model, "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .expect("send");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or_default())
+}
+
+/// A model the file no longer names keeps taking requests while its deployment's swap
+/// waits for another deployment's operation (one operation at a time): it still serves,
+/// and nothing has begun stopping it. Once its own swap has run, it is 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_model_takes_requests_until_its_swap_begins() {
+    let mut c = Cluster::two_heads(300, Generation::B);
+    let p2 = port2(&c);
+    c.write(&layout(&c, p2, Some("qwen36"), Some("qwen3-vl"), None));
+    c.start_controller();
+    wait_two_solo(&c, p2).await;
+    let (addr, stop) = start_proxy(&c).await;
+    // coder's next vLLM takes 8 s to load: its swap holds the one operation slot.
+    std::fs::write(c.sim_root(HEAD).join("knobs/startup-delay-ms"), "8000").expect("knob");
+    c.write(&layout(&c, p2, Some("gemma4"), Some("qwen3-vl"), None));
+    c.wait_status("coder's swap waits for gemma4", 60, |s| {
+        s.busy()
+            && s.operation
+                .as_ref()
+                .is_some_and(|o| o.phase.contains("wait until gemma4"))
+    })
+    .await;
+    c.write(&layout(&c, p2, Some("gemma4"), Some("qwen36"), None));
+    c.wait_status(
+        "vision's edit is in force, coder's swap still runs",
+        30,
+        |s| {
+            let vision = s
+                .desired
+                .as_ref()
+                .and_then(|d| d.deployments().get(1).and_then(|x| x.active_model.clone()));
+            vision.as_deref() == Some("qwen36")
+                && s.operation.as_ref().is_some_and(|o| {
+                    o.phase.contains("wait until gemma4") && o.finished_at.is_none()
+                })
+        },
+    )
+    .await;
+    // vision still serves qwen3-vl and nothing stops it yet: requests reach it.
+    let (status, body) = ask(addr, "eyes").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["model"], "qwen3-vl", "{body}");
+    c.wait_serving_at(WORKER, p2, QWEN36, 120).await;
+    let (status, body) = ask(addr, "eyes").await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "model_not_loaded", "{body}");
+    stop.cancel();
+}

@@ -35,6 +35,7 @@ fn entry(
         deployment: deployment.map(str::to_string),
         could_run: vec!["coder".into(), "vision".into()],
         max_model_len: Some(8192),
+        leaving: false,
         upstream,
     }
 }

@@ -212,6 +212,76 @@ async fn desired_editor_conflict_shows_difference_and_never_overwrites() -> Resu
     Ok(())
 }
 
+/// The editor's 3-way merge: changes that do not overlap are merged into the editor
+/// (nothing written until Save, which then succeeds against the file on disk); where both
+/// changed the same lines, the two versions are shown side by side and the person keeps
+/// one for each before the merge is used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desired_editor_merges_changes_that_do_not_overlap() -> Result<()> {
+    let srv = plain_server(UNCONFIGURED).await?;
+    let (_d, s) = browser().await?;
+    s.goto(&format!("{}/#/desired", srv.base)).await?;
+    s.wait_js(
+        "editor loaded",
+        SHORT,
+        "return document.querySelector('[data-testid=desired-text]').value.includes('hosts: {}');",
+        json!([]),
+    )
+    .await?;
+    let edit = |js: &'static str| {
+        format!("const t = document.querySelector('[data-testid=desired-text]'); {js} t.dispatchEvent(new Event('input'));")
+    };
+    let value = "return document.querySelector('[data-testid=desired-text]').value;";
+    // Mine: a line at the top. Theirs: a line at the end.
+    s.exec(
+        &edit("t.value = '# mine at the top\\n' + t.value;"),
+        json!([]),
+    )
+    .await?;
+    let theirs = format!("{UNCONFIGURED}# theirs\n");
+    std::fs::write(&srv.desired, &theirs)?;
+    s.click("[data-testid=desired-save]").await?;
+    s.wait_for("[data-testid=desired-merged]", SHORT).await?;
+    assert_eq!(read(&srv.desired), theirs, "nothing written before Save");
+    let merged = format!("# mine at the top\n{theirs}");
+    let v = s.exec(value, json!([])).await?;
+    assert_eq!(v.as_str(), Some(merged.as_str()));
+    s.click("[data-testid=desired-save]").await?;
+    wait_file(&srv.desired, "the merge", |t| t == merged).await?;
+    // Overlapping: both change the last line.
+    s.exec(
+        &edit("t.value = t.value.replace('# theirs\\n', '# mine instead\\n');"),
+        json!([]),
+    )
+    .await?;
+    let disk = merged.replace("# theirs\n", "# theirs again\n");
+    std::fs::write(&srv.desired, &disk)?;
+    s.click("[data-testid=desired-save]").await?;
+    s.wait_for("[data-testid=hunk-0]", SHORT).await?;
+    let hunk = s.text("[data-testid=hunk-0]").await?;
+    assert!(
+        hunk.contains("# mine instead") && hunk.contains("# theirs again"),
+        "side by side: {hunk}"
+    );
+    let merge_disabled = s
+        .exec(
+            "return document.querySelector('[data-testid=conflict-merge]').disabled;",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(merge_disabled, json!(true), "nothing chosen yet");
+    s.click("[data-testid=hunk-0-mine]").await?;
+    s.click("[data-testid=conflict-merge]").await?;
+    let want = merged.replace("# theirs\n", "# mine instead\n");
+    let v = s.exec(value, json!([])).await?;
+    assert_eq!(v.as_str(), Some(want.as_str()));
+    assert_eq!(read(&srv.desired), disk, "nothing written before Save");
+    s.click("[data-testid=desired-save]").await?;
+    wait_file(&srv.desired, "mine kept", |t| t == want).await?;
+    s.quit().await?;
+    Ok(())
+}
+
 /// Nothing configured: the onboarding view; adding a host from Setup writes it to the file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn onboarding_and_adding_a_host() -> Result<()> {
@@ -483,6 +553,12 @@ async fn services_and_launcher_updates_from_the_ui() -> Result<()> {
     let (_d, s) = browser().await?;
     s.goto(&format!("{}/#/services", srv.base)).await?;
     s.wait_text("[data-testid=service-health-magpie]", "healthy", LONG)
+        .await?;
+    // The demo's first update check shows the "commits behind" banner above the views,
+    // which moves every row down: a click between ChromeDriver's hit test and its mouse
+    // events then lands beside the button (no dialog, no error: the race behind a failed
+    // full run). Wait for the page the clicks are aimed at.
+    s.wait_text("[data-testid=update-banner]", "behind", LONG)
         .await?;
     assert!(pid_alive("127.0.0.3", "magpie"));
     let before = read(&srv.desired);

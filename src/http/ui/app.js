@@ -8,6 +8,7 @@ import { fmtBytes, fmtDuration } from './format.js';
 import { watchLayout } from './phone.js';
 import { forgetRun, newSwap, renderSwapCard, stepWords, swapLine } from './swap.js';
 import { renderDeployments } from './deployments.js';
+import { assemble, lineDiff, merge3 } from './merge.js';
 import { $, $$, tid, h, setText, setAttr, show, setClass, syncList, fmtTime, fmtDateTime, pct, known, why } from './dom.js';
 
 // ---------------------------------------------------------------- app state
@@ -1305,8 +1306,7 @@ async function saveDesired(etagOverride) {
         const g = readDesired(await api('GET', '/api/desired', undefined, { noAuthRetry: true }));
         current = g.text; cetag = g.etag;
       }
-      ed.conflict = { current, etag: cetag };
-      renderConflict(text);
+      onConflict(text, current, cetag);
       return;
     }
     if (r.status === 422) {
@@ -1320,7 +1320,7 @@ async function saveDesired(etagOverride) {
     const g = r.data && typeof r.data === 'object' ? r.data : {};
     ed.etag = g.etag || r.headers.get('etag') || null;
     ed.base = text; ed.diags = []; ed.conflict = null;
-    show(tid('desired-conflict'), false); show(tid('desired-changed'), false);
+    show(tid('desired-conflict'), false); show(tid('desired-changed'), false); show(tid('desired-merged'), false);
     if (!ed.etag) loadDesired(true);
     renderEditor();
     toast('Saved desired.yaml.', 'ok');
@@ -1329,33 +1329,74 @@ async function saveDesired(etagOverride) {
   } finally { btn.disabled = false; }
 }
 
+// A 409: the file changed on disk since the editor loaded it (`ed.base`). A 3-way merge
+// of base, mine and theirs: with no overlap, the merge goes into the editor (theirs is
+// now the base, so Save sends their ETag) and nothing is written until Save; overlapping
+// changes are shown side by side, each kept as mine or theirs before the merge is used.
+function onConflict(mine, current, cetag) {
+  const chunks = ed.base === null ? null : merge3(ed.base, mine, current);
+  const conflicts = chunks ? chunks.filter((c) => c.kind === 'conflict').length : -1;
+  if (chunks && conflicts === 0) {
+    const ta = tid('desired-text');
+    ta.value = assemble(chunks, () => []);
+    ed.base = current; ed.etag = cetag; ed.conflict = null;
+    show(tid('desired-conflict'), false); show(tid('desired-changed'), false);
+    show(tid('desired-merged'), true);
+    renderEditor();
+    toast('desired.yaml changed on disk: your changes were merged into it. Review, then Save.', 'warn');
+    tid('desired-save').focus();
+    return;
+  }
+  ed.conflict = { current, etag: cetag, mine, chunks, picks: [] };
+  renderConflict(mine);
+}
+
 function renderConflict(mine) {
   const box = tid('desired-conflict');
-  show(box, true);
+  show(box, true); show(tid('desired-merged'), false);
   const diff = lineDiff(ed.conflict.current, mine);
   tid('desired-diff').replaceChildren(...diff.map(([k, l]) => h('span', { class: `l ${k}` }, `${k === 'add' ? '+ ' : k === 'del' ? '− ' : '  '}${l}`)));
+  renderHunks();
   tid('conflict-reload').focus();
 }
 
-// Line diff (LCS); small files, so O(n·m) is fine. Unchanged runs are trimmed to context.
-function lineDiff(a, b) {
-  const A = a.split('\n'); const B = b.split('\n');
-  if (A.length * B.length > 4e6) return [['ctx', '(files too large to compare here)']];
-  const n = A.length; const m = B.length;
-  const L = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) L[i][j] = A[i] === B[j] ? L[i + 1][j + 1] + 1 : Math.max(L[i + 1][j], L[i][j + 1]);
-  const out = []; let i = 0; let j = 0;
-  while (i < n || j < m) {
-    if (i < n && j < m && A[i] === B[j]) { out.push(['ctx', A[i]]); i++; j++; }
-    else if (j < m && (i === n || L[i][j + 1] >= L[i + 1][j])) { out.push(['add', B[j]]); j++; }
-    else { out.push(['del', A[i]]); i++; }
-  }
-  const keep = out.map(() => false);
-  out.forEach(([k], idx) => { if (k !== 'ctx') for (let d = -2; d <= 2; d++) if (out[idx + d]) keep[idx + d] = true; });
-  const res = []; let skipped = 0;
-  out.forEach((x, idx) => { if (keep[idx]) { if (skipped) res.push(['ctx', `⋯ ${skipped} unchanged line(s)`]); skipped = 0; res.push(x); } else skipped++; });
-  if (!res.length) return [['ctx', 'No difference in content.']];
-  return res;
+// The overlapping changes, yours and theirs side by side, each with its choice.
+function renderHunks() {
+  const c = ed.conflict;
+  const wrap = tid('desired-hunks');
+  const chunks = c.chunks || [];
+  const hunks = chunks.filter((x) => x.kind === 'conflict');
+  show(wrap, hunks.length > 0); show(tid('desired-hunks-intro'), hunks.length > 0);
+  const side = (title, lines) => h('div', { class: 'hunk-side' }, h('div', { class: 'small muted' }, title),
+    h('pre', { class: 'mono' }, lines.length ? lines.join('\n') : '(nothing)'));
+  wrap.replaceChildren(...hunks.map((x, i) => {
+    const pick = c.picks[i];
+    const choose = (which) => { c.picks[i] = which; renderHunks(); };
+    return h('div', { class: 'hunk', 'data-testid': `hunk-${i}`, 'data-pick': pick || '' },
+      h('div', { class: 'small' }, `Overlapping change ${i + 1} of ${hunks.length}${x.conflict.base.length ? ` (was: ${x.conflict.base.length} line(s))` : ''}`),
+      h('div', { class: 'hunk-sides' }, side('Yours', x.conflict.mine), side('On disk now', x.conflict.theirs)),
+      h('div', { class: 'row' },
+        h('button', { type: 'button', class: pick === 'mine' ? 'small primary' : 'small', 'aria-pressed': String(pick === 'mine'), 'data-testid': `hunk-${i}-mine`, onclick: () => choose('mine') }, 'Keep yours'),
+        h('button', { type: 'button', class: pick === 'theirs' ? 'small primary' : 'small', 'aria-pressed': String(pick === 'theirs'), 'data-testid': `hunk-${i}-theirs`, onclick: () => choose('theirs') }, 'Keep theirs'),
+        h('button', { type: 'button', class: pick === 'both' ? 'small primary' : 'small', 'aria-pressed': String(pick === 'both'), 'data-testid': `hunk-${i}-both`, onclick: () => choose('both') }, 'Keep both')));
+  }));
+  const use = tid('conflict-merge');
+  show(use, hunks.length > 0);
+  const left = hunks.length - hunks.filter((_, i) => c.picks[i]).length;
+  use.disabled = left > 0;
+  setText(use, left > 0 ? `Use the merge (${left} to choose)` : 'Use the merge');
+}
+
+// The merge with the person's choices goes into the editor; Save then sends their ETag.
+function useMerge() {
+  const c = ed.conflict;
+  if (!c || !c.chunks) return;
+  const text = assemble(c.chunks, (x, i) => (c.picks[i] === 'mine' ? x.mine : c.picks[i] === 'theirs' ? x.theirs : [...x.mine, ...x.theirs]));
+  tid('desired-text').value = text;
+  ed.base = c.current; ed.etag = c.etag; ed.conflict = null;
+  show(tid('desired-conflict'), false); show(tid('desired-changed'), false); show(tid('desired-merged'), true);
+  renderEditor();
+  tid('desired-save').focus();
 }
 
 function renderEditor() {
@@ -1666,7 +1707,8 @@ function init() {
     ta.value = ed.conflict.current; ed.base = ed.conflict.current; ed.etag = ed.conflict.etag; ed.conflict = null; ed.diags = [];
     show(tid('desired-conflict'), false); show(tid('desired-changed'), false); renderEditor(); toast('Loaded the file as it is on disk now.');
   });
-  tid('conflict-retry').addEventListener('click', () => { const et = ed.conflict.etag; saveDesired(et); });
+  tid('conflict-retry').addEventListener('click', () => { const et = ed.conflict.etag; tid('desired-text').value = ed.conflict.mine; saveDesired(et); });
+  tid('conflict-merge').addEventListener('click', () => useMerge());
   tid('host-form').addEventListener('submit', saveHost);
   tid('host-form').addEventListener('reset', () => { clearFormErrors(tid('host-form')); setText(tid('host-form-title'), 'Add a host'); });
   tid('cluster-form').addEventListener('submit', saveCluster);

@@ -31,6 +31,7 @@ pub fn spawn_idle_unload(
             for (deployment, after) in &r.policy.idle_unload {
                 let serving = r.models.entries.iter().find(|e| {
                     e.deployment.as_deref() == Some(deployment.as_str())
+                        && !e.leaving
                         && matches!(e.upstream, Upstream::Ready { .. })
                 });
                 let Some(e) = serving else {

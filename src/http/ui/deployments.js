@@ -20,10 +20,20 @@ export function deploymentsOf(s) {
   const d = /** @type {any} */ (s && s.desired);
   if (!d) return [];
   if (Array.isArray(d.deployments) && d.deployments.length) {
-    return d.deployments.map((/** @type {any} */ x) => ({ name: x.name, head: x.head, workers: x.workers || [], port: x.port, active: x.active_model ?? null }));
+    return d.deployments.map((/** @type {any} */ x) => ({ name: x.name, head: x.head, workers: x.workers || [], port: x.port, active: x.active_model ?? null, policy: policyWords(x) }));
   }
-  if (d.cluster) return [{ name: 'default', head: d.cluster.head, workers: d.cluster.workers || [], port: d.cluster.port, active: d.active_model ?? null }];
+  if (d.cluster) return [{ name: 'default', head: d.cluster.head, workers: d.cluster.workers || [], port: d.cluster.port, active: d.active_model ?? null, policy: policyWords(d.cluster) }];
   return [];
+}
+
+/**
+ * The request policies of a deployment in words (`on_request`, `idle_unload_after`).
+ * @param {{on_request?: string, idle_unload_after?: string|null}} x
+ */
+function policyWords(x) {
+  const words = [x.on_request === 'swap' ? 'a request for another model swaps it in' : 'requests for other models are refused (404)'];
+  if (x.idle_unload_after) words.push(`unloaded after ${x.idle_unload_after} without a request`);
+  return words.join(' · ');
 }
 
 /**
@@ -87,7 +97,8 @@ function card(d, ctx) {
     h('div', { class: 'muted small', 'data-role': 'where' }),
     h('dl', { class: 'kv' },
       h('dt', {}, 'Should serve'), h('dd', { 'data-role': 'desired' }),
-      h('dt', {}, 'Serves now'), h('dd', { 'data-role': 'now' })),
+      h('dt', {}, 'Serves now'), h('dd', { 'data-role': 'now' }),
+      h('dt', {}, 'On request'), h('dd', { 'data-role': 'policy', testid: `deployment-policy-${d.name}` })),
     h('div', { class: 'muted small', 'data-role': 'detail' }),
     h('form', { class: 'row mt8', 'data-role': 'form' },
       h('label', {}, 'Model ', select),
@@ -99,7 +110,7 @@ function card(d, ctx) {
 
 /**
  * @param {HTMLElement} el
- * @param {{name: string, head: string, workers: string[], port: number, active: string|null}} d
+ * @param {{name: string, head: string, workers: string[], port: number, active: string|null, policy: string}} d
  * @param {StateView} s
  * @param {any[]} deps
  * @param {any[]} catalog
@@ -112,6 +123,7 @@ function update(el, d, s, deps, catalog) {
   setText(role('where'), `${hosts} · port ${d.port}`);
   setText(role('desired'), d.active || '(none)');
   setText(role('now'), servingNow(s, d.name));
+  setText(role('policy'), d.policy);
   const r = resourceOf(s, d, deps.length);
   const [cls, label] = (r && HEALTH[/** @type {keyof HEALTH} */ (r.health)]) || ['muted', 'unknown'];
   const badge = role('health');

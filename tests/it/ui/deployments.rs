@@ -18,6 +18,8 @@ hosts:
 deployments:
   - name: coder      # the coding model
     head: spark1
+    on_request: swap
+    idle_unload_after: 30m
     active_model: qwen36
   - name: vision
     head: spark2
@@ -44,6 +46,19 @@ async fn a_layout_change_is_previewed_then_applied() -> Result<()> {
     }
     s.wait_text("[data-testid=deployment-coder]", "qwen36", SHORT)
         .await?;
+    // Each card says what a request for another model does.
+    s.wait_text(
+        "[data-testid=deployment-policy-coder]",
+        "a request for another model swaps it in · unloaded after 30m without a request",
+        SHORT,
+    )
+    .await?;
+    s.wait_text(
+        "[data-testid=deployment-policy-vision]",
+        "requests for other models are refused (404)",
+        SHORT,
+    )
+    .await?;
     // The cluster model cannot be picked on a one-host deployment.
     let disabled = s
         .exec(

@@ -83,10 +83,11 @@ static APP_CSS: Asset = Asset::new("app.css", include_str!("ui/app.css"));
 /// The modules under `/ui/`, by file name: `app.js` (the entry, which `index.html`
 /// loads as `ui/app.js`) and those it imports beside it (`./state.js`), so the imports
 /// resolve the same in the browser and in `tsc` over the source directory.
-pub static MODULES: [Asset; 8] = [
+pub static MODULES: [Asset; 9] = [
     Asset::new("app.js", include_str!("ui/app.js")),
     Asset::new("deployments.js", include_str!("ui/deployments.js")),
     Asset::new("dom.js", include_str!("ui/dom.js")),
+    Asset::new("editor.js", include_str!("ui/editor.js")),
     Asset::new("format.js", include_str!("ui/format.js")),
     Asset::new("merge.js", include_str!("ui/merge.js")),
     Asset::new("phone.js", include_str!("ui/phone.js")),

@@ -294,20 +294,14 @@ async fn forward(
 /// Counts a vLLM request in flight on its deployment (for the drain before a swap), and
 /// refuses it past its model's `proxy.max_concurrent` (429).
 fn admit(shared: &Shared, model: Option<&str>) -> Result<InFlight, ProxyError> {
-    let (deployment, name, limit) = {
+    let name = catalog_name(shared, model);
+    let (deployment, limit) = {
         let routes = shared.routes.borrow();
-        let (deployment, raw) = match model.filter(|m| !m.is_empty()) {
-            Some(m) => (deployment_of(&routes, Service::Vllm, m), m.to_string()),
-            None => unnamed(&routes, Service::Vllm),
+        let deployment = match model.filter(|m| !m.is_empty()) {
+            Some(m) => deployment_of(&routes, Service::Vllm, m),
+            None => unnamed(&routes, Service::Vllm).0,
         };
-        let table = &routes.models;
-        let name = table
-            .by_name
-            .get(&raw)
-            .and_then(|&i| table.entries.get(i))
-            .map_or(raw.clone(), |e| e.name.clone());
-        let limit = routes.policy.max_concurrent.get(&name).copied();
-        (deployment, name, limit)
+        (deployment, routes.policy.max_concurrent.get(&name).copied())
     };
     shared.demand.admit(&deployment, &name, limit)
 }
@@ -439,8 +433,10 @@ async fn upstream_for_model(
     asker: &Asker,
 ) -> Result<Target, ProxyError> {
     // One statement: the borrow ends before any `.await`.
-    let routes = shared.routes.borrow().clone();
-    let table = Arc::clone(&routes.models);
+    let (table, policy) = {
+        let routes = shared.routes.borrow();
+        (Arc::clone(&routes.models), Arc::clone(&routes.policy))
+    };
     if table.entries.is_empty() {
         return upstream(shared, Service::Vllm).await;
     }
@@ -453,8 +449,8 @@ async fn upstream_for_model(
         .get(&model)
         .and_then(|&i| table.entries.get(i));
     let swap_on = |e: &super::ModelEntry| match (&e.deployment, &e.upstream) {
-        (None, _) => swap_target(&routes, e),
-        (Some(d), Upstream::Loading { .. }) if routes.policy.swap_on_request.contains(d) => {
+        (None, _) => swap_target(&policy, e),
+        (Some(d), Upstream::Loading { .. }) if policy.swap_on_request.contains(d) => {
             Some(d.clone())
         }
         _ => None,

@@ -11,15 +11,15 @@ use tokio::sync::watch;
 use super::{entry, Demand, ModelCounters, SwapCause};
 use crate::proxy::error::ProxyError;
 use crate::proxy::models::ModelEntry;
-use crate::proxy::{Routes, Upstream};
+use crate::proxy::{Policy, Routes, Upstream};
 
 /// The deployment with `on_request: swap` a request for `entry` may swap: the first of
 /// the deployments it could run on that has the policy.
-pub fn swap_target(routes: &Routes, entry: &ModelEntry) -> Option<String> {
+pub fn swap_target(policy: &Policy, entry: &ModelEntry) -> Option<String> {
     entry
         .could_run
         .iter()
-        .find(|d| routes.policy.swap_on_request.contains(*d))
+        .find(|d| policy.swap_on_request.contains(*d))
         .cloned()
 }
 

@@ -216,8 +216,8 @@ fn stopping(s: &Status, deployment: &str, first: bool) -> bool {
     }
     op.timeline.iter().any(|t| {
         t.started_at.is_some()
-            && matches!(&t.step.action, Action::StopModel { deployment: d, .. }
-                if d == deployment || (d.is_empty() && first))
+            && matches!(t.step.action, Action::StopModel { .. })
+            && t.step.action.for_deployment(deployment, first) == Some(true)
     })
 }
 

@@ -65,14 +65,10 @@ pub fn base_of(d: &Desired, dep: &Deployment) -> Option<String> {
 /// Whether deployment `name` (`first`: the first one) is being launched or swapped: the
 /// plan launches or waits for it, or an operation runs that changes its model.
 pub fn launching(s: &Status, name: &str, first: bool) -> bool {
-    let ours = |a: &Action| match a {
-        Action::StopModel { deployment, .. }
-        | Action::LaunchModel { deployment, .. }
-        | Action::WaitReady { deployment, .. } => {
-            deployment == name || (deployment.is_empty() && first)
-        }
-        // Settles and downloads are on the way to a launch of some deployment.
-        other => other.is_model_action(),
+    // Settles and downloads are on the way to a launch of some deployment.
+    let ours = |a: &Action| {
+        a.for_deployment(name, first)
+            .unwrap_or_else(|| a.is_model_action())
     };
     s.plan.steps.iter().any(|st| {
         matches!(

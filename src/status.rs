@@ -280,13 +280,9 @@ pub fn resources(d: &Desired, o: &Observed, plan: &Plan, op: Option<&Operation>)
     let several = deployments.len() > 1;
     for (i, dep) in deployments.iter().enumerate() {
         let c = &dep.cluster;
-        let ours = |a: &crate::plan::Action| match a {
-            crate::plan::Action::StopModel { deployment, .. }
-            | crate::plan::Action::LaunchModel { deployment, .. }
-            | crate::plan::Action::WaitReady { deployment, .. } => {
-                deployment == &dep.name || (deployment.is_empty() && i == 0)
-            }
-            other => other.is_model_action(),
+        let ours = |a: &crate::plan::Action| {
+            a.for_deployment(&dep.name, i == 0)
+                .unwrap_or_else(|| a.is_model_action())
         };
         let model_steps = plan
             .steps

@@ -203,6 +203,20 @@ impl Action {
                 | Action::WaitReady { .. }
         )
     }
+
+    /// For a stop, launch or wait of a deployment's model: whether it acts for deployment
+    /// `name` (`first`: the file's first one, which a step without a deployment name
+    /// means). `None` for every other action.
+    pub fn for_deployment(&self, name: &str, first: bool) -> Option<bool> {
+        match self {
+            Action::StopModel { deployment, .. }
+            | Action::LaunchModel { deployment, .. }
+            | Action::WaitReady { deployment, .. } => {
+                Some(deployment == name || (deployment.is_empty() && first))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// An action and why it is needed.

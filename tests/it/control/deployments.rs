@@ -4,7 +4,6 @@
 //! catalog name, repo and alias; `/v1/models` lists the catalog with statuses; catalog
 //! models served nowhere and unknown names get the 404s clients can tell apart.
 
-use std::process::Command;
 use std::sync::Arc;
 
 use spark_control::proxy::{self, ProxyConfig, ProxyMetrics};
@@ -98,18 +97,6 @@ for name, code in [("gemma4", "model_not_loaded"), ("gpt-4o", "model_not_found")
         assert err.code == code, (name, err.code, str(err))
 print("SDK OK")
 "#;
-    let url = format!("http://{addr}/v1");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3").args(["-c", script, &url]).output()
-    })
-    .await
-    .expect("join")
-    .expect("run python3 (pip install openai)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("SDK OK"),
-        "stdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::harness::openai_sdk(script, format!("http://{addr}/v1")).await;
     shutdown.cancel();
 }

@@ -7,7 +7,6 @@
 //! processes run in which simulated host (their environment says so).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -80,22 +79,6 @@ async fn start_proxy(c: &Cluster) -> (std::net::SocketAddr, CancellationToken) {
         let _ = axum::serve(listener, app).await;
     });
     (addr, shutdown)
-}
-
-/// Runs a Python script with the `openai` SDK against `url`; it must print `SDK OK`.
-async fn sdk(script: &'static str, url: String) {
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3").args(["-c", script, &url]).output()
-    })
-    .await
-    .expect("join")
-    .expect("run python3 (pip install openai)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("SDK OK"),
-        "stdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Per host: (most vLLM processes alive at once, every pid seen).
@@ -220,7 +203,7 @@ for name, want in [("qwen36", "qwen36"), ("RedHatAI/Qwen3.6-35B-A3B-NVFP4", "qwe
     assert r.choices[0].message.content == "Hello from the", r
 print("SDK OK")
 "#;
-    sdk(script, format!("http://{addr}/v1")).await;
+    crate::harness::openai_sdk(script, format!("http://{addr}/v1")).await;
     shutdown.cancel();
 }
 

@@ -3,7 +3,6 @@
 //! with the official `openai` Python SDK as the client. What is asserted is the world: the
 //! desired file's text, which vLLM serves on the head, what the client received.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::harness::cluster::{Cluster, Generation, HEAD};
@@ -28,20 +27,7 @@ fn file(c: &Cluster, active: &str, policy: &str, proxy: &str) -> String {
 
 /// Runs a Python script with the `openai` SDK against `http://addr/v1`; its stdout.
 async fn python(script: &'static str, addr: std::net::SocketAddr) -> String {
-    let url = format!("http://{addr}/v1");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3").args(["-c", script, &url]).output()
-    })
-    .await
-    .expect("join")
-    .expect("run python3 (pip install openai)");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success() && stdout.contains("SDK OK"),
-        "stdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    crate::harness::openai_sdk(script, format!("http://{addr}/v1")).await
 }
 
 /// `/metrics` of the server at `addr`.

@@ -29,3 +29,23 @@ pub fn active_models(text: &str) -> Vec<(String, Option<String>)> {
         .map(|x| (x.name, x.active_model))
         .collect()
 }
+
+/// Runs `script` with python3 and the official `openai` SDK, its base URL (`…/v1`) as the
+/// first argument; it must exit 0 and print `SDK OK`. Its stdout.
+pub async fn openai_sdk(script: &'static str, url: String) -> String {
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(["-c", script, &url])
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("run python3 (pip install openai)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && stdout.contains("SDK OK"),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

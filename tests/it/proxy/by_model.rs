@@ -75,18 +75,23 @@ fn routes(first: String) -> Routes {
 }
 
 async fn chat(url: &str, model: Option<&str>) -> (u16, Value) {
+    chat_with_key(url, model, None).await
+}
+
+/// [`chat`], with `Authorization: Bearer <key>` when a key is given.
+async fn chat_with_key(url: &str, model: Option<&str>, key: Option<&str>) -> (u16, Value) {
     let body = match model {
         Some(m) => format!(r#"{{"model":"{m}","messages":[]}}"#),
         None => r#"{"messages":[]}"#.to_string(),
     };
-    let response = client()
+    let mut request = client()
         .post(format!("{url}/v1/chat/completions"))
         .header("x-fake", "echo")
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("send");
+        .header("content-type", "application/json");
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.body(body).send().await.expect("send");
     let status = response.status().as_u16();
     let text = response.text().await.unwrap_or_default();
     (
@@ -400,24 +405,7 @@ async fn a_key_limited_to_some_models_may_use_only_those() {
     let proxy = start_proxy(r, config).await;
     let ask = |key: &'static str, model: Option<&'static str>| {
         let url = proxy.url.clone();
-        async move {
-            let body = match model {
-                Some(m) => format!(r#"{{"model":"{m}","messages":[]}}"#),
-                None => r#"{"messages":[]}"#.to_string(),
-            };
-            let response = client()
-                .post(format!("{url}/v1/chat/completions"))
-                .header("x-fake", "echo")
-                .header("content-type", "application/json")
-                .bearer_auth(key)
-                .body(body)
-                .send()
-                .await
-                .expect("send");
-            let status = response.status().as_u16();
-            let v: Value = response.json().await.unwrap_or_default();
-            (status, v)
-        }
+        async move { chat_with_key(&url, model, Some(key)).await }
     };
     for model in [Some("qwen36"), Some("coder-model"), None] {
         let (status, body) = ask("k-coder", model).await;

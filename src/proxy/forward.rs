@@ -16,13 +16,13 @@ use axum::http::{header, HeaderMap, HeaderValue, Uri, Version};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
-use subtle::{Choice, ConditionallySelectable as _, ConstantTimeEq as _};
 use tokio::sync::watch;
 use tokio::time::timeout_at;
 
+use super::admission::{admit, authorize, client_of, key_allows, not_allowed};
 use super::body::{Guarded, UpstreamBody};
 use super::client::{strip_hop_by_hop, UpstreamClient};
-use super::demand::{swap_target, Demand, InFlight, SwapCause};
+use super::demand::{swap_target, Demand, SwapCause};
 use super::error::{sse_error_event, ProxyError, Service};
 use super::metrics::{Meter, ProxyMetrics};
 use super::models::{Lookup, ModelTable};
@@ -68,7 +68,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
 
 /// The `deployment` and `model` labels of a request that names no model: the first
 /// deployment (vLLM routes; the speech services have none) and its upstream's model.
-fn unnamed(routes: &Routes, service: Service) -> (String, String) {
+pub(super) fn unnamed(routes: &Routes, service: Service) -> (String, String) {
     let deployment = match service {
         Service::Vllm => routes.models.deployment_for(None),
         Service::Stt | Service::Tts => super::metrics::DEFAULT_DEPLOYMENT,
@@ -77,7 +77,7 @@ fn unnamed(routes: &Routes, service: Service) -> (String, String) {
 }
 
 /// The `deployment` label of a request naming `model` (see `ModelTable::deployment_for`).
-fn deployment_of(routes: &Routes, service: Service, model: &str) -> String {
+pub(super) fn deployment_of(routes: &Routes, service: Service, model: &str) -> String {
     match service {
         Service::Vllm => routes.models.deployment_for(Some(model)).to_string(),
         Service::Stt | Service::Tts => super::metrics::DEFAULT_DEPLOYMENT.to_string(),
@@ -289,77 +289,6 @@ async fn forward(
     let body = UpstreamBody::new(incoming, lease, deadline, finish).await;
     let body = Guarded::new(body, in_flight, streamed);
     Ok(Response::from_parts(parts, Body::new(body)))
-}
-
-/// Counts a vLLM request in flight on its deployment (for the drain before a swap), and
-/// refuses it past its model's `proxy.max_concurrent` (429).
-fn admit(shared: &Shared, model: Option<&str>) -> Result<InFlight, ProxyError> {
-    let name = catalog_name(shared, model);
-    let (deployment, limit) = {
-        let routes = shared.routes.borrow();
-        let deployment = match model.filter(|m| !m.is_empty()) {
-            Some(m) => deployment_of(&routes, Service::Vllm, m),
-            None => unnamed(&routes, Service::Vllm).0,
-        };
-        (deployment, routes.policy.max_concurrent.get(&name).copied())
-    };
-    shared.demand.admit(&deployment, &name, limit)
-}
-
-/// The catalog name a request's `model` (or, without one, the first deployment's model)
-/// stands for; the name itself when the catalog does not know it.
-fn catalog_name(shared: &Shared, model: Option<&str>) -> String {
-    let routes = shared.routes.borrow();
-    let table = &routes.models;
-    let raw = match model.filter(|m| !m.is_empty()) {
-        Some(m) => m.to_string(),
-        None => match table
-            .entries
-            .iter()
-            .find(|e| e.deployment.is_some() && e.deployment == table.first)
-        {
-            Some(e) => return e.name.clone(),
-            None => unnamed(&routes, Service::Vllm).1,
-        },
-    };
-    table
-        .by_name
-        .get(&raw)
-        .and_then(|&i| table.entries.get(i))
-        .map_or(raw, |e| e.name.clone())
-}
-
-/// Whether the request's key may use its model (checked before anything is routed or
-/// swapped for it).
-fn key_allows(shared: &Shared, scope: Option<&[String]>, model: Option<&str>) -> bool {
-    match scope {
-        None => true,
-        Some(allowed) => allowed.contains(&catalog_name(shared, model)),
-    }
-}
-
-fn not_allowed(shared: &Shared, scope: Option<&[String]>, model: Option<&str>) -> ProxyError {
-    ProxyError::KeyNotForModel {
-        model: catalog_name(shared, model),
-        allowed: scope.map(<[String]>::to_vec).unwrap_or_default(),
-    }
-}
-
-/// The peer address of a request (its `ConnectInfo`), else its `User-Agent`.
-fn client_of(req: &Request) -> String {
-    if let Some(axum::extract::ConnectInfo(peer)) = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-    {
-        return peer.ip().to_string();
-    }
-    req.headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map_or_else(
-            || "a client".to_string(),
-            |ua| crate::model::limits::clip(ua).to_string(),
-        )
 }
 
 /// Reads a multipart upload until its `model` field is seen (wherever it is, under the
@@ -584,31 +513,6 @@ fn transport_error(
     }
 }
 
-/// Checks `Authorization: Bearer <key>` against every key in constant time per key; the
-/// index of the key it is.
-fn authorize(headers: &HeaderMap, keys: &[String]) -> Result<usize, ProxyError> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-        .ok_or(ProxyError::Unauthorized)?;
-    let mut matched = Choice::from(0);
-    let mut index = 0u64;
-    for (i, key) in keys.iter().enumerate() {
-        let this = presented.as_bytes().ct_eq(key.as_bytes());
-        index = u64::conditional_select(&index, &(i as u64), this);
-        matched |= this;
-    }
-    if bool::from(matched) {
-        Ok(usize::try_from(index).unwrap_or(0))
-    } else {
-        Err(ProxyError::Unauthorized)
-    }
-}
-
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(header::CONTENT_LENGTH)?
@@ -720,25 +624,5 @@ mod tests {
         check_stream(None, "not json \"stream\"", false);
         check_stream(Some("text/event-stream"), "", true);
         check_stream(Some("application/json"), "", false);
-    }
-
-    fn check_auth(header_value: Option<&str>, keys: &[&str], ok: bool) {
-        let mut headers = HeaderMap::new();
-        if let Some(v) = header_value {
-            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
-        }
-        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
-        assert_eq!(authorize(&headers, &keys).is_ok(), ok, "{header_value:?}");
-    }
-
-    #[test]
-    fn bearer_keys_are_checked() {
-        check_auth(Some("Bearer k1"), &["k1", "k2"], true);
-        check_auth(Some("bearer k2"), &["k1", "k2"], true);
-        check_auth(Some("Bearer k3"), &["k1", "k2"], false);
-        check_auth(Some("Bearer k1x"), &["k1"], false);
-        check_auth(Some("Basic k1"), &["k1"], false);
-        check_auth(Some("k1"), &["k1"], false);
-        check_auth(None, &["k1"], false);
     }
 }

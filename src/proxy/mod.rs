@@ -26,6 +26,7 @@
 //!   pool only after its response was read to the end); the request body type is axum's
 //!   own `Body`, so nothing is re-wrapped or copied on the way through.
 
+mod admission;
 mod body;
 mod client;
 mod demand;
